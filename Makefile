@@ -1,0 +1,45 @@
+# The README's two commands are `make demo` and `make test`; every target sets up .venv itself.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_DATE ?= 2026-12-03
+NL     := $(BIN)/newsletter --config schedule.yaml
+
+.PHONY: setup demo test lint bench preview clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+# The main job on the bundled sample content: local feeds, local outbox, SQLite state.
+# DEMO_DATE is fixed so the demo gives the same full issue whatever day it runs.
+demo: $(STAMP)
+	$(NL) new $(DEMO_DATE)
+	$(NL) collect $(DEMO_DATE)
+	$(NL) check $(DEMO_DATE)
+	$(NL) approve $(DEMO_DATE)
+	$(NL) build $(DEMO_DATE)
+	$(NL) send $(DEMO_DATE) --yes
+	$(NL) status $(DEMO_DATE)
+	@$(BIN)/python -m newsletter.demo_summary --config schedule.yaml $(DEMO_DATE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+preview: $(STAMP)
+	$(NL) preview
+
+clean:
+	rm -rf build .newsletter .pytest_cache .mypy_cache .ruff_cache

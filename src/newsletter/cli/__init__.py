@@ -1,0 +1,40 @@
+"""The ``newsletter`` command: a thin layer over the library, one module per group of commands."""
+
+from __future__ import annotations
+
+import click
+
+from newsletter import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="newsletter")
+def app() -> None:
+    """Collect, curate, render and send a weekly email digest.
+
+    A week with newsletter: `collect` gathers the sources into bulletins/DATE/collected.yaml,
+    editors edit that folder, `check` and `preview` show the result, `approve` marks it ready,
+    and `send` delivers it to every subscriber, exactly once.
+
+    DATE is always the issue's Thursday (YYYY-MM-DD); left out, it is the next issue.
+    Every command reads ./schedule.yaml unless --config or $NEWSLETTER_CONFIG says otherwise.
+    """
+
+
+def _register() -> None:
+    from newsletter.cli import content
+
+    content.register(app)
+    for name in ("collect", "render", "deliver"):
+        try:
+            module = __import__(f"newsletter.cli.{name}", fromlist=["register"])
+        except ModuleNotFoundError:
+            continue
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app(prog_name="newsletter")

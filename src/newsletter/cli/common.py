@@ -1,0 +1,84 @@
+"""Shared pieces of the CLI: the --config option, the DATE argument, error handling, output."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from newsletter.config import Config, load_config
+from newsletter.dates import next_issue_date, parse_issue_date
+from newsletter.errors import NewsletterError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def now_utc() -> datetime:
+    """The wall clock; the only place the CLI reads it."""
+    return datetime.now(UTC)
+
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    envvar="NEWSLETTER_CONFIG",
+    show_envvar=True,
+    help="Configuration file (default: ./schedule.yaml).",
+)
+
+
+def date_argument(required: bool = False) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """The issue's Thursday as YYYY-MM-DD; when optional, left out means the next issue."""
+    return click.argument("issue_date", metavar="DATE" if required else "[DATE]", required=required)
+
+
+def load(config_file: str | None) -> Config:
+    return load_config(config_file)
+
+
+def issue_date_of(config: Config, text: str | None) -> date:
+    """Parse DATE, or compute the next issue's Thursday in the configured time zone."""
+    if text is None:
+        return next_issue_date(now_utc(), config.newsletter.tz)
+    try:
+        return parse_issue_date(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="DATE") from exc
+
+
+def fail(problems: tuple[str, ...] | list[str]) -> None:
+    for line in problems:
+        click.echo(f"error: {line}", err=True)
+    sys.exit(1)
+
+
+def guarded(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a NewsletterError into one line per problem on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except NewsletterError as exc:
+            fail(exc.problems)
+            raise AssertionError("unreachable") from exc
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def info(message: str, **style: Any) -> None:
+    click.echo(click.style(message, **style) if style else message)

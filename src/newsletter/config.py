@@ -1,0 +1,345 @@
+"""Load and validate ``schedule.yaml``: typed settings, or errors that name the key path and line.
+
+No logic lives here beyond validation and resolving paths against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from newsletter.errors import ConfigError
+from newsletter.model import Section, Source
+
+DEFAULT_CONFIG = "schedule.yaml"
+CONFIG_ENV = "NEWSLETTER_CONFIG"
+PROVIDERS = ("outbox", "smtp", "brevo", "mailjet", "postmark", "sendgrid", "mailgun", "resend")
+
+
+def check_email(value: str) -> str:
+    """Validate an address's syntax (no DNS) and return it normalized."""
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"{value!r} is not a valid email address: {exc}") from exc
+
+
+def check_http_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")) or len(value) < 9:
+        raise ValueError(f"must be an absolute http(s) URL (got {value!r})")
+    return value
+
+
+def check_cron(value: str) -> str:
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"invalid cron expression {value!r}: {exc}") from exc
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sender(_Strict):
+    name: str
+    email: str
+
+    _email = field_validator("email")(check_email)
+
+
+class Theme(_Strict):
+    """Look of the default templates; every key is optional."""
+
+    primary_color: str = "#0a6e5c"
+    accent_color: str = "#f2a900"
+    background_color: str = "#f4f5f2"
+    text_color: str = "#1f2a2e"
+    logo_url: str | None = None
+    footer_text: str = ""
+    postal_address: str = ""
+
+
+class NewsletterSettings(_Strict):
+    title: str
+    language: str = "fr"
+    timezone: str = "Europe/Paris"
+    sender: Sender
+    reply_to: str | None = None
+    web_url: str
+    unsubscribe_url: str | None = None
+    unsubscribe_mailto: str | None = None
+    secret_env: str = "NEWSLETTER_SECRET"
+    window_days: int = Field(default=7, ge=1, le=62)
+
+    _reply_to = field_validator("reply_to")(lambda v: None if v is None else check_email(v))
+    _mailto = field_validator("unsubscribe_mailto")(lambda v: None if v is None else check_email(v))
+    _web_url = field_validator("web_url")(check_http_url)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as 'Europe/Paris')"
+            ) from exc
+        return value
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _token_slot(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        check_http_url(value)
+        if "{token}" not in value:
+            raise ValueError("must contain '{token}' where the unsubscribe token goes")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def unsubscribe_url_template(self) -> str:
+        return self.unsubscribe_url or self.web_url.rstrip("/") + "/unsubscribe/{token}"
+
+
+class PathsSettings(_Strict):
+    bulletins: str = "bulletins"
+    templates: str = "templates"
+    build: str = "build"
+    archive: str = "archive"
+    state: str = ".newsletter"
+
+
+class SectionSettings(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    title: str
+
+
+class SourceSettings(_Strict):
+    name: str
+    feed: str
+    section: str
+    max_items: int | None = Field(default=None, ge=1)
+    enabled: bool = True
+
+
+class JobSettings(_Strict):
+    cron: str
+    _cron = field_validator("cron")(check_cron)
+
+
+class SendJobSettings(JobSettings):
+    require_approval: bool = True
+    skip_if_empty: bool = True
+
+
+class JobsSettings(_Strict):
+    collect: JobSettings | None = None
+    test_send: JobSettings | None = None
+    send: SendJobSettings | None = None
+
+
+class AudienceSettings(_Strict):
+    csv: str | None = None
+    list_id: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AudienceSettings:
+        if (self.csv is None) == (self.list_id is None):
+            raise ValueError("give exactly one of 'csv' or 'list_id'")
+        return self
+
+
+class DeliverySettings(_Strict):
+    provider: Literal[
+        "outbox", "smtp", "brevo", "mailjet", "postmark", "sendgrid", "mailgun", "resend"
+    ] = "outbox"
+    audience: AudienceSettings = AudienceSettings(csv="samples/subscribers.csv")
+    test_recipients: list[str] = Field(default_factory=list)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("test_recipients")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        return [check_email(v) for v in values]
+
+
+DEFAULT_SECTIONS = [
+    SectionSettings(id="territoires", title="Bonnes nouvelles des territoires"),
+    SectionSettings(id="publications", title="Publications"),
+    SectionSettings(id="agenda", title="Agenda"),
+]
+
+
+class Config(_Strict):
+    """The whole of ``schedule.yaml``, validated; paths resolve against the file's folder."""
+
+    newsletter: NewsletterSettings
+    paths: PathsSettings = PathsSettings()
+    theme: Theme = Theme()
+    sections: list[SectionSettings] = Field(default_factory=lambda: list(DEFAULT_SECTIONS))
+    sources: list[SourceSettings] = Field(default_factory=list)
+    jobs: JobsSettings = JobsSettings()
+    delivery: DeliverySettings = DeliverySettings()
+
+    _root: Path = PrivateAttr(default_factory=Path.cwd)
+    _file: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        ids = [s.id for s in self.sections]
+        if len(set(ids)) != len(ids):
+            raise ValueError("sections: each id must be unique")
+        if not ids:
+            raise ValueError("sections: at least one section is needed")
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError("sources: each name must be unique")
+        return self
+
+    # -- resolved views -------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    @property
+    def file(self) -> Path | None:
+        return self._file
+
+    def resolve(self, relative: str) -> Path:
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else self._root / path
+
+    @property
+    def bulletins_dir(self) -> Path:
+        return self.resolve(self.paths.bulletins)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.resolve(self.paths.templates)
+
+    @property
+    def build_dir(self) -> Path:
+        return self.resolve(self.paths.build)
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.resolve(self.paths.archive)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.resolve(self.paths.state)
+
+    @property
+    def section_list(self) -> tuple[Section, ...]:
+        return tuple(Section(s.id, s.title) for s in self.sections)
+
+    @property
+    def source_list(self) -> tuple[Source, ...]:
+        return tuple(
+            Source(s.name, s.feed, s.section, s.max_items) for s in self.sources if s.enabled
+        )
+
+
+# -- loading --------------------------------------------------------------------------
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The config file to use: the explicit one, else ``$NEWSLETTER_CONFIG``, else ./schedule.yaml."""
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(CONFIG_ENV)
+    return Path(from_env) if from_env else Path(DEFAULT_CONFIG)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read, parse and validate the config file; raise ConfigError naming each problem's line."""
+    file = config_path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{file}: no such config file (pass --config PATH, set ${CONFIG_ENV}, or run "
+            f"'newsletter init DIR')"
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read config file: {exc}") from exc
+    return parse_config(text, file)
+
+
+def parse_config(text: str, file: Path) -> Config:
+    yaml = YAML(typ="rt")
+    try:
+        data = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        raise ConfigError(f"{file}:{line}: invalid YAML: {problem}") from exc
+    except YAMLError as exc:
+        raise ConfigError(f"{file}: invalid YAML: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{file}:1: the config must be a mapping with a 'newsletter:' key")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(error, data, file) for error in exc.errors()]
+        raise ConfigError(problems[0], problems) from exc
+    root = file.resolve().parent
+    config._root = root
+    config._file = file
+    return config
+
+
+def _describe(error: Any, data: Any, file: Path) -> str:
+    loc = tuple(error["loc"])
+    path = ".".join(str(part) for part in loc) or "(top level)"
+    line = _line_of(data, loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        message = f"unknown key '{path}'"
+    elif kind == "missing":
+        message = f"missing required key '{path}'"
+    else:
+        msg = str(error["msg"]).removeprefix("Value error, ")
+        message = f"{path}: {msg}"
+    return f"{file}:{line}: {message}"
+
+
+def _line_of(data: Any, loc: tuple[Any, ...]) -> int:
+    """The 1-based line of the deepest node of ``loc`` present in the YAML tree."""
+    line = 1
+    node = data
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    return line

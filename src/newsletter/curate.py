@@ -1,0 +1,61 @@
+"""Assemble an Issue from its folder: issue.md, the editors' items and the curated draft.
+
+Editor items come first in their section, then the draft's included items in the draft's order.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from newsletter.collect.editor import read_editor_items
+from newsletter.config import Config
+from newsletter.drafts import draft_path, load_included_items
+from newsletter.errors import ContentError
+from newsletter.issue_files import issue_dir, read_issue_meta
+from newsletter.model import Issue, IssueSection, Item
+
+
+def load_issue(config: Config, issue_date: date) -> Issue:
+    """The issue of ``issue_date`` as the editors left it; ContentError lists every problem."""
+    problems: list[str] = []
+    try:
+        meta = read_issue_meta(config, issue_date)
+    except ContentError as exc:
+        problems.extend(exc.problems)
+        meta = None
+    editor_items, editor_problems = read_editor_items(
+        issue_dir(config, issue_date), config.section_list, root=config.root
+    )
+    problems.extend(editor_problems)
+    collected: list[Item] = []
+    path = draft_path(config, issue_date)
+    if path.exists():
+        try:
+            collected = load_included_items(path, config.section_list)
+        except ContentError as exc:
+            problems.extend(exc.problems)
+    if problems or meta is None:
+        raise ContentError(problems[0], problems)
+
+    order = list(meta.section_order) or [s.id for s in config.sections]
+    order += [s.id for s in config.sections if s.id not in order]
+    titles = {s.id: s.title for s in config.sections}
+    seen: set[str] = set()
+    sections = []
+    for section_id in order:
+        items = []
+        for item in [*editor_items, *collected]:
+            if item.section == section_id and item.url not in seen:
+                seen.add(item.url)
+                items.append(item)
+        sections.append(IssueSection(section_id, titles[section_id], tuple(items)))
+    return Issue(
+        date=issue_date,
+        subject=meta.subject,
+        preheader=meta.preheader,
+        number=meta.number,
+        status=meta.status,
+        editorial_md=meta.editorial_md,
+        theme=meta.theme,
+        sections=tuple(sections),
+    )

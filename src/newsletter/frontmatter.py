@@ -1,0 +1,73 @@
+"""Markdown files with YAML front matter: read them with line numbers, for editors' files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from newsletter.errors import ContentError
+
+FENCE = "---"
+
+
+@dataclass(frozen=True)
+class FrontMatterDoc:
+    """A parsed file: its front matter (with line info) and its Markdown body."""
+
+    path: Path
+    meta: CommentedMap
+    body: str
+    #: 1-based line where the body starts.
+    body_line: int
+
+    def line_of(self, key: str) -> int:
+        """The 1-based line of ``key`` in the file (the opening fence when absent)."""
+        if key in self.meta:
+            return int(self.meta.lc.key(key)[0]) + 2
+        return 1
+
+
+def split_front_matter(text: str) -> tuple[str | None, str, int]:
+    """Split ``text`` into (front matter or None, body, body's 1-based first line)."""
+    text = text.removeprefix("\ufeff")
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].rstrip() != FENCE:
+        return None, text, 1
+    for index in range(1, len(lines)):
+        if lines[index].rstrip() in (FENCE, "..."):
+            return "".join(lines[1:index]), "".join(lines[index + 1 :]), index + 2
+    raise ValueError("the front matter opened with '---' on line 1 is never closed")
+
+
+def read_front_matter(path: Path, *, display: str | None = None) -> FrontMatterDoc:
+    """Read ``path``; raise ContentError naming the file and line on malformed input."""
+    name = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContentError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise ContentError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        head, body, body_line = split_front_matter(text)
+    except ValueError as exc:
+        raise ContentError(f"{name}:1: {exc}") from exc
+    if head is None:
+        return FrontMatterDoc(path, CommentedMap(), body, body_line)
+    try:
+        meta = YAML(typ="rt").load(head)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = (mark.line + 2) if mark is not None else 1
+        raise ContentError(f"{name}:{line}: invalid front matter: {exc.problem}") from exc
+    except YAMLError as exc:
+        raise ContentError(f"{name}:1: invalid front matter: {exc}") from exc
+    if meta is None:
+        meta = CommentedMap()
+    if not isinstance(meta, CommentedMap):
+        raise ContentError(f"{name}:2: the front matter must be 'key: value' lines")
+    return FrontMatterDoc(path, meta, body, body_line)

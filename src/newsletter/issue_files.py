@@ -1,0 +1,212 @@
+"""The issue folder's ``issue.md``: create it, read its settings and editorial, mark it approved."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from newsletter.config import Config
+from newsletter.dates import french_date
+from newsletter.errors import ContentError
+from newsletter.frontmatter import read_front_matter
+from newsletter.model import IssueStatus
+
+ISSUE_FILE = "issue.md"
+_KNOWN_KEYS = {"number", "subject", "preheader", "status", "sections", "theme"}
+
+
+@dataclass(frozen=True)
+class IssueMeta:
+    """What ``issue.md`` says about an issue."""
+
+    date: date
+    subject: str
+    preheader: str
+    number: int | None
+    status: IssueStatus
+    theme: str
+    section_order: tuple[str, ...]
+    editorial_md: str
+
+
+def issue_dir(config: Config, issue_date: date) -> Path:
+    return config.bulletins_dir / issue_date.isoformat()
+
+
+def issue_file(config: Config, issue_date: date) -> Path:
+    return issue_dir(config, issue_date) / ISSUE_FILE
+
+
+def display_path(config: Config, path: Path) -> str:
+    """``path`` relative to the project root when it lies inside it, for messages."""
+    try:
+        return str(path.resolve().relative_to(config.root))
+    except ValueError:
+        return str(path)
+
+
+def previous_number(config: Config, issue_date: date) -> int | None:
+    """The number of the latest issue before ``issue_date`` that has one."""
+    if not config.bulletins_dir.is_dir():
+        return None
+    earlier = sorted(
+        (
+            p
+            for p in config.bulletins_dir.iterdir()
+            if p.is_dir() and p.name < issue_date.isoformat()
+        ),
+        reverse=True,
+    )
+    for folder in earlier:
+        path = folder / ISSUE_FILE
+        if not path.is_file():
+            continue
+        try:
+            number = read_front_matter(path).meta.get("number")
+        except ContentError:
+            continue
+        if isinstance(number, int):
+            return number
+    return None
+
+
+def new_issue(config: Config, issue_date: date) -> tuple[Path, bool]:
+    """Create ``bulletins/DATE/issue.md`` from the skeleton; never overwrite an existing one.
+
+    Returns the file and whether it was created.
+    """
+    path = issue_file(config, issue_date)
+    if path.exists():
+        return path, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = previous_number(config, issue_date)
+    number = (previous + 1) if previous is not None else 1
+    title = config.newsletter.title
+    day = french_date(issue_date)
+    sections = ", ".join(s.id for s in config.sections)
+    text = f"""---
+# Issue settings. The editorial is the Markdown below the second '---'.
+number: {number}
+subject: "{title} n°{number} : {day}"
+preheader: ""          # one line shown after the subject in the inbox
+status: draft          # 'newsletter approve {issue_date.isoformat()}' sets it to approved
+theme: ""              # the week's theme, shown in the header
+# sections: [{sections}]   # uncomment to change the order of the sections
+---
+Bonjour [[first_name]],
+
+Écrivez ici l'édito de la semaine.
+"""
+    _write_new(path, text)
+    return path, True
+
+
+def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
+    """Read and validate ``issue.md``; ContentError lists every problem with its line."""
+    path = issue_file(config, issue_date)
+    name = display_path(config, path)
+    if not path.is_file():
+        raise ContentError(
+            f"{name}: no such file (create it with 'newsletter new {issue_date.isoformat()}')"
+        )
+    doc = read_front_matter(path, display=name)
+    meta = doc.meta
+    problems: list[str] = []
+    for key in meta:
+        if key not in _KNOWN_KEYS:
+            known = ", ".join(sorted(_KNOWN_KEYS))
+            problems.append(f"{name}:{doc.line_of(key)}: unknown key '{key}' (known: {known})")
+
+    def text(key: str) -> str:
+        value = meta.get(key, "")
+        if value is None:
+            return ""
+        if not isinstance(value, str | int | float):
+            problems.append(f"{name}:{doc.line_of(key)}: '{key}' must be text")
+            return ""
+        return str(value).strip()
+
+    number = meta.get("number")
+    if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
+        problems.append(f"{name}:{doc.line_of('number')}: 'number' must be a whole number")
+        number = None
+    status_text = text("status") or IssueStatus.DRAFT.value
+    try:
+        status = IssueStatus(status_text)
+    except ValueError:
+        problems.append(
+            f"{name}:{doc.line_of('status')}: 'status' must be 'draft' or 'approved' "
+            f"(got {status_text!r})"
+        )
+        status = IssueStatus.DRAFT
+    order = meta.get("sections") or []
+    known_sections = {s.id for s in config.sections}
+    if not isinstance(order, list) or not all(isinstance(s, str) for s in order):
+        problems.append(f"{name}:{doc.line_of('sections')}: 'sections' must be a list of ids")
+        order = []
+    for section_id in order:
+        if section_id not in known_sections:
+            problems.append(
+                f"{name}:{doc.line_of('sections')}: unknown section '{section_id}' "
+                f"(schedule.yaml has: {', '.join(sorted(known_sections))})"
+            )
+    if problems:
+        raise ContentError(problems[0], problems)
+    return IssueMeta(
+        date=issue_date,
+        subject=text("subject"),
+        preheader=text("preheader"),
+        number=number,
+        status=status,
+        theme=text("theme"),
+        section_order=tuple(order),
+        editorial_md=doc.body.strip(),
+    )
+
+
+_STATUS_LINE = re.compile(r"^status:[^\n#]*?(\s*#.*)?$", re.MULTILINE)
+
+
+def set_status(config: Config, issue_date: date, status: IssueStatus) -> bool:
+    """Set ``status:`` in issue.md, keeping every other byte; returns whether it changed."""
+    path = issue_file(config, issue_date)
+    meta = read_issue_meta(config, issue_date)
+    if meta.status is status:
+        return False
+    text = path.read_text(encoding="utf-8")
+    end = text.find("\n---", 3)
+    head, rest = text[:end], text[end:]
+    if _STATUS_LINE.search(head):
+        head = _STATUS_LINE.sub(lambda m: f"status: {status.value}{m.group(1) or ''}", head, 1)
+    else:
+        head = head.rstrip("\n") + f"\nstatus: {status.value}"
+    atomic_write(path, head + rest)
+    return True
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_new(path: Path, text: str) -> None:
+    with path.open("x", encoding="utf-8") as handle:
+        handle.write(text)
