@@ -88,7 +88,7 @@ class NewsletterSettings(_Strict):
     web_url: str
     unsubscribe_url: str | None = None
     unsubscribe_mailto: str | None = None
-    secret_env: str = "NEWSLETTER_SECRET"
+    secret_env: str = "NEWSLETTER_SECRET"  # noqa: S105 (a variable name)
     window_days: int = Field(default=7, ge=1, le=62)
 
     _reply_to = field_validator("reply_to")(lambda v: None if v is None else check_email(v))
@@ -268,7 +268,7 @@ class Config(_Strict):
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The config file to use: the explicit one, else ``$NEWSLETTER_CONFIG``, else ./schedule.yaml."""
+    """The config file: the explicit one, else ``$NEWSLETTER_CONFIG``, else ./schedule.yaml."""
     if explicit:
         return Path(explicit)
     from_env = os.environ.get(CONFIG_ENV)

@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 
 #: Per-recipient values left as placeholders in a rendered email; the delivery layer fills
@@ -42,7 +42,7 @@ class Source:
     max_items: int | None = None
 
 
-class Origin(str, Enum):
+class Origin(StrEnum):
     """Where an item comes from."""
 
     FEED = "feed"
@@ -86,7 +86,7 @@ class IssueSection:
     items: tuple[Item, ...] = ()
 
 
-class IssueStatus(str, Enum):
+class IssueStatus(StrEnum):
     DRAFT = "draft"
     APPROVED = "approved"
 
