@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -54,6 +55,9 @@ def check_cron(value: str) -> str:
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {value!r}: {exc}") from exc
     return value
+
+
+EmailAddress = Annotated[str, AfterValidator(check_email)]
 
 
 class _Strict(BaseModel):
@@ -178,13 +182,8 @@ class DeliverySettings(_Strict):
         "outbox", "smtp", "brevo", "mailjet", "postmark", "sendgrid", "mailgun", "resend"
     ] = "outbox"
     audience: AudienceSettings = AudienceSettings(csv="samples/subscribers.csv")
-    test_recipients: list[str] = Field(default_factory=list)
+    test_recipients: list[EmailAddress] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("test_recipients")
-    @classmethod
-    def _addresses(cls, values: list[str]) -> list[str]:
-        return [check_email(v) for v in values]
 
 
 DEFAULT_SECTIONS = [
@@ -306,7 +305,8 @@ def parse_config(text: str, file: Path) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(error, data, file) for error in exc.errors()]
+        described = [_describe(error, data, file) for error in exc.errors()]
+        problems = [text for _, text in sorted(described, key=lambda pair: pair[0])]
         raise ConfigError(problems[0], problems) from exc
     root = file.resolve().parent
     config._root = root
@@ -314,7 +314,7 @@ def parse_config(text: str, file: Path) -> Config:
     return config
 
 
-def _describe(error: Any, data: Any, file: Path) -> str:
+def _describe(error: Any, data: Any, file: Path) -> tuple[int, str]:
     loc = tuple(error["loc"])
     path = ".".join(str(part) for part in loc) or "(top level)"
     line = _line_of(data, loc)
@@ -326,7 +326,7 @@ def _describe(error: Any, data: Any, file: Path) -> str:
     else:
         msg = str(error["msg"]).removeprefix("Value error, ")
         message = f"{path}: {msg}"
-    return f"{file}:{line}: {message}"
+    return line, f"{file}:{line}: {message}"
 
 
 def _line_of(data: Any, loc: tuple[Any, ...]) -> int:

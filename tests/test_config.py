@@ -1,0 +1,155 @@
+"""schedule.yaml loading: the sample loads, and every kind of mistake names its key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import app
+from newsletter.config import load_config
+from newsletter.errors import ConfigError
+
+MINIMAL = """\
+newsletter:
+  title: "Le Jeudi"
+  sender: {name: "Le RAMEAU", email: "jeudi@example.org"}
+  web_url: "https://example.org/jeudi"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "schedule.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems_of(path: Path) -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return info.value.problems
+
+
+def test_sample_config_loads(repo_root: Path) -> None:
+    config = load_config(repo_root / "schedule.yaml")
+    assert config.newsletter.title == "Le Jeudi de l'ODD 17"
+    assert config.newsletter.timezone == "Europe/Paris"
+    assert [s.id for s in config.sections] == ["territoires", "publications", "agenda"]
+    assert config.delivery.provider == "outbox"
+    assert config.state_dir == repo_root / ".newsletter"
+    assert config.jobs.send is not None and config.jobs.send.require_approval
+
+
+def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.newsletter.language == "fr"
+    assert config.newsletter.window_days == 7
+    assert config.paths.state == ".newsletter"
+    assert config.bulletins_dir == tmp_path / "bulletins"
+    assert [s.id for s in config.sections] == ["territoires", "publications", "agenda"]
+    assert config.newsletter.unsubscribe_url_template == (
+        "https://example.org/jeudi/unsubscribe/{token}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("colour: red\n", "schedule.yaml:5: unknown key 'colour'"),
+        ("paths:\n  stat: x\n", "schedule.yaml:6: unknown key 'paths.stat'"),
+        (
+            "sources:\n  - {name: a, feed: a.xml, section: territoires, max_items: lots}\n",
+            "schedule.yaml:6: sources.0.max_items: Input should be a valid integer",
+        ),
+        (
+            "jobs:\n  collect: {cron: '0 25 * * wed'}\n",
+            "schedule.yaml:6: jobs.collect.cron: invalid cron expression '0 25 * * wed'",
+        ),
+        (
+            "jobs:\n  send:\n    cron: '0 9 * * thu'\n    require_approval: maybe\n",
+            "schedule.yaml:8: jobs.send.require_approval: Input should be a valid boolean",
+        ),
+        (
+            "delivery:\n  provider: pigeon\n",
+            "schedule.yaml:6: delivery.provider: Input should be 'outbox'",
+        ),
+        (
+            "delivery:\n  test_recipients: ['not-an-address']\n",
+            "schedule.yaml:6: delivery.test_recipients.0: 'not-an-address' is not a valid email",
+        ),
+    ],
+)
+def test_each_error_names_key_and_line(tmp_path: Path, extra: str, expected: str) -> None:
+    problems = problems_of(write(tmp_path, MINIMAL + extra))
+    assert any(p.startswith(f"{tmp_path}/{expected}") for p in problems), problems
+
+
+def test_bad_time_zone(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        '  title: "Le Jeudi"\n', '  title: "Le Jeudi"\n  timezone: Europe/Pariss\n'
+    )
+    (problem,) = problems_of(write(tmp_path, text))
+    assert problem.endswith(
+        "schedule.yaml:3: newsletter.timezone: unknown time zone 'Europe/Pariss' "
+        "(use an IANA name such as 'Europe/Paris')"
+    )
+
+
+def test_missing_required_keys(tmp_path: Path) -> None:
+    text = "newsletter:\n  title: x\n  web_url: 'https://example.org'\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert problem.endswith("schedule.yaml:1: missing required key 'newsletter.sender'")
+    (problem,) = problems_of(write(tmp_path, "sections: []\n"))
+    assert "schedule.yaml:1: missing required key 'newsletter'" in problem
+
+
+def test_wrong_type_of_section(tmp_path: Path) -> None:
+    problems = problems_of(write(tmp_path, MINIMAL + "sections: territoires\n"))
+    assert any("schedule.yaml:5: sections: Input should be a valid list" in p for p in problems)
+
+
+def test_several_problems_in_line_order(tmp_path: Path) -> None:
+    text = MINIMAL.replace("Le Jeudi", "X") + "paths: {stat: x}\njobs:\n  send: {cron: nope}\n"
+    problems = problems_of(write(tmp_path, text))
+    lines = [int(p.split(":")[1]) for p in problems]
+    assert lines == sorted(lines) and len(problems) == 2
+
+
+def test_invalid_yaml_names_line(tmp_path: Path) -> None:
+    (problem,) = problems_of(write(tmp_path, MINIMAL + "sources:\n  - {name: a\n"))
+    assert ":7: invalid YAML" in problem or ":6: invalid YAML" in problem
+
+
+def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
+    (problem,) = problems_of(write(tmp_path, MINIMAL + "paths: {}\npaths: {}\n"))
+    assert "invalid YAML" in problem and "paths" in problem
+
+
+def test_unsubscribe_url_needs_token_slot(tmp_path: Path) -> None:
+    text = MINIMAL + "  unsubscribe_url: 'https://example.org/u'\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert ":5: newsletter.unsubscribe_url: must contain '{token}'" in problem
+
+
+def test_cli_prints_one_line_and_exits_1(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "colour: red\n")
+    result = CliRunner().invoke(app, ["new", "2026-12-03", "--config", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: {path}:5: unknown key 'colour'"
+    assert "Traceback" not in result.output
+
+
+def test_config_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, MINIMAL)
+    monkeypatch.setenv("NEWSLETTER_CONFIG", str(path))
+    monkeypatch.chdir(tmp_path.parent)
+    result = CliRunner().invoke(app, ["new", "2026-12-03"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "bulletins" / "2026-12-03" / "issue.md").is_file()
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["new", "--config", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 1
+    assert "no such config file" in result.stderr
