@@ -25,7 +25,14 @@ demo: $(STAMP)
 	$(NL) build $(DEMO_DATE)
 	$(NL) send $(DEMO_DATE) --yes
 	$(NL) status $(DEMO_DATE)
-	@$(BIN)/python -m newsletter.demo_summary --config schedule.yaml $(DEMO_DATE)
+	@echo
+	@echo "Demo done. The issue of $(DEMO_DATE), built and sent to the local outbox:"
+	@echo "  HTML        $(CURDIR)/build/$(DEMO_DATE)/email.html"
+	@echo "  Text part   $(CURDIR)/build/$(DEMO_DATE)/email.txt"
+	@echo "  Messages    $(CURDIR)/.newsletter/outbox/$(DEMO_DATE)/  (one .eml per subscriber)"
+	@echo "Open the HTML in a browser: file://$(CURDIR)/build/$(DEMO_DATE)/email.html"
+	@echo "  (or: $(BIN)/python -m webbrowser file://$(CURDIR)/build/$(DEMO_DATE)/email.html)"
+	@echo "Run 'make demo' again: the issue is already sent, so nothing is sent twice."
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

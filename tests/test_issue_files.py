@@ -1,0 +1,107 @@
+"""issue.md: `new` creates it once, numbers follow, errors name lines, approve keeps every byte."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import app
+from newsletter.config import load_config
+from newsletter.errors import ContentError
+from newsletter.issue_files import new_issue, read_issue_meta, set_status
+from newsletter.model import IssueStatus
+
+DAY = date(2026, 12, 10)
+
+
+def test_new_creates_a_skeleton_and_never_overwrites(sample_project: Path) -> None:
+    config = load_config(sample_project / "schedule.yaml")
+    path, created = new_issue(config, DAY)
+    assert created and path == sample_project / "bulletins" / "2026-12-10" / "issue.md"
+    meta = read_issue_meta(config, DAY)
+    assert meta.number == 149  # the sample issue of 2026-12-03 is n°148
+    assert meta.status is IssueStatus.DRAFT
+    assert "jeudi 10 décembre 2026" in meta.subject
+    path.write_text(path.read_text(encoding="utf-8") + "Mon édito.\n", encoding="utf-8")
+    before = path.read_bytes()
+    result = CliRunner().invoke(
+        app, ["new", "2026-12-10", "--config", f"{sample_project}/schedule.yaml"]
+    )
+    assert result.exit_code == 0
+    assert "already exists; left as it is" in result.output
+    assert path.read_bytes() == before
+
+
+def test_first_issue_is_number_one(tmp_path: Path, repo_root: Path) -> None:
+    (tmp_path / "schedule.yaml").write_text(
+        (repo_root / "schedule.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    config = load_config(tmp_path / "schedule.yaml")
+    new_issue(config, DAY)
+    assert read_issue_meta(config, DAY).number == 1
+
+
+def test_invalid_front_matter_names_file_and_line(sample_project: Path) -> None:
+    config = load_config(sample_project / "schedule.yaml")
+    folder = sample_project / "bulletins" / "2026-12-10"
+    folder.mkdir()
+    (folder / "issue.md").write_text(
+        "---\nsubject: Bonjour\nstatus: publié\nnumber: douze\ncolor: red\n---\nTexte\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ContentError) as info:
+        read_issue_meta(config, DAY)
+    problems = info.value.problems
+    assert "bulletins/2026-12-10/issue.md:5: unknown key 'color'" in problems[0]
+    assert any(p.startswith("bulletins/2026-12-10/issue.md:4: 'number'") for p in problems)
+    assert any(p.startswith("bulletins/2026-12-10/issue.md:3: 'status'") for p in problems)
+
+
+def test_unclosed_front_matter(sample_project: Path) -> None:
+    config = load_config(sample_project / "schedule.yaml")
+    folder = sample_project / "bulletins" / "2026-12-10"
+    folder.mkdir()
+    (folder / "issue.md").write_text("---\nsubject: x\n", encoding="utf-8")
+    with pytest.raises(ContentError, match=r"issue.md:1: the front matter .* never closed"):
+        read_issue_meta(config, DAY)
+
+
+def test_set_status_changes_only_that_line(sample_project: Path) -> None:
+    config = load_config(sample_project / "schedule.yaml")
+    path, _ = new_issue(config, DAY)
+    before = path.read_text(encoding="utf-8")
+    assert set_status(config, DAY, IssueStatus.APPROVED)
+    after = path.read_text(encoding="utf-8")
+    changed = [
+        (a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b
+    ]
+    assert len(changed) == 1 and changed[0][1].startswith("status: approved")
+    assert read_issue_meta(config, DAY).status is IssueStatus.APPROVED
+    assert not set_status(config, DAY, IssueStatus.APPROVED)  # idempotent
+    assert path.read_text(encoding="utf-8") == after
+
+
+def test_init_scaffolds_a_working_project(tmp_path: Path) -> None:
+    target = tmp_path / "mon-jeudi"
+    result = CliRunner().invoke(app, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    for name in (
+        "schedule.yaml",
+        "bulletins/README.md",
+        "templates/README.md",
+        "samples/subscribers.csv",
+    ):
+        assert (target / name).is_file(), name
+    assert list((target / "samples" / "feeds").glob("*.xml"))
+    config = load_config(target / "schedule.yaml")
+    for source in config.source_list:
+        assert config.resolve(source.feed).is_file(), source.feed
+    result = CliRunner().invoke(
+        app, ["new", "2026-12-03", "--config", str(target / "schedule.yaml")]
+    )
+    assert result.exit_code == 0, result.output
+    again = CliRunner().invoke(app, ["init", str(target)])
+    assert again.exit_code == 0 and "kept" in again.output and "created" not in again.output
