@@ -1,0 +1,120 @@
+"""Build one recipient's MIME message from the rendered issue: headers, parts, placeholders.
+
+Used by providers that send whole messages (outbox, smtp) and by ``newsletter build``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import EmailPolicy
+from email.utils import format_datetime, formatdate, make_msgid
+from typing import Any
+
+from newsletter.config import Config
+from newsletter.model import PLACEHOLDERS, Recipient, RenderedEmail
+from newsletter.tokens import make_token
+
+TEST_PREFIX = "[TEST] "
+
+
+class _UnsubscribePolicy(EmailPolicy):
+    """The default policy, except that List-Unsubscribe is folded between its URIs only.
+
+    A URI longer than 78 characters would otherwise become an RFC 2047 encoded word,
+    which mailbox providers do not read as a URL.
+    """
+
+    def fold(self, name: str, value: Any) -> str:
+        if name.lower() == "list-unsubscribe":
+            uris = [part.strip() for part in str(value).split(",")]
+            return f"{name}: " + ("," + self.linesep + " ").join(uris) + self.linesep
+        return str(super().fold(name, value))
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if name.lower() == "list-unsubscribe":
+            return self.fold(name, value).encode("ascii", "surrogateescape")
+        return bytes(super().fold_binary(name, value))
+
+
+MESSAGE_POLICY = _UnsubscribePolicy()
+_PLACEHOLDER = re.compile(r"\[\[(" + "|".join(PLACEHOLDERS) + r")\]\]")
+
+
+def unsubscribe_url(config: Config, secret: bytes, email: str) -> str:
+    """The recipient's one-click unsubscribe URL, with its HMAC token."""
+    return config.newsletter.unsubscribe_url_template.replace("{token}", make_token(secret, email))
+
+
+def unsubscribe_mailto(config: Config) -> str | None:
+    address = config.newsletter.unsubscribe_mailto
+    return f"mailto:{address}?subject=unsubscribe" if address else None
+
+
+def recipient_values(recipient: Recipient, config: Config, secret: bytes) -> dict[str, str]:
+    """The values of the per-recipient placeholders, unescaped."""
+    return {
+        "first_name": recipient.first_name,
+        "name": recipient.name,
+        "email": recipient.email,
+        "unsubscribe_url": unsubscribe_url(config, secret, recipient.email),
+    }
+
+
+def fill_placeholders(text: str, values: Mapping[str, str], *, escape: bool) -> str:
+    """Replace every ``[[name]]`` placeholder; HTML-escape the values when ``escape``."""
+
+    def value(match: re.Match[str]) -> str:
+        found = values.get(match.group(1), "")
+        return html.escape(found, quote=True) if escape else found
+
+    return _PLACEHOLDER.sub(value, text)
+
+
+def _address(display_name: str, email: str) -> Address:
+    local, _, domain = email.rpartition("@")
+    return Address(display_name=display_name, username=local, domain=domain)
+
+
+def build_message(
+    rendered: RenderedEmail,
+    recipient: Recipient,
+    config: Config,
+    *,
+    secret: bytes,
+    test: bool = False,
+    message_id: str | None = None,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """One recipient's ``multipart/alternative`` message (text, then HTML).
+
+    ``message_id`` lets the delivery engine give a stable id per recipient and send, so a
+    retried message keeps its identity; ``date`` defaults to now.
+    """
+    settings = config.newsletter
+    values = recipient_values(recipient, config, secret)
+    message = EmailMessage(policy=MESSAGE_POLICY)
+    message["Subject"] = (TEST_PREFIX if test else "") + fill_placeholders(
+        rendered.subject, values, escape=False
+    )
+    message["From"] = _address(settings.sender.name, settings.sender.email)
+    message["To"] = _address(recipient.name, recipient.email)
+    if settings.reply_to:
+        message["Reply-To"] = settings.reply_to
+    message["Date"] = format_datetime(date) if date is not None else formatdate(localtime=False)
+    domain = settings.sender.email.rpartition("@")[2]
+    message["Message-ID"] = message_id or make_msgid(domain=domain)
+    uris = [f"<{values['unsubscribe_url']}>"]
+    mailto = unsubscribe_mailto(config)
+    if mailto:
+        uris.append(f"<{mailto}>")
+    message["List-Unsubscribe"] = ", ".join(uris)
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["Content-Language"] = settings.language
+    message.set_content(fill_placeholders(rendered.text, values, escape=False), subtype="plain")
+    message.add_alternative(fill_placeholders(rendered.html, values, escape=True), subtype="html")
+    return message

@@ -1,0 +1,103 @@
+"""Unsubscribe tokens: an HMAC over the address, so that unsubscribe links cannot be forged.
+
+The key comes from the environment variable named by ``newsletter.secret_env``; when it is
+unset, a random key is created once under the state folder (mode 0600) and reused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+
+from newsletter.config import Config
+from newsletter.errors import DeliveryError
+
+SECRET_FILE = "secret.key"  # noqa: S105 (a file name)
+_MAC_BYTES = 16  # 128 bits: far beyond guessing, keeps the URL short
+
+
+def load_secret(config: Config) -> bytes:
+    """The HMAC key: ``$<secret_env>`` if set, else ``state_dir/secret.key`` (made once, 0600)."""
+    from_env = os.environ.get(config.newsletter.secret_env, "")
+    if from_env:
+        return from_env.encode("utf-8")
+    return _secret_file(config.state_dir / SECRET_FILE)
+
+
+def _secret_file(path: Path) -> bytes:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return _read_secret(path)
+        key = secrets.token_hex(32)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(key + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return key.encode("ascii")
+    except OSError as exc:
+        raise DeliveryError(
+            f"{path}: cannot create the unsubscribe secret: {exc} (set the environment "
+            "variable named by 'newsletter.secret_env' instead)"
+        ) from exc
+
+
+def _read_secret(path: Path) -> bytes:
+    text = path.read_text(encoding="ascii", errors="replace").strip()
+    if len(text) < 32:
+        # Another process may be writing it right now (it won the O_EXCL race, not yet flushed).
+        for _ in range(50):
+            time.sleep(0.02)
+            text = path.read_text(encoding="ascii", errors="replace").strip()
+            if len(text) >= 32:
+                break
+        else:
+            raise DeliveryError(
+                f"{path}: the unsubscribe secret is empty or too short; delete the file to make "
+                "a new one (links already sent will stop working) or set the secret in the "
+                "environment"
+            )
+    return text.encode("ascii")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: bytes, email: str) -> bytes:
+    digest = hmac.new(secret, b"unsubscribe:" + email.lower().encode("utf-8"), hashlib.sha256)
+    return digest.digest()[:_MAC_BYTES]
+
+
+def make_token(secret: bytes, email: str) -> str:
+    """A URL-safe token carrying ``email`` and its HMAC: ``<address>.<mac>``, base64url."""
+    return f"{_b64(email.encode('utf-8'))}.{_b64(_mac(secret, email))}"
+
+
+def verify_token(secret: bytes, token: str) -> str | None:
+    """The address a token was made for, or None when it is malformed or forged."""
+    if not isinstance(token, str) or token.count(".") != 1 or len(token) > 2000:
+        return None
+    address_part, mac_part = token.split(".")
+    try:
+        email = _unb64(address_part).decode("utf-8")
+        mac = _unb64(mac_part)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    if not email or "@" not in email:
+        return None
+    if not hmac.compare_digest(mac, _mac(secret, email)):
+        return None
+    return email
