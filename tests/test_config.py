@@ -153,3 +153,28 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["new", "--config", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 1
     assert "no such config file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("expr", "weekday"),
+    [("0 9 * * 4", "thu"), ("0 9 * * thu", "thu"), ("0 9 * * 0", "sun"), ("0 9 * * 7", "sun")],
+)
+def test_cron_weekdays_mean_what_crontab_means(expr: str, weekday: str) -> None:
+    from datetime import UTC, datetime
+
+    from newsletter.cron import cron_trigger
+
+    fire = cron_trigger(expr, "Europe/Paris").get_next_fire_time(
+        None, datetime(2026, 11, 26, 12, tzinfo=UTC)
+    )
+    assert fire is not None and fire.strftime("%a").lower() == weekday
+
+
+def test_cron_ranges_and_steps_follow_crontab() -> None:
+    from newsletter.cron import crontab_weekdays
+
+    assert crontab_weekdays("1-5") == "mon,tue,wed,thu,fri"
+    assert crontab_weekdays("*/2") == "sun,tue,thu,sat"
+    assert crontab_weekdays("0,3") == "sun,wed"
+    with pytest.raises(ValueError, match="out of range"):
+        crontab_weekdays("8")

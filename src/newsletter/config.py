@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
@@ -27,6 +26,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from newsletter.cron import cron_trigger
 from newsletter.errors import ConfigError
 from newsletter.model import Section, Source
 
@@ -51,7 +51,7 @@ def check_http_url(value: str) -> str:
 
 def check_cron(value: str) -> str:
     try:
-        CronTrigger.from_crontab(value)
+        cron_trigger(value, timezone="UTC")
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {value!r}: {exc}") from exc
     return value
