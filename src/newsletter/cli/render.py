@@ -1,0 +1,142 @@
+"""Commands that render and validate an issue: ``check``, ``build`` and ``approve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from newsletter.cli.common import config_option, date_argument, guarded, issue_date_of, load
+from newsletter.config import Config
+from newsletter.curate import load_issue
+from newsletter.deliver.audience import AudienceRow, read_audience
+from newsletter.errors import ContentError, NewsletterError
+from newsletter.issue_files import atomic_write, display_path, set_status
+from newsletter.message import build_message
+from newsletter.model import IssueStatus, Recipient, RenderedEmail
+from newsletter.render import render_issue
+from newsletter.render.check import Finding, Level, errors, render_and_check, summary
+from newsletter.tokens import load_secret
+
+SAMPLE_RECIPIENT = Recipient(
+    email="lectrice@example.org", name="Camille Exemple", first_name="Camille"
+)
+
+
+def _print_findings(findings: list[Finding]) -> None:
+    for finding in findings:
+        colour = "red" if finding.level is Level.ERROR else "yellow"
+        click.echo(click.style(f"{finding.level.value}: ", fg=colour) + str(finding), err=True)
+
+
+@click.command("check")
+@date_argument()
+@config_option
+@guarded
+def check_command(issue_date: str | None, config_file: str | None) -> None:
+    """Validate the issue's content and its rendered email.
+
+    Errors (exit status 1): no subject, no items, an item without a title, a relative or
+    non-http(s) link, an unknown placeholder or leftover template syntax, a template or MJML
+    error, HTML over 102 KB (Gmail clips it). Warnings: HTML over 80 KB, a subject over 80
+    characters, no preheader, an image without alt text or dimensions, a very long summary,
+    the same link twice. Each line names the item, file or feed it comes from.
+    """
+    config = load(config_file)
+    day = issue_date_of(config, issue_date)
+    issue = load_issue(config, day)
+    rendered, findings = render_and_check(issue, config)
+    _print_findings(findings)
+    size = f", {len(rendered.html.encode()) / 1024:.0f} KB of HTML" if rendered else ""
+    click.echo(f"{day}: {len(issue.items)} items{size}; {summary(findings)}")
+    if errors(findings):
+        raise SystemExit(1)
+
+
+@click.command("build")
+@date_argument()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: paths.build, ./build).",
+)
+@config_option
+@guarded
+def build_command(issue_date: str | None, out_dir: Path | None, config_file: str | None) -> None:
+    """Write DIR/DATE/email.html, email.txt and email.eml.
+
+    The HTML and text keep the per-recipient placeholders ([[first_name]], [[unsubscribe_url]]
+    ...). email.eml is the whole MIME message that the first subscriber of the audience (or a
+    sample recipient) would get, placeholders filled.
+    """
+    config = load(config_file)
+    day = issue_date_of(config, issue_date)
+    issue = load_issue(config, day)
+    rendered = render_issue(issue, config)
+    target = (out_dir if out_dir is not None else config.build_dir) / day.isoformat()
+    eml = _sample_message(rendered, config)
+    written = []
+    for name, content in (("email.html", rendered.html), ("email.txt", rendered.text)):
+        atomic_write(target / name, content)
+        written.append(target / name)
+    eml_path = target / "email.eml"
+    eml_path.parent.mkdir(parents=True, exist_ok=True)
+    eml_path.write_bytes(eml)
+    written.append(eml_path)
+    for path in written:
+        click.echo(f"wrote {display_path(config, path)}")
+
+
+def _sample_message(rendered: RenderedEmail, config: Config) -> bytes:
+    message = build_message(rendered, _first_recipient(config), config, secret=load_secret(config))
+    return message.as_bytes()
+
+
+def _first_recipient(config: Config) -> Recipient:
+    """The audience's first valid subscriber, or a sample recipient."""
+    audience = config.delivery.audience
+    if audience.csv is None:
+        return SAMPLE_RECIPIENT
+    path = config.resolve(audience.csv)
+    if not path.is_file():
+        return SAMPLE_RECIPIENT
+    try:
+        for row in read_audience(path, display=display_path(config, path)):
+            if isinstance(row, AudienceRow):
+                return row.recipient
+    except NewsletterError:
+        return SAMPLE_RECIPIENT
+    return SAMPLE_RECIPIENT
+
+
+@click.command("approve")
+@date_argument(required=True)
+@config_option
+@guarded
+def approve_command(issue_date: str, config_file: str | None) -> None:
+    """Mark the issue approved in its issue.md (refused while `check` finds errors).
+
+    Editing the issue after approval is allowed: `check`, `send` and the scheduler check it
+    again before anything leaves.
+    """
+    config = load(config_file)
+    day = issue_date_of(config, issue_date)
+    issue = load_issue(config, day)
+    _, findings = render_and_check(issue, config)
+    problems = errors(findings)
+    if problems:
+        raise ContentError(
+            f"{day}: not approved, check found {len(problems)} error(s)",
+            [f"{day}: not approved, 'newsletter check' found {len(problems)} error(s):"]
+            + [str(p) for p in problems],
+        )
+    changed = set_status(config, day, IssueStatus.APPROVED)
+    click.echo(f"{day}: {'approved' if changed else 'already approved'} ({summary(findings)})")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(check_command)
+    group.add_command(build_command)
+    group.add_command(approve_command)

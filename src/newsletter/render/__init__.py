@@ -1,0 +1,98 @@
+"""Render an issue once for everyone: Jinja2 -> MJML -> HTML with mjml-python, plus a text part.
+
+Per-recipient values stay as placeholders (``newsletter.model.PLACEHOLDERS``) that the delivery
+layer fills. Template and MJML errors become RenderError naming the template file and line.
+"""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxError
+
+from newsletter.config import Config
+from newsletter.errors import RenderError
+from newsletter.issue_files import display_path
+from newsletter.model import Issue, RenderedEmail
+from newsletter.render.compile import compile_mjml
+from newsletter.render.environment import (
+    HTML_TEMPLATE,
+    TEXT_TEMPLATE,
+    babel_locale,
+    environment_for,
+)
+from newsletter.render.text import wrap_text
+from newsletter.render.views import template_context
+
+__all__ = ["render_issue", "render_mjml", "render_text"]
+
+
+def render_issue(issue: Issue, config: Config) -> RenderedEmail:
+    """The issue's email: subject, preheader, HTML (compiled MJML), text part and the MJML."""
+    env = environment_for(config)
+    context = template_context(issue, config, babel_locale(config.newsletter.language))
+    mjml_source = _render(env, HTML_TEMPLATE, context, config)
+    html = compile_mjml(mjml_source, name=f"{HTML_TEMPLATE} (as rendered)")
+    text = wrap_text(_render(env, TEXT_TEMPLATE, context, config))
+    return RenderedEmail(
+        date=issue.date,
+        subject=issue.subject,
+        preheader=issue.preheader,
+        html=html,
+        text=text,
+        mjml=mjml_source,
+    )
+
+
+def render_mjml(issue: Issue, config: Config) -> str:
+    """Only the MJML source of the issue (for golden files and debugging)."""
+    env = environment_for(config)
+    context = template_context(issue, config, babel_locale(config.newsletter.language))
+    return _render(env, HTML_TEMPLATE, context, config)
+
+
+def render_text(issue: Issue, config: Config) -> str:
+    """Only the plain-text part of the issue."""
+    env = environment_for(config)
+    context = template_context(issue, config, babel_locale(config.newsletter.language))
+    return wrap_text(_render(env, TEXT_TEMPLATE, context, config))
+
+
+def _render(env: Environment, name: str, context: dict[str, Any], config: Config) -> str:
+    try:
+        return env.get_template(name).render(context)
+    except TemplateSyntaxError as exc:
+        where = _shown(config, exc.filename, exc.name or name)
+        raise RenderError(f"{where}:{exc.lineno}: template syntax error: {exc.message}") from exc
+    except TemplateNotFound as exc:
+        raise RenderError(
+            f"{name}: template '{exc.name}' not found in "
+            f"{', '.join(str(p) for p in _searched(env))}"
+        ) from exc
+    except (TemplateError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        where = _template_frame(exc, config) or name
+        detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise RenderError(f"{where}: template error: {detail}") from exc
+
+
+def _template_frame(exc: BaseException, config: Config) -> str | None:
+    """'file:line' of the innermost template frame in the traceback (Jinja rewrites them)."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.endswith(".j2"):
+            return f"{_shown(config, frame.filename, frame.filename)}:{frame.lineno}"
+    return None
+
+
+def _shown(config: Config, filename: str | None, fallback: str) -> str:
+    return display_path(config, Path(filename)) if filename else fallback
+
+
+def _searched(env: Environment) -> list[str]:
+    loader = env.loader
+    loaders = getattr(loader, "loaders", [loader])
+    paths: list[str] = []
+    for sub in loaders:
+        paths.extend(str(p) for p in getattr(sub, "searchpath", []))
+    return paths

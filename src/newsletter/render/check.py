@@ -1,0 +1,363 @@
+"""What ``newsletter check`` reports: errors that block a send, warnings worth a look.
+
+Content checks read the Issue (so each finding names the item and the file or feed it came
+from); output checks read the RenderedEmail (size, links, images, leftover template syntax).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from newsletter.config import Config
+from newsletter.errors import RenderError
+from newsletter.issue_files import display_path, issue_file
+from newsletter.model import PLACEHOLDERS, Issue, Item, RenderedEmail
+from newsletter.sanitize import html_to_text, markdown_to_html
+
+#: Gmail clips a message whose HTML is larger than this (102 KB).
+CLIP_BYTES = 102 * 1024
+WARN_BYTES = 80 * 1024
+MAX_SUBJECT = 80
+LONG_SUMMARY_WORDS = 120
+MIN_CONTRAST = 4.5
+
+_LINK_TAG = re.compile(r"<(a|img|area)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>", re.IGNORECASE)
+_ATTR = re.compile(r"([a-zA-Z-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))")
+_PLACEHOLDER = re.compile(r"\[\[\s*([^\[\]]{1,40}?)\s*\]\]")
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+_HEX = re.compile(r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+
+
+class Level(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: how bad, where (item, file or feed) and what to do."""
+
+    level: Level
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+def errors(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.level is Level.ERROR]
+
+
+def warnings(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.level is Level.WARNING]
+
+
+def render_and_check(issue: Issue, config: Config) -> tuple[RenderedEmail | None, list[Finding]]:
+    """Render the issue and check it; a template or MJML error becomes an error finding."""
+    from newsletter.render import render_issue
+
+    try:
+        rendered: RenderedEmail | None = render_issue(issue, config)
+    except RenderError as exc:
+        rendered = None
+        failures = [_finding_of(problem) for problem in exc.problems]
+        return None, failures + check_issue(issue, None, config)
+    return rendered, check_issue(issue, rendered, config)
+
+
+def _finding_of(problem: str) -> Finding:
+    where, _, message = problem.partition(": ")
+    return Finding(Level.ERROR, where, message or problem)
+
+
+def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) -> list[Finding]:
+    """Every error and warning for the issue, and for its rendered email when given."""
+    issue_md = display_path(config, issue_file(config, issue.date))
+    found: list[Finding] = []
+    found += _check_issue_fields(issue, issue_md)
+    seen: dict[str, str] = {}
+    for item in issue.items:
+        found += _check_item(item, seen)
+    if not issue.items:
+        found.append(
+            Finding(
+                Level.ERROR,
+                issue_md,
+                "the issue has no items (run 'newsletter collect', then set 'include: true' "
+                "in collected.yaml or add an item file)",
+            )
+        )
+    if issue.editorial_md.strip():
+        editorial = markdown_to_html(issue.editorial_md)
+        found += _check_links(_links(editorial), f"{issue_md} (editorial)")
+        found += _check_leftovers(editorial, f"{issue_md} (editorial)")
+    found += _check_theme(config)
+    if rendered is not None:
+        found += check_rendered(rendered, known=_known_links(issue))
+    return found
+
+
+def _check_issue_fields(issue: Issue, issue_md: str) -> list[Finding]:
+    found: list[Finding] = []
+    subject = issue.subject.strip()
+    if not subject:
+        found.append(
+            Finding(Level.ERROR, issue_md, "no subject (set 'subject:' in the front matter)")
+        )
+    elif len(subject) > MAX_SUBJECT:
+        found.append(
+            Finding(
+                Level.WARNING,
+                issue_md,
+                f"the subject has {len(subject)} characters; inboxes cut it after about "
+                f"{MAX_SUBJECT}",
+            )
+        )
+    found += _check_leftovers(subject, f"{issue_md} (subject)")
+    if not issue.preheader.strip():
+        found.append(
+            Finding(
+                Level.WARNING,
+                issue_md,
+                "no preheader: inboxes will show the first words of the email instead "
+                "(set 'preheader:')",
+            )
+        )
+    return found
+
+
+def item_label(item: Item) -> str:
+    """How findings name an item: its source (file or feed) and its title."""
+    title = item.title.strip() or item.url or item.key
+    if len(title) > 50:
+        title = title[:47] + "..."
+    return f"{item.origin_ref or 'item'} [{title!r}]"
+
+
+def _check_item(item: Item, seen: dict[str, str]) -> list[Finding]:
+    where = item_label(item)
+    found: list[Finding] = []
+    if not item.title.strip():
+        found.append(Finding(Level.ERROR, where, "the item has no title (give it a 'title')"))
+    found += _check_links([item.url], where, what="link")
+    normalized = _normalize(item.url)
+    if normalized in seen:
+        found.append(Finding(Level.WARNING, where, f"same link as {seen[normalized]}: {item.url}"))
+    else:
+        seen[normalized] = where
+    if item.image:
+        found += _check_links([item.image], where, what="image")
+        if not item.image_alt.strip():
+            found.append(
+                Finding(
+                    Level.WARNING,
+                    where,
+                    "the image has no alt text (set 'image_alt'; screen readers read it)",
+                )
+            )
+    if item.summary_html:
+        found += _check_links(_links(item.summary_html), where, what="link in the summary")
+    words = len((item.summary_text or html_to_text(item.summary_html)).split())
+    if words > LONG_SUMMARY_WORDS:
+        found.append(
+            Finding(
+                Level.WARNING,
+                where,
+                f"very long summary ({words} words; keep it under {LONG_SUMMARY_WORDS})",
+            )
+        )
+    return found
+
+
+def check_rendered(rendered: RenderedEmail, known: frozenset[str] = frozenset()) -> list[Finding]:
+    """Checks of the output alone: size, leftovers, links and images of the HTML."""
+    found: list[Finding] = []
+    size = len(rendered.html.encode("utf-8"))
+    if size > CLIP_BYTES:
+        found.append(
+            Finding(
+                Level.ERROR,
+                "email.html",
+                f"the HTML is {size / 1024:.0f} KB; Gmail clips messages over 102 KB "
+                "(remove items or shorten summaries)",
+            )
+        )
+    elif size > WARN_BYTES:
+        found.append(
+            Finding(
+                Level.WARNING,
+                "email.html",
+                f"the HTML is {size / 1024:.0f} KB, close to Gmail's 102 KB clipping limit",
+            )
+        )
+    found += _check_leftovers(rendered.html, "email.html")
+    found += _check_leftovers(rendered.text, "email.txt")
+    if 'lang="' not in rendered.html[:2000]:
+        found.append(Finding(Level.WARNING, "email.html", "no lang attribute on <html>"))
+    reported: set[str] = set()
+    for tag, attrs in _tags(rendered.html):
+        url = attrs.get("src" if tag == "img" else "href")
+        if url is not None and url not in known and url not in reported:
+            problems = _check_links([url], "email.html (templates)")
+            if problems:
+                reported.add(url)
+                found += problems
+        if tag == "img":
+            src = attrs.get("src", "")
+            if "alt" not in attrs:
+                found.append(Finding(Level.WARNING, "email.html", f"image without alt: {src}"))
+            if not attrs.get("width") or not attrs.get("height"):
+                found.append(
+                    Finding(
+                        Level.WARNING,
+                        "email.html",
+                        f"image without width and height (layout jumps, Outlook may "
+                        f"show it full size): {src}",
+                    )
+                )
+    return found
+
+
+def _check_links(urls: Iterable[str], where: str, what: str = "link") -> list[Finding]:
+    found: list[Finding] = []
+    for url in urls:
+        url = url.strip()
+        if _is_placeholder(url):
+            continue
+        lowered = url.lower()
+        if lowered.startswith("https://") and len(url) > 8:
+            continue
+        if lowered.startswith("http://") and len(url) > 7:
+            found.append(Finding(Level.WARNING, where, f"{what} is not https: {url}"))
+        elif lowered.startswith("mailto:") and what == "link":
+            continue
+        else:
+            found.append(
+                Finding(
+                    Level.ERROR,
+                    where,
+                    f"{what} must be an absolute http(s) URL (got {url!r})",
+                )
+            )
+    return found
+
+
+def _check_leftovers(text: str, where: str) -> list[Finding]:
+    found: list[Finding] = []
+    for match in _PLACEHOLDER.finditer(text):
+        name = match.group(1)
+        if name not in PLACEHOLDERS:
+            found.append(
+                Finding(
+                    Level.ERROR,
+                    where,
+                    f"unknown placeholder {match.group(0)!r} (known: "
+                    + ", ".join(f"[[{p}]]" for p in PLACEHOLDERS)
+                    + ")",
+                )
+            )
+    for match in _JINJA.finditer(text):
+        snippet = match.group(0)
+        if len(snippet) > 40:
+            snippet = snippet[:37] + "..."
+        found.append(Finding(Level.ERROR, where, f"unresolved template syntax {snippet!r}"))
+    return found
+
+
+def _check_theme(config: Config) -> list[Finding]:
+    theme = config.theme
+    pairs = (
+        ("theme.text_color", theme.text_color, "#ffffff", "text on the white cards"),
+        ("theme.primary_color", theme.primary_color, "#ffffff", "white text on the header"),
+    )
+    found: list[Finding] = []
+    where = display_path(config, config.file) if config.file else "schedule.yaml"
+    for key, colour, against, what in pairs:
+        ratio = contrast_ratio(colour, against)
+        if ratio is not None and ratio < MIN_CONTRAST:
+            found.append(
+                Finding(
+                    Level.WARNING,
+                    where,
+                    f"{key} {colour}: contrast of {what} is {ratio:.1f}:1, below "
+                    f"{MIN_CONTRAST}:1 (choose a darker colour)",
+                )
+            )
+    return found
+
+
+def contrast_ratio(first: str, second: str) -> float | None:
+    """WCAG contrast ratio of two #rgb / #rrggbb colours, or None if one is not hex."""
+    a, b = _luminance(first), _luminance(second)
+    if a is None or b is None:
+        return None
+    high, low = max(a, b), min(a, b)
+    return (high + 0.05) / (low + 0.05)
+
+
+def _luminance(colour: str) -> float | None:
+    match = _HEX.match(colour.strip())
+    if not match:
+        return None
+    digits = match.group(1)
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    channels = [int(digits[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _tags(html: str) -> list[tuple[str, dict[str, str]]]:
+    result = []
+    for match in _LINK_TAG.finditer(html):
+        attrs = {
+            m.group(1).lower(): _unescape(m.group(2) or m.group(3) or m.group(4) or "")
+            for m in _ATTR.finditer(match.group(2))
+        }
+        result.append((match.group(1).lower(), attrs))
+    return result
+
+
+def _links(html: str) -> list[str]:
+    return [
+        attrs[key]
+        for tag, attrs in _tags(html)
+        for key in (("src",) if tag == "img" else ("href",))
+        if key in attrs
+    ]
+
+
+def _known_links(issue: Issue) -> frozenset[str]:
+    """Links already checked with the item they belong to, so they are not reported twice."""
+    links: set[str] = set()
+    for item in issue.items:
+        links.add(item.url.strip())
+        if item.image:
+            links.add(item.image.strip())
+        links.update(_links(item.summary_html))
+    if issue.editorial_md.strip():
+        links.update(_links(markdown_to_html(issue.editorial_md)))
+    return frozenset(links)
+
+
+def _is_placeholder(url: str) -> bool:
+    match = _PLACEHOLDER.fullmatch(url)
+    return match is not None and match.group(1) in PLACEHOLDERS
+
+
+def _normalize(url: str) -> str:
+    return url.strip().rstrip("/").lower()
+
+
+def _unescape(value: str) -> str:
+    return value.replace("&amp;", "&").replace("&quot;", '"').replace("&#39;", "'")
+
+
+def summary(findings: Sequence[Finding]) -> str:
+    """'2 errors, 1 warning' for the CLI."""
+    n_err, n_warn = len(errors(findings)), len(warnings(findings))
+    return f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}"

@@ -1,0 +1,83 @@
+"""The Jinja2 environment of the email templates: loaders, filters and globals.
+
+Project templates (``paths.templates``) come first, the package's default design second, so a
+project overrides any template or partial by dropping a file of the same name into its folder.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    select_autoescape,
+)
+from markupsafe import Markup
+
+from newsletter.config import Config
+from newsletter.dates import french_date
+from newsletter.model import placeholder
+from newsletter.resources import default_templates_dir
+from newsletter.sanitize import markdown_to_html, truncate_words
+
+HTML_TEMPLATE = "email.mjml.j2"
+TEXT_TEMPLATE = "text.txt.j2"
+
+
+def template_dirs(config: Config) -> tuple[Path, ...]:
+    """The folders searched for templates, project first, without duplicates or missing ones."""
+    dirs: list[Path] = []
+    for candidate in (config.templates_dir, default_templates_dir()):
+        resolved = candidate.resolve()
+        if resolved.is_dir() and resolved not in dirs:
+            dirs.append(resolved)
+    return tuple(dirs)
+
+
+def environment_for(config: Config) -> Environment:
+    """The (cached) environment for ``config``'s template folders."""
+    return _environment(template_dirs(config), config.newsletter.language)
+
+
+@functools.lru_cache(maxsize=16)
+def _environment(dirs: Sequence[Path], language: str) -> Environment:
+    loaders: list[BaseLoader] = [FileSystemLoader(str(d)) for d in dirs]
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(
+            enabled_extensions=("mjml.j2", "html.j2", "mjml", "html"),
+            default_for_string=True,
+            default=False,
+        ),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=True,
+    )
+    locale = babel_locale(language)
+    env.filters["french_date"] = functools.partial(_date_filter, locale=locale)
+    env.filters["markdown"] = _markdown_filter
+    env.filters["truncate_words"] = truncate_words
+    env.globals["placeholder"] = placeholder
+    return env
+
+
+def babel_locale(language: str) -> str:
+    return "fr_FR" if language in ("", "fr") else language.replace("-", "_")
+
+
+def _date_filter(day: date, fmt: str = "EEEE d MMMM y", *, locale: str) -> str:
+    return french_date(day, fmt, locale=locale)
+
+
+def _markdown_filter(text: str) -> Markup:
+    # markdown_to_html sanitizes its output, so marking it safe is sound.
+    return Markup(markdown_to_html(text))  # noqa: S704

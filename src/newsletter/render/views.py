@@ -1,0 +1,120 @@
+"""What the templates see: an issue turned into plain values, French dates and safe HTML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from markupsafe import Markup
+
+from newsletter.config import Config
+from newsletter.dates import french_date
+from newsletter.model import Issue, IssueSection, Item, placeholder
+from newsletter.sanitize import html_to_text, markdown_to_html, sanitize_html
+
+
+@dataclass(frozen=True)
+class EventDate:
+    """An agenda item's date, in the pieces the agenda layout shows."""
+
+    day: str  # "10"
+    month: str  # "déc."
+    weekday: str  # "jeudi"
+    full: str  # "jeudi 10 décembre 2026"
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One item as the templates show it; ``summary_html`` is sanitized HTML."""
+
+    key: str
+    title: str
+    url: str
+    territory: str
+    image: str
+    image_alt: str
+    summary_html: Markup
+    summary_text: str
+    event: EventDate | None
+    origin_ref: str
+
+
+@dataclass(frozen=True)
+class SectionView:
+    """A section of the issue with its items, in reading order."""
+
+    id: str
+    title: str
+    items: tuple[ItemView, ...]
+
+    @property
+    def is_agenda(self) -> bool:
+        """True when every item is a dated event: the section uses the agenda layout."""
+        return bool(self.items) and all(item.event is not None for item in self.items)
+
+
+def view_url(config: Config, issue_date: date) -> str:
+    """The issue's page in the web archive: the "view in browser" link."""
+    return f"{config.newsletter.web_url.rstrip('/')}/{issue_date.isoformat()}/"
+
+
+def event_date(day: date, locale: str = "fr_FR") -> EventDate:
+    return EventDate(
+        day=french_date(day, "d", locale),
+        month=french_date(day, "MMM", locale),
+        weekday=french_date(day, "EEEE", locale),
+        full=french_date(day, "EEEE d MMMM y", locale),
+    )
+
+
+def item_view(item: Item, locale: str = "fr_FR") -> ItemView:
+    # Summaries come sanitized from collect; sanitizing again is cheap and keeps Issue objects
+    # built elsewhere (tests, plugins, hand-edited drafts) from smuggling markup into the email.
+    summary_html = sanitize_html(item.summary_html) if item.summary_html else ""
+    summary_text = item.summary_text.strip() or (
+        html_to_text(summary_html).strip() if summary_html else ""
+    )
+    return ItemView(
+        key=item.key,
+        title=item.title.strip(),
+        url=item.url.strip(),
+        territory=(item.territory or "").strip(),
+        image=(item.image or "").strip(),
+        image_alt=item.image_alt.strip(),
+        summary_html=Markup(summary_html),  # noqa: S704 (sanitized just above)
+        summary_text=summary_text,
+        event=event_date(item.event_date, locale) if item.event_date else None,
+        origin_ref=item.origin_ref,
+    )
+
+
+def section_view(section: IssueSection, locale: str = "fr_FR") -> SectionView:
+    return SectionView(
+        section.id, section.title, tuple(item_view(item, locale) for item in section.items)
+    )
+
+
+def template_context(issue: Issue, config: Config, locale: str = "fr_FR") -> dict[str, Any]:
+    """Every name the default templates use; overrides may use the same ones."""
+    settings = config.newsletter
+    editorial_html = markdown_to_html(issue.editorial_md) if issue.editorial_md.strip() else ""
+    return {
+        "lang": settings.language or "fr",
+        "title": settings.title,
+        "subject": issue.subject,
+        "preheader": issue.preheader,
+        "number": issue.number,
+        "issue_date": issue.date,
+        "date_fr": french_date(issue.date, "EEEE d MMMM y", locale),
+        "week_theme": issue.theme,
+        "editorial_html": Markup(editorial_html),  # noqa: S704 (markdown_to_html sanitizes)
+        "editorial_text": html_to_text(editorial_html).strip() if editorial_html else "",
+        "sections": [s for s in (section_view(sec, locale) for sec in issue.sections) if s.items],
+        "theme": config.theme,
+        "sender": settings.sender,
+        "web_url": settings.web_url.rstrip("/") + "/",
+        "view_url": view_url(config, issue.date),
+        "unsubscribe_url": placeholder("unsubscribe_url"),
+        "first_name": placeholder("first_name"),
+    }
