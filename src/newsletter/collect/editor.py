@@ -1,0 +1,145 @@
+"""Items written by editors: ``bulletins/DATE/*.md`` (front matter + Markdown summary).
+
+Every problem names the file and the line, and says what to write instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+
+from newsletter.collect.clean import html_to_text, sanitize_html
+from newsletter.collect.urls import absolute_url
+from newsletter.errors import ContentError
+from newsletter.frontmatter import FrontMatterDoc, read_front_matter
+from newsletter.model import Item, Origin, Section, item_key
+
+ISSUE_FILE = "issue.md"
+REQUIRED_KEYS = ("title", "url", "section")
+OPTIONAL_KEYS = ("territory", "image", "image_alt", "date")
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+
+def markdown_to_html(text: str) -> str:
+    """Editor Markdown as sanitized HTML (raw HTML in the Markdown is shown as text)."""
+    return sanitize_html(_MARKDOWN.render(text)) if text.strip() else ""
+
+
+def read_editor_items(
+    folder: Path, sections: Sequence[Section], *, root: Path | None = None
+) -> tuple[list[Item], list[str]]:
+    """Read every editor item in an issue folder, in file-name order.
+
+    Returns the valid items and one problem line per error; a file with errors gives no item.
+    """
+    if not folder.is_dir():
+        return [], []
+    items: list[Item] = []
+    problems: list[str] = []
+    for path in sorted(folder.glob("*.md")):
+        if path.name == ISSUE_FILE or path.name.startswith((".", "_")) or path.name == "README.md":
+            continue
+        name = _display(path, root)
+        try:
+            doc = read_front_matter(path, display=name)
+        except ContentError as exc:
+            problems.extend(exc.problems)
+            continue
+        item, found = editor_item(doc, name, sections)
+        problems.extend(found)
+        if item is not None:
+            items.append(item)
+    return items, problems
+
+
+def editor_item(
+    doc: FrontMatterDoc, name: str, sections: Sequence[Section]
+) -> tuple[Item | None, list[str]]:
+    """Validate one editor file; returns the item (None on errors) and the problems."""
+    meta = doc.meta
+    problems: list[str] = []
+    known = (*REQUIRED_KEYS, *OPTIONAL_KEYS)
+    if not meta:
+        return None, [f"{name}:1: missing front matter: start the file with '---', then "
+                      f"'title:', 'url:' and 'section:' lines, then '---'"]  # fmt: skip
+    for key in meta:
+        if key not in known:
+            problems.append(
+                f"{name}:{doc.line_of(str(key))}: unknown key '{key}' (known: {', '.join(known)})"
+            )
+    for key in REQUIRED_KEYS:
+        if key not in meta or meta[key] in (None, ""):
+            problems.append(f"{name}:{doc.line_of(key)}: missing '{key}'")
+
+    def text(key: str) -> str:
+        value = meta.get(key)
+        if value is None:
+            return ""
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            problems.append(f"{name}:{doc.line_of(key)}: '{key}' must be text")
+            return ""
+        return str(value).strip()
+
+    title, raw_url, section = text("title"), text("url"), text("section")
+    url = absolute_url(raw_url)
+    if raw_url and url is None:
+        problems.append(
+            f"{name}:{doc.line_of('url')}: 'url' must be an absolute URL (got {raw_url!r})"
+        )
+    section_ids = [s.id for s in sections]
+    if section and section not in section_ids:
+        problems.append(
+            f"{name}:{doc.line_of('section')}: unknown section '{section}' "
+            f"(schedule.yaml has: {', '.join(section_ids)})"
+        )
+    raw_image = text("image")
+    image = absolute_url(raw_image) if raw_image else None
+    if raw_image and image is None:
+        problems.append(
+            f"{name}:{doc.line_of('image')}: 'image' must be an absolute URL (got {raw_image!r})"
+        )
+    event_date = _event_date(meta.get("date"), name, doc, problems)
+    if problems or url is None:
+        return None, problems
+    summary_html = markdown_to_html(doc.body)
+    return (
+        Item(
+            key=item_key(url),
+            title=title,
+            url=url,
+            section=section,
+            summary_html=summary_html,
+            summary_text=html_to_text(summary_html),
+            image=image,
+            image_alt=text("image_alt"),
+            territory=text("territory") or None,
+            origin=Origin.EDITOR,
+            event_date=event_date,
+            origin_ref=name,
+        ),
+        [],
+    )
+
+
+def _event_date(value: object, name: str, doc: FrontMatterDoc, problems: list[str]) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        problems.append(f"{name}:{doc.line_of('date')}: 'date' must be YYYY-MM-DD (got {value!r})")
+        return None
+
+
+def _display(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            pass
+    return str(path)

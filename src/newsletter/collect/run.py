@@ -1,0 +1,250 @@
+"""One collect run: fetch every source concurrently, parse off the event loop, select the
+week's items and merge them into the issue's draft.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+
+import httpx
+
+from newsletter.collect import select
+from newsletter.collect.editor import read_editor_items
+from newsletter.collect.fetch import FetchOptions, FetchStatus, fetch, make_client
+from newsletter.collect.parse import NotAFeedError, parse_feed
+from newsletter.collect.state import FeedState, load_state, save_state
+from newsletter.config import Config
+from newsletter.dates import week_window
+from newsletter.drafts import draft_path, included_keys, merge_draft, read_draft, write_draft
+from newsletter.issue_files import display_path, issue_dir
+from newsletter.model import Item, Source
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    """What happened to one source: ok, not modified (304) or failed, and why."""
+
+    source: Source
+    status: FetchStatus
+    items: tuple[Item, ...] = ()
+    reason: str = ""
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+    #: Whether the bytes were parsed in this run (False on 304 and on failures).
+    parsed: bool = False
+    #: Consecutive failed runs including this one, and since when (0 / None when ok).
+    failures: int = 0
+    failing_since: datetime | None = None
+    in_window: int = 0
+    new: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.status is FetchStatus.FAILED
+
+
+@dataclass(frozen=True)
+class CollectReport:
+    """The outcome of ``collect`` for one issue."""
+
+    issue_date: date
+    draft: Path
+    backup: Path | None
+    results: tuple[SourceResult, ...]
+    added: tuple[Item, ...]
+    editor_items: int
+    editor_problems: tuple[str, ...]
+    seconds: float
+
+    @property
+    def failed(self) -> tuple[SourceResult, ...]:
+        return tuple(r for r in self.results if r.failed)
+
+
+async def collect_sources(
+    sources: Sequence[Source],
+    *,
+    root: Path,
+    state_dir: Path,
+    now: datetime,
+    options: FetchOptions | None = None,
+    client: httpx.AsyncClient | None = None,
+) -> list[SourceResult]:
+    """Fetch and parse every source concurrently; one result per source, in config order."""
+    options = options or FetchOptions()
+    own_client = client is None
+    active = client or make_client(options)
+    gate = asyncio.Semaphore(options.concurrency)
+    try:
+        return list(
+            await asyncio.gather(
+                *(
+                    _collect_one(active, gate, source, root, state_dir, now, options)
+                    for source in sources
+                )
+            )
+        )
+    finally:
+        if own_client:
+            await active.aclose()
+
+
+async def _collect_one(
+    client: httpx.AsyncClient,
+    gate: asyncio.Semaphore,
+    source: Source,
+    root: Path,
+    state_dir: Path,
+    now: datetime,
+    options: FetchOptions,
+) -> SourceResult:
+    state = load_state(state_dir, source.name, source.feed)
+    started = time.perf_counter()
+    async with gate:
+        fetched = await fetch(
+            client,
+            source.feed,
+            root=root,
+            options=options,
+            etag=state.etag if state.items else None,
+            last_modified=state.last_modified if state.items else None,
+        )
+    if fetched.status is FetchStatus.NOT_MODIFIED:
+        state = replace(state, failures=0, failing_since=None, last_error="", last_success=now)
+        result = SourceResult(source, fetched.status, state.items, warnings=state.warnings)
+    elif fetched.status is FetchStatus.OK:
+        try:
+            # feedparser is pure Python and slow on big feeds: keep it off the event loop.
+            parsed = await asyncio.to_thread(
+                parse_feed,
+                fetched.body,
+                source,
+                now=now,
+                headers=fetched.headers,
+                feed_url=fetched.url,
+                first_seen=state.first_seen,
+                summary_words=options.summary_words,
+            )
+        except NotAFeedError as exc:
+            result, state = _failure(source, state, str(exc), now)
+        else:
+            first_seen = {i.key: state.first_seen.get(i.key, now) for i in parsed.items}
+            state = FeedState(
+                location=source.feed,
+                etag=fetched.etag,
+                last_modified=fetched.last_modified,
+                items=parsed.items,
+                warnings=parsed.warnings,
+                first_seen=first_seen,
+                last_success=now,
+            )
+            result = SourceResult(
+                source, fetched.status, parsed.items, warnings=parsed.warnings, parsed=True
+            )
+    else:
+        result, state = _failure(source, state, fetched.reason, now)
+    save_state(state_dir, source.name, state)
+    return replace(result, seconds=time.perf_counter() - started)
+
+
+def _failure(
+    source: Source, state: FeedState, reason: str, now: datetime
+) -> tuple[SourceResult, FeedState]:
+    since = state.failing_since or now
+    state = replace(state, failures=state.failures + 1, failing_since=since, last_error=reason)
+    result = SourceResult(
+        source, FetchStatus.FAILED, reason=reason, failures=state.failures, failing_since=since
+    )
+    return result, state
+
+
+def select_for_issue(
+    results: Sequence[SourceResult],
+    window: tuple[datetime, datetime],
+    *,
+    exclude: set[str],
+    editor_items: Sequence[Item] = (),
+) -> tuple[list[Item], list[SourceResult]]:
+    """The week's items across sources (deduplicated, already-published ones left out),
+    and the results with their ``in_window`` counts filled in.
+    """
+    counted: list[SourceResult] = []
+    chosen: list[Item] = []
+    for result in results:
+        fresh = [
+            item
+            for item in result.items
+            if select.in_window(item, window) and item.key not in exclude
+        ]
+        capped = select.cap(fresh, result.source.max_items)
+        counted.append(replace(result, in_window=len(capped)))
+        chosen.extend(capped)
+    return select.deduplicate(chosen, taken=editor_items), counted
+
+
+def earlier_drafts(config: Config, issue_date: date, weeks: int = 12) -> list[Path]:
+    """The drafts of the issues before ``issue_date`` (the latest ``weeks`` of them)."""
+    folder = config.bulletins_dir
+    if not folder.is_dir():
+        return []
+    names = sorted(
+        p.name for p in folder.iterdir() if p.is_dir() and p.name < issue_date.isoformat()
+    )
+    return [folder / name / "collected.yaml" for name in names[-weeks:]]
+
+
+async def collect_issue(
+    config: Config,
+    issue_date: date,
+    *,
+    now: datetime,
+    options: FetchOptions | None = None,
+    client: httpx.AsyncClient | None = None,
+) -> CollectReport:
+    """Collect every enabled source for the issue of ``issue_date`` and merge the draft."""
+    started = time.perf_counter()
+    sections = config.section_list
+    path = draft_path(config, issue_date)
+    existing = read_draft(path, display_path(config, path))  # fail early on a broken draft
+    editor_items, editor_problems = read_editor_items(
+        issue_dir(config, issue_date), sections, root=config.root
+    )
+    results = await collect_sources(
+        config.source_list,
+        root=config.root,
+        state_dir=config.state_dir,
+        now=now,
+        options=options,
+        client=client,
+    )
+    exclude = included_keys(earlier_drafts(config, issue_date))
+    for earlier in earlier_drafts(config, issue_date):
+        exclude.update(i.key for i in read_editor_items(earlier.parent, sections)[0])
+    window = week_window(issue_date, config.newsletter.tz, config.newsletter.window_days)
+    chosen, results_counted = select_for_issue(
+        results, window, exclude=exclude, editor_items=editor_items
+    )
+    doc, added = merge_draft(
+        existing, select.newest_first(chosen), sections, issue_date, config.newsletter.tz
+    )
+    backup = write_draft(path, doc)
+    new_by_source: dict[str, int] = {}
+    for item in added:
+        for name in item.sources:
+            new_by_source[name] = new_by_source.get(name, 0) + 1
+    final = tuple(replace(r, new=new_by_source.get(r.source.name, 0)) for r in results_counted)
+    return CollectReport(
+        issue_date=issue_date,
+        draft=path,
+        backup=backup,
+        results=final,
+        added=tuple(added),
+        editor_items=len(editor_items),
+        editor_problems=tuple(editor_problems),
+        seconds=time.perf_counter() - started,
+    )

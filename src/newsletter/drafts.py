@@ -1,0 +1,294 @@
+"""The draft ``bulletins/DATE/collected.yaml``: write it, merge new items in, read it back.
+
+Collect only ever adds entries: an entry already in the file (found by its ``id``) is left
+exactly as the editor left it, wherever they moved it. The previous file is kept as
+``collected.yaml.bak`` and every write is atomic.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from newsletter.collect.clean import html_to_text
+from newsletter.collect.editor import markdown_to_html
+from newsletter.collect.urls import absolute_url, canonical_url
+from newsletter.config import Config
+from newsletter.errors import ContentError
+from newsletter.issue_files import atomic_write, issue_dir
+from newsletter.model import Item, Origin, Section, item_key
+
+DRAFT_FILE = "collected.yaml"
+BACKUP_SUFFIX = ".bak"
+ENTRY_KEYS: tuple[str, ...] = ("id", "include", "title", "url", "summary", "published", "image")
+ENTRY_KEYS += ("image_alt", "territory", "categories", "sources")
+HEADER = """\
+What 'newsletter collect' found for the issue of {day}, grouped by section.
+Edit freely: set 'include: false' to leave an item out, reorder items, change a title or a
+summary, or move an item under another section. Running collect again only adds new items
+(at the end of their section) and never changes or removes what is here. Keep each 'id'.
+The previous version of this file is kept as collected.yaml.bak.
+"""
+
+
+def draft_path(config: Config, issue_date: date) -> Path:
+    return issue_dir(config, issue_date) / DRAFT_FILE
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.width = 4096  # one line per value: wrapped plain scalars confuse hand edits
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.preserve_quotes = True
+    return yaml
+
+
+def read_draft(path: Path, display: str | None = None) -> CommentedMap | None:
+    """The draft as a round-trip YAML tree (comments kept), None when there is no file."""
+    name = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContentError(f"{name}: cannot read: {exc}") from exc
+    try:
+        data = _yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise ContentError(
+            f"{name}:{line}: invalid YAML: {exc.problem or exc.context} (fix it, or restore "
+            f"{path.name}{BACKUP_SUFFIX})"
+        ) from exc
+    except YAMLError as exc:
+        raise ContentError(f"{name}:1: invalid YAML: {exc}") from exc
+    if data is None:
+        return None
+    if not isinstance(data, CommentedMap) or not isinstance(data.get("sections"), CommentedMap):
+        raise ContentError(f"{name}:1: expected a 'sections:' mapping of section ids to items")
+    return data
+
+
+def draft_ids(doc: CommentedMap | None) -> set[str]:
+    """The ids (and canonical URLs) of every entry in a draft, included or not."""
+    found: set[str] = set()
+    if doc is None:
+        return found
+    for entries in doc["sections"].values():
+        for entry in entries or []:
+            if isinstance(entry, dict):
+                if entry.get("id"):
+                    found.add(str(entry["id"]))
+                url = canonical_url(entry.get("url"))
+                if url:
+                    found.add(item_key(url))
+    return found
+
+
+def merge_draft(
+    doc: CommentedMap | None,
+    items: Iterable[Item],
+    sections: Sequence[Section],
+    issue_date: date,
+    tz: ZoneInfo,
+) -> tuple[CommentedMap, list[Item]]:
+    """Add the items the draft does not have yet; returns the tree and the items added."""
+    if doc is None:
+        doc = CommentedMap()
+        doc["issue"] = issue_date.isoformat()
+        doc["sections"] = CommentedMap()
+        doc.yaml_set_start_comment(HEADER.format(day=issue_date.isoformat()))
+    groups: CommentedMap = doc["sections"]
+    for section in sections:
+        if section.id not in groups:
+            groups[section.id] = CommentedSeq()
+            groups.yaml_set_comment_before_after_key(section.id, before=section.title, indent=2)
+        elif groups[section.id] is None:
+            groups[section.id] = CommentedSeq()
+    known = draft_ids(doc)
+    added: list[Item] = []
+    for item in items:
+        if item.key in known:
+            continue
+        known.add(item.key)
+        target = groups.get(item.section)
+        if target is None:
+            target = groups[item.section] = CommentedSeq()
+        target.append(_entry(item, tz))
+        added.append(item)
+    return doc, added
+
+
+def _entry(item: Item, tz: ZoneInfo) -> CommentedMap:
+    entry = CommentedMap()
+    entry["id"] = item.key
+    entry["include"] = True
+    entry["title"] = item.title
+    entry["url"] = item.url
+    entry["summary"] = item.summary_text
+    if item.published is not None:
+        entry["published"] = item.published.astimezone(tz).isoformat(timespec="minutes")
+    if item.image:
+        entry["image"] = item.image
+    if item.categories:
+        entry["categories"] = _flow(list(item.categories))
+    entry["sources"] = _flow(list(item.sources))
+    return entry
+
+
+def _flow(values: list[str]) -> CommentedSeq:
+    seq = CommentedSeq(values)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def dump_draft(doc: CommentedMap) -> str:
+    stream = io.StringIO()
+    _yaml().dump(doc, stream)
+    return stream.getvalue()
+
+
+def write_draft(path: Path, doc: CommentedMap) -> Path | None:
+    """Write the draft atomically, after copying the current file to ``.bak``.
+
+    Returns the backup's path (None when there was no previous file).
+    """
+    text = dump_draft(doc)
+    backup: Path | None = None
+    if path.exists():
+        backup = path.with_name(path.name + BACKUP_SUFFIX)
+        shutil.copy2(path, backup)
+    atomic_write(path, text)
+    return backup
+
+
+def load_included_items(path: Path, sections: Sequence[Section]) -> list[Item]:
+    """The included entries of a draft, in the file's order, as Items.
+
+    Raises ContentError with one line per problem (file:line: what to fix).
+    """
+    name = _display(path)
+    doc = read_draft(path, name)
+    if doc is None:
+        return []
+    items, problems = _items_of(doc, name, {s.id for s in sections}, only_included=True)
+    if problems:
+        raise ContentError(problems[0], problems)
+    return items
+
+
+def included_keys(paths: Iterable[Path]) -> set[str]:
+    """Keys of every included entry in the given drafts (broken drafts are skipped)."""
+    found: set[str] = set()
+    for path in paths:
+        try:
+            doc = read_draft(path)
+        except ContentError:
+            continue
+        if doc is None:
+            continue
+        items, _ = _items_of(doc, str(path), None, only_included=True)
+        for item in items:
+            found.update({item.key, item_key(canonical_url(item.url) or item.url)})
+    return found
+
+
+def _items_of(
+    doc: CommentedMap, name: str, section_ids: set[str] | None, *, only_included: bool
+) -> tuple[list[Item], list[str]]:
+    items: list[Item] = []
+    problems: list[str] = []
+    groups: CommentedMap = doc["sections"]
+    for section_id, entries in groups.items():
+        line = groups.lc.key(section_id)[0] + 1
+        if section_ids is not None and section_id not in section_ids:
+            problems.append(
+                f"{name}:{line}: unknown section '{section_id}' "
+                f"(schedule.yaml has: {', '.join(sorted(section_ids))})"
+            )
+            continue
+        if entries is None:
+            continue
+        if not isinstance(entries, CommentedSeq):
+            problems.append(f"{name}:{line}: '{section_id}' must be a list of items")
+            continue
+        for index, entry in enumerate(entries):
+            entry_line = entries.lc.item(index)[0] + 1
+            item = _entry_item(entry, str(section_id), f"{name}:{entry_line}", problems)
+            if item is not None and (item[1] or not only_included):
+                items.append(item[0])
+    return items, problems
+
+
+def _entry_item(
+    entry: Any, section_id: str, where: str, problems: list[str]
+) -> tuple[Item, bool] | None:
+    if not isinstance(entry, CommentedMap):
+        problems.append(f"{where}: each item must be a mapping with 'title:' and 'url:'")
+        return None
+    found: list[str] = []
+    unknown = [str(k) for k in entry if k not in ENTRY_KEYS]
+    if unknown:
+        found.append(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(ENTRY_KEYS)})")
+    include = entry.get("include", True)
+    if not isinstance(include, bool):
+        found.append(f"{where}: 'include' must be true or false (got {include!r})")
+    title = entry.get("title")
+    if not isinstance(title, str) or not title.strip():
+        found.append(f"{where}: each item needs a 'title'")
+    url = absolute_url(entry.get("url"))
+    if url is None:
+        found.append(f"{where}: 'url' must be an absolute URL (got {entry.get('url')!r})")
+    problems.extend(found)
+    if found or url is None or not isinstance(title, str):
+        return None
+    summary = entry.get("summary") or ""
+    summary_html = markdown_to_html(str(summary))
+    image = absolute_url(entry.get("image")) if entry.get("image") else None
+    return (
+        Item(
+            key=str(entry.get("id") or item_key(url)),
+            title=" ".join(title.split()),
+            url=url,
+            section=section_id,
+            summary_html=summary_html,
+            summary_text=html_to_text(summary_html),
+            published=_when(entry.get("published")),
+            image=image,
+            image_alt=str(entry.get("image_alt") or ""),
+            territory=str(entry["territory"]) if entry.get("territory") else None,
+            categories=tuple(str(c) for c in entry.get("categories") or ()),
+            sources=tuple(str(s) for s in entry.get("sources") or ()),
+            origin=Origin.FEED,
+            origin_ref=where,
+        ),
+        include is True,
+    )
+
+
+def _when(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
