@@ -1,0 +1,589 @@
+"""The delivery ledger: SQLite (WAL) under the state folder, the memory of every send.
+
+It holds each send's audience snapshot and rendered email, every batch before its request and
+after its answer, and the suppression list. Each step is its own committed transaction, so a
+crash at any moment leaves a ledger that says exactly what is known.
+
+Recipient states: ``pending`` (to send), ``inflight`` (in a batch whose answer is not recorded),
+``sent``, ``failed`` (permanent error), ``retry`` (transient errors outlasted this run; the next
+run tries again), ``suppressed``, ``uncertain`` (a crash hid the answer; needs a decision),
+``skipped`` (uncertain, resolved as not to resend).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import MappingProxyType
+
+from newsletter.deliver.audience import address_key
+from newsletter.errors import DeliveryError
+from newsletter.model import Recipient, RenderedEmail
+
+LEDGER_FILE = "ledger.sqlite3"
+STATES = ("pending", "inflight", "sent", "failed", "retry", "suppressed", "uncertain", "skipped")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sends (
+    id INTEGER PRIMARY KEY,
+    issue_date TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('real', 'test')),
+    run INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    preheader TEXT NOT NULL,
+    html TEXT NOT NULL,
+    text TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    snapshot_at TEXT,
+    started_at TEXT,
+    finished_at TEXT,
+    invalid_rows INTEGER NOT NULL DEFAULT 0,
+    duplicate_rows INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (issue_date, kind, run)
+);
+CREATE TABLE IF NOT EXISTS recipients (
+    send_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    email TEXT NOT NULL,
+    email_key TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    first_name TEXT NOT NULL DEFAULT '',
+    fields TEXT,
+    state TEXT NOT NULL DEFAULT 'pending',
+    batch_id INTEGER,
+    message_id TEXT,
+    error TEXT,
+    PRIMARY KEY (send_id, idx)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS recipients_by_email ON recipients (send_id, email_key);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+    send_id INTEGER NOT NULL,
+    lo INTEGER NOT NULL,
+    hi INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS batches_by_state ON batches (send_id, state);
+CREATE TABLE IF NOT EXISTS suppressions (
+    email_key TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    source TEXT NOT NULL,
+    added_at TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+_INSERT_CHUNK = 2000
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class SendRecord:
+    """One send of one issue (the real one, or a test run) as the ledger knows it."""
+
+    id: int
+    issue_date: date
+    kind: str
+    run: int
+    provider: str
+    audience: str
+    created_at: str
+    snapshot_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    invalid_rows: int
+    duplicate_rows: int
+    rendered: RenderedEmail
+
+    @property
+    def test(self) -> bool:
+        return self.kind == "test"
+
+    @property
+    def label(self) -> str:
+        day = self.issue_date.isoformat()
+        return f"test send #{self.run} of {day}" if self.test else f"issue {day}"
+
+
+@dataclass(frozen=True)
+class LedgerRecipient:
+    """A recipient of a send, with its position in the snapshot."""
+
+    idx: int
+    recipient: Recipient
+    suppressed: bool = False
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    id: int
+    send_id: int
+    lo: int
+    hi: int
+    size: int
+    state: str
+    attempts: int
+    started_at: str
+    finished_at: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to record for one recipient of a batch."""
+
+    idx: int
+    state: str
+    message_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SnapshotCounts:
+    recipients: int
+    invalid: int
+    duplicates: int
+    suppressed: int
+
+
+class Ledger:
+    """Access to the ledger file; one connection, used from one thread."""
+
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            with self.transaction():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+        except sqlite3.Error as exc:
+            raise DeliveryError(f"{path}: cannot open the delivery ledger: {exc}") from exc
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> Ledger:
+        return cls(state_dir / LEDGER_FILE)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- sends ------------------------------------------------------------------------
+    def _send_from_row(self, row: sqlite3.Row | tuple[object, ...]) -> SendRecord:
+        (sid, day, kind, run, provider, subject, preheader, html, text, audience, created,
+         snapshot, started, finished, invalid, dupes) = row  # fmt: skip
+        issue_day = date.fromisoformat(str(day))
+        return SendRecord(
+            id=int(str(sid)),
+            issue_date=issue_day,
+            kind=str(kind),
+            run=int(str(run)),
+            provider=str(provider),
+            audience=str(audience),
+            created_at=str(created),
+            snapshot_at=None if snapshot is None else str(snapshot),
+            started_at=None if started is None else str(started),
+            finished_at=None if finished is None else str(finished),
+            invalid_rows=int(str(invalid)),
+            duplicate_rows=int(str(dupes)),
+            rendered=RenderedEmail(
+                date=issue_day,
+                subject=str(subject),
+                preheader=str(preheader),
+                html=str(html),
+                text=str(text),
+            ),
+        )
+
+    _SEND_COLUMNS = (
+        "id, issue_date, kind, run, provider, subject, preheader, html, text, audience, "
+        "created_at, snapshot_at, started_at, finished_at, invalid_rows, duplicate_rows"
+    )
+
+    def get_send(self, send_id: int) -> SendRecord:
+        row = self._db.execute(
+            f"SELECT {self._SEND_COLUMNS} FROM sends WHERE id = ?",  # noqa: S608 (constant)
+            (send_id,),
+        ).fetchone()
+        if row is None:
+            raise DeliveryError(f"{self.path}: no send with id {send_id}")
+        return self._send_from_row(row)
+
+    def latest_send(self, issue_date: date, *, test: bool) -> SendRecord | None:
+        row = self._db.execute(
+            f"SELECT {self._SEND_COLUMNS} FROM sends "  # noqa: S608 (constant)
+            "WHERE issue_date = ? AND kind = ? ORDER BY run DESC LIMIT 1",
+            (issue_date.isoformat(), "test" if test else "real"),
+        ).fetchone()
+        return None if row is None else self._send_from_row(row)
+
+    def sends(self, issue_date: date | None = None) -> list[SendRecord]:
+        query = f"SELECT {self._SEND_COLUMNS} FROM sends"  # noqa: S608 (constant)
+        args: tuple[str, ...] = ()
+        if issue_date is not None:
+            query += " WHERE issue_date = ?"
+            args = (issue_date.isoformat(),)
+        rows = self._db.execute(query + " ORDER BY issue_date, kind, run", args).fetchall()
+        return [self._send_from_row(row) for row in rows]
+
+    def create_send(
+        self, rendered: RenderedEmail, *, test: bool, provider: str, audience: str
+    ) -> SendRecord:
+        kind = "test" if test else "real"
+        with self.transaction() as db:
+            (last,) = db.execute(
+                "SELECT COALESCE(MAX(run), 0) FROM sends WHERE issue_date = ? AND kind = ?",
+                (rendered.date.isoformat(), kind),
+            ).fetchone()
+            if not test and last:
+                raise DeliveryError(f"issue {rendered.date}: the ledger already has its send")
+            cursor = db.execute(
+                "INSERT INTO sends (issue_date, kind, run, provider, subject, preheader, html, "
+                "text, audience, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    rendered.date.isoformat(), kind, int(last) + 1, provider, rendered.subject,
+                    rendered.preheader, rendered.html, rendered.text, audience, _now(),
+                ),
+            )  # fmt: skip
+            send_id = int(cursor.lastrowid or 0)
+        return self.get_send(send_id)
+
+    def update_rendered(self, send_id: int, rendered: RenderedEmail, provider: str) -> None:
+        """Replace the stored email of a send that has not started (no batch yet)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE sends SET subject = ?, preheader = ?, html = ?, text = ?, provider = ? "
+                "WHERE id = ? AND started_at IS NULL",
+                (rendered.subject, rendered.preheader, rendered.html, rendered.text, provider,
+                 send_id),
+            )  # fmt: skip
+
+    def snapshot(
+        self,
+        send_id: int,
+        rows: Iterable[Recipient],
+        *,
+        apply_suppressions: bool = True,
+        invalid: int = 0,
+    ) -> SnapshotCounts:
+        """Store the audience of a send that has not started, replacing any earlier snapshot.
+
+        One transaction: a crash leaves either no snapshot or the whole of it. Duplicates
+        (same address, any case) keep their first row.
+        """
+        total = duplicates = 0
+        with self.transaction() as db:
+            (started,) = db.execute(
+                "SELECT started_at FROM sends WHERE id = ?", (send_id,)
+            ).fetchone()
+            if started is not None:
+                raise DeliveryError("the audience of a started send cannot change")
+            db.execute("DELETE FROM recipients WHERE send_id = ?", (send_id,))
+            chunk: list[tuple[object, ...]] = []
+
+            def flush() -> int:
+                before = db.total_changes
+                db.executemany(
+                    "INSERT OR IGNORE INTO recipients "
+                    "(send_id, idx, email, email_key, name, first_name, fields) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    chunk,
+                )
+                inserted = db.total_changes - before
+                chunk.clear()
+                return inserted
+
+            inserted = 0
+            for recipient in rows:
+                total += 1
+                fields = (
+                    json.dumps(dict(recipient.fields), ensure_ascii=False)
+                    if (recipient.fields)
+                    else None
+                )
+                chunk.append((send_id, total, recipient.email, address_key(recipient.email),
+                              recipient.name, recipient.first_name, fields))  # fmt: skip
+                if len(chunk) >= _INSERT_CHUNK:
+                    inserted += flush()
+            inserted += flush()
+            duplicates = total - inserted
+            suppressed = 0
+            if apply_suppressions:
+                suppressed = db.execute(
+                    "UPDATE recipients SET state = 'suppressed' WHERE send_id = ? AND email_key "
+                    "IN (SELECT email_key FROM suppressions)",
+                    (send_id,),
+                ).rowcount
+            db.execute(
+                "UPDATE sends SET snapshot_at = ?, invalid_rows = ?, duplicate_rows = ? "
+                "WHERE id = ?",
+                (_now(), invalid, duplicates, send_id),
+            )
+        return SnapshotCounts(inserted, invalid, duplicates, suppressed)
+
+    def duplicate_of(self, send_id: int, email: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM recipients WHERE send_id = ? AND email_key = ?",
+            (send_id, address_key(email)),
+        ).fetchone()
+        return row is not None
+
+    def mark_started(self, send_id: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE sends SET started_at = COALESCE(started_at, ?) WHERE id = ?",
+                (_now(), send_id),
+            )
+
+    def mark_finished(self, send_id: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE sends SET finished_at = COALESCE(finished_at, ?) WHERE id = ?",
+                (_now(), send_id),
+            )
+
+    # -- counting ---------------------------------------------------------------------
+    def counts(self, send_id: int) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        for state, number in self._db.execute(
+            "SELECT state, COUNT(*) FROM recipients WHERE send_id = ? GROUP BY state", (send_id,)
+        ):
+            counts[str(state)] = int(number)
+        return counts
+
+    def recipients_in(
+        self, send_id: int, state: str, limit: int | None = None
+    ) -> list[tuple[str, str | None]]:
+        """(email, error) of the recipients in ``state``, in snapshot order."""
+        query = "SELECT email, error FROM recipients WHERE send_id = ? AND state = ? ORDER BY idx"
+        args: tuple[object, ...] = (send_id, state)
+        if limit is not None:
+            query += " LIMIT ?"
+            args = (*args, limit)
+        return [(str(email), error) for email, error in self._db.execute(query, args)]
+
+    # -- batches ----------------------------------------------------------------------
+    def requeue_retries(self, send_id: int) -> int:
+        """Make the recipients that a previous run gave up on (transient errors) pending."""
+        with self.transaction() as db:
+            return db.execute(
+                "UPDATE recipients SET state = 'pending', error = NULL "
+                "WHERE send_id = ? AND state = 'retry'",
+                (send_id,),
+            ).rowcount
+
+    def claim_batch(
+        self, send_id: int, after: int, size: int, *, apply_suppressions: bool = True
+    ) -> tuple[BatchRecord | None, list[LedgerRecipient], int]:
+        """Take the next ``size`` pending recipients after position ``after`` into a new batch.
+
+        Returns the batch (None when nothing is left), its recipients, and the new cursor.
+        Recipients suppressed since the snapshot are marked so and left out.
+        """
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT r.idx, r.email, r.name, r.first_name, r.fields, s.email_key IS NOT NULL "
+                "FROM recipients r LEFT JOIN suppressions s ON s.email_key = r.email_key "
+                "WHERE r.send_id = ? AND r.idx > ? AND r.state = 'pending' "
+                "ORDER BY r.idx LIMIT ?",
+                (send_id, after, size),
+            ).fetchall()
+            if not rows:
+                return None, [], after
+            members: list[LedgerRecipient] = []
+            late: list[tuple[int, int]] = []
+            for idx, email, name, first_name, fields, suppressed in rows:
+                if suppressed and apply_suppressions:
+                    late.append((send_id, idx))
+                    continue
+                extra = json.loads(fields) if fields else {}
+                members.append(
+                    LedgerRecipient(
+                        int(idx),
+                        Recipient(str(email), str(name), str(first_name),
+                                  MappingProxyType(extra)),
+                    )
+                )  # fmt: skip
+            if late:
+                db.executemany(
+                    "UPDATE recipients SET state = 'suppressed' WHERE send_id = ? AND idx = ?",
+                    late,
+                )
+            cursor = int(rows[-1][0])
+            if not members:
+                return None, [], cursor
+            lo, hi = members[0].idx, members[-1].idx
+            started = _now()
+            batch_id = int(
+                db.execute(
+                    "INSERT INTO batches (send_id, lo, hi, size, state, started_at) "
+                    "VALUES (?, ?, ?, ?, 'inflight', ?)",
+                    (send_id, lo, hi, len(members), started),
+                ).lastrowid
+                or 0
+            )
+            db.execute(
+                "UPDATE recipients SET state = 'inflight', batch_id = ? "
+                "WHERE send_id = ? AND idx BETWEEN ? AND ? AND state = 'pending'",
+                (batch_id, send_id, lo, hi),
+            )
+            db.execute(
+                "UPDATE sends SET started_at = COALESCE(started_at, ?) WHERE id = ?",
+                (started, send_id),
+            )
+        record = BatchRecord(batch_id, send_id, lo, hi, len(members), "inflight", 0, started,
+                             None, None)  # fmt: skip
+        return record, members, cursor
+
+    def record_outcomes(
+        self,
+        batch: BatchRecord,
+        outcomes: Sequence[Outcome],
+        *,
+        attempts: int,
+        done: bool,
+        error: str | None = None,
+    ) -> None:
+        """Record what is now known of some recipients of a batch; ``done`` closes the batch."""
+        with self.transaction() as db:
+            if outcomes:
+                if all(o.message_id is None and o.error is None and o.state == outcomes[0].state
+                       for o in outcomes) and len(outcomes) == batch.size:  # fmt: skip
+                    db.execute(
+                        "UPDATE recipients SET state = ? WHERE send_id = ? AND batch_id = ? "
+                        "AND idx BETWEEN ? AND ? AND state = 'inflight'",
+                        (outcomes[0].state, batch.send_id, batch.id, batch.lo, batch.hi),
+                    )
+                else:
+                    db.executemany(
+                        "UPDATE recipients SET state = ?, message_id = ?, error = ? "
+                        "WHERE send_id = ? AND idx = ?",
+                        [(o.state, o.message_id, o.error, batch.send_id, o.idx)
+                         for o in outcomes],
+                    )  # fmt: skip
+            db.execute(
+                "UPDATE batches SET attempts = ?, error = ?, state = ?, finished_at = ? "
+                "WHERE id = ?",
+                (attempts, error, "done" if done else "inflight", _now() if done else None,
+                 batch.id),
+            )  # fmt: skip
+
+    def open_batches(self, send_id: int, state: str = "inflight") -> list[BatchRecord]:
+        rows = self._db.execute(
+            "SELECT id, send_id, lo, hi, size, state, attempts, started_at, finished_at, error "
+            "FROM batches WHERE send_id = ? AND state = ? ORDER BY id",
+            (send_id, state),
+        ).fetchall()
+        return [
+            BatchRecord(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), str(r[5]),
+                        int(r[6]), str(r[7]), r[8], r[9])
+            for r in rows
+        ]  # fmt: skip
+
+    def batch_members(self, batch: BatchRecord, state: str = "inflight") -> list[LedgerRecipient]:
+        rows = self._db.execute(
+            "SELECT idx, email, name, first_name, fields FROM recipients "
+            "WHERE send_id = ? AND batch_id = ? AND idx BETWEEN ? AND ? AND state = ? "
+            "ORDER BY idx",
+            (batch.send_id, batch.id, batch.lo, batch.hi, state),
+        ).fetchall()
+        return [
+            LedgerRecipient(int(idx), Recipient(str(email), str(name), str(first),
+                                                MappingProxyType(json.loads(f) if f else {})))
+            for idx, email, name, first, f in rows
+        ]  # fmt: skip
+
+    def mark_uncertain(self, batch: BatchRecord) -> int:
+        """A batch found in flight that the provider cannot reconcile: its fate is unknown."""
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE recipients SET state = 'uncertain', error = 'sent or not: the process "
+                "stopped before the answer was recorded' "
+                "WHERE send_id = ? AND batch_id = ? AND idx BETWEEN ? AND ? AND state = 'inflight'",
+                (batch.send_id, batch.id, batch.lo, batch.hi),
+            ).rowcount
+            db.execute(
+                "UPDATE batches SET state = 'uncertain', finished_at = ? WHERE id = ?",
+                (_now(), batch.id),
+            )
+        return changed
+
+    def resolve_uncertain(self, send_id: int, decision: str) -> int:
+        """``resend``: uncertain recipients become pending; ``skip``: they become skipped."""
+        if decision not in ("resend", "skip"):
+            raise ValueError(decision)
+        new_state = "pending" if decision == "resend" else "skipped"
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE recipients SET state = ?, error = ? WHERE send_id = ? AND "
+                "state = 'uncertain'",
+                (new_state, None if decision == "resend" else "uncertain; skipped on request",
+                 send_id),
+            ).rowcount  # fmt: skip
+            db.execute(
+                "UPDATE batches SET state = ? WHERE send_id = ? AND state = 'uncertain'",
+                ("resent" if decision == "resend" else "skipped", send_id),
+            )
+        return changed
+
+    # -- suppression list -------------------------------------------------------------
+    def suppress(self, emails: Iterable[str], *, reason: str, source: str) -> int:
+        """Add addresses to the suppression list; returns how many were new."""
+        added = 0
+        with self.transaction() as db:
+            for email in emails:
+                added += db.execute(
+                    "INSERT OR IGNORE INTO suppressions (email_key, email, reason, source, "
+                    "added_at) VALUES (?, ?, ?, ?, ?)",
+                    (address_key(email), email, reason, source, _now()),
+                ).rowcount
+        return added
+
+    def is_suppressed(self, email: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM suppressions WHERE email_key = ?", (address_key(email),)
+        ).fetchone()
+        return row is not None
+
+    def suppression_counts(self) -> dict[str, int]:
+        return {
+            str(reason): int(number)
+            for reason, number in self._db.execute(
+                "SELECT reason, COUNT(*) FROM suppressions GROUP BY reason ORDER BY reason"
+            )
+        }

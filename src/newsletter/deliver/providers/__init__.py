@@ -1,0 +1,206 @@
+"""The provider interface and its registry: every way of sending hides behind ``Provider``.
+
+A provider says how many recipients one request takes (``max_batch_size``), whether it fills
+the per-recipient values itself (``personalizes``), sends a batch and answers per recipient
+(sent / retryable / permanent), and may look up a batch whose answer was lost in a crash
+(``reconcile``). Providers are found by name in a registry: built-in ones are imported when
+first asked for, others call ``register_provider``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, ClassVar, TypeVar
+
+from newsletter.config import Config
+from newsletter.errors import DeliveryError
+from newsletter.model import Recipient, RenderedEmail
+
+
+class Status(StrEnum):
+    """A recipient's fate in one answer."""
+
+    SENT = "sent"
+    RETRYABLE = "retryable"  # not delivered, worth trying again (timeouts, 4xx, 429, 5xx)
+    PERMANENT = "permanent"  # not delivered and never will be (bad mailbox, rejected)
+
+
+@dataclass(frozen=True)
+class RecipientResult:
+    """What the provider said about one recipient of a batch."""
+
+    idx: int
+    status: Status
+    message_id: str | None = None
+    error: str | None = None
+    #: Seconds the provider asked us to wait (Retry-After, rate-limit reset).
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One recipient in a batch: its place in the send's snapshot and its Message-ID."""
+
+    idx: int
+    recipient: Recipient
+    message_id: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Recipients that go out in one provider request."""
+
+    #: Stable for the life of the batch; providers with idempotency keys use it as one.
+    key: str
+    issue_date: date
+    test: bool
+    run: int
+    rendered: RenderedEmail
+    items: tuple[BatchItem, ...]
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What a provider is built from: the config, the token secret and its options."""
+
+    config: Config
+    secret: bytes
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ProviderError(DeliveryError):
+    """The provider refused the whole request for a reason retrying will not fix
+    (credentials, configuration); nothing of the request was delivered."""
+
+
+P = TypeVar("P", bound="Provider")
+
+
+class Provider(ABC):
+    """One way of sending. Use as ``async with provider:``."""
+
+    name: ClassVar[str]
+    #: The most recipients one ``send_batch`` call takes.
+    max_batch_size: ClassVar[int] = 100
+    #: True when the provider fills the placeholders server-side (the HTML goes once).
+    personalizes: ClassVar[bool] = False
+    #: True when ``reconcile`` can tell what happened to a batch whose answer was lost.
+    can_reconcile: ClassVar[bool] = False
+
+    @classmethod
+    @abstractmethod
+    def from_context(cls: type[P], context: ProviderContext) -> P:
+        """Build the provider from the config; raise ConfigError for bad options."""
+
+    async def open(self) -> None:  # noqa: B027 (optional hook)
+        """Open connections or clients; called once before the first batch."""
+
+    async def close(self) -> None:  # noqa: B027 (optional hook)
+        """Release connections; called once at the end, also after errors."""
+
+    async def __aenter__(self: P) -> P:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abstractmethod
+    async def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        """Send a batch; one result per item. Transient whole-request failures are
+        RETRYABLE results (with ``retry_after`` when the provider said how long to wait)."""
+
+    async def reconcile(self, batch: Batch) -> list[RecipientResult] | None:
+        """What became of a batch sent before a crash: SENT (delivered), RETRYABLE (surely
+        not delivered, safe to send) or PERMANENT, per recipient. None, or a recipient left
+        out, means unknown."""
+        return None
+
+    async def send_campaign(self, rendered: RenderedEmail, list_id: str, *, key: str) -> str:
+        """Send to a list held by the provider; returns the provider's campaign id."""
+        raise DeliveryError(
+            f"provider '{self.name}' cannot send to a list held by the provider "
+            "(delivery.audience.list_id); use delivery.audience.csv"
+        )
+
+
+#: Built-in providers by name, as the modules that register them; imported on first use.
+BUILTIN_PROVIDERS: dict[str, str] = {
+    "outbox": "newsletter.deliver.providers.outbox",
+    "smtp": "newsletter.deliver.providers.smtp",
+}
+_REGISTRY: dict[str, type[Provider]] = {}
+
+T = TypeVar("T", bound=type[Provider])
+
+
+def register_provider(cls: T) -> T:
+    """Class decorator: make a provider available under its ``name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def provider_class(name: str) -> type[Provider]:
+    """The provider registered as ``name``; DeliveryError naming the known ones otherwise."""
+    if name not in _REGISTRY and name in BUILTIN_PROVIDERS:
+        importlib.import_module(BUILTIN_PROVIDERS[name])
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = sorted(set(_REGISTRY) | set(BUILTIN_PROVIDERS))
+        raise DeliveryError(
+            f"delivery.provider: '{name}' is not available in this version "
+            f"(available: {', '.join(known)})"
+        ) from None
+
+
+def create_provider(config: Config, *, secret: bytes, name: str | None = None) -> Provider:
+    """Build the configured provider (or ``name``) from ``delivery.options``."""
+    cls = provider_class(name or config.delivery.provider)
+    return cls.from_context(ProviderContext(config, secret, dict(config.delivery.options)))
+
+
+def message_id_for(domain: str, send_stamp: str, idx: int, email: str) -> str:
+    """A Message-ID that stays the same for one recipient of one send, across retries."""
+    digest = hashlib.sha256(f"{send_stamp}|{idx}|{email}".encode()).hexdigest()[:20]
+    return f"<{digest}.{idx}@{domain}>"
+
+
+def option(
+    options: Mapping[str, Any],
+    key: str,
+    kind: Callable[[Any], Any],
+    default: Any,
+    *,
+    check: Callable[[Any], bool] = lambda _value: True,
+    expect: str = "",
+) -> Any:
+    """Read ``delivery.options.<key>``; ConfigError saying what is expected otherwise."""
+    from newsletter.errors import ConfigError
+
+    if key not in options or options[key] is None:
+        return default
+    raw = options[key]
+    try:
+        if isinstance(raw, bool) and kind in (int, float):
+            raise TypeError
+        value = kind(raw)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not check(value):
+        raise ConfigError(
+            f"delivery.options.{key}: expected {expect or kind.__name__} (got {raw!r})"
+        )
+    return value
