@@ -1,0 +1,21 @@
+"""The browser preview: each issue at desktop and mobile widths, reloaded on every edit.
+
+``PreviewServer`` serves ``PreviewApp`` (issue list, renders cached by file fingerprints) over
+the standard library's threading HTTP server; ``newsletter preview`` runs it until stopped.
+"""
+
+from __future__ import annotations
+
+from newsletter.preview.app import SAMPLE_RECIPIENT, IssueSummary, IssueView, PreviewApp
+from newsletter.preview.server import PreviewError, PreviewServer
+from newsletter.preview.watch import fingerprint
+
+__all__ = [
+    "SAMPLE_RECIPIENT",
+    "IssueSummary",
+    "IssueView",
+    "PreviewApp",
+    "PreviewError",
+    "PreviewServer",
+    "fingerprint",
+]

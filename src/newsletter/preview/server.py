@@ -1,0 +1,255 @@
+"""The preview's HTTP face: a small standard-library server over PreviewApp.
+
+Routes: ``/`` (issue list), ``/DATE/`` (one issue at two widths), ``/DATE/email.html`` and
+``/DATE/email.txt`` (the rendered parts for the sample recipient), and ``/version`` and
+``/DATE/version`` (the fingerprints the pages poll to reload themselves).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import threading
+from datetime import date
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from newsletter.errors import NewsletterError
+from newsletter.issue_files import display_path, issue_dir
+from newsletter.preview import pages
+from newsletter.preview.app import PreviewApp
+
+log = logging.getLogger("newsletter.preview")
+
+_ISSUE_ROUTE = re.compile(r"^/(\d{4}-\d{2}-\d{2})(/(?:email\.html|email\.txt|version)?)?$")
+
+
+class PreviewError(NewsletterError):
+    """The preview server cannot start (the port is taken, the host is unknown)."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    app: PreviewApp
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser that reloads drops the requests in flight; that is not worth a traceback.
+        log.debug("connection from %s ended early", client_address, exc_info=True)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "newsletter-preview"
+    # HTTP/1.0 (the default): one request per connection, so no idle keep-alive connection
+    # outlives stop(); a slow client cannot hold a thread for long either.
+    timeout = 30
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def do_HEAD(self) -> None:
+        self._dispatch(send_body=False)
+
+    def do_GET(self) -> None:
+        self._dispatch(send_body=True)
+
+    def _dispatch(self, *, send_body: bool) -> None:
+        self._send_body = send_body
+        path = urlsplit(self.path).path
+        try:
+            self._route(path)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        except Exception as exc:
+            log.exception("preview request %s failed", path)
+            self._reply(
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                f"internal error in the preview server: {type(exc).__name__}: {exc}\n"
+                "(the traceback is in the terminal that runs 'newsletter preview')\n",
+                "text/plain",
+            )
+
+    def _route(self, path: str) -> None:
+        app = self.server.app
+        if path in ("/", "/index.html"):
+            issues, errors = app.issues()
+            page = pages.index_page(app.title, issues, errors, version=app.version())
+            self._reply(HTTPStatus.OK, page, "text/html")
+            return
+        if path == "/version":
+            self._reply(HTTPStatus.OK, app.version(), "text/plain")
+            return
+        if path == "/favicon.ico":
+            self._reply(HTTPStatus.NO_CONTENT, "", "text/plain")
+            return
+        match = _ISSUE_ROUTE.match(path)
+        issue_date = _parse_date(match.group(1)) if match else None
+        if match is None or issue_date is None:
+            self._not_found(path)
+            return
+        rest = match.group(2)
+        if rest is None:
+            self._redirect(f"/{issue_date.isoformat()}/")
+        elif rest == "/version":
+            self._reply(HTTPStatus.OK, app.version(issue_date), "text/plain")
+        elif not app.has_issue(issue_date):
+            self._missing_issue(issue_date)
+        elif rest == "/":
+            page = pages.issue_page(app.title, app.issue_view(issue_date))
+            self._reply(HTTPStatus.OK, page, "text/html")
+        else:
+            self._email_part(issue_date, rest)
+
+    def _email_part(self, issue_date: date, rest: str) -> None:
+        view = self.server.app.issue_view(issue_date)
+        if rest == "/email.html":
+            if view.html is not None:
+                self._reply(HTTPStatus.OK, view.html, "text/html")
+            else:
+                status = HTTPStatus.UNPROCESSABLE_ENTITY
+                self._reply(status, pages.email_error_page(view), "text/html")
+        elif view.text is not None:
+            self._reply(HTTPStatus.OK, view.text, "text/plain")
+        else:
+            lines = "\n".join(view.errors)
+            text = f"The issue of {issue_date.isoformat()} does not render:\n{lines}\n"
+            self._reply(HTTPStatus.UNPROCESSABLE_ENTITY, text, "text/plain")
+
+    def _missing_issue(self, issue_date: date) -> None:
+        app = self.server.app
+        config, errors = app.config()
+        day = issue_date.isoformat()
+        if config is not None:
+            folder = display_path(config, issue_dir(config, issue_date))
+            errors = (f"{folder}: no such folder (create it with 'newsletter new {day}')",)
+        page = pages.message_page(
+            f"{day}: no such issue",
+            f"No issue {day}",
+            errors,
+            version=app.version(issue_date),
+            version_url=f"/{day}/version",
+        )
+        self._reply(HTTPStatus.NOT_FOUND, page, "text/html")
+
+    def _not_found(self, path: str) -> None:
+        app = self.server.app
+        page = pages.message_page(
+            "Not found",
+            "Not found",
+            [f"{path}: nothing here; issues are at /YYYY-MM-DD/"],
+            version=app.version(),
+            version_url="/version",
+        )
+        self._reply(HTTPStatus.NOT_FOUND, page, "text/html")
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(HTTPStatus.MOVED_PERMANENTLY)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _reply(self, status: HTTPStatus, body: str, content_type: str) -> None:
+        data = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        if self._send_body and data:
+            self.wfile.write(data)
+
+
+def _parse_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+class PreviewServer:
+    """The preview on ``host:port`` (port 0: a free one), served from a background thread.
+
+    Use as a context manager, or call ``start()`` and ``stop()``.
+    """
+
+    def __init__(self, config_file: Path, *, host: str = "127.0.0.1", port: int = 8017) -> None:
+        self.app = PreviewApp(config_file)
+        self.host = host
+        self.requested_port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Bind the socket and serve in a daemon thread; PreviewError if the port is taken."""
+        server_class = _Server6 if ":" in self.host else _Server
+        try:
+            server = server_class((self.host, self.requested_port), _Handler)
+        except OSError as exc:
+            hint = (
+                "choose another --port, or --port 0 for a free one"
+                if self.requested_port
+                else "check --host"
+            )
+            raise PreviewError(
+                f"cannot listen on {self.host}:{self.requested_port}: "
+                f"{exc.strerror or exc} ({hint})"
+            ) from exc
+        server.app = self.app
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="newsletter-preview",
+            daemon=True,
+        )
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the preview server is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self.host
+        if host in ("", "0.0.0.0"):  # noqa: S104 (only to print a usable URL)
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/"
+
+    def stop(self) -> None:
+        """Stop serving and close the socket; requests in flight are abandoned."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> PreviewServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
