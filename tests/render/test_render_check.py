@@ -1,0 +1,157 @@
+"""check_issue: every error and warning of `newsletter check`, each naming where it comes from."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from render_helpers import make_issue, make_item
+
+from newsletter.config import Config
+from newsletter.model import Issue, RenderedEmail
+from newsletter.render import render_issue
+from newsletter.render.check import (
+    Finding,
+    Level,
+    check_issue,
+    contrast_ratio,
+    errors,
+    render_and_check,
+    warnings,
+)
+
+
+def messages(findings: list[Finding], level: Level) -> list[str]:
+    return [str(f) for f in findings if f.level is level]
+
+
+def test_the_sample_issue_is_clean(issue: Issue, config: Config) -> None:
+    rendered, findings = render_and_check(issue, config)
+    assert rendered is not None
+    assert findings == []
+
+
+def test_no_subject_and_no_items_are_errors(config: Config) -> None:
+    findings = check_issue(make_issue(subject=""), None, config)
+    found = messages(findings, Level.ERROR)
+    assert any(m.startswith("bulletins/2026-12-03/issue.md: no subject") for m in found)
+    assert any("has no items" in m for m in found)
+
+
+def test_item_without_title_and_bad_links_name_the_item(config: Config) -> None:
+    bad = make_item(title="", url="/relative/page")
+    worse = make_item(
+        title="Lien javascript",
+        url="javascript:alert(1)",
+        image="images/photo.jpg",
+        image_alt="Une photo",
+    )
+    found = messages(check_issue(make_issue(bad, worse), None, config), Level.ERROR)
+    assert "bulletins/2026-12-03/nouvelle.md ['/relative/page']: the item has no title" in (
+        " ".join(found)
+    )
+    assert any(
+        "['Lien javascript']: link must be an absolute http(s) URL (got 'javascript:alert(1)')" in m
+        for m in found
+    )
+    assert any("image must be an absolute http(s) URL (got 'images/photo.jpg')" in m for m in found)
+
+
+def test_relative_link_in_a_summary_is_an_error(config: Config) -> None:
+    item = make_item(summary_html='<p>Voir <a href="../page.html">ici</a></p>')
+    found = messages(check_issue(make_issue(item), None, config), Level.ERROR)
+    assert found == [
+        "bulletins/2026-12-03/nouvelle.md ['Une bonne nouvelle']: link in the summary must be "
+        "an absolute http(s) URL (got '../page.html')"
+    ]
+
+
+def test_warnings_for_subject_preheader_alt_long_summary_duplicates(config: Config) -> None:
+    long_summary = "<p>" + " ".join(["mot"] * 200) + "</p>"
+    one = make_item(image="https://example.org/a.jpg", image_alt="")
+    two = make_item(title="Doublon", url="https://example.org/nouvelle/", summary_html=long_summary)
+    three = make_item(title="En clair", url="http://example.org/clair")
+    issue = make_issue(one, two, three, subject="S" * 90, preheader="")
+    findings = check_issue(issue, None, config)
+    assert errors(findings) == []
+    found = messages(findings, Level.WARNING)
+    assert any("the subject has 90 characters" in m for m in found)
+    assert any("no preheader" in m for m in found)
+    assert any("['Une bonne nouvelle']: the image has no alt text" in m for m in found)
+    assert any("['Doublon']: very long summary (200 words" in m for m in found)
+    assert any("['Doublon']: same link as" in m for m in found)
+    assert any("['En clair']: link is not https: http://example.org/clair" in m for m in found)
+
+
+def test_html_size_limits(issue: Issue, config: Config) -> None:
+    rendered = render_issue(issue, config)
+    padding = "x" * (90 * 1024 - len(rendered.html.encode()))
+    big = replace(rendered, html=rendered.html.replace("</body>", f"<p>{padding}</p></body>"))
+    assert any(
+        "close to Gmail's 102 KB" in str(f) for f in warnings(check_issue(issue, big, config))
+    )
+    assert errors(check_issue(issue, big, config)) == []
+    huge = replace(big, html=big.html.replace(padding, padding + "x" * 20 * 1024))
+    found = [str(f) for f in errors(check_issue(issue, huge, config))]
+    assert any(f.startswith("email.html: the HTML is") and "Gmail clips" in f for f in found)
+
+
+def test_unresolved_template_syntax_and_unknown_placeholders(issue: Issue, config: Config) -> None:
+    rendered = render_issue(issue, config)
+    broken = replace(
+        rendered,
+        html=rendered.html.replace("</body>", "<p>{{ prenom }} [[prenom]]</p></body>"),
+        text=rendered.text + "{% if x %}\n",
+    )
+    found = [str(f) for f in errors(check_issue(issue, broken, config))]
+    assert "email.html: unresolved template syntax '{{ prenom }}'" in found
+    assert any(f.startswith("email.html: unknown placeholder '[[prenom]]'") for f in found)
+    assert "email.txt: unresolved template syntax '{% if x %}'" in found
+
+
+def test_editorial_placeholder_typo_is_reported_against_issue_md(config: Config) -> None:
+    issue = make_issue(make_item(), editorial_md="Bonjour [[prénom]],\n\nVoir [ceci](page.html).")
+    found = [str(f) for f in errors(check_issue(issue, None, config))]
+    assert any(
+        f.startswith("bulletins/2026-12-03/issue.md (editorial): unknown placeholder")
+        for f in found
+    )
+    assert any("(got 'page.html')" in f for f in found)
+
+
+def test_template_links_and_images_in_the_output_are_checked(issue: Issue, config: Config) -> None:
+    rendered = render_issue(issue, config)
+    extra = '<a href="/archives">archives</a><img src="https://example.org/x.png"></body>'
+    broken = RenderedEmail(
+        rendered.date,
+        rendered.subject,
+        rendered.preheader,
+        rendered.html.replace("</body>", extra),
+        rendered.text,
+    )
+    findings = check_issue(issue, broken, config)
+    assert "email.html (templates): link must be an absolute http(s) URL (got '/archives')" in [
+        str(f) for f in errors(findings)
+    ]
+    found = [str(f) for f in warnings(findings)]
+    assert "email.html: image without alt: https://example.org/x.png" in found
+    assert any(f.startswith("email.html: image without width and height") for f in found)
+
+
+def test_render_failure_becomes_an_error_finding(config: Config, issue: Issue) -> None:
+    (config.templates_dir).mkdir(parents=True, exist_ok=True)
+    (config.templates_dir / "text.txt.j2").write_text("{{ nope }}\n", encoding="utf-8")
+    rendered, findings = render_and_check(issue, config)
+    assert rendered is None
+    assert [str(f) for f in errors(findings)] == [
+        "templates/text.txt.j2:1: template error: 'nope' is undefined"
+    ]
+
+
+def test_low_contrast_theme_is_a_warning(config: Config, issue: Issue) -> None:
+    pale = config.model_copy(
+        update={"theme": config.theme.model_copy(update={"text_color": "#aaaaaa"})}
+    )
+    found = [str(f) for f in warnings(check_issue(issue, None, pale))]
+    assert any("theme.text_color #aaaaaa" in f and "below 4.5:1" in f for f in found)
+    assert round(contrast_ratio("#000", "#fff") or 0, 1) == 21.0
+    assert contrast_ratio("red", "#fff") is None
