@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -296,17 +296,19 @@ class Ledger:
     def snapshot(
         self,
         send_id: int,
-        rows: Iterable[Recipient],
+        rows: Iterable[tuple[int, Recipient]],
         *,
         apply_suppressions: bool = True,
-        invalid: int = 0,
+        invalid: Callable[[], int] = lambda: 0,
+        on_duplicate: Callable[[int, str], None] | None = None,
     ) -> SnapshotCounts:
         """Store the audience of a send that has not started, replacing any earlier snapshot.
 
-        One transaction: a crash leaves either no snapshot or the whole of it. Duplicates
-        (same address, any case) keep their first row.
+        ``rows`` are (source line, recipient). One transaction: a crash leaves either no
+        snapshot or the whole of it. Duplicates (same address, any case) keep their first row
+        and are passed to ``on_duplicate(line, email)``; ``invalid`` is read at the end.
         """
-        total = duplicates = 0
+        total = duplicates = inserted = 0
         with self.transaction() as db:
             (started,) = db.execute(
                 "SELECT started_at FROM sends WHERE id = ?", (send_id,)
@@ -315,6 +317,7 @@ class Ledger:
                 raise DeliveryError("the audience of a started send cannot change")
             db.execute("DELETE FROM recipients WHERE send_id = ?", (send_id,))
             chunk: list[tuple[object, ...]] = []
+            lines: list[int] = []
 
             def flush() -> int:
                 before = db.total_changes
@@ -324,20 +327,29 @@ class Ledger:
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     chunk,
                 )
-                inserted = db.total_changes - before
+                added = db.total_changes - before
+                if added < len(chunk) and on_duplicate is not None:
+                    for line, row in zip(lines, chunk, strict=True):
+                        (kept,) = db.execute(
+                            "SELECT idx FROM recipients WHERE send_id = ? AND email_key = ?",
+                            (send_id, row[3]),
+                        ).fetchone()
+                        if kept != row[1]:
+                            on_duplicate(line, str(row[2]))
                 chunk.clear()
-                return inserted
+                lines.clear()
+                return added
 
-            inserted = 0
-            for recipient in rows:
+            for line, recipient in rows:
                 total += 1
                 fields = (
                     json.dumps(dict(recipient.fields), ensure_ascii=False)
-                    if (recipient.fields)
+                    if recipient.fields
                     else None
                 )
                 chunk.append((send_id, total, recipient.email, address_key(recipient.email),
                               recipient.name, recipient.first_name, fields))  # fmt: skip
+                lines.append(line)
                 if len(chunk) >= _INSERT_CHUNK:
                     inserted += flush()
             inserted += flush()
@@ -352,9 +364,9 @@ class Ledger:
             db.execute(
                 "UPDATE sends SET snapshot_at = ?, invalid_rows = ?, duplicate_rows = ? "
                 "WHERE id = ?",
-                (_now(), invalid, duplicates, send_id),
+                (_now(), invalid(), duplicates, send_id),
             )
-        return SnapshotCounts(inserted, invalid, duplicates, suppressed)
+        return SnapshotCounts(inserted, invalid(), duplicates, suppressed)
 
     def duplicate_of(self, send_id: int, email: str) -> bool:
         row = self._db.execute(

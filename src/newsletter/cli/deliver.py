@@ -1,0 +1,330 @@
+"""Delivery commands: ``send``, ``status``, ``unsubscribe`` and ``suppress``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import click
+
+from newsletter.cli.common import config_option, date_argument, guarded, issue_date_of, load
+from newsletter.config import Config
+from newsletter.deliver.audience import AudienceProblem, normalize_address, read_audience
+from newsletter.deliver.engine import Progress
+from newsletter.deliver.ledger import Ledger, SendRecord
+from newsletter.deliver.service import (
+    DeliveryReport,
+    SendPlan,
+    execute_send,
+    lock_holder,
+    open_ledger,
+    prepare_send,
+    send_lock,
+)
+from newsletter.errors import DeliveryError
+from newsletter.model import IssueStatus, RenderedEmail
+from newsletter.tokens import load_secret
+
+MAX_LISTED = 20
+SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "manual")
+
+
+def render_for_send(config: Config, issue_date: date, *, need_approval: bool) -> RenderedEmail:
+    """Load and render the issue; refuse an unapproved one when approval is required."""
+    from newsletter.curate import load_issue
+    from newsletter.render import render_issue
+
+    issue = load_issue(config, issue_date)
+    if need_approval and issue.status is not IssueStatus.APPROVED:
+        day = issue_date.isoformat()
+        raise DeliveryError(
+            f"bulletins/{day}/issue.md: issue {day} is not approved (status: "
+            f"{issue.status.value}); run 'newsletter check {day}' and 'newsletter approve {day}' "
+            f"first, or send a test with 'newsletter send {day} --test'"
+        )
+    return render_issue(issue, config)
+
+
+def _requires_approval(config: Config) -> bool:
+    return config.jobs.send.require_approval if config.jobs.send is not None else True
+
+
+def _print_problems(problems: tuple[str, ...], total: int) -> None:
+    for line in problems[:MAX_LISTED]:
+        click.echo(f"warning: {line}", err=True)
+    if total > MAX_LISTED:
+        click.echo(f"warning: ... and {total - MAX_LISTED} more rows skipped or merged", err=True)
+
+
+def _already_sent(ledger: Ledger, send: SendRecord) -> None:
+    c = ledger.counts(send.id)
+    click.echo(
+        f"{send.label} was already sent (finished {send.finished_at}): {c['sent']} sent, "
+        f"{c['failed']} failed, {c['suppressed']} suppressed. Nothing to send."
+    )
+
+
+def _confirm(plan: SendPlan, yes: bool) -> None:
+    if yes or plan.to_send == 0:
+        return
+    question = (
+        f"Send {plan.send.label} {plan.send.rendered.subject!r} to {plan.to_send} recipients "
+        f"via {plan.provider}?"
+    )
+    if not sys.stdin.isatty():
+        raise DeliveryError(
+            f"refusing to send {plan.send.label} to {plan.to_send} recipients without "
+            "confirmation: stdin is not a terminal; add --yes to confirm"
+        )
+    if not click.confirm(question, default=False):
+        raise DeliveryError("send cancelled; nothing was sent")
+
+
+def _progress_printer(every: int) -> tuple[Callable[[Progress], None], Callable[[], None]]:
+    """A progress bar on a terminal, else one log line every ``every`` batches."""
+    if sys.stdout.isatty():
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as Bar
+
+        bar = Bar(
+            TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+            TextColumn("{task.fields[rate]:.0f}/s"), TimeRemainingColumn(),
+        )  # fmt: skip
+        task = bar.add_task("send", total=None, rate=0.0)
+        bar.start()
+
+        def update(progress: Progress) -> None:
+            bar.update(task, total=progress.total, completed=progress.done, rate=progress.rate)
+
+        return update, bar.stop
+
+    def log(progress: Progress) -> None:
+        if progress.batches % every == 0:
+            click.echo(
+                f"progress: {progress.done}/{progress.total} ({progress.sent} sent, "
+                f"{progress.failed} failed) {progress.rate:.0f}/s"
+            )
+
+    return log, lambda: None
+
+
+@click.command("send")
+@date_argument()
+@click.option(
+    "--test", "test", is_flag=True, help="Send to delivery.test_recipients only, [TEST] subject."
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan (recipients, suppressed, batches); send nothing.",
+)
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Do not ask for confirmation (needed when stdin is not a terminal).",
+)
+@click.option(
+    "--resolve-uncertain",
+    type=click.Choice(["resend", "skip"]),
+    default=None,
+    help="Decide the recipients whose batch was interrupted by a crash: send again, or not.",
+)
+@config_option
+@guarded
+def send_command(
+    issue_date: str | None,
+    test: bool,
+    dry_run: bool,
+    yes: bool,
+    resolve_uncertain: str | None,
+    config_file: str | None,
+) -> None:
+    """Send the issue of DATE to the audience, exactly once.
+
+    The audience is snapshotted in the ledger (paths.state) before the first message; each
+    batch is recorded before and after its request. Sending the same issue again resumes what
+    is left, or says it was already sent. With jobs.send.require_approval, a real send needs
+    'newsletter approve DATE' first (--test and --dry-run do not). SIGTERM or Ctrl-C finish
+    the batches in flight and stop; run the same command to resume.
+    """
+    config = load(config_file)
+    day = issue_date_of(config, issue_date)
+    with open_ledger(config) as ledger, send_lock(config):
+        existing = ledger.latest_send(day, test=test)
+        if not test and existing is not None and existing.finished_at is not None:
+            _already_sent(ledger, existing)
+            return
+        rendered = None
+        if existing is None or existing.started_at is None or (test and existing.finished_at):
+            rendered = render_for_send(
+                config, day, need_approval=not (test or dry_run) and _requires_approval(config)
+            )
+        plan = prepare_send(ledger, config, rendered, day, test=test)
+        if plan.send.started_at is not None:
+            click.echo(f"resuming {plan.send.label} (started {plan.send.started_at})")
+        _print_problems(plan.problems, plan.send.invalid_rows + plan.send.duplicate_rows)
+        for line in plan.lines():
+            click.echo(line)
+        if dry_run:
+            click.echo("dry run: nothing was sent")
+            return
+        if resolve_uncertain is not None:
+            changed = ledger.resolve_uncertain(plan.send.id, resolve_uncertain)
+            verb = "to send again" if resolve_uncertain == "resend" else "skipped"
+            click.echo(f"{changed} uncertain recipients {verb}")
+            plan = prepare_send(ledger, config, None, day, test=test)
+        _confirm(plan, yes or test)
+        update, done = _progress_printer(every=10)
+        try:
+            report = asyncio.run(
+                execute_send(
+                    ledger, config, plan.send, secret=load_secret(config),
+                    on_progress=update, handle_signals=True,
+                )
+            )  # fmt: skip
+        finally:
+            done()
+    _print_report(report)
+
+
+def _print_report(report: DeliveryReport) -> None:
+    for line in report.lines():
+        click.echo(line)
+    if report.run.error:
+        raise DeliveryError(report.run.error)
+
+
+@click.command("status")
+@date_argument()
+@config_option
+@guarded
+def status_command(issue_date: str | None, config_file: str | None) -> None:
+    """What was sent for DATE, to how many, what failed, what is uncertain.
+
+    Lists the real send and the test sends of the issue, the recipients whose fate is
+    uncertain after a crash (decide with 'send --resolve-uncertain'), the failures with their
+    reasons, and the size of the suppression list.
+    """
+    config = load(config_file)
+    day = issue_date_of(config, issue_date)
+    holder = lock_holder(config)
+    if holder is not None:
+        click.echo(f"a send is running now (pid {holder})")
+    with open_ledger(config) as ledger:
+        sends = ledger.sends(day)
+        if not sends:
+            click.echo(f"issue {day}: nothing sent yet")
+        for send in sends:
+            _status_of(ledger, send)
+        suppressions = ledger.suppression_counts()
+        total = sum(suppressions.values())
+        detail = ", ".join(f"{n} {reason}" for reason, n in suppressions.items())
+        click.echo(f"suppression list: {total} addresses" + (f" ({detail})" if detail else ""))
+
+
+def _status_of(ledger: Ledger, send: SendRecord) -> None:
+    c = ledger.counts(send.id)
+    if send.finished_at:
+        state = f"complete (finished {send.finished_at})"
+    elif send.started_at:
+        state = f"incomplete (started {send.started_at})"
+    else:
+        state = "prepared, nothing sent yet"
+    click.echo(f"{send.label}: {state}")
+    click.echo(f"  subject: {send.rendered.subject}   provider: {send.provider}   "
+               f"audience: {send.audience}")  # fmt: skip
+    click.echo(
+        f"  {sum(c.values())} recipients: {c['sent']} sent, {c['failed']} failed, "
+        f"{c['suppressed']} suppressed, {c['uncertain']} uncertain, {c['skipped']} skipped, "
+        f"{c['pending'] + c['retry']} left, {c['inflight']} in flight"
+    )
+    if send.invalid_rows or send.duplicate_rows:
+        click.echo(f"  audience file: {send.invalid_rows} invalid rows skipped, "
+                   f"{send.duplicate_rows} duplicates merged")  # fmt: skip
+    if c["inflight"] and not send.finished_at:
+        click.echo("  in flight: the answer of a batch is not recorded yet (a send is running, or "
+                   "stopped abruptly; the next send reconciles it)")  # fmt: skip
+    flag = " --test" if send.test else ""
+    day = send.issue_date.isoformat()
+    for state, title in (("uncertain", "uncertain"), ("failed", "failed"), ("retry", "to retry")):
+        if not c[state]:
+            continue
+        click.echo(f"  {title} ({c[state]}):")
+        for email, error in ledger.recipients_in(send.id, state, limit=MAX_LISTED):
+            click.echo(f"    {email}" + (f": {error}" if error and state != "uncertain" else ""))
+        if c[state] > MAX_LISTED:
+            click.echo(f"    ... and {c[state] - MAX_LISTED} more")
+    if c["uncertain"]:
+        click.echo(f"  decide: newsletter send {day}{flag} --resolve-uncertain resend|skip")
+
+
+@click.command("unsubscribe")
+@click.argument("emails", metavar="EMAIL...", nargs=-1, required=True)
+@click.option("--reason", type=click.Choice(SUPPRESSION_REASONS), default="unsubscribed",
+              show_default=True, help="Why these addresses must get nothing more.")  # fmt: skip
+@config_option
+@guarded
+def unsubscribe_command(emails: tuple[str, ...], reason: str, config_file: str | None) -> None:
+    """Add EMAIL... to the suppression list: they will never be sent to again."""
+    config = load(config_file)
+    valid, problems = [], []
+    for raw in emails:
+        try:
+            valid.append(normalize_address(raw))
+        except ValueError as exc:
+            problems.append(f"{raw!r} is not a valid address: {exc}")
+    with open_ledger(config) as ledger:
+        added = ledger.suppress(valid, reason=reason, source="cli")
+    click.echo(f"suppression list: {added} added, {len(valid) - added} already there")
+    if problems:
+        raise DeliveryError(problems[0], problems)
+
+
+@click.command("suppress")
+@click.option("--csv", "csv_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV file with an 'email' column (and optionally 'reason').")  # fmt: skip
+@click.option("--reason", type=click.Choice(SUPPRESSION_REASONS), default="unsubscribed",
+              show_default=True, help="Reason for rows without a valid 'reason'.")  # fmt: skip
+@config_option
+@guarded
+def suppress_command(csv_file: Path, reason: str, config_file: str | None) -> None:
+    """Add every address of a CSV file to the suppression list (bounces, complaints, exports)."""
+    config = load(config_file)
+    by_reason: dict[str, list[str]] = {}
+    invalid = 0
+    for row in read_audience(csv_file, display=str(csv_file)):
+        if isinstance(row, AudienceProblem):
+            invalid += 1
+            if invalid <= MAX_LISTED:
+                click.echo(f"warning: {row.message}", err=True)
+            continue
+        given = row.recipient.fields.get("reason", "").strip().lower()
+        by_reason.setdefault(given if given in SUPPRESSION_REASONS else reason, []).append(
+            row.recipient.email
+        )
+    added = total = 0
+    with open_ledger(config) as ledger:
+        for why, emails in by_reason.items():
+            total += len(emails)
+            added += ledger.suppress(emails, reason=why, source=str(csv_file))
+    click.echo(
+        f"suppression list: {added} added, {total - added} already there, {invalid} invalid rows "
+        "skipped"
+    )
+
+
+def register(group: click.Group) -> None:
+    group.add_command(send_command)
+    group.add_command(status_command)
+    group.add_command(unsubscribe_command)
+    group.add_command(suppress_command)

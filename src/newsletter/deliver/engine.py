@@ -1,0 +1,360 @@
+"""The send engine: batches from the ledger to a provider, with retries, backoff and limits.
+
+Every batch is recorded in flight before its request and with its answer after it; a batch
+found in flight at start (a crash) is reconciled with the provider or marked uncertain, never
+resent silently. Setting ``stop`` finishes the batches in flight and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from newsletter.deliver.ledger import BatchRecord, Ledger, LedgerRecipient, Outcome, SendRecord
+from newsletter.deliver.providers import (
+    Batch,
+    BatchItem,
+    Provider,
+    ProviderError,
+    RecipientResult,
+    Status,
+    message_id_for,
+    option,
+)
+from newsletter.errors import DeliveryError
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """How hard to push: from ``delivery.options``, clipped to what the provider takes."""
+
+    batch_size: int = 100
+    max_in_flight: int = 4
+    #: Messages per second; None for no limit.
+    rate: float | None = None
+    max_attempts: int = 5
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], provider: type[Provider]) -> SendOptions:
+        def positive(key: str, kind: type[int] | type[float], default: Any) -> Any:
+            return option(options, key, kind, default, check=lambda v: v > 0,
+                          expect="a number above 0")  # fmt: skip
+
+        size = positive("batch_size", int, min(100, provider.max_batch_size))
+        return cls(
+            batch_size=min(size, provider.max_batch_size),
+            max_in_flight=positive("max_in_flight", int, 4),
+            rate=positive("rate", float, None),
+            max_attempts=positive("max_attempts", int, 5),
+            backoff_base=positive("backoff_base", float, 1.0),
+            backoff_max=positive("backoff_max", float, 60.0),
+        )
+
+    def backoff(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Full-jitter exponential backoff, never shorter than what the provider asked."""
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        delay = rng.uniform(ceiling / 2, ceiling)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_max * 10))
+        return delay
+
+
+@dataclass
+class Progress:
+    """Counts for progress display, updated after each batch."""
+
+    total: int
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    batches: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.failed + self.deferred
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one engine run did."""
+
+    reconciled: int
+    uncertain: int
+    sent: int
+    failed: int
+    deferred: int
+    batches: int
+    elapsed: float
+    stopped: bool
+    error: str | None = None
+
+
+class RateLimiter:
+    """A token bucket: ``rate`` messages per second, bursts up to ``burst``."""
+
+    def __init__(self, rate: float | None, burst: int) -> None:
+        self.rate = rate
+        self.burst = max(float(burst), rate or 0.0)
+        self.tokens = self.burst
+        self.stamp = time.monotonic()
+
+    async def acquire(self, count: int) -> None:
+        if self.rate is None:
+            return
+        while True:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= count:
+                self.tokens -= count
+                return
+            await asyncio.sleep((count - self.tokens) / self.rate)
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Engine:
+    """Runs one send: reconcile, then batches until done, stopped or a fatal error."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        send: SendRecord,
+        provider: Provider,
+        options: SendOptions,
+        *,
+        sender_domain: str,
+        stop: asyncio.Event | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.send = send
+        self.provider = provider
+        self.options = options
+        self.domain = sender_domain
+        self.stop = stop or asyncio.Event()
+        self.on_progress = on_progress
+        self.rng = rng or random.Random()  # noqa: S311 (jitter, not security)
+        self.fatal: str | None = None
+        self._stamp = f"{send.created_at}|{send.id}|{send.kind}{send.run}"
+
+    def _batch(self, record: BatchRecord, members: list[LedgerRecipient]) -> Batch:
+        return Batch(
+            key=f"{self.send.issue_date.isoformat()}-{self.send.kind}{self.send.run}-b{record.id}",
+            issue_date=self.send.issue_date,
+            test=self.send.test,
+            run=self.send.run,
+            rendered=self.send.rendered,
+            items=tuple(
+                BatchItem(m.idx, m.recipient,
+                          message_id_for(self.domain, self._stamp, m.idx, m.recipient.email))
+                for m in members
+            ),
+        )  # fmt: skip
+
+    async def reconcile(self) -> tuple[int, int]:
+        """Settle the batches a previous run left in flight: (reconciled, uncertain)."""
+        reconciled = uncertain = 0
+        for record in self.ledger.open_batches(self.send.id):
+            members = self.ledger.batch_members(record)
+            results = None
+            if members and self.provider.can_reconcile:
+                results = await self.provider.reconcile(self._batch(record, members))
+            if results is None:
+                uncertain += self.ledger.mark_uncertain(record)
+                continue
+            by_idx = {r.idx: r for r in results}
+            outcomes = []
+            for member in members:
+                found = by_idx.get(member.idx)
+                if found is None:
+                    outcomes.append(Outcome(member.idx, "uncertain", error="not found"))
+                    uncertain += 1
+                elif found.status is Status.SENT:
+                    outcomes.append(Outcome(member.idx, "sent", message_id=found.message_id))
+                    reconciled += 1
+                elif found.status is Status.PERMANENT:
+                    outcomes.append(Outcome(member.idx, "failed", error=found.error))
+                    reconciled += 1
+                else:
+                    outcomes.append(Outcome(member.idx, "pending"))
+                    reconciled += 1
+            self.ledger.record_outcomes(record, outcomes, attempts=record.attempts, done=True)
+        return reconciled, uncertain
+
+    async def run(self) -> RunResult:
+        reconciled, uncertain = await self.reconcile()
+        self.ledger.requeue_retries(self.send.id)
+        progress = Progress(total=self.ledger.counts(self.send.id)["pending"])
+        limiter = RateLimiter(self.options.rate, self.options.batch_size)
+        slots = asyncio.Semaphore(self.options.max_in_flight)
+        tasks: set[asyncio.Task[None]] = set()
+        cursor = 0
+        while not self.stop.is_set() and self.fatal is None:
+            await slots.acquire()
+            if self.stop.is_set() or self.fatal is not None:
+                slots.release()
+                break
+            before = cursor
+            record, members, cursor = self.ledger.claim_batch(
+                self.send.id, cursor, self.options.batch_size, apply_suppressions=not self.send.test
+            )
+            if record is None:
+                slots.release()
+                if cursor > before:
+                    continue  # a whole window was suppressed since the snapshot
+                break
+            await limiter.acquire(len(members))
+            task = asyncio.create_task(self._process(record, members, progress))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            task.add_done_callback(lambda _task: slots.release())
+        if tasks:
+            await asyncio.gather(*tasks)
+        return RunResult(
+            reconciled=reconciled,
+            uncertain=uncertain,
+            sent=progress.sent,
+            failed=progress.failed,
+            deferred=progress.deferred,
+            batches=progress.batches,
+            elapsed=progress.elapsed,
+            stopped=self.stop.is_set(),
+            error=self.fatal,
+        )
+
+    async def _process(
+        self, record: BatchRecord, members: list[LedgerRecipient], progress: Progress
+    ) -> None:
+        pending = {m.idx: m for m in members}
+        attempt = 0
+        while pending:
+            if attempt and self.stop.is_set():
+                # Stopping: what is still retryable waits for the next run, not for a backoff.
+                outcomes = [
+                    Outcome(idx, "retry", error="stopped before retrying") for idx in pending
+                ]
+                self.ledger.record_outcomes(record, outcomes, attempts=attempt, done=True)
+                progress.deferred += len(outcomes)
+                break
+            attempt += 1
+            batch = self._batch(record, list(pending.values()))
+            try:
+                results = await self.provider.send_batch(batch)
+            except ProviderError as exc:
+                # Nothing of this request was delivered: the recipients go back to pending.
+                outcomes = [Outcome(idx, "pending") for idx in pending]
+                self.ledger.record_outcomes(record, outcomes, attempts=attempt, done=True,
+                                            error=str(exc))  # fmt: skip
+                self._fail(str(exc))
+                return
+            except Exception as exc:
+                self.ledger.mark_uncertain(record)
+                self._fail(
+                    f"provider '{self.provider.name}' failed unexpectedly on batch "
+                    f"{batch.key}: {exc!r}; its recipients are marked uncertain"
+                )
+                return
+            outcomes, retry, wait = self._sort(results, pending, attempt)
+            for outcome in outcomes:
+                pending.pop(outcome.idx, None)
+            last = not retry or attempt >= self.options.max_attempts or self.stop.is_set()
+            if last:
+                for idx, error in retry.items():
+                    outcomes.append(Outcome(idx, "retry", error=error))
+                pending.clear()
+            self.ledger.record_outcomes(record, outcomes, attempts=attempt, done=last)
+            for outcome in outcomes:
+                if outcome.state == "sent":
+                    progress.sent += 1
+                elif outcome.state == "failed":
+                    progress.failed += 1
+                else:
+                    progress.deferred += 1
+            if not last:
+                await self._pause(self.options.backoff(attempt, wait, self.rng))
+        progress.batches += 1
+        if self.on_progress is not None:
+            self.on_progress(progress)
+
+    def _sort(
+        self, results: list[RecipientResult], pending: Mapping[int, LedgerRecipient], attempt: int
+    ) -> tuple[list[Outcome], dict[int, str], float | None]:
+        """Final outcomes, the retryable ones with their errors, and the longest Retry-After."""
+        outcomes: list[Outcome] = []
+        retry: dict[int, str] = {}
+        wait: float | None = None
+        answered: set[int] = set()
+        for result in results:
+            if result.idx not in pending or result.idx in answered:
+                continue
+            answered.add(result.idx)
+            if result.status is Status.SENT:
+                outcomes.append(Outcome(result.idx, "sent", message_id=result.message_id))
+            elif result.status is Status.PERMANENT:
+                outcomes.append(Outcome(result.idx, "failed", error=result.error or "rejected"))
+            else:
+                retry[result.idx] = (
+                    f"{result.error or 'temporary failure'} (after {attempt} attempts)"
+                )
+                if result.retry_after is not None:
+                    wait = max(wait or 0.0, result.retry_after)
+        for idx in pending:
+            if idx not in answered:
+                outcomes.append(
+                    Outcome(
+                        idx, "uncertain", error=f"provider '{self.provider.name}' gave no answer"
+                    )
+                )
+        return outcomes, retry, wait
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep for a backoff, cut short by a stop request."""
+        if math.isfinite(seconds) and seconds > 0:
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+            except TimeoutError:
+                pass
+
+    def _fail(self, message: str) -> None:
+        if self.fatal is None:
+            self.fatal = message
+        self.stop.set()
+
+
+async def run_engine(
+    ledger: Ledger,
+    send: SendRecord,
+    provider: Provider,
+    options: SendOptions,
+    *,
+    sender_domain: str,
+    stop: asyncio.Event | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    rng: random.Random | None = None,
+) -> RunResult:
+    """Open the provider, run the send, close the provider."""
+    if send.finished_at is not None:
+        raise DeliveryError(f"{send.label} was already sent on {send.finished_at}")
+    engine = Engine(ledger, send, provider, options, sender_domain=sender_domain, stop=stop,
+                    on_progress=on_progress, rng=rng)  # fmt: skip
+    async with provider:
+        return await engine.run()

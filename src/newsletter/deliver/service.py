@@ -1,0 +1,317 @@
+"""Sending an issue from end to end: the ledger record, the audience snapshot, the plan, the run.
+
+The CLI and the scheduler both go through here; the engine does the batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import math
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+
+from newsletter.config import Config
+from newsletter.deliver.audience import (
+    AudienceProblem,
+    AudienceRow,
+    read_audience,
+    recipients_from,
+)
+from newsletter.deliver.engine import Progress, RunResult, SendOptions, run_engine
+from newsletter.deliver.ledger import Ledger, SendRecord
+from newsletter.deliver.providers import Provider, create_provider, provider_class
+from newsletter.errors import DeliveryError
+from newsletter.model import Recipient, RenderedEmail
+
+LOCK_FILE = "send.lock"
+MAX_PROBLEMS_KEPT = 1000
+
+
+def open_ledger(config: Config) -> Ledger:
+    """The ledger of this project, under ``paths.state``."""
+    return Ledger.in_state_dir(config.state_dir)
+
+
+@contextmanager
+def send_lock(config: Config) -> Iterator[None]:
+    """Only one send at a time per state folder; the lock dies with its process."""
+    path = config.state_dir / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise DeliveryError(
+                f"another send is running (pid {holder}, lock {path}); wait for it to finish"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+@dataclass
+class SnapshotReport:
+    """What reading the audience found: counts and the first problems."""
+
+    rows: int = 0
+    invalid: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    duplicates: int = 0
+
+    def add(self, problem: AudienceProblem) -> None:
+        self.invalid += 1
+        self._keep(problem.message)
+
+    def duplicate(self, source: str) -> Callable[[int, str], None]:
+        def report(line: int, email: str) -> None:
+            self.duplicates += 1
+            where = f"{source}:{line}" if source.endswith(".csv") else source
+            self._keep(f"{where}: {email!r} is listed twice (any case); merged into the first")
+
+        return report
+
+    def _keep(self, message: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS_KEPT:
+            self.problems.append(message)
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """What a send will do, before it does it (and what ``--dry-run`` prints)."""
+
+    send: SendRecord
+    provider: str
+    counts: dict[str, int]
+    batch_size: int
+    duplicates: int
+    invalid: int
+    problems: tuple[str, ...] = ()
+
+    @property
+    def to_send(self) -> int:
+        return self.counts["pending"] + self.counts["retry"]
+
+    @property
+    def batches(self) -> int:
+        return math.ceil(self.to_send / self.batch_size) if self.to_send else 0
+
+    def lines(self) -> list[str]:
+        c = self.counts
+        audience = sum(c.values())
+        lines = [
+            f"{self.send.label}: {self.send.rendered.subject!r} via {self.provider}",
+            f"  audience: {audience} recipients ({self.send.audience}); "
+            f"{self.invalid} invalid rows skipped, {self.duplicates} duplicates merged",
+            f"  suppressed: {c['suppressed']} (unsubscribed, bounced or complained)",
+        ]
+        if c["sent"] or c["failed"] or c["skipped"]:
+            lines.append(
+                f"  already done: {c['sent']} sent, {c['failed']} failed, {c['skipped']} skipped"
+            )
+        if c["uncertain"] or c["inflight"]:
+            lines.append(
+                f"  uncertain: {c['uncertain'] + c['inflight']} (a run stopped before their "
+                "answer was recorded; decide with --resolve-uncertain resend|skip)"
+            )
+        lines.append(
+            f"  to send: {self.to_send} in {self.batches} batches of up to {self.batch_size}"
+        )
+        return lines
+
+
+def _audience_rows(
+    config: Config, test: bool, report: SnapshotReport
+) -> tuple[str, Iterator[tuple[int, Recipient]]]:
+    if test:
+        if not config.delivery.test_recipients:
+            raise DeliveryError(
+                "delivery.test_recipients is empty: add the editors' addresses to send a test"
+            )
+        source: Iterator[AudienceRow | AudienceProblem] = recipients_from(
+            config.delivery.test_recipients
+        )
+        label = "delivery.test_recipients"
+    else:
+        csv_name = config.delivery.audience.csv
+        if csv_name is None:
+            raise DeliveryError(
+                "delivery.audience.list_id: lists held by the provider are sent as a campaign "
+                f"by the provider; '{config.delivery.provider}' has no campaign path"
+            )
+        path = config.resolve(csv_name)
+        source = read_audience(path, display=csv_name)
+        label = csv_name
+
+    def rows() -> Iterator[tuple[int, Recipient]]:
+        for row in source:
+            if isinstance(row, AudienceProblem):
+                report.add(row)
+            else:
+                report.rows += 1
+                yield row.line, row.recipient
+
+    return label, rows()
+
+
+def prepare_send(
+    ledger: Ledger,
+    config: Config,
+    rendered: RenderedEmail | None,
+    issue_date: date,
+    *,
+    test: bool = False,
+) -> SendPlan:
+    """Find or create the send of ``issue_date`` and snapshot its audience if it has not
+    started; a started send keeps its snapshot and its email (``rendered`` may then be None).
+    """
+    provider_name = config.delivery.provider
+    cls = provider_class(provider_name)
+    options = SendOptions.from_options(config.delivery.options, cls)
+    send = ledger.latest_send(issue_date, test=test)
+    if send is not None and test and send.finished_at is not None:
+        send = None  # each test send after a finished one is a new run
+    report = SnapshotReport()
+    if send is None or send.started_at is None:
+        if rendered is None:
+            raise DeliveryError(f"issue {issue_date}: nothing rendered to send")
+        label, rows = _audience_rows(config, test, report)
+        if send is None:
+            send = ledger.create_send(rendered, test=test, provider=provider_name, audience=label)
+        else:
+            ledger.update_rendered(send.id, rendered, provider_name)
+        ledger.snapshot(
+            send.id,
+            rows,
+            apply_suppressions=not test,
+            invalid=lambda: report.invalid,
+            on_duplicate=report.duplicate(label),
+        )
+        send = ledger.get_send(send.id)
+    return SendPlan(
+        send=send,
+        provider=send.provider,
+        counts=ledger.counts(send.id),
+        batch_size=options.batch_size,
+        duplicates=send.duplicate_rows,
+        invalid=send.invalid_rows,
+        problems=tuple(report.problems),
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """The outcome of one ``send`` run, for the CLI and the scheduler."""
+
+    send: SendRecord
+    run: RunResult
+    counts: dict[str, int]
+
+    @property
+    def finished(self) -> bool:
+        return self.send.finished_at is not None
+
+    def lines(self) -> list[str]:
+        r, c = self.run, self.counts
+        day = self.send.issue_date.isoformat()
+        rate = (r.sent + r.failed) / r.elapsed if r.elapsed > 0 else 0.0
+        lines = []
+        if r.reconciled or r.uncertain:
+            lines.append(
+                f"recovered an interrupted run: {r.reconciled} recipients reconciled with the "
+                f"provider, {r.uncertain} uncertain"
+            )
+        lines.append(
+            f"{self.send.label}: {r.sent} sent, {r.failed} failed, {r.deferred} deferred in "
+            f"{r.elapsed:.1f} s ({rate:.0f}/s, {r.batches} batches)"
+        )
+        lines.append(
+            f"  in all: {c['sent']} sent, {c['failed']} failed, {c['suppressed']} suppressed, "
+            f"{c['uncertain']} uncertain, {c['pending'] + c['retry']} left"
+        )
+        flag = " --test" if self.send.test else ""
+        if r.error:
+            lines.append(f"  stopped by an error: {r.error}")
+        if r.stopped and not r.error and not self.finished:
+            lines.append(f"  stopped on request; resume with: newsletter send {day}{flag}")
+        elif c["retry"] or c["pending"]:
+            lines.append(
+                f"  {c['retry'] + c['pending']} recipients not sent yet (temporary errors); "
+                f"run 'newsletter send {day}{flag}' again to retry them"
+            )
+        if c["uncertain"]:
+            lines.append(
+                f"  {c['uncertain']} uncertain: see 'newsletter status {day}', then "
+                f"'newsletter send {day}{flag} --resolve-uncertain resend' (or skip)"
+            )
+        if self.finished:
+            lines.append(f"  {self.send.label} is complete")
+        return lines
+
+
+def send_is_complete(ledger: Ledger, send: SendRecord) -> bool:
+    c = ledger.counts(send.id)
+    return not (c["pending"] or c["retry"] or c["inflight"] or c["uncertain"])
+
+
+async def execute_send(
+    ledger: Ledger,
+    config: Config,
+    send: SendRecord,
+    *,
+    secret: bytes,
+    provider: Provider | None = None,
+    stop: asyncio.Event | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    handle_signals: bool = False,
+) -> DeliveryReport:
+    """Run the engine on a prepared send; with ``handle_signals``, SIGTERM/SIGINT stop it
+    gracefully (the batches in flight finish and are recorded)."""
+    provider = provider or create_provider(config, secret=secret, name=send.provider)
+    options = SendOptions.from_options(config.delivery.options, type(provider))
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    if handle_signals:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+    try:
+        run = await run_engine(
+            ledger, send, provider, options,
+            sender_domain=config.newsletter.sender.email.rpartition("@")[2],
+            stop=stop, on_progress=on_progress,
+        )  # fmt: skip
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+    if send_is_complete(ledger, send):
+        ledger.mark_finished(send.id)
+    return DeliveryReport(ledger.get_send(send.id), run, ledger.counts(send.id))
+
+
+def lock_holder(config: Config) -> str | None:
+    """The pid of the send holding the lock right now, or None."""
+    path = config.state_dir / LOCK_FILE
+    if not path.exists():
+        return None
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            return handle.read().strip() or "?"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
