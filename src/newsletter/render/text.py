@@ -36,3 +36,16 @@ def wrap_text(text: str, width: int = WIDTH) -> str:
         )
     joined = "\n".join(out).strip("\n")
     return re.sub(r"\n{3,}", "\n\n", joined) + "\n"
+
+
+def reflow(text: str) -> str:
+    """Join the soft line breaks inside each paragraph (lists and indented blocks stay as is)."""
+    paragraphs = re.split(r"\n\s*\n", text.strip())
+    out = []
+    for paragraph in paragraphs:
+        lines = paragraph.splitlines()
+        if any(_BULLET.match(line) or line.startswith((" ", "\t", ">")) for line in lines):
+            out.append(paragraph)
+        else:
+            out.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(out)

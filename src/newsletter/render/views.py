@@ -11,6 +11,7 @@ from markupsafe import Markup
 from newsletter.config import Config
 from newsletter.dates import french_date
 from newsletter.model import Issue, IssueSection, Item, placeholder
+from newsletter.render.text import reflow
 from newsletter.sanitize import html_to_text, markdown_to_html, sanitize_html
 
 
@@ -72,9 +73,7 @@ def item_view(item: Item, locale: str = "fr_FR") -> ItemView:
     # Summaries come sanitized from collect; sanitizing again is cheap and keeps Issue objects
     # built elsewhere (tests, plugins, hand-edited drafts) from smuggling markup into the email.
     summary_html = sanitize_html(item.summary_html) if item.summary_html else ""
-    summary_text = item.summary_text.strip() or (
-        html_to_text(summary_html).strip() if summary_html else ""
-    )
+    summary_text = reflow(item.summary_text or (html_to_text(summary_html) if summary_html else ""))
     return ItemView(
         key=item.key,
         title=item.title.strip(),
@@ -109,7 +108,7 @@ def template_context(issue: Issue, config: Config, locale: str = "fr_FR") -> dic
         "date_fr": french_date(issue.date, "EEEE d MMMM y", locale),
         "week_theme": issue.theme,
         "editorial_html": Markup(editorial_html),  # noqa: S704 (markdown_to_html sanitizes)
-        "editorial_text": html_to_text(editorial_html).strip() if editorial_html else "",
+        "editorial_text": reflow(html_to_text(editorial_html)) if editorial_html else "",
         "sections": [s for s in (section_view(sec, locale) for sec in issue.sections) if s.items],
         "theme": config.theme,
         "sender": settings.sender,
