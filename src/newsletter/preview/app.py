@@ -7,13 +7,11 @@ lines to show on the page; the app itself never stops on them.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -274,40 +272,14 @@ def _render_issue(issue: Issue, config: Config) -> RenderedEmail:
 def _check(
     issue: Issue, rendered: RenderedEmail | None, config: Config
 ) -> tuple[tuple[FindingLine, ...], list[str]]:
-    """The findings of ``newsletter.render.check.check_issue`` when that module exists."""
+    """The findings of ``check`` for the issue (and its rendered email when there is one)."""
     try:
-        module = importlib.import_module("newsletter.render.check")
-    except ImportError:
-        return (), []
-    check_issue = getattr(module, "check_issue", None)
-    if check_issue is None:
-        return (), []
-    try:
-        findings: Sequence[object] = check_issue(issue, rendered, config)
+        from newsletter.render.check import check_issue
+
+        findings = check_issue(issue, rendered, config)
     except NewsletterError as exc:
         return (), list(exc.problems)
-    except Exception as exc:
+    except Exception as exc:  # as in _build: show it, keep serving
         log.exception("check of %s failed", issue.date)
         return (), [f"internal error while checking: {type(exc).__name__}: {exc}"]
-    return tuple(finding_line(finding) for finding in findings), []
-
-
-def finding_line(finding: object) -> FindingLine:
-    """Flatten a check finding (whatever its exact shape) into a level and one line of text."""
-    level: object = "info"
-    for name in ("severity", "level", "kind"):
-        value = getattr(finding, name, None)
-        if value is not None:
-            level = getattr(value, "value", value)
-            break
-    if type(finding).__str__ is not object.__str__ and not _is_dataclass_repr(finding):
-        text = str(finding)
-    else:
-        message = str(getattr(finding, "message", "") or repr(finding))
-        where = getattr(finding, "where", None) or getattr(finding, "location", None)
-        text = f"{where}: {message}" if where else message
-    return FindingLine(str(level).lower(), text)
-
-
-def _is_dataclass_repr(value: object) -> bool:
-    return hasattr(type(value), "__dataclass_fields__") and str(value) == repr(value)
+    return tuple(FindingLine(f.level.value, str(f)) for f in findings), []
