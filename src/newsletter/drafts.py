@@ -96,37 +96,115 @@ def draft_ids(doc: CommentedMap | None) -> set[str]:
 
 
 def merge_draft(
-    doc: CommentedMap | None,
+    text: str | None,
     items: Iterable[Item],
     sections: Sequence[Section],
     issue_date: date,
     tz: ZoneInfo,
-) -> tuple[CommentedMap, list[Item]]:
-    """Add the items the draft does not have yet; returns the tree and the items added."""
+) -> tuple[str, list[Item]]:
+    """The draft's new text with the items it does not have yet; and the items added.
+
+    New entries are inserted as text at the end of their section, so every byte the editors
+    wrote stays as it was; only when the file's shape does not allow it (a section written
+    as ``[]``, say) is the file re-serialized, which keeps values and comments but may change
+    the layout.
+    """
+    doc = _load_text(text) if text is not None else None
     if doc is None:
         doc = CommentedMap()
         doc["issue"] = issue_date.isoformat()
         doc["sections"] = CommentedMap()
         doc.yaml_set_start_comment(HEADER.format(day=issue_date.isoformat()))
-    groups: CommentedMap = doc["sections"]
-    for section in sections:
-        if section.id not in groups:
-            groups[section.id] = CommentedSeq()
-            groups.yaml_set_comment_before_after_key(section.id, before=section.title, indent=2)
-        elif groups[section.id] is None:
-            groups[section.id] = CommentedSeq()
+        for section in sections:
+            doc["sections"][section.id] = None
+            doc["sections"].yaml_set_comment_before_after_key(
+                section.id, before=section.title, indent=2
+            )
+        text = None
     known = draft_ids(doc)
     added: list[Item] = []
+    new_entries: dict[str, list[CommentedMap]] = {}
     for item in items:
         if item.key in known:
             continue
         known.add(item.key)
-        target = groups.get(item.section)
-        if target is None:
-            target = groups[item.section] = CommentedSeq()
-        target.append(_entry(item, tz))
+        new_entries.setdefault(item.section, []).append(_entry(item, tz))
         added.append(item)
-    return doc, added
+    if text is None:
+        _append_entries(doc, new_entries)
+        return dump_draft(doc), added
+    if not added:
+        return text, added
+    inserted = _insert_as_text(text, doc, new_entries)
+    if inserted is not None and len(draft_ids(_load_text(inserted))) == len(known):
+        return inserted, added
+    _append_entries(doc, new_entries)
+    return dump_draft(doc), added
+
+
+def _load_text(text: str) -> CommentedMap | None:
+    data = _yaml().load(text)
+    return data if isinstance(data, CommentedMap) else None
+
+
+def _append_entries(doc: CommentedMap, new_entries: dict[str, list[CommentedMap]]) -> None:
+    groups: CommentedMap = doc["sections"]
+    for section_id, entries in new_entries.items():
+        if not isinstance(groups.get(section_id), CommentedSeq):
+            groups[section_id] = CommentedSeq()
+        groups[section_id].extend(entries)
+
+
+def _insert_as_text(
+    text: str, doc: CommentedMap, new_entries: dict[str, list[CommentedMap]]
+) -> str | None:
+    """``text`` with each section's new entries inserted after its last entry, or None."""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    top_keys = list(doc.keys())
+    if top_keys[-1] != "sections":
+        return None  # something follows the sections: appending a section is not safe
+    groups: CommentedMap = doc["sections"]
+    section_keys = list(groups.keys())
+    key_col = groups.lc.key(section_keys[0])[1] if section_keys else 2
+    inserts: list[tuple[int, str]] = []
+    appended = ""
+    for section_id, entries in new_entries.items():
+        if section_id not in groups:
+            appended += f"{' ' * key_col}{section_id}:\n{_dump_entries(entries, key_col + 2)}"
+            continue
+        value = groups[section_id]
+        key_line = groups.lc.key(section_id)[0]
+        if value is None:
+            inserts.append((key_line + 1, _dump_entries(entries, key_col + 2)))
+        elif isinstance(value, CommentedSeq) and len(value) and not value.fa.flow_style():
+            dash_col = value.lc.item(0)[1] - 2
+            position = section_keys.index(section_id)
+            if position + 1 < len(section_keys):
+                at = groups.lc.key(section_keys[position + 1])[0]
+            else:
+                at = len(lines)
+            last_item_line = value.lc.item(len(value) - 1)[0]
+            while at - 1 > last_item_line and lines[at - 1].strip()[:1] in ("", "#"):
+                at -= 1
+            inserts.append((at, _dump_entries(entries, dash_col)))
+        else:
+            return None
+    for at, block in sorted(inserts, key=lambda pair: pair[0], reverse=True):
+        lines.insert(at, block)
+    return "".join(lines) + appended
+
+
+def _dump_entries(entries: list[CommentedMap], indent: int) -> str:
+    yaml = _yaml()
+    yaml.indent(mapping=2, sequence=2, offset=0)
+    stream = io.StringIO()
+    yaml.dump(CommentedSeq(entries), stream)
+    pad = " " * indent
+    return "".join(
+        pad + line if line.strip() else line for line in stream.getvalue().splitlines(True)
+    )
 
 
 def _entry(item: Item, tz: ZoneInfo) -> CommentedMap:
@@ -158,12 +236,11 @@ def dump_draft(doc: CommentedMap) -> str:
     return stream.getvalue()
 
 
-def write_draft(path: Path, doc: CommentedMap) -> Path | None:
+def write_draft(path: Path, text: str) -> Path | None:
     """Write the draft atomically, after copying the current file to ``.bak``.
 
     Returns the backup's path (None when there was no previous file).
     """
-    text = dump_draft(doc)
     backup: Path | None = None
     if path.exists():
         backup = path.with_name(path.name + BACKUP_SUFFIX)

@@ -121,7 +121,8 @@ def _entry_item(
     if url is None:
         return None
     summary_html = truncate_html(sanitize_html(raw_html, html_base or url), summary_words)
-    summary_text = html_to_text(summary_html)
+    # clean_text again: escaped markup in the feed ('&lt;script&gt;') must not come back as tags.
+    summary_text = clean_text(html_to_text(summary_html))
     title = clean_text(entry.get("title"))
     if not title:
         title = truncate_words(summary_text, TITLE_FALLBACK_WORDS) or url
@@ -188,15 +189,16 @@ def _entry_link(
 
 
 def _entry_time(entry: Any) -> datetime | None:
+    # dict.get: FeedParserDict.get would map a missing 'updated' to 'published' with a warning.
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        value = dict.get(entry, key)
         if isinstance(value, time.struct_time):
             try:
                 return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
             except (OverflowError, ValueError, OSError):
                 continue
     for key in ("published", "updated", "created"):
-        found = loose_date(entry.get(key))
+        found = loose_date(dict.get(entry, key))
         if found is not None:
             return found
     return None

@@ -210,7 +210,8 @@ async def collect_issue(
     started = time.perf_counter()
     sections = config.section_list
     path = draft_path(config, issue_date)
-    existing = read_draft(path, display_path(config, path))  # fail early on a broken draft
+    read_draft(path, display_path(config, path))  # a broken draft stops here, untouched
+    existing = path.read_text(encoding="utf-8") if path.exists() else None
     editor_items, editor_problems = read_editor_items(
         issue_dir(config, issue_date), sections, root=config.root
     )
@@ -229,10 +230,10 @@ async def collect_issue(
     chosen, results_counted = select_for_issue(
         results, window, exclude=exclude, editor_items=editor_items
     )
-    doc, added = merge_draft(
+    text, added = merge_draft(
         existing, select.newest_first(chosen), sections, issue_date, config.newsletter.tz
     )
-    backup = write_draft(path, doc)
+    backup = write_draft(path, text) if text != existing else None
     new_by_source: dict[str, int] = {}
     for item in added:
         for name in item.sources:

@@ -1,0 +1,173 @@
+"""Cleaning: hostile feeds give no executable content; normalizers never raise on any input."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from xml.sax.saxutils import escape
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newsletter.collect.clean import (
+    clean_text,
+    first_image,
+    html_to_text,
+    sanitize_html,
+    truncate_html,
+    truncate_words,
+)
+from newsletter.collect.parse import loose_date, parse_feed
+from newsletter.collect.urls import canonical_url
+from newsletter.model import Source
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+SOURCE = Source("Hostile", "unused", "territoires")
+
+# From public XSS filter-evasion cheat sheets (OWASP, PortSwigger).
+PAYLOADS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<IMG SRC=\"jav&#x09;ascript:alert('XSS');\">",
+    '<a href="&#106;&#97;&#118;&#97;&#115;&#99;&#114;&#105;&#112;&#116;&#58;alert(1)">x</a>',
+    '<a href="jav\tascript:alert(1)">x</a>',
+    '<a href="JaVaScRiPt:alert(1)">x</a>',
+    '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">x</a>',
+    "<svg onload=alert(1)><script>alert(2)</script></svg>",
+    '<svg><a xlink:href="javascript:alert(1)"><text>x</text></a></svg>',
+    '<base href="javascript:alert(1)//">',
+    '<div style="width: expression(alert(1))">css</div>',
+    "<style>@import 'http://evil.example/x.css';</style>",
+    '<iframe src="javascript:alert(1)"></iframe>',
+    "<body onload=alert(1)>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    '<object data="javascript:alert(1)"></object>',
+    '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+    '<form action="javascript:alert(1)"><button>x</button></form>',
+    '<p onmouseover="alert(1)">survol</p>',
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "&amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt;",
+]
+DANGEROUS = re.compile(
+    r"<\s*(script|style|iframe|object|embed|svg|base|meta|form|math|body)\b|\bon[a-z]+\s*=|"
+    r"javascript:|vbscript:|data:|expression\s*\(",
+    re.I,
+)
+
+
+def hostile_feed() -> bytes:
+    items = []
+    for index, payload in enumerate(PAYLOADS):
+        items.append(
+            f"<item><title>{escape(payload)} titre {index}</title>"
+            f"<link>https://example.org/article/{index}?utm_source=x#frag</link>"
+            f"<description>{escape(payload)} Texte du résumé {index}</description></item>"
+        )
+        items.append(
+            f"<item><title>Lien piégé {index}</title>"
+            f"<link>{escape('javascript:alert(1)')}</link>"
+            f"<description>{escape(payload)}</description></item>"
+        )
+    body = "".join(items)
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Piège'
+        f"</title><link>https://example.org/</link>{body}</channel></rss>"
+    ).encode()
+
+
+def test_hostile_feed_produces_no_executable_content() -> None:
+    parsed = parse_feed(hostile_feed(), SOURCE, now=NOW)
+    assert len(parsed.items) >= len(PAYLOADS)
+    for item in parsed.items:
+        for value in (item.title, item.summary_html, item.summary_text, item.url, item.image or ""):
+            assert not DANGEROUS.search(value), value
+        assert item.url.startswith("https://example.org/")
+
+
+def test_each_payload_is_neutralized_by_the_sanitizer() -> None:
+    for payload in PAYLOADS:
+        assert not DANGEROUS.search(sanitize_html(payload, "https://example.org/")), payload
+        assert not DANGEROUS.search(clean_text(payload)), payload
+
+
+def test_sanitizer_keeps_text_and_safe_links_and_resolves_relative_ones() -> None:
+    html = '<p>Voir <a href="/rapport.pdf" onclick="x()">le rapport</a> <b>gras</b></p>'
+    cleaned = sanitize_html(html, "https://example.org/news/")
+    assert cleaned == (
+        '<p>Voir <a href="https://example.org/rapport.pdf" rel="noopener noreferrer">'
+        "le rapport</a> <b>gras</b></p>"
+    )
+
+
+def test_title_entities_and_whitespace() -> None:
+    assert clean_text("  Les  alliances&nbsp;&amp;\n les <b>territoires</b> ") == (
+        "Les alliances & les territoires"
+    )
+
+
+def test_truncation_at_a_word_boundary_closes_tags() -> None:
+    html = "<p>un deux <strong>trois quatre cinq</strong> six</p><p>sept</p>"
+    assert truncate_html(html, 4) == "<p>un deux <strong>trois quatre\u2026</strong></p>"
+    assert truncate_html(html, 50) == html
+    assert truncate_words("un deux, trois", 2) == "un deux\u2026"
+
+
+def test_canonical_url_drops_tracking_and_fragment() -> None:
+    url = "HTTPS://Example.ORG:443/a/b?id=3&utm_source=rss&fbclid=x&mc_cid=1&gclid=2&p=a%2Fb#top"
+    assert canonical_url(url) == "https://example.org/a/b?id=3&p=a%2Fb"
+    assert canonical_url("../c?xtor=RSS-3", "https://example.org/a/b/") == "https://example.org/a/c"
+    assert canonical_url("javascript:alert(1)") is None
+    assert canonical_url("//evil.example/x", None) is None
+    assert canonical_url("ftp://example.org/x") is None
+
+
+def test_first_image_skips_pixels_and_resolves() -> None:
+    html = (
+        '<img src="https://feeds.feedburner.com/~r/x/~4/abc" width="1" height="1">'
+        '<img alt="" src="img/photo.jpg">'
+    )
+    assert (
+        first_image(html, "https://example.org/blog/") == "https://example.org/blog/img/photo.jpg"
+    )
+
+
+text_or_markup = st.one_of(
+    st.text(),
+    st.lists(
+        st.sampled_from(
+            [*PAYLOADS, "<p>", "</p>", "<a href='", "'>", "&amp;", "&#", "mot ", "\x00"]
+        )
+        | st.text(max_size=5)
+    ).map("".join),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text_or_markup, st.integers(min_value=-1, max_value=30))
+def test_text_normalizers_never_raise(value: str, words: int) -> None:
+    cleaned = sanitize_html(value, "https://example.org/")
+    assert not DANGEROUS.search(cleaned)
+    truncate_html(cleaned, words)
+    html_to_text(cleaned)
+    clean_text(value)
+    truncate_words(value, words)
+    first_image(value, "https://example.org/")
+    loose_date(value)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.text(), st.from_regex(r"https?://[a-z.]{1,12}(:\d{1,6})?/[^\s]{0,20}")))
+def test_canonical_url_never_raises(value: str) -> None:
+    result = canonical_url(value, "https://example.org/base/")
+    assert result is None or result.startswith(("http://", "https://"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=400) | st.text(max_size=400).map(str.encode))
+def test_parse_feed_never_raises_anything_but_not_a_feed(data: bytes) -> None:
+    from newsletter.collect.parse import NotAFeedError
+
+    try:
+        parse_feed(data, SOURCE, now=NOW)
+    except NotAFeedError:
+        pass

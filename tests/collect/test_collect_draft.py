@@ -1,0 +1,266 @@
+"""``newsletter collect`` end to end on local feeds: the draft, merging, editors' edits kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from ruamel.yaml import YAML
+
+from newsletter.cli import app
+from newsletter.drafts import load_included_items
+from newsletter.errors import ContentError
+from newsletter.model import Section
+
+DAY = "2026-12-03"  # covers 2026-11-26 00:00 to 2026-12-03 00:00, Paris time
+WED, WED_LATER = "Wed, 02 Dec 2026 10:00 +0100", "Wed, 02 Dec 2026 11:00 +0100"
+TUE, SUN, FRI = (
+    "Tue, 01 Dec 2026 09:00 +0100",
+    "Sun, 29 Nov 2026 12:00 +0100",
+    "Fri, 27 Nov 2026 09:00 +0100",
+)
+SECTIONS = (Section("territoires", "T"), Section("publications", "P"), Section("agenda", "A"))
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path,
+    make_project: Callable[[Path, list[tuple[str, str, str]]], Path],
+    make_rss: Callable[..., bytes],
+) -> Path:
+    root = tmp_path / "project"
+    (root / "feeds").mkdir(parents=True)
+    (root / "feeds" / "a.xml").write_bytes(
+        make_rss(
+            [
+                (
+                    "Lorient répare les vélos",
+                    "https://a.example/velos",
+                    WED,
+                ),
+                (
+                    "Un tiers-lieu à Saint-Dié",
+                    "https://a.example/tiers-lieu",
+                    FRI,
+                ),
+                ("Trop tard", "https://a.example/jeudi", "Thu, 03 Dec 2026 08:00 +0100"),
+                ("Trop tôt", "https://a.example/ancien", "Wed, 25 Nov 2026 23:00 +0100"),
+            ]
+        )
+    )
+    (root / "feeds" / "b.xml").write_bytes(
+        make_rss(
+            [
+                # Same story as in a.xml, behind a tracking parameter.
+                (
+                    "Lorient répare les vélos",
+                    "https://a.example/velos?utm_source=b",
+                    WED_LATER,
+                ),
+                (
+                    "Un rapport sur les alliances",
+                    "https://b.example/rapport",
+                    SUN,
+                ),
+            ]
+        )
+    )
+    make_project(
+        root,
+        [("Source A", "feeds/a.xml", "territoires"), ("Source B", "feeds/b.xml", "publications")],
+    )
+    return root
+
+
+def run(project: Path, *args: str) -> Any:
+    return CliRunner().invoke(
+        app, ["collect", DAY, "--config", str(project / "schedule.yaml"), *args]
+    )
+
+
+def entry_block(text: str, marker: str) -> str:
+    """The lines of the draft entry that contains ``marker``."""
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if marker in line)
+    start = max(i for i in range(at + 1) if lines[i].startswith("    - "))
+    end = start + 1
+    while end < len(lines) and lines[end].startswith("      "):
+        end += 1
+    return "".join(lines[start:end])
+
+
+def draft(project: Path) -> Path:
+    return project / "bulletins" / DAY / "collected.yaml"
+
+
+def entries(project: Path) -> dict[str, list[dict[str, Any]]]:
+    data = YAML(typ="safe").load(draft(project).read_text(encoding="utf-8"))
+    return {section: list(items or []) for section, items in data["sections"].items()}
+
+
+def test_collect_writes_the_week_grouped_by_section(project: Path) -> None:
+    result = run(project)
+    assert result.exit_code == 0, result.output
+    found = entries(project)
+    assert [e["title"] for e in found["territoires"]] == [
+        "Lorient répare les vélos",
+        "Un tiers-lieu à Saint-Dié",
+    ]
+    assert [e["title"] for e in found["publications"]] == ["Un rapport sur les alliances"]
+    assert found["agenda"] == []
+    velos = found["territoires"][0]
+    assert velos["include"] is True
+    assert velos["url"] == "https://a.example/velos"
+    assert velos["sources"] == ["Source A", "Source B"]
+    assert velos["published"] == "2026-12-02T10:00+01:00"
+    lines = result.output.splitlines()
+    assert lines[0].startswith("ok") and "Source A" in lines[0] and "2 in window, 2 new" in lines[0]
+    assert "2 in window, 2 new" in lines[1]  # the shared story counts for both
+    assert lines[2].startswith("total: 2 sources (0 failed), 4 items in the week, 3 new")
+
+
+def test_rerun_keeps_every_editor_change_and_adds_new_items(
+    project: Path, make_rss: Callable[..., bytes]
+) -> None:
+    assert run(project).exit_code == 0
+    path = draft(project)
+    text = path.read_text(encoding="utf-8")
+    # An editor, in a text editor: excludes one item, rewrites a title and a summary, moves
+    # an item to another section, reorders, and writes comments.
+    velos = entry_block(text, "title: Lorient répare les vélos")
+    rapport = entry_block(text, "title: Un rapport sur les alliances")
+    text = text.replace(velos, "").replace(rapport, "")
+    velos = velos.replace("include: true", "include: false  # déjà traité la semaine dernière")
+    text = text.replace("  agenda:\n", "  agenda:\n" + velos)
+    text = text.replace("  territoires:\n", "  territoires:\n" + rapport)
+    text = text.replace(
+        "title: Un tiers-lieu à Saint-Dié", "title: 'Saint-Dié : 40 emplois en un an'"
+    )
+    text = text.replace(
+        "summary: Résumé de Un tiers-lieu à Saint-Dié",
+        "summary: >-\n        Résumé\n        réécrit par la rédaction.",
+    )
+    edited = "# Relu par Claire\n" + text
+    path.write_text(edited, encoding="utf-8")
+    # The feed drops the tier-lieu story and publishes a new one.
+    (project / "feeds" / "a.xml").write_bytes(
+        make_rss(
+            [
+                (
+                    "Lorient répare les vélos",
+                    "https://a.example/velos",
+                    WED,
+                ),
+                (
+                    "Nouvelle coopérative",
+                    "https://a.example/cooperative",
+                    TUE,
+                ),
+            ]
+        )
+    )
+    result = run(project)
+    assert result.exit_code == 0, result.output
+    merged = path.read_text(encoding="utf-8")
+    assert (path.parent / "collected.yaml.bak").read_text(encoding="utf-8") == edited
+    assert merged.startswith("# Relu par Claire\n")
+    found = entries(project)
+    assert [e["title"] for e in found["territoires"]] == [
+        "Un rapport sur les alliances",
+        "Saint-Dié : 40 emplois en un an",
+        "Nouvelle coopérative",
+    ]
+    assert found["territoires"][1]["summary"] == "Résumé réécrit par la rédaction."
+    assert found["publications"] == []
+    assert [(e["title"], e["include"]) for e in found["agenda"]] == [
+        ("Lorient répare les vélos", False)
+    ]
+    # Everything the editor wrote is still there byte for byte; only the new entry was added.
+    start = merged.index("    - id: ", merged.index("Saint-Dié : 40 emplois"))
+    end = merged.index("  # Publications", start)
+    assert "Nouvelle coopérative" in merged[start:end]
+    assert merged[:start] + merged[end:] == edited
+
+
+def test_items_of_an_earlier_issue_are_left_out(project: Path) -> None:
+    earlier = project / "bulletins" / "2026-11-26" / "collected.yaml"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text(
+        "sections:\n  territoires:\n    - id: x\n      include: true\n"
+        "      title: Lorient\n      url: https://a.example/velos?utm_campaign=old\n",
+        encoding="utf-8",
+    )
+    assert run(project).exit_code == 0
+    urls = [e["url"] for items in entries(project).values() for e in items]
+    assert "https://a.example/velos" not in urls
+    assert "https://b.example/rapport" in urls
+
+
+def test_editor_items_come_before_feed_duplicates_and_errors_name_file_and_line(
+    project: Path,
+) -> None:
+    folder = project / "bulletins" / DAY
+    folder.mkdir(parents=True)
+    (folder / "atelier.md").write_text(
+        "---\ntitle: Atelier vélo\nurl: https://a.example/velos\nsection: territoires\n---\n"
+        "Un **atelier** à Lorient.\n",
+        encoding="utf-8",
+    )
+    (folder / "erreur.md").write_text(
+        "---\ntitle: Sans lien\nsection: territoires\nurl: www.example.org\n---\nTexte\n",
+        encoding="utf-8",
+    )
+    result = run(project)
+    assert result.exit_code == 0
+    urls = [e["url"] for items in entries(project).values() for e in items]
+    assert "https://a.example/velos" not in urls  # the editor's own item has it
+    assert (
+        f"warning: bulletins/{DAY}/erreur.md:4: 'url' must be an absolute URL "
+        "(got 'www.example.org')"
+    ) in result.output
+
+
+def test_strict_turns_a_failed_source_into_exit_1(project: Path) -> None:
+    config = project / "schedule.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + '  - {name: "Absente", feed: "feeds/absente.xml", section: agenda}\n',
+        encoding="utf-8",
+    )
+    relaxed = run(project)
+    assert relaxed.exit_code == 0
+    assert "failed" in relaxed.output and "no such file" in relaxed.output
+    strict = run(project, "--strict")
+    assert strict.exit_code == 1
+    assert "failed 2 runs in a row since" in strict.output
+
+
+def test_draft_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "collected.yaml"
+    path.write_text(
+        "sections:\n  territoires:\n    - id: a\n      title: Bon\n      url: https://e.example/\n"
+        "    - id: b\n      title: Mauvais\n      url: e.example\n  inconnue: []\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ContentError) as caught:
+        load_included_items(path, SECTIONS)
+    problems = caught.value.problems
+    assert any(p.endswith(":6: 'url' must be an absolute URL (got 'e.example')") for p in problems)
+    assert any(":9: unknown section 'inconnue'" in p for p in problems)
+
+
+def test_included_items_read_back_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "collected.yaml"
+    path.write_text(
+        "sections:\n  agenda:\n    - id: a\n      include: false\n      title: Non\n"
+        "      url: https://e.example/non\n    - id: b\n      title: Oui\n"
+        "      url: https://e.example/oui\n      summary: Un *résumé* <script>x</script>\n",
+        encoding="utf-8",
+    )
+    items = load_included_items(path, SECTIONS)
+    assert [(i.key, i.title, i.section) for i in items] == [("b", "Oui", "agenda")]
+    assert "<script>" not in items[0].summary_html
+    assert "<em>résumé</em>" in items[0].summary_html

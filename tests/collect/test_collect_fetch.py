@@ -1,0 +1,114 @@
+"""Fetching against a real loopback server: failures stay per source, caches answer 304."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from newsletter import __version__
+from newsletter.collect.fetch import FetchOptions, FetchStatus
+from newsletter.collect.run import collect_sources
+from newsletter.model import Source
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+FAST = FetchOptions(connect_timeout=2, read_timeout=5, deadline=1.5, max_bytes=1_000_000)
+
+
+def feed_bytes(make_rss: Callable[..., bytes]) -> bytes:
+    return make_rss(
+        [
+            ("Une bonne nouvelle", "https://example.org/a", "Tue, 01 Dec 2026 10:00:00 +0100"),
+            (
+                "Une autre",
+                "https://example.org/b?utm_medium=rss",
+                "Mon, 30 Nov 2026 10:00:00 +0100",
+            ),
+        ]
+    )
+
+
+async def test_one_bad_feed_never_stops_the_others(
+    feed_server: Any, make_rss: Callable[..., bytes], tmp_path: Path
+) -> None:
+    good = feed_bytes(make_rss)
+    route = feed_server.route
+    route("/good", body=good, headers={"Content-Type": "application/rss+xml"})
+    route("/gzip", body=good, gzip=True)
+    route("/hang", hang=True)
+    route("/loop", status=302, headers={"Location": "/loop"})
+    route("/huge", stream_bytes=50 * 1024 * 1024)
+    route("/html", body=b"<!DOCTYPE html><html><body>Accueil</body></html>")
+    route("/error", status=500, body=b"oops")
+    route("/missing", status=404, body=b"nope")
+    names = ["good", "gzip", "hang", "loop", "huge", "html", "error", "missing"]
+    sources = [Source(n, feed_server.url(f"/{n}"), "territoires") for n in names]
+    sources.append(Source("ftp", "ftp://example.org/feed.xml", "territoires"))
+    sources.append(Source("file", "feeds/absent.xml", "territoires"))
+    results = await collect_sources(
+        sources, root=tmp_path, state_dir=tmp_path / "state", now=NOW, options=FAST
+    )
+    by_name = {r.source.name: r for r in results}
+    assert [r.source.name for r in results] == [s.name for s in sources]
+    for name in ("good", "gzip"):
+        assert by_name[name].status is FetchStatus.OK
+        assert [i.url for i in by_name[name].items] == [
+            "https://example.org/a",
+            "https://example.org/b",
+        ]
+    reasons = {name: by_name[name].reason for name in by_name if by_name[name].failed}
+    assert set(reasons) == {"hang", "loop", "huge", "html", "error", "missing", "ftp", "file"}
+    assert "within 1.5 s" in reasons["hang"]
+    assert "redirects" in reasons["loop"]
+    assert "larger than" in reasons["huge"]
+    assert "HTML page" in reasons["html"]
+    assert "HTTP 500" in reasons["error"]
+    assert "HTTP 404" in reasons["missing"]
+    assert "'ftp:' scheme is not supported" in reasons["ftp"]
+    assert "no such file" in reasons["file"]
+    # Generous bound: the deadline, not the server, decides how long a hanging feed takes.
+    assert by_name["hang"].seconds < FAST.deadline + 3
+    agents = {headers.get("user-agent") for _, headers in feed_server.requests}
+    assert agents == {
+        f"newsletter/{__version__} (feed collector; +https://pypi.org/project/newsletter/)"
+    }
+
+
+async def test_unchanged_feed_costs_a_304_and_reuses_the_last_parse(
+    feed_server: Any, make_rss: Callable[..., bytes], tmp_path: Path
+) -> None:
+    url = feed_server.route("/feed", body=feed_bytes(make_rss), etag='"v1"')
+    sources = [Source("Flux", url, "territoires")]
+    kwargs = {"root": tmp_path, "state_dir": tmp_path / "state", "options": FAST}
+    first = (await collect_sources(sources, now=NOW, **kwargs))[0]  # type: ignore[arg-type]
+    second = (await collect_sources(sources, now=NOW, **kwargs))[0]  # type: ignore[arg-type]
+    assert first.status is FetchStatus.OK and first.parsed
+    assert second.status is FetchStatus.NOT_MODIFIED and not second.parsed
+    assert second.items == first.items
+    assert feed_server.requests[-1][1].get("if-none-match") == '"v1"'
+
+
+async def test_a_feed_that_keeps_failing_says_since_when(feed_server: Any, tmp_path: Path) -> None:
+    sources = [Source("Panne", feed_server.route("/down", status=503), "territoires")]
+    kwargs = {"root": tmp_path, "state_dir": tmp_path / "state", "options": FAST}
+    for day in range(3):
+        result = (
+            await collect_sources(sources, now=NOW + timedelta(days=day), **kwargs)  # type: ignore[arg-type]
+        )[0]
+    assert result.failed and result.failures == 3
+    assert result.failing_since == NOW
+
+
+async def test_local_paths_and_file_urls_are_read(
+    tmp_path: Path, make_rss: Callable[..., bytes]
+) -> None:
+    feed = tmp_path / "feeds" / "local.xml"
+    feed.parent.mkdir()
+    feed.write_bytes(feed_bytes(make_rss))
+    sources = [
+        Source("relative", "feeds/local.xml", "territoires"),
+        Source("url", feed.as_uri(), "territoires"),
+    ]
+    results = await collect_sources(sources, root=tmp_path, state_dir=tmp_path / "s", now=NOW)
+    assert [len(r.items) for r in results] == [2, 2]
