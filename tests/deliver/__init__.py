@@ -1,0 +1,1 @@
+"""Tests of the delivery stage: audience, ledger, engine, providers, crash recovery, CLI."""

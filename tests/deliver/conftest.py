@@ -1,0 +1,171 @@
+"""Fixtures for the delivery tests: a project folder, a loopback SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from newsletter.config import Config, load_config
+from newsletter.model import RenderedEmail
+
+ISSUE = date(2026, 12, 3)
+
+
+def rendered_email(day: date = ISSUE) -> RenderedEmail:
+    return RenderedEmail(
+        date=day,
+        subject="Le Jeudi de l'ODD 17 n°3 : jeudi 3 décembre 2026",
+        preheader="Bonnes nouvelles des territoires",
+        html=(
+            '<html lang="fr"><body><p>Bonjour [[first_name]],</p>'
+            '<p>Écrit pour [[email]]. <a href="[[unsubscribe_url]]">Se désinscrire</a></p>'
+            "</body></html>"
+        ),
+        text="Bonjour [[first_name]],\n\nSe désinscrire : [[unsubscribe_url]]\n",
+    )
+
+
+def write_config(
+    root: Path,
+    *,
+    provider: str = "outbox",
+    options: dict[str, Any] | None = None,
+    audience: str = "subscribers.csv",
+    require_approval: bool = True,
+) -> Path:
+    opts = ", ".join(f"{k}: {v!r}" if isinstance(v, str) else f"{k}: {v}"
+                     for k, v in (options or {}).items())  # fmt: skip
+    text = f"""
+newsletter:
+  title: "Le Jeudi de l'ODD 17"
+  sender: {{name: "Le RAMEAU", email: "jeudi@example.org"}}
+  reply_to: "contact@example.org"
+  web_url: "https://example.org/jeudi"
+  unsubscribe_mailto: "desinscription@example.org"
+  secret_env: NEWSLETTER_TEST_SECRET_UNSET
+jobs:
+  send: {{cron: "0 9 * * thu", require_approval: {str(require_approval).lower()}}}
+delivery:
+  provider: {provider}
+  audience: {{csv: {audience}}}
+  test_recipients: ["redaction@example.org", "relecture@example.com"]
+  options: {{{opts}}}
+"""
+    path = root / "schedule.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_audience(path: Path, count: int, *, extra: str = "") -> Path:
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("email,first_name,name,ville\n")
+        for n in range(count):
+            handle.write(f"abonne{n}@example.org,Prénom{n},Prénom{n} Nom{n},Lyon\n")
+        handle.write(extra)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("NEWSLETTER_TEST_SECRET_UNSET", raising=False)
+    write_audience(tmp_path / "subscribers.csv", 25)
+    write_config(tmp_path)
+    return tmp_path
+
+
+def config_of(root: Path) -> Config:
+    return load_config(root / "schedule.yaml")
+
+
+# -- SMTP sink --------------------------------------------------------------------------
+
+
+@dataclass
+class Sink:
+    """What the loopback SMTP server received, and how it misbehaves."""
+
+    received: Counter[str] = field(default_factory=Counter)
+    messages: list[bytes] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Probabilities of faults, per SMTP command.
+    drop_on_mail: float = 0.0
+    temp_fail_rcpt: float = 0.0
+    drop_in_data: float = 0.0
+    fail_in_data: float = 0.0
+    reject: frozenset[str] = frozenset()
+    keep_messages: bool = False
+    rng: random.Random = field(default_factory=lambda: random.Random(17))
+    port: int = 0
+
+    def count(self, email: str) -> int:
+        with self.lock:
+            return self.received[email.lower()]
+
+
+class SinkHandler:
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def _roll(self, probability: float) -> bool:
+        with self.sink.lock:
+            return self.sink.rng.random() < probability
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          options: list[str]) -> str:  # fmt: skip
+        if self._roll(self.sink.drop_on_mail):
+            server.transport.close()
+            return "421 4.3.0 closing connection"
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          options: list[str]) -> str:  # fmt: skip
+        if address.lower() in self.sink.reject:
+            return "550 5.1.1 no such mailbox"
+        if self._roll(self.sink.temp_fail_rcpt):
+            return "451 4.7.1 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        # Faults happen before the message is stored: a server that stores a message and then
+        # loses the connection before its 250 is the one case no client can tell apart.
+        if self._roll(self.sink.drop_in_data):
+            server.transport.close()
+            return "421 4.3.0 closing connection"
+        if self._roll(self.sink.fail_in_data):
+            return "451 4.3.0 temporary failure"
+        with self.sink.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.sink.received[rcpt.lower()] += 1
+            if self.sink.keep_messages:
+                self.sink.messages.append(bytes(envelope.original_content or envelope.content))
+        return "250 OK queued"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[Sink]:
+    sink = Sink()
+    sink.port = free_port()
+    controller = Controller(SinkHandler(sink), hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()

@@ -1,0 +1,92 @@
+"""Reading the audience CSV: validation by line, duplicates, separators, streaming."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from email_validator import validate_email
+from hypothesis import given
+from hypothesis import strategies as st
+
+from newsletter.deliver.audience import (
+    AudienceProblem,
+    AudienceRow,
+    normalize_address,
+    read_audience,
+)
+from newsletter.deliver.ledger import Ledger
+from newsletter.errors import DeliveryError
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "subscribers.csv"
+
+
+def test_sample_subscribers_report_invalid_row_by_line() -> None:
+    rows = list(read_audience(SAMPLES, display="samples/subscribers.csv"))
+    problems = [r for r in rows if isinstance(r, AudienceProblem)]
+    valid = [r for r in rows if isinstance(r, AudienceRow)]
+    assert len(problems) == 1
+    assert problems[0].message.startswith("samples/subscribers.csv:15: invalid address")
+    assert valid[0].line == 2 and valid[0].recipient.first_name == "Marie"
+    assert valid[0].recipient.fields["ville"] == "Lyon"
+
+
+def test_duplicates_merged_case_insensitively(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    from newsletter.model import RenderedEmail
+
+    from .conftest import ISSUE
+
+    send = ledger.create_send(RenderedEmail(ISSUE, "s", "", "h", "t"), test=False,
+                              provider="outbox", audience="x")  # fmt: skip
+    seen: list[tuple[int, str]] = []
+    rows = [(r.line, r.recipient) for r in read_audience(SAMPLES) if isinstance(r, AudienceRow)]
+    counts = ledger.snapshot(send.id, rows, on_duplicate=lambda line, e: seen.append((line, e)))
+    assert counts.recipients == 13 and counts.duplicates == 1
+    assert seen == [(16, "Marie.Dupont@example.org")]
+
+
+def test_semicolon_bom_and_missing_cells(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes("\ufeffEmail;Name\njean@example.com;Jean\n;\npaul@example.org\n".encode())
+    rows = list(read_audience(path))
+    assert [type(r).__name__ for r in rows] == ["AudienceRow", "AudienceRow"]
+    assert rows[1].recipient.name == ""  # type: ignore[union-attr]
+
+
+def test_missing_email_column_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("mail,name\nx@example.org,X\n", encoding="utf-8")
+    with pytest.raises(DeliveryError, match=r"a.csv:1: no 'email' column"):
+        list(read_audience(path))
+
+
+def test_unreadable_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(DeliveryError, match="cannot read the audience file"):
+        list(read_audience(tmp_path / "absent.csv"))
+
+
+@given(st.text(max_size=80))
+def test_normalize_address_only_raises_value_error(text: str) -> None:
+    try:
+        normalize_address(text)
+    except ValueError:
+        pass
+
+
+local = st.from_regex(r"[A-Za-z0-9._%+'-]{1,20}", fullmatch=True)
+domain = st.from_regex(r"([A-Za-z0-9-]{1,12}\.){1,3}[A-Za-z]{2,6}", fullmatch=True)
+
+
+@given(local, domain)
+def test_fast_path_agrees_with_email_validator(user: str, host: str) -> None:
+    address = f"{user}@{host}"
+    try:
+        expected = validate_email(address, check_deliverability=False).normalized
+    except Exception:
+        expected = None
+    try:
+        got: str | None = normalize_address(address)
+    except ValueError:
+        got = None
+    assert got == expected

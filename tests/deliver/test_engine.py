@@ -1,0 +1,275 @@
+"""The send engine through the service: batches, retries, Retry-After, permanent errors,
+suppression, resume, reconcile and uncertain batches, outbox files."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import time
+from email.policy import default
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from newsletter.config import Config
+from newsletter.deliver.engine import SendOptions
+from newsletter.deliver.ledger import Ledger
+from newsletter.deliver.providers import (
+    Batch,
+    Provider,
+    ProviderContext,
+    ProviderError,
+    RecipientResult,
+    Status,
+    create_provider,
+    provider_class,
+    register_provider,
+)
+from newsletter.deliver.service import execute_send, open_ledger, prepare_send
+from newsletter.errors import ConfigError, DeliveryError
+from newsletter.tokens import load_secret, verify_token
+
+from .conftest import ISSUE, config_of, rendered_email, write_config
+
+
+class ScriptedProvider(Provider):
+    """A provider whose answers the test decides, recording every request."""
+
+    name: ClassVar[str] = "scripted"
+    max_batch_size: ClassVar[int] = 10
+
+    def __init__(self) -> None:
+        self.requests: list[Batch] = []
+        self.delivered: list[str] = []
+        self.answers: dict[tuple[str, int], RecipientResult] = {}
+        self.fail_with: Exception | None = None
+        self.stop_after: asyncio.Event | None = None
+
+    @classmethod
+    def from_context(cls, context: ProviderContext) -> ScriptedProvider:
+        return cls()
+
+    async def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        self.requests.append(batch)
+        if self.fail_with is not None:
+            raise self.fail_with
+        results = []
+        for item in batch.items:
+            attempt = sum(1 for b in self.requests for i in b.items if i.idx == item.idx)
+            scripted = self.answers.get((item.recipient.email, attempt))
+            if scripted is not None:
+                results.append(RecipientResult(item.idx, scripted.status, error=scripted.error,
+                                               retry_after=scripted.retry_after))  # fmt: skip
+                continue
+            self.delivered.append(item.recipient.email)
+            results.append(RecipientResult(item.idx, Status.SENT, message_id=item.message_id))
+        if self.stop_after is not None:
+            self.stop_after.set()
+        return results
+
+
+def _run(ledger: Ledger, config: Config, provider: Provider, **kwargs: object) -> object:
+    plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+    return asyncio.run(execute_send(ledger, config, plan.send, secret=b"k", provider=provider,
+                                    **kwargs))  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_registry_by_name() -> None:
+    assert provider_class("outbox").name == "outbox"
+    assert provider_class("smtp").max_batch_size >= 1
+    with pytest.raises(DeliveryError, match="'brevo' is not available"):
+        provider_class("brevo")
+    register_provider(ScriptedProvider)
+    assert provider_class("scripted") is ScriptedProvider
+
+
+def test_options_are_validated(project: Path) -> None:
+    write_config(project, options={"batch_size": 0})
+    with pytest.raises(ConfigError, match="delivery.options.batch_size"):
+        SendOptions.from_options(config_of(project).delivery.options, ScriptedProvider)
+    options = SendOptions.from_options({"batch_size": 5000}, ScriptedProvider)
+    assert options.batch_size == ScriptedProvider.max_batch_size
+
+
+def test_sends_everyone_once_in_batches(project: Path) -> None:
+    config = config_of(project)
+    provider = ScriptedProvider()
+    with open_ledger(config) as ledger:
+        report = _run(ledger, config, provider)
+        assert sorted(provider.delivered) == sorted(f"abonne{n}@example.org" for n in range(25))
+        assert [len(b.items) for b in provider.requests] == [10, 10, 5]
+        assert report.finished  # type: ignore[attr-defined]
+        counts = ledger.counts(ledger.latest_send(ISSUE, test=False).id)  # type: ignore[union-attr]
+        assert counts["sent"] == 25
+        with pytest.raises(DeliveryError, match="already sent"):
+            _run(ledger, config, provider)
+    assert len(provider.delivered) == 25
+
+
+def test_retry_honours_retry_after_and_permanent_errors_do_not_stop_the_rest(
+    project: Path,
+) -> None:
+    write_config(project, options={"backoff_base": 0.01, "max_attempts": 3})
+    config = config_of(project)
+    provider = ScriptedProvider()
+    provider.answers[("abonne3@example.org", 1)] = RecipientResult(
+        0, Status.RETRYABLE, error="429 too many requests", retry_after=0.4
+    )
+    provider.answers[("abonne4@example.org", 1)] = RecipientResult(
+        0, Status.PERMANENT, error="550 no such mailbox"
+    )
+    for attempt in (1, 2, 3):
+        provider.answers[("abonne5@example.org", attempt)] = RecipientResult(
+            0, Status.RETRYABLE, error="451 later"
+        )
+    started = time.monotonic()
+    with open_ledger(config) as ledger:
+        report = _run(ledger, config, provider)
+        waited = time.monotonic() - started
+        send = ledger.latest_send(ISSUE, test=False)
+        assert send is not None
+        counts = ledger.counts(send.id)
+        assert counts["sent"] == 23 and counts["failed"] == 1 and counts["retry"] == 1
+        assert ledger.recipients_in(send.id, "failed") == [
+            ("abonne4@example.org", "550 no such mailbox")
+        ]
+        assert not report.finished  # type: ignore[attr-defined]
+        assert any("run 'newsletter send 2026-12-03' again" in line
+                   for line in report.lines())  # type: ignore[attr-defined]  # fmt: skip
+        assert waited >= 0.4  # the Retry-After was honoured
+        assert provider.delivered.count("abonne3@example.org") == 1
+        # the next run retries what had transient errors only
+        report = _run(ledger, config, provider)
+        assert report.finished  # type: ignore[attr-defined]
+    assert provider.delivered.count("abonne5@example.org") == 1
+    assert len(provider.delivered) == 24
+
+
+def test_suppressed_addresses_are_never_sent(project: Path) -> None:
+    config = config_of(project)
+    provider = ScriptedProvider()
+    with open_ledger(config) as ledger:
+        ledger.suppress(["Abonne1@example.org"], reason="unsubscribed", source="test")
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        assert plan.counts["suppressed"] == 1 and plan.to_send == 24
+        # an unsubscribe that arrives after the snapshot is honoured too
+        ledger.suppress(["abonne20@example.org"], reason="bounced", source="test")
+        asyncio.run(execute_send(ledger, config, plan.send, secret=b"k", provider=provider))
+        assert ledger.counts(plan.send.id)["suppressed"] == 2
+    assert "abonne1@example.org" not in provider.delivered
+    assert "abonne20@example.org" not in provider.delivered
+    assert len(provider.delivered) == 23
+
+
+def test_stop_finishes_the_batch_in_flight_and_resumes(project: Path) -> None:
+    write_config(project, options={"max_in_flight": 1})
+    config = config_of(project)
+    provider = ScriptedProvider()
+    with open_ledger(config) as ledger:
+        stop = asyncio.Event()
+        provider.stop_after = stop
+        report = _run(ledger, config, provider, stop=stop)
+        assert report.run.stopped and not report.finished  # type: ignore[attr-defined]
+        assert any("resume with: newsletter send 2026-12-03" in line
+                   for line in report.lines())  # type: ignore[attr-defined]  # fmt: skip
+        send = ledger.latest_send(ISSUE, test=False)
+        assert send is not None
+        counts = ledger.counts(send.id)
+        assert counts["sent"] == 10 and counts["pending"] == 15 and counts["inflight"] == 0
+        provider.stop_after = None
+        report = _run(ledger, config, provider)
+        assert report.finished  # type: ignore[attr-defined]
+    assert sorted(provider.delivered) == sorted(f"abonne{n}@example.org" for n in range(25))
+
+
+def test_crashed_batch_is_uncertain_without_reconcile(project: Path) -> None:
+    config = config_of(project)
+    provider = ScriptedProvider()
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        # a process claims a batch, sends it, and dies before recording the answer
+        record, members, _ = ledger.claim_batch(plan.send.id, 0, 10)
+        assert record is not None and len(members) == 10
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k",
+                                          provider=provider))  # fmt: skip
+        assert report.run.uncertain == 10
+        assert report.counts["uncertain"] == 10 and report.counts["sent"] == 15
+        assert not report.finished
+        assert len(provider.delivered) == 15  # never resent silently
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k",
+                                          provider=provider))  # fmt: skip
+        assert len(provider.delivered) == 15 and not report.finished
+        assert ledger.resolve_uncertain(plan.send.id, "resend") == 10
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k",
+                                          provider=provider))  # fmt: skip
+        assert report.finished and len(provider.delivered) == 25
+
+
+def test_provider_error_stops_the_run_and_keeps_recipients_pending(project: Path) -> None:
+    config = config_of(project)
+    provider = ScriptedProvider()
+    provider.fail_with = ProviderError("authentication refused")
+    with open_ledger(config) as ledger:
+        report = _run(ledger, config, provider)
+        assert report.run.error == "authentication refused"  # type: ignore[attr-defined]
+        assert report.counts["pending"] == 25  # type: ignore[attr-defined]
+        provider.fail_with = RuntimeError("bug")
+        report = _run(ledger, config, provider)
+        assert "failed unexpectedly" in (report.run.error or "")  # type: ignore[attr-defined]
+        assert report.counts["uncertain"] == 25  # type: ignore[attr-defined]  # 3 batches
+
+
+def test_outbox_writes_one_file_per_message_and_reconciles(project: Path) -> None:
+    config = config_of(project)
+    secret = load_secret(config)
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        record, members, _ = ledger.claim_batch(plan.send.id, 0, 7)
+        assert record is not None
+        # the crash hit before any file of that batch was written: reconcile resends it
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=secret))
+        assert report.finished and report.run.reconciled == 7 and report.run.uncertain == 0
+    folder = config.state_dir / "outbox" / "2026-12-03"
+    files = sorted(folder.glob("*.eml"))
+    assert len(files) == 25 and not list(folder.glob(".*"))
+    parsed = email.message_from_bytes(files[0].read_bytes(), policy=default)
+    assert parsed["To"] == "Prénom0 Nom0 <abonne0@example.org>"
+    token = parsed["List-Unsubscribe"].split("/unsubscribe/")[1].split(">")[0]
+    assert verify_token(secret, token) == "abonne0@example.org"
+
+
+def test_outbox_reconcile_counts_written_files_as_sent(project: Path) -> None:
+    config = config_of(project)
+    secret = load_secret(config)
+    outbox = create_provider(config, secret=secret)
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        record, members, _ = ledger.claim_batch(plan.send.id, 0, 6)
+        assert record is not None
+        from newsletter.deliver.engine import Engine
+
+        engine = Engine(ledger, plan.send, outbox, SendOptions(), sender_domain="example.org")
+        half = engine._batch(record, members[:3])  # the process wrote three files, then died
+        asyncio.run(outbox.send_batch(half))
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=secret))
+        assert report.run.reconciled == 6 and report.finished
+    assert len(list((config.state_dir / "outbox" / "2026-12-03").glob("*.eml"))) == 25
+
+
+def test_test_sends_are_recorded_apart(project: Path) -> None:
+    config = config_of(project)
+    with open_ledger(config) as ledger:
+        for run in (1, 2):
+            plan = prepare_send(ledger, config, rendered_email(), ISSUE, test=True)
+            assert plan.send.test and plan.send.run == run and plan.to_send == 2
+            report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+            assert report.finished
+        assert ledger.latest_send(ISSUE, test=False) is None
+    tests = config.state_dir / "outbox" / "test" / "2026-12-03"
+    assert len(list((tests / "run-1").glob("*.eml"))) == 2
+    one = next((tests / "run-2").glob("*.eml"))
+    assert email.message_from_bytes(one.read_bytes(), policy=default)["Subject"].startswith(
+        "[TEST] "
+    )
+    assert not (config.state_dir / "outbox" / "2026-12-03").exists()
