@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
+from render_helpers import ARTIFACTS, REPO
 
 from newsletter.config import Config, load_config
 from newsletter.model import Issue
 from newsletter.render.sample import sample_issue
-
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
-AXE = REPO / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
-
-
-def require_tool(available: bool, what: str) -> None:
-    """Skip when a system tool is missing, except in CI (CI=true), where that is a failure."""
-    if available:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is missing in CI: run .ci/render-deps.sh")
-    pytest.skip(f"{what} is not installed (run .ci/render-deps.sh)")
 
 
 @pytest.fixture

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
+
+import pytest
 
 from newsletter.model import Issue, IssueSection, Item, Origin, item_key
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+AXE = REPO / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def require_tool(available: bool, what: str) -> None:
+    """Skip when a system tool is missing, except in CI (CI set), where that is a failure."""
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing in CI: run .ci/render-deps.sh")
+    pytest.skip(f"{what} is not installed (run .ci/render-deps.sh)")
 
 
 def make_item(

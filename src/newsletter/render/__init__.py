@@ -24,6 +24,7 @@ from newsletter.render.environment import (
     environment_for,
 )
 from newsletter.render.text import wrap_text
+from newsletter.resources import default_templates_dir
 from newsletter.render.views import template_context
 
 __all__ = ["render_issue", "render_mjml", "render_text"]
@@ -86,7 +87,16 @@ def _template_frame(exc: BaseException, config: Config) -> str | None:
 
 
 def _shown(config: Config, filename: str | None, fallback: str) -> str:
-    return display_path(config, Path(filename)) if filename else fallback
+    """A template's path for messages: relative to the project, or marked as a default."""
+    if not filename:
+        return fallback
+    path = Path(filename).resolve()
+    if path.is_relative_to(config.root):
+        return display_path(config, path)
+    defaults = default_templates_dir().resolve()
+    if path.is_relative_to(defaults):
+        return f"{path.relative_to(defaults)} (default template)"
+    return str(path)
 
 
 def _searched(env: Environment) -> list[str]:
