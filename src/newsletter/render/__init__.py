@@ -24,8 +24,8 @@ from newsletter.render.environment import (
     environment_for,
 )
 from newsletter.render.text import wrap_text
-from newsletter.resources import default_templates_dir
 from newsletter.render.views import template_context
+from newsletter.resources import default_templates_dir
 
 __all__ = ["render_issue", "render_mjml", "render_text"]
 
