@@ -1,0 +1,160 @@
+"""SMTP delivery against a real aiosmtpd server on loopback: faults, SIGTERM and SIGKILL.
+
+The guarantee under test: every recipient gets the issue once, or is listed as uncertain
+(at most one batch per kill), and nobody gets it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from email.policy import default
+from pathlib import Path
+
+import pytest
+
+from newsletter.deliver.ledger import Ledger
+from newsletter.deliver.service import execute_send, open_ledger, prepare_send
+
+from .conftest import ISSUE, Sink, config_of, rendered_email, write_audience, write_config
+
+DRIVER = Path(__file__).with_name("send_driver.py")
+
+
+def smtp_config(root: Path, sink: Sink, **options: object) -> None:
+    write_config(root, provider="smtp", options={
+        "host": "127.0.0.1", "port": sink.port, "security": "none", "timeout": 5,
+        "backoff_base": 0.01, "backoff_max": 0.2, **options,
+    })  # fmt: skip
+
+
+def test_smtp_sends_each_message(project: Path, smtp_sink: Sink) -> None:
+    smtp_sink.keep_messages = True
+    smtp_sink.reject = frozenset({"abonne7@example.org"})
+    smtp_config(project, smtp_sink)
+    config = config_of(project)
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+        assert report.counts["sent"] == 24 and report.counts["failed"] == 1
+        failed = ledger.recipients_in(plan.send.id, "failed")
+        assert failed[0][0] == "abonne7@example.org" and failed[0][1].startswith("550")
+        assert report.finished
+    assert sum(smtp_sink.received.values()) == 24
+    parsed = email.message_from_bytes(smtp_sink.messages[0], policy=default)
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed.get_body(("plain",)).get_content().startswith("Bonjour Prénom")
+
+
+def test_fault_injection_delivers_everything_once(project: Path, smtp_sink: Sink) -> None:
+    smtp_sink.drop_on_mail = 0.05
+    smtp_sink.temp_fail_rcpt = 0.08
+    smtp_sink.drop_in_data = 0.05
+    smtp_sink.fail_in_data = 0.05
+    write_audience(project / "subscribers.csv", 400)
+    smtp_config(project, smtp_sink, max_attempts=12, batch_size=25, max_in_flight=3)
+    config = config_of(project)
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+        for _ in range(3):  # anything that outlasted its attempts goes again
+            if report.finished:
+                break
+            report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+        assert report.finished, report.lines()
+        assert report.counts["sent"] == 400
+    assert len(smtp_sink.received) == 400
+    assert set(smtp_sink.received.values()) == {1}
+
+
+def _start(config_file: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(DRIVER), str(config_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )  # fmt: skip
+
+
+def _sent_so_far(ledger_path: Path) -> int:
+    ledger = Ledger(ledger_path)
+    try:
+        send = ledger.latest_send(ISSUE, test=False)
+        return 0 if send is None else ledger.counts(send.id)["sent"]
+    finally:
+        ledger.close()
+
+
+def _wait_for_progress(process: subprocess.Popen[str], ledger_path: Path, beyond: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if ledger_path.exists() and _sent_so_far(ledger_path) > beyond:
+            return
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_never_sends_twice(project: Path, smtp_sink: Sink) -> None:
+    recipients, batch_size, kills = 2000, 20, 4
+    write_audience(project / "subscribers.csv", recipients)
+    smtp_config(project, smtp_sink, batch_size=batch_size, max_in_flight=1)
+    config_file = project / "schedule.yaml"
+    ledger_path = config_of(project).state_dir / "ledger.sqlite3"
+    rng = random.Random(2026)
+    for _ in range(kills):
+        process = _start(config_file)
+        before = _sent_so_far(ledger_path) if ledger_path.exists() else 0
+        _wait_for_progress(process, ledger_path, before)
+        time.sleep(rng.uniform(0.0, 0.4))
+        process.send_signal(signal.SIGKILL)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == -signal.SIGKILL, err
+    process = _start(config_file)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+
+    config = config_of(project)
+    with open_ledger(config) as ledger:
+        send = ledger.latest_send(ISSUE, test=False)
+        assert send is not None
+        counts = ledger.counts(send.id)
+        uncertain = {e for e, _ in ledger.recipients_in(send.id, "uncertain")}
+        sent = {e for e, _ in ledger.recipients_in(send.id, "sent")}
+    assert max(smtp_sink.received.values()) == 1  # nobody got it twice
+    assert counts["sent"] + counts["uncertain"] == recipients
+    assert counts["uncertain"] <= kills * batch_size  # at most one batch per kill
+    for n in range(recipients):
+        address = f"abonne{n}@example.org"
+        if address in sent:
+            assert smtp_sink.count(address) == 1
+        else:
+            assert address in uncertain and smtp_sink.count(address) <= 1
+    if counts["uncertain"]:
+        assert "uncertain" in out
+
+
+def test_sigterm_finishes_the_batch_and_exits_0(project: Path, smtp_sink: Sink) -> None:
+    write_audience(project / "subscribers.csv", 600)
+    smtp_config(project, smtp_sink, batch_size=10, max_in_flight=2)
+    config_file = project / "schedule.yaml"
+    ledger_path = config_of(project).state_dir / "ledger.sqlite3"
+    process = _start(config_file)
+    _wait_for_progress(process, ledger_path, 20)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "resume with: newsletter send 2026-12-03" in out
+    with open_ledger(config_of(project)) as ledger:
+        send = ledger.latest_send(ISSUE, test=False)
+        assert send is not None
+        counts = ledger.counts(send.id)
+        assert counts["inflight"] == 0 and counts["uncertain"] == 0 and counts["sent"] < 600
+    process = _start(config_file)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert len(smtp_sink.received) == 600 and set(smtp_sink.received.values()) == {1}
