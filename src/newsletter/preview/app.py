@@ -18,7 +18,7 @@ from pathlib import Path
 
 from newsletter.config import Config, load_config
 from newsletter.errors import NewsletterError
-from newsletter.issue_files import display_path, issue_dir, read_issue_meta
+from newsletter.issue_files import IssueMeta, display_path, issue_dir, read_issue_meta
 from newsletter.message import fill_placeholders, recipient_values
 from newsletter.model import Issue, Recipient, RenderedEmail
 from newsletter.preview.watch import fingerprint
@@ -175,7 +175,7 @@ class PreviewApp:
         if config is None:
             return IssueView(issue_date, version, errors=config_errors)
         errors: list[str] = []
-        view = _header(config, issue_date)
+        meta = _meta(config, issue_date)
         issue: Issue | None = None
         rendered: RenderedEmail | None = None
         try:
@@ -194,7 +194,8 @@ class PreviewApp:
             findings, check_errors = _check(issue, rendered, config)
             errors.extend(check_errors)
         values = recipient_values(self.recipient, config, _PREVIEW_KEY)
-        subject, preheader = view.subject, view.preheader
+        subject = meta.subject if meta else ""
+        preheader = meta.preheader if meta else ""
         html = text = None
         if rendered is not None:
             subject = fill_placeholders(rendered.subject, values, escape=False)
@@ -208,9 +209,9 @@ class PreviewApp:
             version,
             subject=subject,
             preheader=preheader,
-            status=view.status,
-            number=view.number,
-            theme=view.theme,
+            status=meta.status.value if meta else "",
+            number=meta.number if meta else None,
+            theme=meta.theme if meta else "",
             html=html,
             text=text,
             findings=findings,
@@ -239,21 +240,12 @@ def _summary(config: Config, issue_date: date) -> IssueSummary:
     return IssueSummary(issue_date, meta.subject, meta.status.value, meta.number)
 
 
-def _header(config: Config, issue_date: date) -> IssueView:
-    """What issue.md alone says, so the page has a subject even when items are broken."""
+def _meta(config: Config, issue_date: date) -> IssueMeta | None:
+    """What issue.md alone says, so the page has a subject even when an item is broken."""
     try:
-        meta = read_issue_meta(config, issue_date)
+        return read_issue_meta(config, issue_date)
     except NewsletterError:
-        return IssueView(issue_date, "")
-    return IssueView(
-        issue_date,
-        "",
-        subject=meta.subject,
-        preheader=meta.preheader,
-        status=meta.status.value,
-        number=meta.number,
-        theme=meta.theme,
-    )
+        return None
 
 
 def _load_issue(config: Config, issue_date: date) -> Issue:

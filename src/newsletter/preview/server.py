@@ -81,8 +81,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, path: str) -> None:
         app = self.server.app
         if path in ("/", "/index.html"):
+            version = app.version()  # before reading, so that a change while reading reloads
             issues, errors = app.issues()
-            page = pages.index_page(app.title, issues, errors, version=app.version())
+            page = pages.index_page(app.title, issues, errors, version=version)
             self._reply(HTTPStatus.OK, page, "text/html")
             return
         if path == "/version":
@@ -97,12 +98,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._not_found(path)
             return
         rest = match.group(2)
+        version = app.version(issue_date)  # before looking, so that a change meanwhile reloads
         if rest is None:
             self._redirect(f"/{issue_date.isoformat()}/")
         elif rest == "/version":
-            self._reply(HTTPStatus.OK, app.version(issue_date), "text/plain")
+            self._reply(HTTPStatus.OK, version, "text/plain")
         elif not app.has_issue(issue_date):
-            self._missing_issue(issue_date)
+            self._missing_issue(issue_date, version)
         elif rest == "/":
             page = pages.issue_page(app.title, app.issue_view(issue_date))
             self._reply(HTTPStatus.OK, page, "text/html")
@@ -124,7 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
             text = f"The issue of {issue_date.isoformat()} does not render:\n{lines}\n"
             self._reply(HTTPStatus.UNPROCESSABLE_ENTITY, text, "text/plain")
 
-    def _missing_issue(self, issue_date: date) -> None:
+    def _missing_issue(self, issue_date: date, version: str) -> None:
         app = self.server.app
         config, errors = app.config()
         day = issue_date.isoformat()
@@ -135,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
             f"{day}: no such issue",
             f"No issue {day}",
             errors,
-            version=app.version(issue_date),
+            version=version,
             version_url=f"/{day}/version",
         )
         self._reply(HTTPStatus.NOT_FOUND, page, "text/html")
