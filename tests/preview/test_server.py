@@ -238,3 +238,24 @@ def test_creating_the_missing_issue_changes_its_version(
 
     assert client.get("/2026-12-10/version").text != before
     assert client.get("/2026-12-10/").status_code == 200
+
+
+def test_check_findings_are_listed_with_their_file(project: Path, client: httpx.Client) -> None:
+    (project / "bulletins" / DATE / "jardin.md").write_text(
+        "---\n"
+        'title: "Un jardin partagé entre un collège et un Ehpad"\n'
+        'url: "https://example.org/territoires/jardin-partage"\n'
+        "section: territoires\n"
+        'image: "https://example.org/images/jardin.jpg"\n'
+        "---\n"
+        "Élèves et résidents cultivent ensemble.\n",
+        encoding="utf-8",
+    )
+
+    page = client.get(f"/{DATE}/")
+
+    assert page.status_code == 200
+    assert "Check: 0 errors, 1 warning" in page.text
+    assert "warning: bulletins/2026-12-03/jardin.md" in page.text
+    assert "alt text" in page.text
+    assert 'id="desktop"' in page.text

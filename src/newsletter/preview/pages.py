@@ -39,6 +39,8 @@ h1 { font-size: 1.25rem; margin: 0 0 .2rem; }
 .errors { border-color: var(--bad); }
 .errors h2 { color: var(--bad); }
 h2 { font-size: 1rem; margin: 0 0 .4rem; }
+details > summary { cursor: pointer; }
+details > summary h2 { display: inline; }
 ul.lines { margin: 0; padding-left: 1.2rem; }
 ul.lines li { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .85rem;
   white-space: pre-wrap; word-break: break-word; }
@@ -181,9 +183,9 @@ def issue_page(title: str, view: IssueView) -> str:
             for f in view.findings
         )
         parts.append(
-            f'<section class="panel findings"><h2>Check ({len(view.findings)} finding'
-            f'{"s" if len(view.findings) != 1 else ""})</h2><ul class="lines">{items}</ul>'
-            "</section>"
+            f'<details class="panel findings"{_open_if_errors(view)}><summary><h2>'
+            f"Check: {_count_findings(view)}</h2></summary>"
+            f'<ul class="lines">{items}</ul></details>'
         )
     elif view.rendered:
         parts.append('<p class="muted">Check: no findings.</p>')
@@ -211,6 +213,20 @@ def issue_page(title: str, view: IssueView) -> str:
         version_url=f"/{day}/version",
         crumbs=crumbs,
     )
+
+
+def _count_findings(view: IssueView) -> str:
+    errors = sum(1 for f in view.findings if f.level == "error")
+    warnings = len(view.findings) - errors
+    return (
+        f"{errors} error{'s' if errors != 1 else ''}, "
+        f"{warnings} warning{'s' if warnings != 1 else ''}"
+    )
+
+
+def _open_if_errors(view: IssueView) -> str:
+    """Warnings fold away so the email stays in sight; errors stay open."""
+    return " open" if any(f.level == "error" for f in view.findings) else ""
 
 
 def _issue_head(view: IssueView) -> str:
