@@ -19,13 +19,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from newsletter.collect.clean import html_to_text
-from newsletter.collect.editor import markdown_to_html
 from newsletter.collect.urls import absolute_url, canonical_url
 from newsletter.config import Config
 from newsletter.errors import ContentError
 from newsletter.issue_files import atomic_write, issue_dir
 from newsletter.model import Item, Origin, Section, item_key
+from newsletter.sanitize import html_to_text, markdown_to_html
 
 DRAFT_FILE = "collected.yaml"
 BACKUP_SUFFIX = ".bak"

@@ -9,17 +9,11 @@ from xml.sax.saxutils import escape
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.collect.clean import (
-    clean_text,
-    first_image,
-    html_to_text,
-    sanitize_html,
-    truncate_html,
-    truncate_words,
-)
+from newsletter.collect.clean import clean_text, first_image
 from newsletter.collect.parse import loose_date, parse_feed
 from newsletter.collect.urls import canonical_url
 from newsletter.model import Source
+from newsletter.sanitize import html_to_text, sanitize_html, truncate_html, truncate_words
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 SOURCE = Source("Hostile", "unused", "territoires")

@@ -9,23 +9,15 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from markdown_it import MarkdownIt
-
-from newsletter.collect.clean import html_to_text, sanitize_html
 from newsletter.collect.urls import absolute_url
 from newsletter.errors import ContentError
 from newsletter.frontmatter import FrontMatterDoc, read_front_matter
 from newsletter.model import Item, Origin, Section, item_key
+from newsletter.sanitize import html_to_text, markdown_to_html
 
 ISSUE_FILE = "issue.md"
 REQUIRED_KEYS = ("title", "url", "section")
 OPTIONAL_KEYS = ("territory", "image", "image_alt", "date")
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-
-
-def markdown_to_html(text: str) -> str:
-    """Editor Markdown as sanitized HTML (raw HTML in the Markdown is shown as text)."""
-    return sanitize_html(_MARKDOWN.render(text)) if text.strip() else ""
 
 
 def read_editor_items(

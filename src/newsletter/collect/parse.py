@@ -16,18 +16,16 @@ from typing import Any
 
 import feedparser
 
-from newsletter.collect.clean import (
-    clean_text,
-    first_image,
+from newsletter.collect.clean import clean_text, first_image, is_image_url
+from newsletter.collect.urls import absolute_url, canonical_url
+from newsletter.model import Item, Origin, Source, item_key
+from newsletter.sanitize import (
     html_to_text,
-    is_image_url,
     sanitize_html,
     text_to_html,
     truncate_html,
     truncate_words,
 )
-from newsletter.collect.urls import absolute_url, canonical_url
-from newsletter.model import Item, Origin, Source, item_key
 
 DEFAULT_SUMMARY_WORDS = 60
 TITLE_FALLBACK_WORDS = 12

@@ -1,0 +1,213 @@
+"""HTML that is safe to put in an email: one allow-list sanitizer (nh3) for feed summaries,
+editors' Markdown and templates alike; plain text from HTML; truncation at a word boundary.
+
+Pure functions that never raise on any string. Used by collect (once, on the feed's HTML)
+and by render.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+from markdown_it import MarkdownIt
+
+#: Tags a summary may keep; everything else is unwrapped, and script/style lose their content.
+ALLOWED_TAGS = frozenset(
+    {"a", "abbr", "b", "blockquote", "br", "cite", "code", "em", "i", "li", "ol", "p", "q"}
+    | {"s", "small", "strong", "sub", "sup", "u", "ul"}
+)
+#: Editors' Markdown may also have headings, rules and images.
+MARKDOWN_TAGS = ALLOWED_TAGS | {"h2", "h3", "h4", "hr", "img"}
+_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "img": {"src", "alt", "title"}}
+_URL_SCHEMES = {"http", "https", "mailto"}
+#: Dropped with everything inside them.
+DROP_CONTENT = frozenset(
+    {"script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "math"}
+    | {"textarea", "select", "title", "xmp", "noembed", "noframes"}
+)
+_VOID = frozenset({"br", "img", "hr", "wbr"})
+_BLOCK = frozenset({"p", "br", "li", "ul", "ol", "blockquote", "div", "h1", "h2", "h3", "tr"})
+_SPACES = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+ELLIPSIS = "\u2026"
+
+
+def safe_url(value: str, base: str | None = None, *, mailto: bool = True) -> str | None:
+    """``value`` resolved against ``base`` if it is an http(s) (or mailto) URL, else None."""
+    text = _CONTROL.sub("", value)
+    if mailto and text.lower().startswith("mailto:"):
+        return text
+    try:
+        if base:
+            text = urljoin(_CONTROL.sub("", base), text)
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return text
+
+
+def collapse(text: str) -> str:
+    """Whitespace runs (any kind) as one space, trimmed."""
+    return _SPACES.sub(" ", text).strip()
+
+
+def _is_relative(value: str) -> bool:
+    try:
+        return not urlsplit(_CONTROL.sub("", value)).scheme
+    except ValueError:
+        return False
+
+
+def sanitize_html(
+    fragment: object, base: str | None = None, *, tags: frozenset[str] = ALLOWED_TAGS
+) -> str:
+    """``fragment`` through the allow-list: no scripts, styles, frames, handlers or unsafe URLs.
+
+    With a ``base``, relative links are resolved against it; links that do not end up http(s)
+    or mailto are dropped (the text stays). Without one, relative links are kept as written.
+    """
+    if not isinstance(fragment, str) or not fragment.strip():
+        return ""
+
+    def keep_url(tag: str, attribute: str, value: str) -> str | None:
+        if attribute not in ("href", "src"):
+            return value
+        if base is None and _is_relative(value):
+            return value  # nothing to resolve against: left for checks to report
+        if attribute == "href":
+            return safe_url(value, base)
+        if attribute == "src":
+            return safe_url(value, base, mailto=False)
+        return value
+
+    cleaned = nh3.clean(
+        fragment.replace("\x00", ""),
+        tags=set(tags),
+        clean_content_tags=set(DROP_CONTENT),
+        attributes={tag: set(names) for tag, names in _ATTRIBUTES.items()},
+        attribute_filter=keep_url,
+        url_schemes=set(_URL_SCHEMES),
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
+    return cleaned.strip()
+
+
+def text_to_html(text: str) -> str:
+    """Plain text as HTML paragraphs (blank lines separate them)."""
+    paragraphs = [collapse(p) for p in re.split(r"\n\s*\n", text)]
+    return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
+
+
+class _Truncator(HTMLParser):
+    """Copies sanitized HTML up to a number of words, then closes what is open."""
+
+    def __init__(self, max_words: int) -> None:
+        super().__init__(convert_charrefs=True)
+        self.max_words = max_words
+        self.words = 0
+        self.out: list[str] = []
+        self.open: list[str] = []
+        self.done = False
+        self.cut = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.done:
+            return
+        rendered = "".join(
+            f' {name}="{html.escape(value or "", quote=True)}"' for name, value in attrs
+        )
+        self.out.append(f"<{tag}{rendered}>")
+        if tag not in _VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.done or tag not in self.open:
+            return
+        while self.open:
+            closing = self.open.pop()
+            self.out.append(f"</{closing}>")
+            if closing == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if self.done:
+            return
+        tokens = re.split(r"(\s+)", data)
+        kept: list[str] = []
+        for token in tokens:
+            if token and not token.isspace():
+                if self.words >= self.max_words:
+                    self.done = self.cut = True
+                    break
+                self.words += 1
+            kept.append(token)
+        text = "".join(kept)
+        if self.cut:
+            text = text.rstrip().rstrip(",;:.-\u2013\u2014") + ELLIPSIS
+        self.out.append(html.escape(text, quote=False))
+
+    def result(self) -> str:
+        return "".join(self.out) + "".join(f"</{tag}>" for tag in reversed(self.open))
+
+
+def truncate_html(fragment: str, max_words: int) -> str:
+    """Sanitized HTML cut after ``max_words`` words at a word boundary, tags closed, with '…'."""
+    if max_words <= 0 or not fragment:
+        return fragment
+    truncator = _Truncator(max_words)
+    truncator.feed(fragment)
+    truncator.close()
+    if not truncator.cut:
+        return fragment
+    return truncator.result()
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BLOCK:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def html_to_text(fragment: str) -> str:
+    """The readable text of sanitized HTML, on one line."""
+    if not fragment:
+        return ""
+    extractor = _TextExtractor()
+    extractor.feed(fragment)
+    extractor.close()
+    return collapse("".join(extractor.parts))
+
+
+def truncate_words(text: str, max_words: int) -> str:
+    """Plain text cut after ``max_words`` words, with '…' when something was cut."""
+    words = text.split()
+    if max_words <= 0 or len(words) <= max_words:
+        return collapse(text)
+    return " ".join(words[:max_words]).rstrip(",;:.-\u2013\u2014") + ELLIPSIS
+
+
+def markdown_to_html(text: str) -> str:
+    """Editors' Markdown as sanitized HTML (raw HTML in the Markdown is shown as text)."""
+    if not text.strip():
+        return ""
+    return sanitize_html(_MARKDOWN.render(text), tags=MARKDOWN_TAGS)
