@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from markdown_it import MarkdownIt
+
 from newsletter.config import Config
 from newsletter.errors import RenderError
 from newsletter.issue_files import display_path, issue_file
@@ -28,6 +30,7 @@ _LINK_TAG = re.compile(r"<(a|img|area)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>", re.
 _ATTR = re.compile(r"([a-zA-Z-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))")
 _PLACEHOLDER = re.compile(r"\[\[\s*([^\[\]]{1,40}?)\s*\]\]")
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+_MARKDOWN = MarkdownIt("commonmark", {"html": False})
 _HEX = re.compile(r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 
 
@@ -92,9 +95,10 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
             )
         )
     if issue.editorial_md.strip():
-        editorial = markdown_to_html(issue.editorial_md)
+        # Links from the raw Markdown: the sanitizer silently drops the relative ones.
+        editorial = _MARKDOWN.render(issue.editorial_md)
         found += _check_links(_links(editorial), f"{issue_md} (editorial)")
-        found += _check_leftovers(editorial, f"{issue_md} (editorial)")
+        found += _check_leftovers(issue.editorial_md, f"{issue_md} (editorial)")
     found += _check_theme(config)
     if rendered is not None:
         found += check_rendered(rendered, known=_known_links(issue))
@@ -341,6 +345,7 @@ def _known_links(issue: Issue) -> frozenset[str]:
         links.update(_links(item.summary_html))
     if issue.editorial_md.strip():
         links.update(_links(markdown_to_html(issue.editorial_md)))
+        links.update(_links(_MARKDOWN.render(issue.editorial_md)))
     return frozenset(links)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from html.parser import HTMLParser
 
 WIDTH = 72
 _BULLET = re.compile(r"^(\s*)([-*•]|\d+[.)])\s+")
@@ -49,3 +50,63 @@ def reflow(text: str) -> str:
         else:
             out.append(" ".join(line.strip() for line in lines))
     return "\n\n".join(out)
+
+
+_BLOCKS = frozenset(
+    {"p", "div", "blockquote", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "table", "tr"}
+)
+
+
+class _PlainText(HTMLParser):
+    """Sanitized HTML to readable plain text: paragraphs, list items, links with their URL."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.href: str | None = None
+        self.link_text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCKS:
+            self.out.append("\n\n")
+        elif tag == "br":
+            self.out.append("\n")
+        elif tag == "li":
+            self.out.append("\n- ")
+        elif tag == "a":
+            self.href = dict(attrs).get("href")
+            self.link_text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BLOCKS:
+            self.out.append("\n\n")
+        elif tag == "a" and self.href is not None:
+            text = " ".join("".join(self.link_text).split())
+            href = self.href
+            if href.startswith(("http://", "https://")) and href.rstrip("/") != text.rstrip("/"):
+                self.out.append(f" ({href})")
+            self.href = None
+
+    def handle_data(self, data: str) -> None:
+        data = data.replace("\n", " ")  # a soft line break in the source, not a <br>
+        self.out.append(data)
+        if self.href is not None:
+            self.link_text.append(data)
+
+
+def html_to_plain(fragment: str) -> str:
+    """Readable text of an HTML fragment: one paragraph per block, '- ' list items,
+    links followed by their URL in brackets, whitespace inside paragraphs collapsed."""
+    if not fragment.strip():
+        return ""
+    parser = _PlainText()
+    parser.feed(fragment)
+    parser.close()
+    text = "".join(parser.out)
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = [" ".join(line.split()) for line in block.split("\n")]
+        joined = "\n".join(line for line in lines if line)
+        if joined:
+            paragraphs.append(joined)
+    return "\n\n".join(paragraphs)

@@ -11,8 +11,8 @@ from markupsafe import Markup
 from newsletter.config import Config
 from newsletter.dates import french_date
 from newsletter.model import Issue, IssueSection, Item, placeholder
-from newsletter.render.text import reflow
-from newsletter.sanitize import html_to_text, markdown_to_html, sanitize_html
+from newsletter.render.text import html_to_plain, reflow
+from newsletter.sanitize import MARKDOWN_TAGS, markdown_to_html, sanitize_html
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,9 @@ def event_date(day: date, locale: str = "fr_FR") -> EventDate:
 def item_view(item: Item, locale: str = "fr_FR") -> ItemView:
     # Summaries come sanitized from collect; sanitizing again is cheap and keeps Issue objects
     # built elsewhere (tests, plugins, hand-edited drafts) from smuggling markup into the email.
-    summary_html = sanitize_html(item.summary_html) if item.summary_html else ""
-    summary_text = reflow(item.summary_text or (html_to_text(summary_html) if summary_html else ""))
+    summary_html = sanitize_html(item.summary_html, tags=MARKDOWN_TAGS) if item.summary_html else ""
+    # The text part is built from the HTML when there is some: it keeps paragraphs and links.
+    summary_text = html_to_plain(summary_html) if summary_html else reflow(item.summary_text)
     return ItemView(
         key=item.key,
         title=item.title.strip(),
@@ -108,7 +109,7 @@ def template_context(issue: Issue, config: Config, locale: str = "fr_FR") -> dic
         "date_fr": french_date(issue.date, "EEEE d MMMM y", locale),
         "week_theme": issue.theme,
         "editorial_html": Markup(editorial_html),  # noqa: S704 (markdown_to_html sanitizes)
-        "editorial_text": reflow(html_to_text(editorial_html)) if editorial_html else "",
+        "editorial_text": html_to_plain(editorial_html),
         "sections": [s for s in (section_view(sec, locale) for sec in issue.sections) if s.items],
         "theme": config.theme,
         "sender": settings.sender,
