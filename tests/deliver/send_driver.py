@@ -20,7 +20,7 @@ RENDERED = RenderedEmail(
     date=date(2026, 12, 3),
     subject="Le Jeudi de l'ODD 17 n°3",
     preheader="",
-    html="<p>Bonjour [[first_name]] <a href=\"[[unsubscribe_url]]\">désinscription</a></p>",
+    html='<p>Bonjour [[first_name]] <a href="[[unsubscribe_url]]">désinscription</a></p>',
     text="Bonjour [[first_name]]\n[[unsubscribe_url]]\n",
 )
 

@@ -86,7 +86,7 @@ def test_registry_by_name() -> None:
 
 def test_options_are_validated(project: Path) -> None:
     write_config(project, options={"batch_size": 0})
-    with pytest.raises(ConfigError, match="delivery.options.batch_size"):
+    with pytest.raises(ConfigError, match=r"delivery\.options\.batch_size"):
         SendOptions.from_options(config_of(project).delivery.options, ScriptedProvider)
     options = SendOptions.from_options({"batch_size": 5000}, ScriptedProvider)
     assert options.batch_size == ScriptedProvider.max_batch_size
@@ -225,7 +225,7 @@ def test_outbox_writes_one_file_per_message_and_reconciles(project: Path) -> Non
     secret = load_secret(config)
     with open_ledger(config) as ledger:
         plan = prepare_send(ledger, config, rendered_email(), ISSUE)
-        record, members, _ = ledger.claim_batch(plan.send.id, 0, 7)
+        record, _members, _ = ledger.claim_batch(plan.send.id, 0, 7)
         assert record is not None
         # the crash hit before any file of that batch was written: reconcile resends it
         report = asyncio.run(execute_send(ledger, config, plan.send, secret=secret))

@@ -24,7 +24,7 @@ def test_token_round_trip_and_forgery() -> None:
     assert verify_token(b"other", token) is None
     forged = make_token(b"guess", "someone@example.org")
     assert verify_token(b"secret", forged) is None
-    address, mac = token.split(".")
+    _address, mac = token.split(".")
     other_address = make_token(b"secret", "jean@example.org").split(".")[0]
     assert verify_token(b"secret", f"{other_address}.{mac}") is None
     assert all(c.isalnum() or c in "-_." for c in token)

@@ -1,0 +1,148 @@
+"""The delivery commands through the CLI: send, status, unsubscribe, suppress."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import app
+from newsletter.config import load_config
+from newsletter.deliver.ledger import Ledger
+from newsletter.issue_files import set_status
+from newsletter.model import IssueStatus
+
+from .conftest import ISSUE, Sink, write_audience
+
+pytest.importorskip("newsletter.render", reason="the render stage is not available")
+
+NEWSLETTER = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "newsletter"
+DAY = ISSUE.isoformat()
+
+
+def invoke(project: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, [*args, "--config", str(project / "schedule.yaml")])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def project(sample_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("NEWSLETTER_SECRET", "cli-test-secret")
+    return sample_project
+
+
+def test_send_flow_with_outbox(project: Path) -> None:
+    config = load_config(project / "schedule.yaml")
+    set_status(config, ISSUE, IssueStatus.DRAFT)
+    code, out, err = invoke(project, "send", DAY, "--yes")
+    assert code == 1 and "is not approved" in err and "newsletter approve" in err
+
+    code, out, err = invoke(project, "send", DAY, "--dry-run")
+    assert code == 0, err
+    assert "to send: 13 in 1 batches" in out and "dry run: nothing was sent" in out
+    assert "subscribers.csv:15: invalid address" in err
+    assert "listed twice" in err
+
+    code, out, err = invoke(project, "send", DAY, "--test")
+    assert code == 0, err
+    assert "test send #1" in out and "is complete" in out
+    test_files = list((config.state_dir / "outbox" / "test" / DAY).rglob("*.eml"))
+    assert len(test_files) == len(config.delivery.test_recipients)
+
+    set_status(config, ISSUE, IssueStatus.APPROVED)
+    code, out, err = invoke(project, "send", DAY)
+    assert code == 1 and "stdin is not a terminal; add --yes" in err
+    assert not (config.state_dir / "outbox" / DAY).exists()
+
+    code, out, err = invoke(project, "send", DAY, "--yes")
+    assert code == 0, err
+    assert "13 sent" in out and "is complete" in out
+    assert len(list((config.state_dir / "outbox" / DAY).glob("*.eml"))) == 13
+
+    code, out, err = invoke(project, "send", DAY, "--yes")
+    assert code == 0 and "was already sent" in out and "Nothing to send" in out
+    assert len(list((config.state_dir / "outbox" / DAY).glob("*.eml"))) == 13
+
+    code, out, err = invoke(project, "status", DAY)
+    assert code == 0
+    assert f"issue {DAY}: complete" in out and "13 sent" in out
+    assert "test send #1" in out and "1 invalid rows skipped, 1 duplicates merged" in out
+
+
+def test_unsubscribe_and_suppress(project: Path, tmp_path: Path) -> None:
+    code, out, err = invoke(project, "unsubscribe", "Marie.Dupont@example.org", "pas-une-adresse")
+    assert code == 1 and "1 added" in out and "'pas-une-adresse' is not a valid address" in err
+    bounces = tmp_path / "bounces.csv"
+    bounces.write_text("email,reason\njean.martin@example.com,bounced\nmarie.dupont@example.org,"
+                       "\nnope\n", encoding="utf-8")  # fmt: skip
+    code, out, err = invoke(project, "suppress", "--csv", str(bounces))
+    assert code == 0 and "1 added, 1 already there, 1 invalid rows skipped" in out
+    code, out, err = invoke(project, "send", DAY, "--dry-run")
+    assert "suppressed: 2" in out and "to send: 11" in out
+    code, out, err = invoke(project, "status", DAY)
+    assert "suppression list: 2 addresses (1 bounced, 1 unsubscribed)" in out
+
+
+def _smtp_project(project: Path, sink: Sink, recipients: int) -> None:
+    write_audience(project / "samples" / "subscribers.csv", recipients)
+    config = project / "schedule.yaml"
+    text = config.read_text(encoding="utf-8")
+    text = text.replace("provider: outbox", "provider: smtp").replace(
+        "options: {}",
+        f"options: {{host: 127.0.0.1, port: {sink.port}, security: none, batch_size: 25, "
+        "max_in_flight: 1}",
+    )
+    config.write_text(text, encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_cli_send_kill_send_status(project: Path, smtp_sink: Sink) -> None:
+    _smtp_project(project, smtp_sink, 1500)
+    config_file = str(project / "schedule.yaml")
+    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret"}
+    command = [str(NEWSLETTER), "send", DAY, "--yes", "--config", config_file]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, env=env, text=True)  # fmt: skip
+    ledger_path = load_config(config_file).state_dir / "ledger.sqlite3"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(smtp_sink.received.values()) < 100:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+
+    status = subprocess.run([str(NEWSLETTER), "status", DAY, "--config", config_file],
+                            capture_output=True, text=True, env=env, check=True)  # fmt: skip
+    assert "incomplete" in status.stdout
+
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300,
+                           stdin=subprocess.DEVNULL)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "resuming issue" in again.stdout
+    ledger = Ledger(ledger_path)
+    send = ledger.latest_send(ISSUE, test=False)
+    assert send is not None
+    counts = ledger.counts(send.id)
+    ledger.close()
+    assert counts["sent"] + counts["uncertain"] == 1500 and counts["uncertain"] <= 25
+    assert max(smtp_sink.received.values()) == 1
+
+    status = subprocess.run([str(NEWSLETTER), "status", DAY, "--config", config_file],
+                            capture_output=True, text=True, env=env, check=True)  # fmt: skip
+    if counts["uncertain"]:
+        assert f"uncertain ({counts['uncertain']})" in status.stdout
+        assert "--resolve-uncertain resend|skip" in status.stdout
+        resolved = subprocess.run([*command, "--resolve-uncertain", "skip"], capture_output=True,
+                                  text=True, env=env, stdin=subprocess.DEVNULL)  # fmt: skip
+        assert resolved.returncode == 0, resolved.stderr
+        assert "uncertain recipients skipped" in resolved.stdout
+    final = subprocess.run(command, capture_output=True, text=True, env=env,
+                           stdin=subprocess.DEVNULL)  # fmt: skip
+    assert "was already sent" in final.stdout
+    assert max(smtp_sink.received.values()) == 1
