@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -12,8 +11,7 @@ import pytest
 
 from newsletter.preview import PreviewServer
 
-REPO = Path(__file__).resolve().parents[2]
-DATE = "2026-12-03"
+from .helpers import DATE, REPO
 
 
 @pytest.fixture
@@ -39,20 +37,3 @@ def server(project: Path) -> Iterator[PreviewServer]:
 def client(server: PreviewServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url.rstrip("/"), timeout=30) as http:
         yield http
-
-
-def edit(path: Path, change: Callable[[str], str]) -> None:
-    """Rewrite ``path`` through ``change``, as an editor saving the file does."""
-    text = path.read_text(encoding="utf-8")
-    changed = change(text)
-    assert changed != text, "the edit must change the file"
-    path.write_text(changed, encoding="utf-8")
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Poll ``condition`` until it holds (a generous limit: not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)

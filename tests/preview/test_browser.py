@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from newsletter.preview import PreviewServer
-from tests.preview.conftest import DATE, edit
+
+from .helpers import DATE, edit
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from newsletter.cli import app
 from newsletter.cli.preview import register
-from tests.preview.conftest import DATE
+
+from .helpers import DATE
 
 # Until the command is listed in newsletter.cli, run it from a group of its own.
 _STANDALONE = (

@@ -12,7 +12,8 @@ import httpx
 from newsletter.config import load_config
 from newsletter.issue_files import new_issue
 from newsletter.preview import PreviewServer
-from tests.preview.conftest import DATE, edit
+
+from .helpers import DATE, edit
 
 SUBJECT = "Le Jeudi de l'ODD 17 n°148 : les alliances qui font bouger les territoires"
 PREHEADER = (
