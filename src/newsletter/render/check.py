@@ -6,6 +6,7 @@ from); output checks read the RenderedEmail (size, links, images, leftover templ
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from newsletter.config import Config
 from newsletter.errors import RenderError
 from newsletter.issue_files import display_path, issue_file
 from newsletter.model import PLACEHOLDERS, Issue, Item, RenderedEmail
-from newsletter.sanitize import html_to_text, markdown_to_html
+from newsletter.sanitize import html_to_text
 
 #: Gmail clips a message whose HTML is larger than this (102 KB).
 CLIP_BYTES = 102 * 1024
@@ -95,9 +96,7 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
             )
         )
     if issue.editorial_md.strip():
-        # Links from the raw Markdown: the sanitizer silently drops the relative ones.
-        editorial = _MARKDOWN.render(issue.editorial_md)
-        found += _check_links(_links(editorial), f"{issue_md} (editorial)")
+        found += _check_links(_markdown_links(issue.editorial_md), f"{issue_md} (editorial)")
         found += _check_leftovers(issue.editorial_md, f"{issue_md} (editorial)")
     found += _check_theme(config)
     if rendered is not None:
@@ -344,9 +343,14 @@ def _known_links(issue: Issue) -> frozenset[str]:
             links.add(item.image.strip())
         links.update(_links(item.summary_html))
     if issue.editorial_md.strip():
-        links.update(_links(markdown_to_html(issue.editorial_md)))
-        links.update(_links(_MARKDOWN.render(issue.editorial_md)))
+        links.update(_markdown_links(issue.editorial_md))
     return frozenset(links)
+
+
+@functools.lru_cache(maxsize=32)
+def _markdown_links(text: str) -> tuple[str, ...]:
+    """Links of the raw Markdown: the sanitizer silently drops relative ones, check must not."""
+    return tuple(_links(_MARKDOWN.render(text)))
 
 
 def _is_placeholder(url: str) -> bool:
