@@ -28,9 +28,10 @@ from newsletter.deliver.providers import (
 )
 from newsletter.deliver.service import execute_send, open_ledger, prepare_send
 from newsletter.errors import ConfigError, DeliveryError
+from newsletter.model import RenderedEmail
 from newsletter.tokens import load_secret, verify_token
 
-from .conftest import ISSUE, config_of, rendered_email, write_config
+from .conftest import ISSUE, config_of, rendered_email, write_audience, write_config
 
 
 class ScriptedProvider(Provider):
@@ -273,3 +274,35 @@ def test_test_sends_are_recorded_apart(project: Path) -> None:
         "[TEST] "
     )
     assert not (config.state_dir / "outbox" / "2026-12-03").exists()
+
+
+def test_send_issue_for_the_scheduler(project: Path) -> None:
+    from newsletter.deliver import send_issue
+
+    config = config_of(project)
+    calls: list[int] = []
+
+    def render() -> RenderedEmail:
+        calls.append(1)
+        return rendered_email()
+
+    report = asyncio.run(send_issue(config, ISSUE, render))
+    assert report.finished and report.counts["sent"] == 25 and calls == [1]
+    again = asyncio.run(send_issue(config, ISSUE, render))
+    assert again.already_sent and calls == [1]
+    assert "was already sent" in again.lines()[0]
+    tested = asyncio.run(send_issue(config, ISSUE, render, test=True))
+    assert tested.send.test and tested.counts["sent"] == 2
+
+
+def test_rate_limit_spaces_the_batches(project: Path) -> None:
+    write_audience(project / "subscribers.csv", 80)
+    write_config(project, options={"rate": 40, "batch_size": 10})
+    config = config_of(project)
+    provider = ScriptedProvider()
+    started = time.monotonic()
+    with open_ledger(config) as ledger:
+        _run(ledger, config, provider)
+    # a burst of 40 at once, then 40 per second: the other 40 take a second at least
+    assert len(provider.delivered) == 80
+    assert time.monotonic() - started >= 0.9

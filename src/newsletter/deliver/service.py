@@ -27,6 +27,7 @@ from newsletter.deliver.ledger import Ledger, SendRecord
 from newsletter.deliver.providers import Provider, create_provider, provider_class
 from newsletter.errors import DeliveryError
 from newsletter.model import Recipient, RenderedEmail
+from newsletter.tokens import load_secret
 
 LOCK_FILE = "send.lock"
 MAX_PROBLEMS_KEPT = 1000
@@ -187,6 +188,8 @@ def prepare_send(
     if send is None or send.started_at is None:
         if rendered is None:
             raise DeliveryError(f"issue {issue_date}: nothing rendered to send")
+        if rendered.date != issue_date:
+            raise DeliveryError(f"issue {issue_date}: the rendered email is of {rendered.date}")
         label, rows = _audience_rows(config, test, report)
         if send is None:
             send = ledger.create_send(rendered, test=test, provider=provider_name, audience=label)
@@ -218,6 +221,8 @@ class DeliveryReport:
     send: SendRecord
     run: RunResult
     counts: dict[str, int]
+    #: True when the send was complete before this run, which then sent nothing.
+    already_sent: bool = False
 
     @property
     def finished(self) -> bool:
@@ -226,6 +231,12 @@ class DeliveryReport:
     def lines(self) -> list[str]:
         r, c = self.run, self.counts
         day = self.send.issue_date.isoformat()
+        if self.already_sent:
+            return [
+                f"{self.send.label} was already sent (finished {self.send.finished_at}): "
+                f"{c['sent']} sent, {c['failed']} failed, {c['suppressed']} suppressed. "
+                "Nothing to send."
+            ]
         rate = (r.sent + r.failed) / r.elapsed if r.elapsed > 0 else 0.0
         lines = []
         if r.reconciled or r.uncertain:
@@ -315,3 +326,40 @@ def lock_holder(config: Config) -> str | None:
             return handle.read().strip() or "?"
         fcntl.flock(handle, fcntl.LOCK_UN)
     return None
+
+
+async def send_issue(
+    config: Config,
+    issue_date: date,
+    render: Callable[[], RenderedEmail],
+    *,
+    test: bool = False,
+    resolve_uncertain: str | None = None,
+    stop: asyncio.Event | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    provider: Provider | None = None,
+) -> DeliveryReport:
+    """Send (or resume, or decline to repeat) the issue of ``issue_date``: the scheduler's way in.
+
+    ``render`` is called only when a new send needs the email (a started send keeps the one
+    it began with). No confirmation is asked; approval is the caller's to check. Setting
+    ``stop`` finishes the batches in flight and returns.
+    """
+    with open_ledger(config) as ledger, send_lock(config):
+        existing = ledger.latest_send(issue_date, test=test)
+        if not test and existing is not None and existing.finished_at is not None:
+            empty = RunResult(0, 0, 0, 0, 0, 0, 0.0, False)
+            return DeliveryReport(existing, empty, ledger.counts(existing.id), already_sent=True)
+        needs_email = (
+            existing is None
+            or existing.started_at is None
+            or (test and existing.finished_at is not None)
+        )
+        plan = prepare_send(ledger, config, render() if needs_email else None, issue_date,
+                            test=test)  # fmt: skip
+        if resolve_uncertain is not None:
+            ledger.resolve_uncertain(plan.send.id, resolve_uncertain)
+        return await execute_send(
+            ledger, config, ledger.get_send(plan.send.id), secret=load_secret(config),
+            provider=provider, stop=stop, on_progress=on_progress,
+        )  # fmt: skip

@@ -1,0 +1,54 @@
+"""Delivery: the audience, the ledger, the send engine and the providers.
+
+Entry points: ``send_issue`` (scheduler), ``prepare_send`` + ``execute_send`` (CLI, with a
+plan to show and confirm in between), ``open_ledger`` (status, suppression list).
+"""
+
+from __future__ import annotations
+
+from newsletter.deliver.engine import Progress, RunResult, SendOptions
+from newsletter.deliver.ledger import Ledger, SendRecord
+from newsletter.deliver.providers import (
+    Batch,
+    BatchItem,
+    Provider,
+    ProviderContext,
+    ProviderError,
+    RecipientResult,
+    Status,
+    create_provider,
+    provider_class,
+    register_provider,
+)
+from newsletter.deliver.service import (
+    DeliveryReport,
+    SendPlan,
+    execute_send,
+    open_ledger,
+    prepare_send,
+    send_issue,
+)
+
+__all__ = [
+    "Batch",
+    "BatchItem",
+    "DeliveryReport",
+    "Ledger",
+    "Progress",
+    "Provider",
+    "ProviderContext",
+    "ProviderError",
+    "RecipientResult",
+    "RunResult",
+    "SendOptions",
+    "SendPlan",
+    "SendRecord",
+    "Status",
+    "create_provider",
+    "execute_send",
+    "open_ledger",
+    "prepare_send",
+    "provider_class",
+    "register_provider",
+    "send_issue",
+]
