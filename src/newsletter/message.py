@@ -12,7 +12,7 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
-from email.utils import format_datetime, formatdate, make_msgid
+from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from newsletter.config import Config
@@ -93,7 +93,7 @@ def build_message(
     """One recipient's ``multipart/alternative`` message (text, then HTML).
 
     ``message_id`` lets the delivery engine give a stable id per recipient and send, so a
-    retried message keeps its identity; ``date`` defaults to now.
+    retried message keeps its identity; ``date`` defaults to now in the configured zone.
     """
     settings = config.newsletter
     values = recipient_values(recipient, config, secret)
@@ -105,7 +105,7 @@ def build_message(
     message["To"] = _address(recipient.name, recipient.email)
     if settings.reply_to:
         message["Reply-To"] = settings.reply_to
-    message["Date"] = format_datetime(date) if date is not None else formatdate(localtime=False)
+    message["Date"] = format_datetime(date or datetime.now(settings.tz))
     domain = settings.sender.email.rpartition("@")[2]
     message["Message-ID"] = message_id or make_msgid(domain=domain)
     uris = [f"<{values['unsubscribe_url']}>"]

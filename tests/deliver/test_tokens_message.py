@@ -32,7 +32,7 @@ def test_token_round_trip_and_forgery() -> None:
 
 @given(st.text(max_size=300))
 def test_verify_token_never_raises(text: str) -> None:
-    assert verify_token(b"k", text) is None or "@" in text or "." in text
+    assert verify_token(b"k", text) is None
 
 
 def test_secret_from_file_is_private_and_reused(project: Path) -> None:
@@ -60,7 +60,7 @@ def test_message_headers_parts_and_placeholders(project: Path) -> None:
     assert parsed["From"] == "Le RAMEAU <jeudi@example.org>"
     assert parsed["Reply-To"] == "contact@example.org"
     assert parsed["Message-ID"] == "<abc.1@example.org>"
-    assert parsed["Date"]
+    assert parsed["Date"].datetime.utcoffset() is not None
     assert parsed["Subject"].startswith("Le Jeudi de l'ODD 17 n°3")
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     token = make_token(b"s3cret", "marie@example.org")
