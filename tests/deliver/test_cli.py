@@ -146,3 +146,59 @@ def test_cli_send_kill_send_status(project: Path, smtp_sink: Sink) -> None:
                            stdin=subprocess.DEVNULL)  # fmt: skip
     assert "was already sent" in final.stdout
     assert max(smtp_sink.received.values()) == 1
+
+
+def test_uncertain_batch_listed_by_status_and_resolved(project: Path, smtp_sink: Sink) -> None:
+    _smtp_project(project, smtp_sink, 60)
+    code, out, err = invoke(project, "send", DAY, "--dry-run")
+    assert code == 0 and "to send: 60 in 3 batches of up to 25" in out
+    config = load_config(project / "schedule.yaml")
+    with Ledger(config.state_dir / "ledger.sqlite3") as ledger:
+        send = ledger.latest_send(ISSUE, test=False)
+        assert send is not None
+        record, members, _ = ledger.claim_batch(send.id, 0, 25)  # then the process died
+        assert record is not None and len(members) == 25
+    code, out, err = invoke(project, "status", DAY)
+    assert "25 in flight" in out and "the next send reconciles it" in out
+
+    code, out, err = invoke(project, "send", DAY, "--yes")
+    assert code == 0, err
+    assert "resuming issue" in out and "25 uncertain" in out
+    assert sum(smtp_sink.received.values()) == 35
+    code, out, err = invoke(project, "status", DAY)
+    assert f"issue {DAY}: incomplete" in out and "uncertain (25):" in out
+    assert "abonne0@example.org" in out
+    assert f"decide: newsletter send {DAY} --resolve-uncertain resend|skip" in out
+
+    code, out, err = invoke(project, "send", DAY, "--yes")
+    assert sum(smtp_sink.received.values()) == 35  # never resent silently
+    code, out, err = invoke(project, "send", DAY, "--yes", "--resolve-uncertain", "resend")
+    assert code == 0, err
+    assert "25 uncertain recipients to send again" in out and "is complete" in out
+    assert len(smtp_sink.received) == 60 and set(smtp_sink.received.values()) == {1}
+
+
+def test_terminal_asks_for_confirmation(project: Path) -> None:
+    master, slave = os.openpty()
+    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret"}
+    process = subprocess.Popen(
+        [str(NEWSLETTER), "send", DAY, "--config", str(project / "schedule.yaml")],
+        stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"[y/N]" not in seen and time.monotonic() < deadline:
+        seen += os.read(master, 4096)
+    assert b"to 13 recipients via outbox?" in seen
+    os.write(master, b"n\n")
+    assert process.wait(timeout=30) == 1
+    try:
+        while chunk := os.read(master, 4096):
+            seen += chunk
+    except OSError:
+        pass
+    os.close(master)
+    assert b"send cancelled; nothing was sent" in seen
+    config = load_config(project / "schedule.yaml")
+    assert not (config.state_dir / "outbox" / DAY).exists()
