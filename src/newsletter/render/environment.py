@@ -17,9 +17,11 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    pass_eval_context,
     select_autoescape,
 )
-from markupsafe import Markup
+from jinja2.nodes import EvalContext
+from markupsafe import Markup, escape
 
 from newsletter.config import Config
 from newsletter.dates import french_date
@@ -61,6 +63,7 @@ def _environment(dirs: Sequence[Path], language: str) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=True,
+        finalize=_finalize,
     )
     locale = babel_locale(language)
     env.filters["french_date"] = functools.partial(_date_filter, locale=locale)
@@ -68,6 +71,18 @@ def _environment(dirs: Sequence[Path], language: str) -> Environment:
     env.filters["truncate_words"] = truncate_words
     env.globals["placeholder"] = placeholder
     return env
+
+
+@pass_eval_context
+def _finalize(eval_ctx: EvalContext, value: object) -> object:
+    """Escape like autoescape does, but leave apostrophes alone.
+
+    French text is full of them; ``&#39;`` makes the HTML bigger and harder to read, and the
+    templates quote every attribute with double quotes, where ``'`` is harmless.
+    """
+    if eval_ctx.autoescape and isinstance(value, str) and not hasattr(value, "__html__"):
+        return Markup(str(escape(value)).replace("&#39;", "'"))  # noqa: S704 (escaped)
+    return value
 
 
 def babel_locale(language: str) -> str:
