@@ -176,8 +176,10 @@ def test_mjml_error_names_the_line(project: Path, config: Config) -> None:
         render_issue(sample_issue(config.section_list), config)
     message = str(caught.value)
     assert "MJML error" in message
-    assert re.match(r"email\.mjml\.j2 \(as rendered\):\d+: ", message)
-    assert "mj-column" in message
+    assert message.startswith(
+        "templates/partials/footer.mjml.j2:2: MJML error: <mj-column> is closed by </mj-section>"
+    )
+    assert re.search(r"\(line \d+ of the rendered MJML\)$", message)
     assert "Traceback" not in message
 
 
@@ -194,3 +196,22 @@ def test_an_issue_without_editorial_or_number_renders(config: Config) -> None:
     rendered = render_issue(issue, config)
     assert "N°" not in rendered.text and "Édito" not in rendered.html
     assert "Thème de la semaine" not in rendered.text
+
+
+def test_mjml_error_in_the_main_template_names_its_line(project: Path, config: Config) -> None:
+    _override(
+        project,
+        "email.mjml.j2",
+        "<mjml>\n  <mj-body>\n    <mj-section>\n      <mj-column>\n"
+        "        <mj-text>{{ title }}</mj-text>\n    </mj-section>\n  </mj-body>\n</mjml>\n",
+    )
+    with pytest.raises(RenderError) as caught:
+        render_issue(sample_issue(config.section_list), config)
+    assert str(caught.value).startswith(
+        "templates/email.mjml.j2:4: MJML error: <mj-column> is closed by </mj-section>"
+    )
+
+
+def test_no_template_marker_leaks_into_the_output(issue: Issue, config: Config) -> None:
+    rendered = render_issue(issue, config)
+    assert "tpl:" not in rendered.mjml and "tpl:" not in rendered.html

@@ -16,7 +16,14 @@ from newsletter.config import Config
 from newsletter.errors import RenderError
 from newsletter.issue_files import display_path
 from newsletter.model import Issue, RenderedEmail
-from newsletter.render.compile import compile_mjml
+from newsletter.render.compile import (
+    MjmlError,
+    compile_mjml,
+    excerpt,
+    template_at,
+    template_line,
+    unmark,
+)
 from newsletter.render.environment import (
     HTML_TEMPLATE,
     TEXT_TEMPLATE,
@@ -34,8 +41,12 @@ def render_issue(issue: Issue, config: Config) -> RenderedEmail:
     """The issue's email: subject, preheader, HTML (compiled MJML), text part and the MJML."""
     env = environment_for(config)
     context = template_context(issue, config, babel_locale(config.newsletter.language))
-    mjml_source = _render(env, HTML_TEMPLATE, context, config)
-    html = compile_mjml(mjml_source, name=f"{HTML_TEMPLATE} (as rendered)")
+    marked = _render(env, HTML_TEMPLATE, context, config)
+    mjml_source = unmark(marked)
+    try:
+        html = compile_mjml(mjml_source, name=f"{HTML_TEMPLATE} (as rendered)")
+    except MjmlError as exc:
+        raise _in_template(exc, marked, env, config) from exc
     text = wrap_text(_render(env, TEXT_TEMPLATE, context, config))
     return RenderedEmail(
         date=issue.date,
@@ -51,7 +62,7 @@ def render_mjml(issue: Issue, config: Config) -> str:
     """Only the MJML source of the issue (for golden files and debugging)."""
     env = environment_for(config)
     context = template_context(issue, config, babel_locale(config.newsletter.language))
-    return _render(env, HTML_TEMPLATE, context, config)
+    return unmark(_render(env, HTML_TEMPLATE, context, config))
 
 
 def render_text(issue: Issue, config: Config) -> str:
@@ -76,6 +87,20 @@ def _render(env: Environment, name: str, context: dict[str, Any], config: Config
         where = _template_frame(exc, config) or name
         detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         raise RenderError(f"{where}: template error: {detail}") from exc
+
+
+def _in_template(exc: MjmlError, marked: str, env: Environment, config: Config) -> RenderError:
+    """The MJML error located in the template (file and line) that wrote the faulty line."""
+    if exc.line is None:
+        return RenderError(str(exc))
+    name = template_at(marked, exc.line) or HTML_TEMPLATE
+    try:
+        source, filename, _ = env.loader.get_source(env, name) if env.loader else ("", None, None)
+    except TemplateNotFound:
+        source, filename = "", None
+    line = template_line(unmark(source), excerpt(marked, exc.line))
+    where = _shown(config, filename, name) + (f":{line}" if line else "")
+    return RenderError(f"{where}: MJML error: {exc.detail} (line {exc.line} of the rendered MJML)")
 
 
 def _template_frame(exc: BaseException, config: Config) -> str | None:

@@ -7,7 +7,7 @@ project overrides any template or partial by dropping a file of the same name in
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from markupsafe import Markup, escape
 from newsletter.config import Config
 from newsletter.dates import french_date
 from newsletter.model import placeholder
+from newsletter.render.compile import mark
 from newsletter.resources import default_templates_dir
 from newsletter.sanitize import markdown_to_html, truncate_words
 
@@ -52,7 +53,7 @@ def environment_for(config: Config) -> Environment:
 def _environment(dirs: Sequence[Path], language: str) -> Environment:
     loaders: list[BaseLoader] = [FileSystemLoader(str(d)) for d in dirs]
     env = Environment(
-        loader=ChoiceLoader(loaders),
+        loader=_MarkingLoader(ChoiceLoader(loaders)),
         autoescape=select_autoescape(
             enabled_extensions=("mjml.j2", "html.j2", "mjml", "html"),
             default_for_string=True,
@@ -71,6 +72,28 @@ def _environment(dirs: Sequence[Path], language: str) -> Environment:
     env.filters["truncate_words"] = truncate_words
     env.globals["placeholder"] = placeholder
     return env
+
+
+class _MarkingLoader(BaseLoader):
+    """Puts markers around each MJML partial, so an MJML error can name its template."""
+
+    def __init__(self, inner: ChoiceLoader) -> None:
+        self.inner = inner
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        source, filename, uptodate = self.inner.get_source(environment, template)
+        if template.endswith(".mjml.j2"):
+            source = mark(template, source)
+        return source, filename, uptodate
+
+    def list_templates(self) -> list[str]:
+        return self.inner.list_templates()
+
+    @property
+    def loaders(self) -> list[BaseLoader]:
+        return list(self.inner.loaders)
 
 
 @pass_eval_context
