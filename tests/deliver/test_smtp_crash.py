@@ -158,3 +158,56 @@ def test_sigterm_finishes_the_batch_and_exits_0(project: Path, smtp_sink: Sink) 
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert len(smtp_sink.received) == 600 and set(smtp_sink.received.values()) == {1}
+
+
+# A loopback test server: no TLS certificate to make, so AUTH goes in clear here.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_smtp_credentials_from_the_environment(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from .conftest import SinkHandler, free_port
+
+    def authenticator(server: object, session: object, envelope: object, mechanism: str,
+                      data: object) -> AuthResult:  # fmt: skip
+        def text(value: object) -> str:
+            return value.decode() if isinstance(value, bytes) else str(value)
+
+        ok = (
+            isinstance(data, LoginPassword)
+            and text(data.login) == "jeudi"
+            and (text(data.password) == "bon-mot-de-passe")
+        )
+        return AuthResult(success=ok, handled=False)
+
+    sink = Sink(port=free_port())
+    controller = Controller(SinkHandler(sink), hostname="127.0.0.1", port=sink.port,
+                            authenticator=authenticator, auth_required=True,
+                            auth_require_tls=False,
+                            auth_exclude_mechanism=["LOGIN"])  # fmt: skip
+    controller.start()
+    try:
+        smtp_config(project, sink, username_env="SMTP_USER", password_env="SMTP_PASSWORD")  # noqa: S106
+        monkeypatch.setenv("SMTP_USER", "jeudi")
+        monkeypatch.setenv("SMTP_PASSWORD", "mauvais")
+        config = config_of(project)
+        with open_ledger(config) as ledger:
+            plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+            report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+            assert report.run.error and "authentication refused" in report.run.error
+            assert report.counts["pending"] == 25 and report.counts["uncertain"] == 0
+            monkeypatch.setenv("SMTP_PASSWORD", "bon-mot-de-passe")
+            report = asyncio.run(execute_send(ledger, config_of(project), plan.send,
+                                              secret=b"k"))  # fmt: skip
+            assert report.finished, report.lines()
+        assert len(sink.received) == 25
+        monkeypatch.delenv("SMTP_PASSWORD")
+        from newsletter.deliver.providers import create_provider
+        from newsletter.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="SMTP_PASSWORD is not set"):
+            create_provider(config_of(project), secret=b"k")
+    finally:
+        controller.stop()

@@ -26,6 +26,7 @@ from newsletter.errors import DeliveryError
 from newsletter.model import Recipient, RenderedEmail
 
 LEDGER_FILE = "ledger.sqlite3"
+SCHEMA_VERSION = 1
 STATES = ("pending", "inflight", "sent", "failed", "retry", "suppressed", "uncertain", "skipped")
 
 _SCHEMA = """
@@ -172,10 +173,13 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.execute("PRAGMA foreign_keys=ON")
-            with self.transaction():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
+            (version,) = self._db.execute("PRAGMA user_version").fetchone()
+            if version != SCHEMA_VERSION:
+                with self.transaction():
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise DeliveryError(f"{path}: cannot open the delivery ledger: {exc}") from exc
 

@@ -110,14 +110,23 @@ class SmtpProvider(Provider):
     # -- connections ------------------------------------------------------------------
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
+        smtp: smtplib.SMTP
+        if s.security == "tls":
+            smtp = smtplib.SMTP_SSL(
+                s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+            )
+        else:
+            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
         try:
-            smtp: smtplib.SMTP
-            if s.security == "tls":
-                smtp = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
-                )
-            else:
-                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            self._greet(smtp)
+        except BaseException:
+            self._discard(smtp)
+            raise
+        return smtp
+
+    def _greet(self, smtp: smtplib.SMTP) -> None:
+        s = self.settings
+        try:
             smtp.ehlo_or_helo_if_needed()
             if s.security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
@@ -134,7 +143,6 @@ class SmtpProvider(Provider):
                 f"smtp {s.host}:{s.port}: {exc} (set delivery.options.security to 'none' or "
                 "'tls' to match the server)"
             ) from exc
-        return smtp
 
     def _borrow(self) -> smtplib.SMTP:
         return self._idle.pop() if self._idle else self._connect()
@@ -164,6 +172,15 @@ class SmtpProvider(Provider):
             if smtp is None:
                 try:
                     smtp = self._borrow()
+                except ProviderError as exc:
+                    if position == 0:
+                        raise  # nothing of this batch went out: the run stops cleanly
+                    # Part of the batch went out: record it, leave the rest for later.
+                    results.extend(
+                        RecipientResult(rest.idx, Status.RETRYABLE, error=str(exc))
+                        for rest in batch.items[position:]
+                    )
+                    return results
                 except (OSError, smtplib.SMTPException) as exc:
                     reason = f"cannot connect to {self.settings.host}:{self.settings.port}: {exc}"
                     results.extend(
