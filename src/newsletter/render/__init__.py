@@ -6,6 +6,7 @@ layer fills. Template and MJML errors become RenderError naming the template fil
 
 from __future__ import annotations
 
+import re
 import traceback
 from pathlib import Path
 from typing import Any
@@ -36,18 +37,22 @@ from newsletter.resources import default_templates_dir
 
 __all__ = ["render_issue", "render_mjml", "render_text"]
 
+# Control characters (other than tab and newlines) from feeds or editors: invalid in MJML
+# (mjml-python refuses them) and invisible in a text part.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
 
 def render_issue(issue: Issue, config: Config) -> RenderedEmail:
     """The issue's email: subject, preheader, HTML (compiled MJML), text part and the MJML."""
     env = environment_for(config)
     context = template_context(issue, config, babel_locale(config.newsletter.language))
-    marked = _render(env, HTML_TEMPLATE, context, config)
+    marked = _CONTROL.sub("", _render(env, HTML_TEMPLATE, context, config))
     mjml_source = unmark(marked)
     try:
         html = compile_mjml(mjml_source, name=f"{HTML_TEMPLATE} (as rendered)")
     except MjmlError as exc:
         raise _in_template(exc, marked, env, config) from exc
-    text = wrap_text(_render(env, TEXT_TEMPLATE, context, config))
+    text = wrap_text(_CONTROL.sub("", _render(env, TEXT_TEMPLATE, context, config)))
     return RenderedEmail(
         date=issue.date,
         subject=issue.subject,
@@ -62,14 +67,14 @@ def render_mjml(issue: Issue, config: Config) -> str:
     """Only the MJML source of the issue (for golden files and debugging)."""
     env = environment_for(config)
     context = template_context(issue, config, babel_locale(config.newsletter.language))
-    return unmark(_render(env, HTML_TEMPLATE, context, config))
+    return unmark(_CONTROL.sub("", _render(env, HTML_TEMPLATE, context, config)))
 
 
 def render_text(issue: Issue, config: Config) -> str:
     """Only the plain-text part of the issue."""
     env = environment_for(config)
     context = template_context(issue, config, babel_locale(config.newsletter.language))
-    return wrap_text(_render(env, TEXT_TEMPLATE, context, config))
+    return wrap_text(_CONTROL.sub("", _render(env, TEXT_TEMPLATE, context, config)))
 
 
 def _render(env: Environment, name: str, context: dict[str, Any], config: Config) -> str:
