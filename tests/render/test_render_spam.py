@@ -26,7 +26,7 @@ _SCORE = re.compile(r"^X-Spam-Status: \w+, score=(-?[\d.]+)", re.MULTILINE)
 _RULE = re.compile(r"^\s*(-?\d+\.\d+)\s+([A-Z0-9_]+)\s+(.*)$", re.MULTILINE)
 
 
-def spam_score(message: bytes) -> tuple[float, list[str]]:
+def spam_score(message: bytes, report: Path | None = None) -> tuple[float, list[str]]:
     require_tool(shutil.which("spamassassin") is not None, "spamassassin")
     result = subprocess.run(
         ["spamassassin", "-L", "-t"],
@@ -38,27 +38,29 @@ def spam_score(message: bytes) -> tuple[float, list[str]]:
     output = result.stdout.decode("utf-8", "replace")
     found = _SCORE.search(output)
     assert found, f"no X-Spam-Status in spamassassin output:\n{output[:2000]}"
-    report = output[output.find("Content analysis details") :]
-    rules = [f"{m.group(1):>5} {m.group(2)} {m.group(3).strip()}" for m in _RULE.finditer(report)]
+    details = output[output.find("Content analysis details") :]
+    rules = [f"{m.group(1):>5} {m.group(2)} {m.group(3).strip()}" for m in _RULE.finditer(details)]
+    if report is not None:
+        report.write_text(f"score {found.group(1)}\n" + "\n".join(rules) + "\n", encoding="utf-8")
     return float(found.group(1)), rules
 
 
-def test_sample_issue_message_scores_low(issue: Issue, config: Config) -> None:
+def test_sample_issue_message_scores_low(issue: Issue, config: Config, artifacts: Path) -> None:
     rendered = render_issue(issue, config)
     recipient = Recipient(email="marie.dupont@example.org", name="Marie Dupont", first_name="Marie")
     message = build_message(rendered, recipient, config, secret=load_secret(config))
-    score, rules = spam_score(message.as_bytes())
+    score, rules = spam_score(message.as_bytes(), artifacts / "spamassassin-sample.txt")
     print(f"\nSpamAssassin score {score} for the sample issue; rules:\n" + "\n".join(rules))
     assert score < MAX_SCORE, rules
 
 
-def test_built_eml_scores_low(sample_project: Path) -> None:
+def test_built_eml_scores_low(sample_project: Path, artifacts: Path) -> None:
     result = CliRunner().invoke(
         app, ["build", "2026-12-03", "--config", str(sample_project / "schedule.yaml")]
     )
     assert result.exit_code == 0, result.output
     eml = sample_project / "build" / "2026-12-03" / "email.eml"
-    score, rules = spam_score(eml.read_bytes())
+    score, rules = spam_score(eml.read_bytes(), artifacts / "spamassassin-build.txt")
     print(f"\nSpamAssassin score {score} for {eml.name}; rules:\n" + "\n".join(rules))
     assert score < MAX_SCORE, rules
 

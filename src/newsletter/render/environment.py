@@ -69,6 +69,7 @@ def _environment(dirs: Sequence[Path], language: str) -> Environment:
     locale = babel_locale(language)
     env.filters["french_date"] = functools.partial(_date_filter, locale=locale)
     env.filters["markdown"] = _markdown_filter
+    env.filters["capfirst"] = _capfirst
     env.filters["truncate_words"] = truncate_words
     env.globals["placeholder"] = placeholder
     return env
@@ -114,6 +115,11 @@ def babel_locale(language: str) -> str:
 
 def _date_filter(day: date, fmt: str = "EEEE d MMMM y", *, locale: str) -> str:
     return french_date(day, fmt, locale=locale)
+
+
+def _capfirst(text: str) -> str:
+    """The first letter in upper case, the rest untouched (unlike Jinja's ``capitalize``)."""
+    return text[:1].upper() + text[1:]
 
 
 def _markdown_filter(text: str) -> Markup:
