@@ -8,8 +8,10 @@ exactly as the editor left it, wherever they moved it. The previous file is kept
 from __future__ import annotations
 
 import io
+import json
+import re
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,11 @@ def read_draft(path: Path, display: str | None = None) -> CommentedMap | None:
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise ContentError(f"{name}: cannot read: {exc}") from exc
+    return parse_draft(text, name)
+
+
+def parse_draft(text: str, name: str = DRAFT_FILE) -> CommentedMap | None:
+    """Parse a draft's text; ContentError names the line of a YAML error."""
     try:
         data = _yaml().load(text)
     except MarkedYAMLError as exc:
@@ -67,7 +74,7 @@ def read_draft(path: Path, display: str | None = None) -> CommentedMap | None:
         line = mark.line + 1 if mark is not None else 1
         raise ContentError(
             f"{name}:{line}: invalid YAML: {exc.problem or exc.context} (fix it, or restore "
-            f"{path.name}{BACKUP_SUFFIX})"
+            f"{DRAFT_FILE}{BACKUP_SUFFIX})"
         ) from exc
     except YAMLError as exc:
         raise ContentError(f"{name}:1: invalid YAML: {exc}") from exc
@@ -78,7 +85,7 @@ def read_draft(path: Path, display: str | None = None) -> CommentedMap | None:
     return data
 
 
-def draft_ids(doc: CommentedMap | None) -> set[str]:
+def draft_ids(doc: Mapping[str, Any] | None) -> set[str]:
     """The ids (and canonical URLs) of every entry in a draft, included or not."""
     found: set[str] = set()
     if doc is None:
@@ -100,6 +107,8 @@ def merge_draft(
     sections: Sequence[Section],
     issue_date: date,
     tz: ZoneInfo,
+    *,
+    doc: CommentedMap | None = None,
 ) -> tuple[str, list[Item]]:
     """The draft's new text with the items it does not have yet; and the items added.
 
@@ -108,18 +117,14 @@ def merge_draft(
     as ``[]``, say) is the file re-serialized, which keeps values and comments but may change
     the layout.
     """
-    doc = _load_text(text) if text is not None else None
-    if doc is None:
-        doc = CommentedMap()
-        doc["issue"] = issue_date.isoformat()
-        doc["sections"] = CommentedMap()
-        doc.yaml_set_start_comment(HEADER.format(day=issue_date.isoformat()))
-        for section in sections:
-            doc["sections"][section.id] = None
-            doc["sections"].yaml_set_comment_before_after_key(
-                section.id, before=section.title, indent=2
-            )
-        text = None
+    if doc is None and text is not None:
+        doc = parse_draft(text)
+    fresh = doc is None or text is None
+    if fresh:
+        text = _skeleton(sections, issue_date)
+        doc = parse_draft(text)
+    if doc is None or text is None:
+        raise ContentError("the new draft's skeleton does not parse (a bug: please report it)")
     known = draft_ids(doc)
     added: list[Item] = []
     new_entries: dict[str, list[CommentedMap]] = {}
@@ -129,21 +134,33 @@ def merge_draft(
         known.add(item.key)
         new_entries.setdefault(item.section, []).append(_entry(item, tz))
         added.append(item)
-    if text is None:
-        _append_entries(doc, new_entries)
-        return dump_draft(doc), added
     if not added:
         return text, added
     inserted = _insert_as_text(text, doc, new_entries)
-    if inserted is not None and len(draft_ids(_load_text(inserted))) == len(known):
+    # A file editors touched is re-read to prove nothing was lost; our own skeleton needs not.
+    if inserted is not None and (fresh or _same_ids(inserted, known)):
         return inserted, added
     _append_entries(doc, new_entries)
     return dump_draft(doc), added
 
 
-def _load_text(text: str) -> CommentedMap | None:
-    data = _yaml().load(text)
-    return data if isinstance(data, CommentedMap) else None
+def _skeleton(sections: Sequence[Section], issue_date: date) -> str:
+    """A new draft with every section present and empty, each titled by a comment."""
+    header = HEADER.format(day=issue_date.isoformat())
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    lines += [f"issue: '{issue_date.isoformat()}'", "sections:"]
+    for section in sections:
+        lines += [f"  # {' '.join(section.title.split())}", f"  {section.id}:"]
+    return "\n".join(lines) + "\n"
+
+
+def _same_ids(text: str, expected: set[str]) -> bool:
+    """Whether ``text`` parses and holds exactly the ``expected`` entries (a cheap re-read)."""
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        return False
+    return isinstance(data, dict) and draft_ids(data) == expected
 
 
 def _append_entries(doc: CommentedMap, new_entries: dict[str, list[CommentedMap]]) -> None:
@@ -196,14 +213,42 @@ def _insert_as_text(
 
 
 def _dump_entries(entries: list[CommentedMap], indent: int) -> str:
-    yaml = _yaml()
-    yaml.indent(mapping=2, sequence=2, offset=0)
-    stream = io.StringIO()
-    yaml.dump(CommentedSeq(entries), stream)
+    """Entries as block-sequence YAML text whose dashes sit at column ``indent``."""
     pad = " " * indent
-    return "".join(
-        pad + line if line.strip() else line for line in stream.getvalue().splitlines(True)
+    out: list[str] = []
+    for entry in entries:
+        lead = f"{pad}- "
+        for key, value in entry.items():
+            if isinstance(value, bool):
+                rendered = "true" if value else "false"
+            elif isinstance(value, list):
+                rendered = "[" + ", ".join(_scalar(str(v), flow=True) for v in value) + "]"
+            else:
+                rendered = _scalar(str(value))
+            out.append(f"{lead}{key}: {rendered}\n")
+            lead = f"{pad}  "
+    return "".join(out)
+
+
+_PLAIN_START = re.compile(r"""^[^\s\-?:,\[\]{}#&*!|>'"%@`\d+.~]""")
+_SPECIAL_WORDS = re.compile(r"^(?:true|false|yes|no|on|off|y|n|null)$", re.I)
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+
+
+def _scalar(value: str, *, flow: bool = False) -> str:
+    """``value`` as a plain YAML scalar when that reads back the same, else double-quoted."""
+    plain = (
+        _PLAIN_START.match(value) is not None
+        and value == value.strip()
+        and ": " not in value
+        and " #" not in value
+        and not value.endswith(":")
+        and _SPECIAL_WORDS.match(value) is None
+        and _UNSAFE_CHARS.search(value) is None
+        and not (flow and any(c in value for c in ",[]{}"))
     )
+    # A JSON string is a valid YAML double-quoted scalar.
+    return value if plain else json.dumps(value, ensure_ascii=False)
 
 
 def _entry(item: Item, tz: ZoneInfo) -> CommentedMap:
@@ -264,18 +309,25 @@ def load_included_items(path: Path, sections: Sequence[Section]) -> list[Item]:
 
 
 def included_keys(paths: Iterable[Path]) -> set[str]:
-    """Keys of every included entry in the given drafts (broken drafts are skipped)."""
+    """Ids and URL keys of every included entry in the given drafts (unreadable ones skipped)."""
     found: set[str] = set()
     for path in paths:
         try:
-            doc = read_draft(path)
-        except ContentError:
+            data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, YAMLError):
             continue
-        if doc is None:
+        groups = data.get("sections") if isinstance(data, dict) else None
+        if not isinstance(groups, dict):
             continue
-        items, _ = _items_of(doc, str(path), None, only_included=True)
-        for item in items:
-            found.update({item.key, item_key(canonical_url(item.url) or item.url)})
+        for entries in groups.values():
+            for entry in entries if isinstance(entries, list) else []:
+                if not isinstance(entry, dict) or entry.get("include", True) is False:
+                    continue
+                if entry.get("id"):
+                    found.add(str(entry["id"]))
+                url = canonical_url(entry.get("url"))
+                if url:
+                    found.add(item_key(url))
     return found
 
 

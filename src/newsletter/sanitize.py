@@ -60,10 +60,9 @@ def collapse(text: str) -> str:
 
 
 def _is_relative(value: str) -> bool:
-    try:
-        return not urlsplit(_CONTROL.sub("", value)).scheme
-    except ValueError:
-        return False
+    """A relative reference that no browser could read as a scheme (no ':' before '/?#')."""
+    first = re.split(r"[/?#]", _CONTROL.sub("", value), maxsplit=1)[0]
+    return ":" not in first
 
 
 def sanitize_html(
@@ -105,6 +104,10 @@ def text_to_html(text: str) -> str:
     """Plain text as HTML paragraphs (blank lines separate them)."""
     paragraphs = [collapse(p) for p in re.split(r"\n\s*\n", text)]
     return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
+
+
+class _Enough(Exception):
+    """Stops the truncating parser once it has the words it needs."""
 
 
 class _Truncator(HTMLParser):
@@ -154,6 +157,8 @@ class _Truncator(HTMLParser):
         if self.cut:
             text = text.rstrip().rstrip(",;:.-\u2013\u2014") + ELLIPSIS
         self.out.append(html.escape(text, quote=False))
+        if self.cut:
+            raise _Enough  # the rest of a long article need not be parsed
 
     def result(self) -> str:
         return "".join(self.out) + "".join(f"</{tag}>" for tag in reversed(self.open))
@@ -164,8 +169,11 @@ def truncate_html(fragment: str, max_words: int) -> str:
     if max_words <= 0 or not fragment:
         return fragment
     truncator = _Truncator(max_words)
-    truncator.feed(fragment)
-    truncator.close()
+    try:
+        truncator.feed(fragment)
+        truncator.close()
+    except _Enough:
+        pass
     if not truncator.cut:
         return fragment
     return truncator.result()

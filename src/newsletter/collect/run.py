@@ -12,6 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import httpx
+from ruamel.yaml.comments import CommentedMap
 
 from newsletter.collect import select
 from newsletter.collect.editor import read_editor_items
@@ -20,7 +21,7 @@ from newsletter.collect.parse import NotAFeedError, parse_feed
 from newsletter.collect.state import FeedState, load_state, save_state
 from newsletter.config import Config
 from newsletter.dates import week_window
-from newsletter.drafts import draft_path, included_keys, merge_draft, read_draft, write_draft
+from newsletter.drafts import draft_path, included_keys, merge_draft, parse_draft, write_draft
 from newsletter.issue_files import display_path, issue_dir
 from newsletter.model import Item, Source
 
@@ -198,6 +199,23 @@ def earlier_drafts(config: Config, issue_date: date, weeks: int = 12) -> list[Pa
     return [folder / name / "collected.yaml" for name in names[-weeks:]]
 
 
+def _read_issue_folder(
+    config: Config, issue_date: date, existing: str | None
+) -> tuple[CommentedMap | None, list[Item], list[str], set[str]]:
+    """The current draft, the editors' items, and the keys of items already published."""
+    sections = config.section_list
+    path = draft_path(config, issue_date)
+    doc = parse_draft(existing, display_path(config, path)) if existing is not None else None
+    editor_items, editor_problems = read_editor_items(
+        issue_dir(config, issue_date), sections, root=config.root
+    )
+    earlier = earlier_drafts(config, issue_date)
+    exclude = included_keys(earlier)
+    for draft in earlier:
+        exclude.update(i.key for i in read_editor_items(draft.parent, sections)[0])
+    return doc, editor_items, editor_problems, exclude
+
+
 async def collect_issue(
     config: Config,
     issue_date: date,
@@ -210,28 +228,34 @@ async def collect_issue(
     started = time.perf_counter()
     sections = config.section_list
     path = draft_path(config, issue_date)
-    read_draft(path, display_path(config, path))  # a broken draft stops here, untouched
     existing = path.read_text(encoding="utf-8") if path.exists() else None
-    editor_items, editor_problems = read_editor_items(
-        issue_dir(config, issue_date), sections, root=config.root
+    # Reading the drafts overlaps the fetches: the network wait hides it.
+    fetching = asyncio.ensure_future(
+        collect_sources(
+            config.source_list,
+            root=config.root,
+            state_dir=config.state_dir,
+            now=now,
+            options=options,
+            client=client,
+        )
     )
-    results = await collect_sources(
-        config.source_list,
-        root=config.root,
-        state_dir=config.state_dir,
-        now=now,
-        options=options,
-        client=client,
-    )
-    exclude = included_keys(earlier_drafts(config, issue_date))
-    for earlier in earlier_drafts(config, issue_date):
-        exclude.update(i.key for i in read_editor_items(earlier.parent, sections)[0])
+    try:
+        doc, editor_items, editor_problems, exclude = await asyncio.to_thread(
+            _read_issue_folder, config, issue_date, existing
+        )
+    except BaseException:
+        # A broken draft stops the run and is left untouched.
+        fetching.cancel()
+        await asyncio.gather(fetching, return_exceptions=True)
+        raise
+    results = await fetching
     window = week_window(issue_date, config.newsletter.tz, config.newsletter.window_days)
     chosen, results_counted = select_for_issue(
         results, window, exclude=exclude, editor_items=editor_items
     )
     text, added = merge_draft(
-        existing, select.newest_first(chosen), sections, issue_date, config.newsletter.tz
+        existing, select.newest_first(chosen), sections, issue_date, config.newsletter.tz, doc=doc
     )
     backup = write_draft(path, text) if text != existing else None
     new_by_source: dict[str, int] = {}
