@@ -42,7 +42,8 @@ class _UnsubscribePolicy(EmailPolicy):
 
 
 MESSAGE_POLICY = _UnsubscribePolicy()
-_PLACEHOLDER = re.compile(r"\[\[(" + "|".join(PLACEHOLDERS) + r")\]\]")
+#: ``[[name]]``: the four standard placeholders, or any other column of the audience file.
+_PLACEHOLDER = re.compile(r"\[\[([a-z_][a-z0-9_]*)\]\]")
 
 
 def unsubscribe_url(config: Config, secret: bytes, email: str) -> str:
@@ -56,8 +57,10 @@ def unsubscribe_mailto(config: Config) -> str | None:
 
 
 def recipient_values(recipient: Recipient, config: Config, secret: bytes) -> dict[str, str]:
-    """The values of the per-recipient placeholders, unescaped."""
+    """The values of the per-recipient placeholders, unescaped: the standard ones
+    (``PLACEHOLDERS``) and the audience file's other columns."""
     return {
+        **recipient.fields,
         "first_name": recipient.first_name,
         "name": recipient.name,
         "email": recipient.email,
@@ -66,10 +69,14 @@ def recipient_values(recipient: Recipient, config: Config, secret: bytes) -> dic
 
 
 def fill_placeholders(text: str, values: Mapping[str, str], *, escape: bool) -> str:
-    """Replace every ``[[name]]`` placeholder; HTML-escape the values when ``escape``."""
+    """Replace every ``[[name]]`` placeholder that ``values`` knows (the standard ones always
+    are); HTML-escape the values when ``escape``. Unknown names are left as they are."""
 
     def value(match: re.Match[str]) -> str:
-        found = values.get(match.group(1), "")
+        name = match.group(1)
+        if name not in values:
+            return "" if name in PLACEHOLDERS else match.group(0)
+        found = values[name]
         return html.escape(found, quote=True) if escape else found
 
     return _PLACEHOLDER.sub(value, text)

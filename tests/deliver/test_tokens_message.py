@@ -82,3 +82,17 @@ def test_test_message_subject(project: Path) -> None:
                             secret=b"k", test=True)  # fmt: skip
     assert str(message["Subject"]).startswith("[TEST] ")
     assert "Bonjour ," in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_other_audience_columns_are_placeholders_too(project: Path) -> None:
+    from types import MappingProxyType
+
+    from newsletter.model import RenderedEmail
+
+    rendered = RenderedEmail(rendered_email().date, "Sujet", "", "<p>[[ville]] [[inconnu]]</p>",
+                             "À [[ville]], [[first_name]]")  # fmt: skip
+    recipient = Recipient("a@example.org", fields=MappingProxyType({"ville": "Saint-Étienne <42>"}))
+    message = build_message(rendered, recipient, config_of(project), secret=b"k")
+    assert message.get_body(("plain",)).get_content() == "À Saint-Étienne <42>, \n"  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Saint-Étienne &lt;42&gt; [[inconnu]]" in html

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 
 import click
 
 from newsletter.cli.common import config_option, date_argument, guarded, issue_date_of, load
-from newsletter.config import Config
 from newsletter.deliver.audience import AudienceProblem, normalize_address, read_audience
 from newsletter.deliver.engine import Progress
 from newsletter.deliver.ledger import Ledger, SendRecord
@@ -22,34 +20,15 @@ from newsletter.deliver.service import (
     lock_holder,
     open_ledger,
     prepare_send,
+    rendered_issue,
+    requires_approval,
     send_lock,
 )
 from newsletter.errors import DeliveryError
-from newsletter.model import IssueStatus, RenderedEmail
 from newsletter.tokens import load_secret
 
 MAX_LISTED = 20
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "manual")
-
-
-def render_for_send(config: Config, issue_date: date, *, need_approval: bool) -> RenderedEmail:
-    """Load and render the issue; refuse an unapproved one when approval is required."""
-    from newsletter.curate import load_issue
-    from newsletter.render import render_issue
-
-    issue = load_issue(config, issue_date)
-    if need_approval and issue.status is not IssueStatus.APPROVED:
-        day = issue_date.isoformat()
-        raise DeliveryError(
-            f"bulletins/{day}/issue.md: issue {day} is not approved (status: "
-            f"{issue.status.value}); run 'newsletter check {day}' and 'newsletter approve {day}' "
-            f"first, or send a test with 'newsletter send {day} --test'"
-        )
-    return render_issue(issue, config)
-
-
-def _requires_approval(config: Config) -> bool:
-    return config.jobs.send.require_approval if config.jobs.send is not None else True
 
 
 def _print_problems(problems: tuple[str, ...], total: int) -> None:
@@ -166,8 +145,8 @@ def send_command(
             return
         rendered = None
         if existing is None or existing.started_at is None or (test and existing.finished_at):
-            rendered = render_for_send(
-                config, day, need_approval=not (test or dry_run) and _requires_approval(config)
+            rendered = rendered_issue(
+                config, day, need_approval=not (test or dry_run) and requires_approval(config)
             )
         plan = prepare_send(ledger, config, rendered, day, test=test)
         if plan.send.started_at is not None:

@@ -26,6 +26,8 @@ from newsletter.deliver.service import (
     execute_send,
     open_ledger,
     prepare_send,
+    rendered_issue,
+    requires_approval,
     send_issue,
 )
 
@@ -50,5 +52,7 @@ __all__ = [
     "prepare_send",
     "provider_class",
     "register_provider",
+    "rendered_issue",
+    "requires_approval",
     "send_issue",
 ]

@@ -26,11 +26,32 @@ from newsletter.deliver.engine import Progress, RunResult, SendOptions, run_engi
 from newsletter.deliver.ledger import Ledger, SendRecord
 from newsletter.deliver.providers import Provider, create_provider, provider_class
 from newsletter.errors import DeliveryError
-from newsletter.model import Recipient, RenderedEmail
+from newsletter.model import IssueStatus, Recipient, RenderedEmail
 from newsletter.tokens import load_secret
 
 LOCK_FILE = "send.lock"
 MAX_PROBLEMS_KEPT = 1000
+
+
+def requires_approval(config: Config) -> bool:
+    """Whether a real send needs an approved issue (``jobs.send.require_approval``, default on)."""
+    return config.jobs.send.require_approval if config.jobs.send is not None else True
+
+
+def rendered_issue(config: Config, issue_date: date, *, need_approval: bool) -> RenderedEmail:
+    """Load and render the issue of ``issue_date``; refuse an unapproved one when asked to."""
+    from newsletter.curate import load_issue
+    from newsletter.render import render_issue
+
+    issue = load_issue(config, issue_date)
+    if need_approval and issue.status is not IssueStatus.APPROVED:
+        day = issue_date.isoformat()
+        raise DeliveryError(
+            f"bulletins/{day}/issue.md: issue {day} is not approved (status: "
+            f"{issue.status.value}); run 'newsletter check {day}' and 'newsletter approve {day}' "
+            f"first, or send a test with 'newsletter send {day} --test'"
+        )
+    return render_issue(issue, config)
 
 
 def open_ledger(config: Config) -> Ledger:
@@ -342,8 +363,9 @@ async def send_issue(
     """Send (or resume, or decline to repeat) the issue of ``issue_date``: the scheduler's way in.
 
     ``render`` is called only when a new send needs the email (a started send keeps the one
-    it began with). No confirmation is asked; approval is the caller's to check. Setting
-    ``stop`` finishes the batches in flight and returns.
+    it began with), typically ``lambda: rendered_issue(config, day, need_approval=...)``, which
+    checks the approval. No confirmation is asked. Setting ``stop`` finishes the batches in
+    flight and returns.
     """
     with open_ledger(config) as ledger, send_lock(config):
         existing = ledger.latest_send(issue_date, test=test)
