@@ -262,6 +262,7 @@ def _entry(item: Item, tz: ZoneInfo) -> CommentedMap:
         entry["published"] = item.published.astimezone(tz).isoformat(timespec="minutes")
     if item.image:
         entry["image"] = item.image
+        entry["image_alt"] = item.image_alt  # shown empty so editors see where to describe it
     if item.categories:
         entry["categories"] = _flow(list(item.categories))
     entry["sources"] = _flow(list(item.sources))

@@ -56,3 +56,21 @@ def first_image(fragment: object, base: str | None = None) -> str | None:
 def is_image_url(url: str) -> bool:
     """Whether ``url`` may be shown as an item's image (not an avatar or a tracker)."""
     return _NOT_AN_IMAGE.search(url) is None
+
+
+_IMG_ALT = re.compile(r"""\balt\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
+
+
+def image_alt(fragment: object, image: str, base: str | None = None) -> str:
+    """The alt text of the ``<img>`` in ``fragment`` that shows ``image``, or ''."""
+    if not isinstance(fragment, str) or "<img" not in fragment.lower():
+        return ""
+    for tag in _IMG_TAG.finditer(fragment):
+        src = _IMG_SRC.search(tag.group(0))
+        alt = _IMG_ALT.search(tag.group(0))
+        if src is None or alt is None:
+            continue
+        value = html.unescape(next(g for g in src.groups() if g is not None))
+        if absolute_url(value, base) == image:
+            return clean_text(next(g for g in alt.groups() if g is not None))
+    return ""

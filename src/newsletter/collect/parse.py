@@ -16,7 +16,7 @@ from typing import Any
 
 import feedparser
 
-from newsletter.collect.clean import clean_text, first_image, is_image_url
+from newsletter.collect.clean import clean_text, first_image, image_alt, is_image_url
 from newsletter.collect.urls import absolute_url, canonical_url
 from newsletter.model import Item, Origin, Source, item_key
 from newsletter.sanitize import (
@@ -125,6 +125,7 @@ def _entry_item(
     if not title:
         title = truncate_words(summary_text, TITLE_FALLBACK_WORDS) or url
     key = item_key(url)
+    image = _entry_image(entry, raw_html, html_base or url, url)
     published = _entry_time(entry) or first_seen.get(key) or now
     return Item(
         key=key,
@@ -134,7 +135,8 @@ def _entry_item(
         summary_html=summary_html,
         summary_text=summary_text,
         published=published,
-        image=_entry_image(entry, raw_html, html_base or url, url),
+        image=image,
+        image_alt=_entry_image_alt(entry, raw_html, html_base or url, image),
         categories=_categories(entry),
         sources=(source.name,),
         origin=Origin.FEED,
@@ -245,11 +247,15 @@ def loose_date(value: object) -> datetime | None:
 
 
 def _entry_image(entry: Any, raw_html: str, base: str | None, link: str) -> str | None:
-    candidates: list[object] = []
-    for media in entry.get("media_content") or []:
-        kind = str(media.get("medium") or media.get("type") or "")
-        if kind.startswith("image") or _IMAGE_EXTENSIONS.search(str(media.get("url", ""))):
-            candidates.append(media.get("url"))
+    media_images = [
+        media
+        for media in entry.get("media_content") or []
+        if str(media.get("medium") or media.get("type") or "").startswith("image")
+        or _IMAGE_EXTENSIONS.search(str(media.get("url", "")))
+    ]
+    # Feeds often list several sizes: the widest first (stable for equal or unknown widths).
+    media_images.sort(key=lambda media: -_width(media.get("width")))
+    candidates: list[object] = [media.get("url") for media in media_images]
     candidates += [thumb.get("url") for thumb in entry.get("media_thumbnail") or []]
     candidates += [
         enclosure.get("href")
@@ -268,6 +274,24 @@ def _entry_image(entry: Any, raw_html: str, base: str | None, link: str) -> str 
             if html_image:
                 break
     return html_image
+
+
+def _width(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
+def _entry_image_alt(entry: Any, raw_html: str, base: str | None, image: str | None) -> str:
+    if image is None:
+        return ""
+    found = image_alt(raw_html, image, base)
+    for content in entry.get("content") or []:
+        if found:
+            break
+        found = image_alt(content.get("value"), image, absolute_url(content.get("base"), base))
+    return found
 
 
 def _categories(entry: Any) -> tuple[str, ...]:
