@@ -264,3 +264,47 @@ def test_included_items_read_back_in_order(tmp_path: Path) -> None:
     assert [(i.key, i.title, i.section) for i in items] == [("b", "Oui", "agenda")]
     assert "<script>" not in items[0].summary_html
     assert "<em>résumé</em>" in items[0].summary_html
+
+
+def test_a_section_written_as_flow_list_still_merges_without_loss(project: Path) -> None:
+    path = draft(project)
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "# notes de la rédaction\nissue: '2026-12-03'\nsections:\n"
+        "  territoires: []   # vidé à la main\n  publications: []\n",
+        encoding="utf-8",
+    )
+    result = run(project)
+    assert result.exit_code == 0, result.output
+    assert "# notes de la rédaction" in path.read_text(encoding="utf-8")
+    found = entries(project)
+    assert len(found["territoires"]) == 2 and len(found["publications"]) == 1
+
+
+def test_a_broken_draft_stops_collect_and_is_left_untouched(project: Path) -> None:
+    path = draft(project)
+    path.parent.mkdir(parents=True)
+    broken = "sections:\n  territoires:\n    - title: [unclosed\n"
+    path.write_text(broken, encoding="utf-8")
+    result = run(project)
+    assert result.exit_code == 1
+    assert f"bulletins/{DAY}/collected.yaml:" in result.output
+    assert "invalid YAML" in result.output
+    assert path.read_text(encoding="utf-8") == broken
+    assert not (path.parent / "collected.yaml.bak").exists()
+
+
+def test_max_items_keeps_the_newest_of_a_source(project: Path) -> None:
+    config = project / "schedule.yaml"
+    text = config.read_text(encoding="utf-8").replace(
+        'feed: "feeds/a.xml", section: territoires}',
+        'feed: "feeds/a.xml", section: territoires, max_items: 1}',
+    )
+    config.write_text(text, encoding="utf-8")
+    assert run(project).exit_code == 0
+    assert [e["title"] for e in entries(project)["territoires"]] == ["Lorient répare les vélos"]
+
+
+def test_summary_words_option_truncates(project: Path) -> None:
+    assert run(project, "--summary-words", "2").exit_code == 0
+    assert entries(project)["publications"][0]["summary"] == "Résumé de\u2026"

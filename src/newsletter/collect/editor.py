@@ -6,7 +6,7 @@ Every problem names the file and the line, and says what to write instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from newsletter.collect.urls import absolute_url
@@ -119,6 +119,8 @@ def editor_item(
 def _event_date(value: object, name: str, doc: FrontMatterDoc, problems: list[str]) -> date | None:
     if value is None or value == "":
         return None
+    if isinstance(value, datetime):
+        return value.date()
     if isinstance(value, date):
         return value
     try:
