@@ -84,8 +84,9 @@ def run_one(size: int, batch_size: int, in_flight: int) -> dict[str, float]:
             plan = prepare_send(ledger, config, rendered, rendered.date)
             snapshot = time.perf_counter() - started
             started = time.perf_counter()
-            report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"bench",
-                                              provider=NullProvider()))  # fmt: skip
+            report = asyncio.run(
+                execute_send(ledger, config, plan.send, secret=b"bench", provider=NullProvider())
+            )
             send = time.perf_counter() - started
             assert report.finished and report.counts["sent"] == size, report.lines()
         ledger_bytes = sum(p.stat().st_size for p in config.state_dir.glob("ledger.sqlite3*"))
@@ -113,15 +114,33 @@ def main() -> None:
         return
     print(f"python {platform.python_version()} on {platform.platform()}, {os.cpu_count()} CPUs")
     print(f"batch size {args.batch_size}, {args.in_flight} batches in flight, null provider")
-    header = ("recipients", "snapshot s", "snapshot/s", "send s", "send/s", "overall/s",
-              "peak RSS MB", "ledger MB")  # fmt: skip
+    header = (
+        "recipients",
+        "snapshot s",
+        "snapshot/s",
+        "send s",
+        "send/s",
+        "overall/s",
+        "peak RSS MB",
+        "ledger MB",
+    )
     print(" | ".join(header))
     for size in args.sizes:
         out = subprocess.run(
-            [sys.executable, __file__, "--one", str(size), "--batch-size", str(args.batch_size),
-             "--in-flight", str(args.in_flight)],
-            check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                str(size),
+                "--batch-size",
+                str(args.batch_size),
+                "--in-flight",
+                str(args.in_flight),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         r = json.loads(out.strip().splitlines()[-1])
         print(
             f"{r['recipients']:,} | {r['snapshot_s']:.1f} | {r['snapshot_per_s']:,.0f} | "

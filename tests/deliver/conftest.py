@@ -43,8 +43,9 @@ def write_config(
     audience: str = "subscribers.csv",
     require_approval: bool = True,
 ) -> Path:
-    opts = ", ".join(f"{k}: {v!r}" if isinstance(v, str) else f"{k}: {v}"
-                     for k, v in (options or {}).items())  # fmt: skip
+    opts = ", ".join(
+        f"{k}: {v!r}" if isinstance(v, str) else f"{k}: {v}" for k, v in (options or {}).items()
+    )
     text = f"""
 newsletter:
   title: "Le Jeudi de l'ODD 17"
@@ -120,16 +121,18 @@ class SinkHandler:
         with self.sink.lock:
             return self.sink.rng.random() < probability
 
-    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
-                          options: list[str]) -> str:  # fmt: skip
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
         if self._roll(self.sink.drop_on_mail):
             server.transport.close()
             return "421 4.3.0 closing connection"
         envelope.mail_from = address
         return "250 OK"
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          options: list[str]) -> str:  # fmt: skip
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
         if address.lower() in self.sink.reject:
             return "550 5.1.1 no such mailbox"
         if self._roll(self.sink.temp_fail_rcpt):

@@ -36,9 +36,8 @@ def main() -> int:
         plan = prepare_send(ledger, config, RENDERED, RENDERED.date, test=test)
         print("ready", plan.to_send, flush=True)
         report = asyncio.run(
-            execute_send(ledger, config, plan.send, secret=load_secret(config),
-                         handle_signals=True)
-        )  # fmt: skip
+            execute_send(ledger, config, plan.send, secret=load_secret(config), handle_signals=True)
+        )
     for line in report.lines():
         print(line, flush=True)
     return 1 if report.run.error else 0

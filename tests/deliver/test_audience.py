@@ -37,8 +37,9 @@ def test_duplicates_merged_case_insensitively(tmp_path: Path) -> None:
 
     from .conftest import ISSUE
 
-    send = ledger.create_send(RenderedEmail(ISSUE, "s", "", "h", "t"), test=False,
-                              provider="outbox", audience="x")  # fmt: skip
+    send = ledger.create_send(
+        RenderedEmail(ISSUE, "s", "", "h", "t"), test=False, provider="outbox", audience="x"
+    )
     seen: list[tuple[int, str]] = []
     rows = [(r.line, r.recipient) for r in read_audience(SAMPLES) if isinstance(r, AudienceRow)]
     counts = ledger.snapshot(send.id, rows, on_duplicate=lambda line, e: seen.append((line, e)))

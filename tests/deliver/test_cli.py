@@ -80,8 +80,10 @@ def test_unsubscribe_and_suppress(project: Path, tmp_path: Path) -> None:
     code, out, err = invoke(project, "unsubscribe", "Marie.Dupont@example.org", "pas-une-adresse")
     assert code == 1 and "1 added" in out and "'pas-une-adresse' is not a valid address" in err
     bounces = tmp_path / "bounces.csv"
-    bounces.write_text("email,reason\njean.martin@example.com,bounced\nmarie.dupont@example.org,"
-                       "\nnope\n", encoding="utf-8")  # fmt: skip
+    bounces.write_text(
+        "email,reason\njean.martin@example.com,bounced\nmarie.dupont@example.org,\nnope\n",
+        encoding="utf-8",
+    )
     code, out, err = invoke(project, "suppress", "--csv", str(bounces))
     assert code == 0 and "1 added, 1 already there, 1 invalid rows skipped" in out
     code, out, err = invoke(project, "send", DAY, "--dry-run")
@@ -108,8 +110,14 @@ def test_cli_send_kill_send_status(project: Path, smtp_sink: Sink) -> None:
     config_file = str(project / "schedule.yaml")
     env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret"}
     command = [str(NEWSLETTER), "send", DAY, "--yes", "--config", config_file]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL, env=env, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
     ledger_path = load_config(config_file).state_dir / "ledger.sqlite3"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and sum(smtp_sink.received.values()) < 100:
@@ -117,12 +125,18 @@ def test_cli_send_kill_send_status(project: Path, smtp_sink: Sink) -> None:
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
 
-    status = subprocess.run([str(NEWSLETTER), "status", DAY, "--config", config_file],
-                            capture_output=True, text=True, env=env, check=True)  # fmt: skip
+    status = subprocess.run(
+        [str(NEWSLETTER), "status", DAY, "--config", config_file],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     assert "incomplete" in status.stdout
 
-    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300,
-                           stdin=subprocess.DEVNULL)  # fmt: skip
+    again = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=300, stdin=subprocess.DEVNULL
+    )
     assert again.returncode == 0, again.stderr
     assert "resuming issue" in again.stdout
     ledger = Ledger(ledger_path)
@@ -133,17 +147,28 @@ def test_cli_send_kill_send_status(project: Path, smtp_sink: Sink) -> None:
     assert counts["sent"] + counts["uncertain"] == 1500 and counts["uncertain"] <= 25
     assert max(smtp_sink.received.values()) == 1
 
-    status = subprocess.run([str(NEWSLETTER), "status", DAY, "--config", config_file],
-                            capture_output=True, text=True, env=env, check=True)  # fmt: skip
+    status = subprocess.run(
+        [str(NEWSLETTER), "status", DAY, "--config", config_file],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     if counts["uncertain"]:
         assert f"uncertain ({counts['uncertain']})" in status.stdout
         assert "--resolve-uncertain resend|skip" in status.stdout
-        resolved = subprocess.run([*command, "--resolve-uncertain", "skip"], capture_output=True,
-                                  text=True, env=env, stdin=subprocess.DEVNULL)  # fmt: skip
+        resolved = subprocess.run(
+            [*command, "--resolve-uncertain", "skip"],
+            capture_output=True,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
         assert resolved.returncode == 0, resolved.stderr
         assert "uncertain recipients skipped" in resolved.stdout
-    final = subprocess.run(command, capture_output=True, text=True, env=env,
-                           stdin=subprocess.DEVNULL)  # fmt: skip
+    final = subprocess.run(
+        command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL
+    )
     assert "was already sent" in final.stdout
     assert max(smtp_sink.received.values()) == 1
 
@@ -183,8 +208,12 @@ def test_terminal_asks_for_confirmation(project: Path) -> None:
     env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret"}
     process = subprocess.Popen(
         [str(NEWSLETTER), "send", DAY, "--config", str(project / "schedule.yaml")],
-        stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-    )  # fmt: skip
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
     os.close(slave)
     seen = b""
     deadline = time.monotonic() + 60

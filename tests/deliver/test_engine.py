@@ -60,8 +60,14 @@ class ScriptedProvider(Provider):
             attempt = sum(1 for b in self.requests for i in b.items if i.idx == item.idx)
             scripted = self.answers.get((item.recipient.email, attempt))
             if scripted is not None:
-                results.append(RecipientResult(item.idx, scripted.status, error=scripted.error,
-                                               retry_after=scripted.retry_after))  # fmt: skip
+                results.append(
+                    RecipientResult(
+                        item.idx,
+                        scripted.status,
+                        error=scripted.error,
+                        retry_after=scripted.retry_after,
+                    )
+                )
                 continue
             self.delivered.append(item.recipient.email)
             results.append(RecipientResult(item.idx, Status.SENT, message_id=item.message_id))
@@ -72,8 +78,9 @@ class ScriptedProvider(Provider):
 
 def _run(ledger: Ledger, config: Config, provider: Provider, **kwargs: object) -> object:
     plan = prepare_send(ledger, config, rendered_email(), ISSUE)
-    return asyncio.run(execute_send(ledger, config, plan.send, secret=b"k", provider=provider,
-                                    **kwargs))  # type: ignore[arg-type]  # fmt: skip
+    return asyncio.run(
+        execute_send(ledger, config, plan.send, secret=b"k", provider=provider, **kwargs)
+    )  # type: ignore[arg-type]
 
 
 def test_registry_by_name() -> None:
@@ -136,8 +143,7 @@ def test_retry_honours_retry_after_and_permanent_errors_do_not_stop_the_rest(
             ("abonne4@example.org", "550 no such mailbox")
         ]
         assert not report.finished  # type: ignore[attr-defined]
-        assert any("run 'newsletter send 2026-12-03' again" in line
-                   for line in report.lines())  # type: ignore[attr-defined]  # fmt: skip
+        assert any("run 'newsletter send 2026-12-03' again" in line for line in report.lines())  # type: ignore[attr-defined]
         assert waited >= 0.4  # the Retry-After was honoured
         assert provider.delivered.count("abonne3@example.org") == 1
         # the next run retries what had transient errors only
@@ -172,8 +178,7 @@ def test_stop_finishes_the_batch_in_flight_and_resumes(project: Path) -> None:
         provider.stop_after = stop
         report = _run(ledger, config, provider, stop=stop)
         assert report.run.stopped and not report.finished  # type: ignore[attr-defined]
-        assert any("resume with: newsletter send 2026-12-03" in line
-                   for line in report.lines())  # type: ignore[attr-defined]  # fmt: skip
+        assert any("resume with: newsletter send 2026-12-03" in line for line in report.lines())  # type: ignore[attr-defined]
         send = ledger.latest_send(ISSUE, test=False)
         assert send is not None
         counts = ledger.counts(send.id)
@@ -192,18 +197,21 @@ def test_crashed_batch_is_uncertain_without_reconcile(project: Path) -> None:
         # a process claims a batch, sends it, and dies before recording the answer
         record, members, _ = ledger.claim_batch(plan.send.id, 0, 10)
         assert record is not None and len(members) == 10
-        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k",
-                                          provider=provider))  # fmt: skip
+        report = asyncio.run(
+            execute_send(ledger, config, plan.send, secret=b"k", provider=provider)
+        )
         assert report.run.uncertain == 10
         assert report.counts["uncertain"] == 10 and report.counts["sent"] == 15
         assert not report.finished
         assert len(provider.delivered) == 15  # never resent silently
-        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k",
-                                          provider=provider))  # fmt: skip
+        report = asyncio.run(
+            execute_send(ledger, config, plan.send, secret=b"k", provider=provider)
+        )
         assert len(provider.delivered) == 15 and not report.finished
         assert ledger.resolve_uncertain(plan.send.id, "resend") == 10
-        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k",
-                                          provider=provider))  # fmt: skip
+        report = asyncio.run(
+            execute_send(ledger, config, plan.send, secret=b"k", provider=provider)
+        )
         assert report.finished and len(provider.delivered) == 25
 
 
@@ -306,3 +314,68 @@ def test_rate_limit_spaces_the_batches(project: Path) -> None:
     # a burst of 40 at once, then 40 per second: the other 40 take a second at least
     assert len(provider.delivered) == 80
     assert time.monotonic() - started >= 0.9
+
+
+class CampaignProvider(Provider):
+    """A provider holding the list itself: one campaign per issue."""
+
+    name: ClassVar[str] = "campaign-test"
+    sends_campaigns: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self.campaigns: list[tuple[str, str]] = []
+
+    @classmethod
+    def from_context(cls, context: ProviderContext) -> CampaignProvider:
+        return cls()
+
+    async def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        raise AssertionError("a list held by the provider is never sent in batches")
+
+    async def send_campaign(self, rendered: RenderedEmail, list_id: str, *, key: str) -> str:
+        self.campaigns.append((list_id, key))
+        return f"campagne-{len(self.campaigns)}"
+
+
+def _list_audience(project: Path) -> Config:
+    path = project / "schedule.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("{csv: subscribers.csv}", '{list_id: "12"}'), encoding="utf-8")
+    return config_of(project)
+
+
+def test_list_held_by_the_provider_is_one_campaign_exactly_once(project: Path) -> None:
+    from newsletter.deliver import send_issue
+
+    config = _list_audience(project)
+    provider = CampaignProvider()
+    report = asyncio.run(send_issue(config, ISSUE, rendered_email, provider=provider))
+    assert report.finished and report.campaign is not None
+    assert report.lines() == ["issue 2026-12-03: campaign campagne-1 sent to list 12"]
+    assert provider.campaigns == [("12", "2026-12-03-real1-campaign")]
+    again = asyncio.run(send_issue(config, ISSUE, rendered_email, provider=provider))
+    assert again.already_sent and len(provider.campaigns) == 1
+
+    # a crash between the request and its answer: uncertain until someone decides
+    later = ISSUE.replace(day=10)
+    with open_ledger(config) as ledger:
+        plan = prepare_send(
+            ledger, config, rendered_email(later), later, provider_type=CampaignProvider
+        )
+        ledger.set_campaign(plan.send.id, "12", "inflight")
+    report = asyncio.run(send_issue(config, later, rendered_email, provider=provider))
+    assert report.campaign is not None and report.campaign.state == "uncertain"
+    assert "--resolve-uncertain resend" in report.lines()[0] and len(provider.campaigns) == 1
+    report = asyncio.run(
+        send_issue(config, later, rendered_email, provider=provider, resolve_uncertain="resend")
+    )
+    assert report.finished and len(provider.campaigns) == 2
+
+
+def test_list_audience_needs_a_provider_with_campaigns(project: Path) -> None:
+    config = _list_audience(project)
+    with open_ledger(config) as ledger, pytest.raises(DeliveryError, match="cannot send to a list"):
+        prepare_send(ledger, config, rendered_email(), ISSUE)
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE, test=True)
+        assert plan.to_send == 2  # test sends go to test_recipients, whatever the audience

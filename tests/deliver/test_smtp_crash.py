@@ -28,10 +28,19 @@ DRIVER = Path(__file__).with_name("send_driver.py")
 
 
 def smtp_config(root: Path, sink: Sink, **options: object) -> None:
-    write_config(root, provider="smtp", options={
-        "host": "127.0.0.1", "port": sink.port, "security": "none", "timeout": 5,
-        "backoff_base": 0.01, "backoff_max": 0.2, **options,
-    })  # fmt: skip
+    write_config(
+        root,
+        provider="smtp",
+        options={
+            "host": "127.0.0.1",
+            "port": sink.port,
+            "security": "none",
+            "timeout": 5,
+            "backoff_base": 0.01,
+            "backoff_max": 0.2,
+            **options,
+        },
+    )
 
 
 def test_smtp_sends_each_message(project: Path, smtp_sink: Sink) -> None:
@@ -76,9 +85,11 @@ def test_fault_injection_delivers_everything_once(project: Path, smtp_sink: Sink
 def _start(config_file: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(DRIVER), str(config_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONWARNINGS": "error"},
-    )  # fmt: skip
+    )
 
 
 def _sent_so_far(ledger_path: Path) -> int:
@@ -170,8 +181,9 @@ def test_smtp_credentials_from_the_environment(
 
     from .conftest import SinkHandler, free_port
 
-    def authenticator(server: object, session: object, envelope: object, mechanism: str,
-                      data: object) -> AuthResult:  # fmt: skip
+    def authenticator(
+        server: object, session: object, envelope: object, mechanism: str, data: object
+    ) -> AuthResult:
         def text(value: object) -> str:
             return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -183,10 +195,15 @@ def test_smtp_credentials_from_the_environment(
         return AuthResult(success=ok, handled=False)
 
     sink = Sink(port=free_port())
-    controller = Controller(SinkHandler(sink), hostname="127.0.0.1", port=sink.port,
-                            authenticator=authenticator, auth_required=True,
-                            auth_require_tls=False,
-                            auth_exclude_mechanism=["LOGIN"])  # fmt: skip
+    controller = Controller(
+        SinkHandler(sink),
+        hostname="127.0.0.1",
+        port=sink.port,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+        auth_exclude_mechanism=["LOGIN"],
+    )
     controller.start()
     try:
         smtp_config(project, sink, username_env="SMTP_USER", password_env="SMTP_PASSWORD")  # noqa: S106
@@ -199,8 +216,7 @@ def test_smtp_credentials_from_the_environment(
             assert report.run.error and "authentication refused" in report.run.error
             assert report.counts["pending"] == 25 and report.counts["uncertain"] == 0
             monkeypatch.setenv("SMTP_PASSWORD", "bon-mot-de-passe")
-            report = asyncio.run(execute_send(ledger, config_of(project), plan.send,
-                                              secret=b"k"))  # fmt: skip
+            report = asyncio.run(execute_send(ledger, config_of(project), plan.send, secret=b"k"))
             assert report.finished, report.lines()
         assert len(sink.received) == 25
         monkeypatch.delenv("SMTP_PASSWORD")

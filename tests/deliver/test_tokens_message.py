@@ -53,8 +53,9 @@ def test_secret_from_environment(project: Path, monkeypatch: pytest.MonkeyPatch)
 def test_message_headers_parts_and_placeholders(project: Path) -> None:
     config = config_of(project)
     recipient = Recipient("marie@example.org", name="Marie <Dupont>", first_name="Marie & Co")
-    message = build_message(rendered_email(), recipient, config, secret=b"s3cret",
-                            message_id="<abc.1@example.org>")  # fmt: skip
+    message = build_message(
+        rendered_email(), recipient, config, secret=b"s3cret", message_id="<abc.1@example.org>"
+    )
     parsed = email.message_from_bytes(message.as_bytes(), policy=default)
     assert parsed.get_content_type() == "multipart/alternative"
     assert parsed["From"] == "Le RAMEAU <jeudi@example.org>"
@@ -78,8 +79,9 @@ def test_message_headers_parts_and_placeholders(project: Path) -> None:
 
 
 def test_test_message_subject(project: Path) -> None:
-    message = build_message(rendered_email(), Recipient("a@example.org"), config_of(project),
-                            secret=b"k", test=True)  # fmt: skip
+    message = build_message(
+        rendered_email(), Recipient("a@example.org"), config_of(project), secret=b"k", test=True
+    )
     assert str(message["Subject"]).startswith("[TEST] ")
     assert "Bonjour ," in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
@@ -89,8 +91,13 @@ def test_other_audience_columns_are_placeholders_too(project: Path) -> None:
 
     from newsletter.model import RenderedEmail
 
-    rendered = RenderedEmail(rendered_email().date, "Sujet", "", "<p>[[ville]] [[inconnu]]</p>",
-                             "À [[ville]], [[first_name]]")  # fmt: skip
+    rendered = RenderedEmail(
+        rendered_email().date,
+        "Sujet",
+        "",
+        "<p>[[ville]] [[inconnu]]</p>",
+        "À [[ville]], [[first_name]]",
+    )
     recipient = Recipient("a@example.org", fields=MappingProxyType({"ville": "Saint-Étienne <42>"}))
     message = build_message(rendered, recipient, config_of(project), secret=b"k")
     assert message.get_body(("plain",)).get_content() == "À Saint-Étienne <42>, \n"  # type: ignore[union-attr]

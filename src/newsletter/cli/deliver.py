@@ -10,18 +10,21 @@ from pathlib import Path
 import click
 
 from newsletter.cli.common import config_option, date_argument, guarded, issue_date_of, load
+from newsletter.config import Config
 from newsletter.deliver.audience import AudienceProblem, normalize_address, read_audience
 from newsletter.deliver.engine import Progress
 from newsletter.deliver.ledger import Ledger, SendRecord
 from newsletter.deliver.service import (
     DeliveryReport,
     SendPlan,
+    execute_campaign,
     execute_send,
     lock_holder,
     open_ledger,
     prepare_send,
     rendered_issue,
     requires_approval,
+    resolve_uncertain_campaign,
     send_lock,
 )
 from newsletter.errors import DeliveryError
@@ -39,6 +42,13 @@ def _print_problems(problems: tuple[str, ...], total: int) -> None:
 
 
 def _already_sent(ledger: Ledger, send: SendRecord) -> None:
+    campaign = ledger.campaign(send.id)
+    if campaign is not None:
+        click.echo(
+            f"{send.label} was already sent (finished {send.finished_at}): campaign "
+            f"{campaign.ref or campaign.state} to list {campaign.list_id}. Nothing to send."
+        )
+        return
     c = ledger.counts(send.id)
     click.echo(
         f"{send.label} was already sent (finished {send.finished_at}): {c['sent']} sent, "
@@ -47,15 +57,15 @@ def _already_sent(ledger: Ledger, send: SendRecord) -> None:
 
 
 def _confirm(plan: SendPlan, yes: bool) -> None:
-    if yes or plan.to_send == 0:
+    if yes or not plan.has_work:
         return
     question = (
-        f"Send {plan.send.label} {plan.send.rendered.subject!r} to {plan.to_send} recipients "
+        f"Send {plan.send.label} {plan.send.rendered.subject!r} to {plan.audience_text} "
         f"via {plan.provider}?"
     )
     if not sys.stdin.isatty():
         raise DeliveryError(
-            f"refusing to send {plan.send.label} to {plan.to_send} recipients without "
+            f"refusing to send {plan.send.label} to {plan.audience_text} without "
             "confirmation: stdin is not a terminal; add --yes to confirm"
         )
     if not click.confirm(question, default=False):
@@ -75,9 +85,13 @@ def _progress_printer(every: int) -> tuple[Callable[[Progress], None], Callable[
         from rich.progress import Progress as Bar
 
         bar = Bar(
-            TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-            TextColumn("{task.fields[rate]:.0f}/s"), TimeRemainingColumn(),
-        )  # fmt: skip
+            TextColumn("sending"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]:.0f}/s"),
+            TimeRemainingColumn(),
+        )
         task = bar.add_task("send", total=None, rate=0.0)
         bar.start()
 
@@ -157,6 +171,10 @@ def send_command(
         if dry_run:
             click.echo("dry run: nothing was sent")
             return
+        if plan.list_id is not None:
+            report = _send_campaign(ledger, config, plan, yes, resolve_uncertain)
+            _print_report(report)
+            return
         if resolve_uncertain is not None:
             changed = ledger.resolve_uncertain(plan.send.id, resolve_uncertain)
             verb = "to send again" if resolve_uncertain == "resend" else "skipped"
@@ -167,13 +185,28 @@ def send_command(
         try:
             report = asyncio.run(
                 execute_send(
-                    ledger, config, plan.send, secret=load_secret(config),
-                    on_progress=update, handle_signals=True,
+                    ledger,
+                    config,
+                    plan.send,
+                    secret=load_secret(config),
+                    on_progress=update,
+                    handle_signals=True,
                 )
-            )  # fmt: skip
+            )
         finally:
             done()
     _print_report(report)
+
+
+def _send_campaign(
+    ledger: Ledger, config: Config, plan: SendPlan, yes: bool, resolve: str | None
+) -> DeliveryReport:
+    if resolve is not None and resolve_uncertain_campaign(ledger, plan.send, resolve):
+        click.echo(f"uncertain campaign: {resolve}")
+        plan = prepare_send(ledger, config, None, plan.send.issue_date)
+    if plan.has_work:
+        _confirm(plan, yes)
+    return asyncio.run(execute_campaign(ledger, config, plan.send, secret=load_secret(config)))
 
 
 def _print_report(report: DeliveryReport) -> None:
@@ -220,19 +253,35 @@ def _status_of(ledger: Ledger, send: SendRecord) -> None:
     else:
         state = "prepared, nothing sent yet"
     click.echo(f"{send.label}: {state}")
-    click.echo(f"  subject: {send.rendered.subject}   provider: {send.provider}   "
-               f"audience: {send.audience}")  # fmt: skip
+    click.echo(
+        f"  subject: {send.rendered.subject}   provider: {send.provider}   "
+        f"audience: {send.audience}"
+    )
+    campaign = ledger.campaign(send.id)
+    if campaign is not None:
+        ref = f" (campaign {campaign.ref})" if campaign.ref else ""
+        click.echo(f"  campaign to list {campaign.list_id}: {campaign.state}{ref}")
+        if campaign.error:
+            click.echo(f"    {campaign.error}")
+        if campaign.state == "uncertain":
+            day = send.issue_date.isoformat()
+            click.echo(f"  decide: newsletter send {day} --resolve-uncertain resend|skip")
+        return
     click.echo(
         f"  {sum(c.values())} recipients: {c['sent']} sent, {c['failed']} failed, "
         f"{c['suppressed']} suppressed, {c['uncertain']} uncertain, {c['skipped']} skipped, "
         f"{c['pending'] + c['retry']} left, {c['inflight']} in flight"
     )
     if send.invalid_rows or send.duplicate_rows:
-        click.echo(f"  audience file: {send.invalid_rows} invalid rows skipped, "
-                   f"{send.duplicate_rows} duplicates merged")  # fmt: skip
+        click.echo(
+            f"  audience file: {send.invalid_rows} invalid rows skipped, "
+            f"{send.duplicate_rows} duplicates merged"
+        )
     if c["inflight"] and not send.finished_at:
-        click.echo("  in flight: the answer of a batch is not recorded yet (a send is running, or "
-                   "stopped abruptly; the next send reconciles it)")  # fmt: skip
+        click.echo(
+            "  in flight: the answer of a batch is not recorded yet (a send is running, or "
+            "stopped abruptly; the next send reconciles it)"
+        )
     flag = " --test" if send.test else ""
     day = send.issue_date.isoformat()
     for state, title in (("uncertain", "uncertain"), ("failed", "failed"), ("retry", "to retry")):
@@ -249,8 +298,13 @@ def _status_of(ledger: Ledger, send: SendRecord) -> None:
 
 @click.command("unsubscribe")
 @click.argument("emails", metavar="EMAIL...", nargs=-1, required=True)
-@click.option("--reason", type=click.Choice(SUPPRESSION_REASONS), default="unsubscribed",
-              show_default=True, help="Why these addresses must get nothing more.")  # fmt: skip
+@click.option(
+    "--reason",
+    type=click.Choice(SUPPRESSION_REASONS),
+    default="unsubscribed",
+    show_default=True,
+    help="Why these addresses must get nothing more.",
+)
 @config_option
 @guarded
 def unsubscribe_command(emails: tuple[str, ...], reason: str, config_file: str | None) -> None:
@@ -270,10 +324,20 @@ def unsubscribe_command(emails: tuple[str, ...], reason: str, config_file: str |
 
 
 @click.command("suppress")
-@click.option("--csv", "csv_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV file with an 'email' column (and optionally 'reason').")  # fmt: skip
-@click.option("--reason", type=click.Choice(SUPPRESSION_REASONS), default="unsubscribed",
-              show_default=True, help="Reason for rows without a valid 'reason'.")  # fmt: skip
+@click.option(
+    "--csv",
+    "csv_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV file with an 'email' column (and optionally 'reason').",
+)
+@click.option(
+    "--reason",
+    type=click.Choice(SUPPRESSION_REASONS),
+    default="unsubscribed",
+    show_default=True,
+    help="Reason for rows without a valid 'reason'.",
+)
 @config_option
 @guarded
 def suppress_command(csv_file: Path, reason: str, config_file: str | None) -> None:

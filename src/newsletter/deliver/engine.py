@@ -44,8 +44,9 @@ class SendOptions:
     @classmethod
     def from_options(cls, options: Mapping[str, Any], provider: type[Provider]) -> SendOptions:
         def positive(key: str, kind: type[int] | type[float], default: Any) -> Any:
-            return option(options, key, kind, default, check=lambda v: v > 0,
-                          expect="a number above 0")  # fmt: skip
+            return option(
+                options, key, kind, default, check=lambda v: v > 0, expect="a number above 0"
+            )
 
         size = positive("batch_size", int, min(100, provider.max_batch_size))
         return cls(
@@ -164,11 +165,14 @@ class Engine:
             run=self.send.run,
             rendered=self.send.rendered,
             items=tuple(
-                BatchItem(m.idx, m.recipient,
-                          message_id_for(self.domain, self._stamp, m.idx, m.recipient.email))
+                BatchItem(
+                    m.idx,
+                    m.recipient,
+                    message_id_for(self.domain, self._stamp, m.idx, m.recipient.email),
+                )
                 for m in members
             ),
-        )  # fmt: skip
+        )
 
     async def reconcile(self) -> tuple[int, int]:
         """Settle the batches a previous run left in flight: (reconciled, uncertain)."""
@@ -262,8 +266,9 @@ class Engine:
             except ProviderError as exc:
                 # Nothing of this request was delivered: the recipients go back to pending.
                 outcomes = [Outcome(idx, "pending") for idx in pending]
-                self.ledger.record_outcomes(record, outcomes, attempts=attempt, done=True,
-                                            error=str(exc))  # fmt: skip
+                self.ledger.record_outcomes(
+                    record, outcomes, attempts=attempt, done=True, error=str(exc)
+                )
                 self._fail(str(exc))
                 return
             except Exception as exc:
@@ -354,7 +359,15 @@ async def run_engine(
     """Open the provider, run the send, close the provider."""
     if send.finished_at is not None:
         raise DeliveryError(f"{send.label} was already sent on {send.finished_at}")
-    engine = Engine(ledger, send, provider, options, sender_domain=sender_domain, stop=stop,
-                    on_progress=on_progress, rng=rng)  # fmt: skip
+    engine = Engine(
+        ledger,
+        send,
+        provider,
+        options,
+        sender_domain=sender_domain,
+        stop=stop,
+        on_progress=on_progress,
+        rng=rng,
+    )
     async with provider:
         return await engine.run()

@@ -26,7 +26,7 @@ from newsletter.errors import DeliveryError
 from newsletter.model import Recipient, RenderedEmail
 
 LEDGER_FILE = "ledger.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATES = ("pending", "inflight", "sent", "failed", "retry", "suppressed", "uncertain", "skipped")
 
 _SCHEMA = """
@@ -77,6 +77,15 @@ CREATE TABLE IF NOT EXISTS batches (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS batches_by_state ON batches (send_id, state);
+CREATE TABLE IF NOT EXISTS campaigns (
+    send_id INTEGER PRIMARY KEY,
+    list_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    ref TEXT,
+    error TEXT,
+    started_at TEXT,
+    finished_at TEXT
+);
 CREATE TABLE IF NOT EXISTS suppressions (
     email_key TEXT PRIMARY KEY,
     email TEXT NOT NULL,
@@ -155,6 +164,24 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class CampaignRecord:
+    """A send to a list held by the provider: one request, one state.
+
+    States: ``pending``, ``inflight`` (request made, answer not recorded), ``sent``,
+    ``failed`` (refused; nothing sent), ``uncertain`` (found in flight after a crash),
+    ``skipped`` (uncertain, resolved as not to resend).
+    """
+
+    send_id: int
+    list_id: str
+    state: str
+    ref: str | None
+    error: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
 class SnapshotCounts:
     recipients: int
     invalid: int
@@ -209,8 +236,24 @@ class Ledger:
 
     # -- sends ------------------------------------------------------------------------
     def _send_from_row(self, row: sqlite3.Row | tuple[object, ...]) -> SendRecord:
-        (sid, day, kind, run, provider, subject, preheader, html, text, audience, created,
-         snapshot, started, finished, invalid, dupes) = row  # fmt: skip
+        (
+            sid,
+            day,
+            kind,
+            run,
+            provider,
+            subject,
+            preheader,
+            html,
+            text,
+            audience,
+            created,
+            snapshot,
+            started,
+            finished,
+            invalid,
+            dupes,
+        ) = row
         issue_day = date.fromisoformat(str(day))
         return SendRecord(
             id=int(str(sid)),
@@ -280,10 +323,18 @@ class Ledger:
                 "INSERT INTO sends (issue_date, kind, run, provider, subject, preheader, html, "
                 "text, audience, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    rendered.date.isoformat(), kind, int(last) + 1, provider, rendered.subject,
-                    rendered.preheader, rendered.html, rendered.text, audience, _now(),
+                    rendered.date.isoformat(),
+                    kind,
+                    int(last) + 1,
+                    provider,
+                    rendered.subject,
+                    rendered.preheader,
+                    rendered.html,
+                    rendered.text,
+                    audience,
+                    _now(),
                 ),
-            )  # fmt: skip
+            )
             send_id = int(cursor.lastrowid or 0)
         return self.get_send(send_id)
 
@@ -293,9 +344,15 @@ class Ledger:
             db.execute(
                 "UPDATE sends SET subject = ?, preheader = ?, html = ?, text = ?, provider = ? "
                 "WHERE id = ? AND started_at IS NULL",
-                (rendered.subject, rendered.preheader, rendered.html, rendered.text, provider,
-                 send_id),
-            )  # fmt: skip
+                (
+                    rendered.subject,
+                    rendered.preheader,
+                    rendered.html,
+                    rendered.text,
+                    provider,
+                    send_id,
+                ),
+            )
 
     def snapshot(
         self,
@@ -351,8 +408,17 @@ class Ledger:
                     if recipient.fields
                     else None
                 )
-                chunk.append((send_id, total, recipient.email, address_key(recipient.email),
-                              recipient.name, recipient.first_name, fields))  # fmt: skip
+                chunk.append(
+                    (
+                        send_id,
+                        total,
+                        recipient.email,
+                        address_key(recipient.email),
+                        recipient.name,
+                        recipient.first_name,
+                        fields,
+                    )
+                )
                 lines.append(line)
                 if len(chunk) >= _INSERT_CHUNK:
                     inserted += flush()
@@ -451,10 +517,9 @@ class Ledger:
                 members.append(
                     LedgerRecipient(
                         int(idx),
-                        Recipient(str(email), str(name), str(first_name),
-                                  MappingProxyType(extra)),
+                        Recipient(str(email), str(name), str(first_name), MappingProxyType(extra)),
                     )
-                )  # fmt: skip
+                )
             if late:
                 db.executemany(
                     "UPDATE recipients SET state = 'suppressed' WHERE send_id = ? AND idx = ?",
@@ -482,8 +547,9 @@ class Ledger:
                 "UPDATE sends SET started_at = COALESCE(started_at, ?) WHERE id = ?",
                 (started, send_id),
             )
-        record = BatchRecord(batch_id, send_id, lo, hi, len(members), "inflight", 0, started,
-                             None, None)  # fmt: skip
+        record = BatchRecord(
+            batch_id, send_id, lo, hi, len(members), "inflight", 0, started, None, None
+        )
         return record, members, cursor
 
     def record_outcomes(
@@ -498,8 +564,13 @@ class Ledger:
         """Record what is now known of some recipients of a batch; ``done`` closes the batch."""
         with self.transaction() as db:
             if outcomes:
-                if all(o.message_id is None and o.error is None and o.state == outcomes[0].state
-                       for o in outcomes) and len(outcomes) == batch.size:  # fmt: skip
+                if (
+                    all(
+                        o.message_id is None and o.error is None and o.state == outcomes[0].state
+                        for o in outcomes
+                    )
+                    and len(outcomes) == batch.size
+                ):
                     db.execute(
                         "UPDATE recipients SET state = ? WHERE send_id = ? AND batch_id = ? "
                         "AND idx BETWEEN ? AND ? AND state = 'inflight'",
@@ -509,15 +580,19 @@ class Ledger:
                     db.executemany(
                         "UPDATE recipients SET state = ?, message_id = ?, error = ? "
                         "WHERE send_id = ? AND idx = ?",
-                        [(o.state, o.message_id, o.error, batch.send_id, o.idx)
-                         for o in outcomes],
-                    )  # fmt: skip
+                        [(o.state, o.message_id, o.error, batch.send_id, o.idx) for o in outcomes],
+                    )
             db.execute(
                 "UPDATE batches SET attempts = ?, error = ?, state = ?, finished_at = ? "
                 "WHERE id = ?",
-                (attempts, error, "done" if done else "inflight", _now() if done else None,
-                 batch.id),
-            )  # fmt: skip
+                (
+                    attempts,
+                    error,
+                    "done" if done else "inflight",
+                    _now() if done else None,
+                    batch.id,
+                ),
+            )
 
     def open_batches(self, send_id: int, state: str = "inflight") -> list[BatchRecord]:
         rows = self._db.execute(
@@ -526,10 +601,20 @@ class Ledger:
             (send_id, state),
         ).fetchall()
         return [
-            BatchRecord(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), str(r[5]),
-                        int(r[6]), str(r[7]), r[8], r[9])
+            BatchRecord(
+                int(r[0]),
+                int(r[1]),
+                int(r[2]),
+                int(r[3]),
+                int(r[4]),
+                str(r[5]),
+                int(r[6]),
+                str(r[7]),
+                r[8],
+                r[9],
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
 
     def batch_members(self, batch: BatchRecord, state: str = "inflight") -> list[LedgerRecipient]:
         rows = self._db.execute(
@@ -539,10 +624,14 @@ class Ledger:
             (batch.send_id, batch.id, batch.lo, batch.hi, state),
         ).fetchall()
         return [
-            LedgerRecipient(int(idx), Recipient(str(email), str(name), str(first),
-                                                MappingProxyType(json.loads(f) if f else {})))
+            LedgerRecipient(
+                int(idx),
+                Recipient(
+                    str(email), str(name), str(first), MappingProxyType(json.loads(f) if f else {})
+                ),
+            )
             for idx, email, name, first, f in rows
-        ]  # fmt: skip
+        ]
 
     def mark_uncertain(self, batch: BatchRecord) -> int:
         """A batch found in flight that the provider cannot reconcile: its fate is unknown."""
@@ -568,14 +657,60 @@ class Ledger:
             changed = db.execute(
                 "UPDATE recipients SET state = ?, error = ? WHERE send_id = ? AND "
                 "state = 'uncertain'",
-                (new_state, None if decision == "resend" else "uncertain; skipped on request",
-                 send_id),
-            ).rowcount  # fmt: skip
+                (
+                    new_state,
+                    None if decision == "resend" else "uncertain; skipped on request",
+                    send_id,
+                ),
+            ).rowcount
             db.execute(
                 "UPDATE batches SET state = ? WHERE send_id = ? AND state = 'uncertain'",
                 ("resent" if decision == "resend" else "skipped", send_id),
             )
         return changed
+
+    # -- campaigns (lists held by the provider) ----------------------------------------
+    def campaign(self, send_id: int) -> CampaignRecord | None:
+        row = self._db.execute(
+            "SELECT send_id, list_id, state, ref, error, started_at, finished_at "
+            "FROM campaigns WHERE send_id = ?",
+            (send_id,),
+        ).fetchone()
+        return None if row is None else CampaignRecord(*row)
+
+    def set_campaign(
+        self,
+        send_id: int,
+        list_id: str,
+        state: str,
+        *,
+        ref: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record the campaign's state, each change in its own transaction."""
+        now = _now()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO campaigns (send_id, list_id, state, ref, error, started_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (send_id) DO UPDATE SET "
+                "list_id = excluded.list_id, state = excluded.state, ref = excluded.ref, "
+                "error = excluded.error, finished_at = ?, "
+                "started_at = COALESCE(campaigns.started_at, excluded.started_at)",
+                (
+                    send_id,
+                    list_id,
+                    state,
+                    ref,
+                    error,
+                    now if state == "inflight" else None,
+                    None if state in ("pending", "inflight") else now,
+                ),
+            )
+            if state == "inflight":
+                db.execute(
+                    "UPDATE sends SET started_at = COALESCE(started_at, ?) WHERE id = ?",
+                    (now, send_id),
+                )
 
     # -- suppression list -------------------------------------------------------------
     def suppress(self, emails: Iterable[str], *, reason: str, source: str) -> int:

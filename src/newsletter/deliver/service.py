@@ -23,8 +23,13 @@ from newsletter.deliver.audience import (
     recipients_from,
 )
 from newsletter.deliver.engine import Progress, RunResult, SendOptions, run_engine
-from newsletter.deliver.ledger import Ledger, SendRecord
-from newsletter.deliver.providers import Provider, create_provider, provider_class
+from newsletter.deliver.ledger import CampaignRecord, Ledger, SendRecord
+from newsletter.deliver.providers import (
+    Provider,
+    ProviderError,
+    create_provider,
+    provider_class,
+)
 from newsletter.errors import DeliveryError
 from newsletter.model import IssueStatus, Recipient, RenderedEmail
 from newsletter.tokens import load_secret
@@ -121,16 +126,39 @@ class SendPlan:
     duplicates: int
     invalid: int
     problems: tuple[str, ...] = ()
+    #: Set when the audience is a list held by the provider: one campaign, no batches.
+    campaign: CampaignRecord | None = None
+    list_id: str | None = None
 
     @property
     def to_send(self) -> int:
         return self.counts["pending"] + self.counts["retry"]
 
     @property
+    def has_work(self) -> bool:
+        if self.list_id is not None:
+            return self.campaign is None or self.campaign.state in ("pending", "failed")
+        return self.to_send > 0
+
+    @property
+    def audience_text(self) -> str:
+        if self.list_id is not None:
+            return f"list {self.list_id} held by {self.provider}"
+        return f"{self.to_send} recipients"
+
+    @property
     def batches(self) -> int:
         return math.ceil(self.to_send / self.batch_size) if self.to_send else 0
 
     def lines(self) -> list[str]:
+        if self.list_id is not None:
+            state = self.campaign.state if self.campaign else "not sent"
+            return [
+                f"{self.send.label}: {self.send.rendered.subject!r} via {self.provider}",
+                f"  audience: list {self.list_id} held by {self.provider} (one campaign; the "
+                "provider applies its own unsubscribes)",
+                f"  campaign: {state}",
+            ]
         c = self.counts
         audience = sum(c.values())
         lines = [
@@ -195,13 +223,20 @@ def prepare_send(
     issue_date: date,
     *,
     test: bool = False,
+    provider_type: type[Provider] | None = None,
 ) -> SendPlan:
     """Find or create the send of ``issue_date`` and snapshot its audience if it has not
     started; a started send keeps its snapshot and its email (``rendered`` may then be None).
     """
-    provider_name = config.delivery.provider
-    cls = provider_class(provider_name)
+    cls = provider_type or provider_class(config.delivery.provider)
+    provider_name = cls.name
     options = SendOptions.from_options(config.delivery.options, cls)
+    list_id = None if test else config.delivery.audience.list_id
+    if list_id is not None and not cls.sends_campaigns:
+        raise DeliveryError(
+            f"delivery.audience.list_id: provider '{provider_name}' cannot send to a list it "
+            "holds; use delivery.audience.csv, or a provider with campaigns"
+        )
     send = ledger.latest_send(issue_date, test=test)
     if send is not None and test and send.finished_at is not None:
         send = None  # each test send after a finished one is a new run
@@ -211,7 +246,11 @@ def prepare_send(
             raise DeliveryError(f"issue {issue_date}: nothing rendered to send")
         if rendered.date != issue_date:
             raise DeliveryError(f"issue {issue_date}: the rendered email is of {rendered.date}")
-        label, rows = _audience_rows(config, test, report)
+        rows: Iterator[tuple[int, Recipient]]
+        if list_id is not None:
+            label, rows = f"list {list_id}", iter(())
+        else:
+            label, rows = _audience_rows(config, test, report)
         if send is None:
             send = ledger.create_send(rendered, test=test, provider=provider_name, audience=label)
         else:
@@ -232,6 +271,8 @@ def prepare_send(
         duplicates=send.duplicate_rows,
         invalid=send.invalid_rows,
         problems=tuple(report.problems),
+        campaign=ledger.campaign(send.id) if list_id is not None else None,
+        list_id=list_id,
     )
 
 
@@ -244,6 +285,7 @@ class DeliveryReport:
     counts: dict[str, int]
     #: True when the send was complete before this run, which then sent nothing.
     already_sent: bool = False
+    campaign: CampaignRecord | None = None
 
     @property
     def finished(self) -> bool:
@@ -252,6 +294,8 @@ class DeliveryReport:
     def lines(self) -> list[str]:
         r, c = self.run, self.counts
         day = self.send.issue_date.isoformat()
+        if self.campaign is not None and not self.already_sent:
+            return _campaign_lines(self.send, self.campaign)
         if self.already_sent:
             return [
                 f"{self.send.label} was already sent (finished {self.send.finished_at}): "
@@ -322,10 +366,14 @@ async def execute_send(
             installed.append(signum)
     try:
         run = await run_engine(
-            ledger, send, provider, options,
+            ledger,
+            send,
+            provider,
+            options,
             sender_domain=config.newsletter.sender.email.rpartition("@")[2],
-            stop=stop, on_progress=on_progress,
-        )  # fmt: skip
+            stop=stop,
+            on_progress=on_progress,
+        )
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
@@ -377,11 +425,97 @@ async def send_issue(
             or existing.started_at is None
             or (test and existing.finished_at is not None)
         )
-        plan = prepare_send(ledger, config, render() if needs_email else None, issue_date,
-                            test=test)  # fmt: skip
+        plan = prepare_send(
+            ledger,
+            config,
+            render() if needs_email else None,
+            issue_date,
+            test=test,
+            provider_type=type(provider) if provider else None,
+        )
+        if plan.list_id is not None:
+            if resolve_uncertain is not None:
+                resolve_uncertain_campaign(ledger, plan.send, resolve_uncertain)
+            return await execute_campaign(
+                ledger, config, plan.send, secret=load_secret(config), provider=provider
+            )
         if resolve_uncertain is not None:
             ledger.resolve_uncertain(plan.send.id, resolve_uncertain)
         return await execute_send(
-            ledger, config, ledger.get_send(plan.send.id), secret=load_secret(config),
-            provider=provider, stop=stop, on_progress=on_progress,
-        )  # fmt: skip
+            ledger,
+            config,
+            ledger.get_send(plan.send.id),
+            secret=load_secret(config),
+            provider=provider,
+            stop=stop,
+            on_progress=on_progress,
+        )
+
+
+def _campaign_lines(send: SendRecord, campaign: CampaignRecord) -> list[str]:
+    day = send.issue_date.isoformat()
+    if campaign.state == "sent":
+        return [f"{send.label}: campaign {campaign.ref} sent to list {campaign.list_id}"]
+    if campaign.state == "uncertain":
+        return [
+            f"{send.label}: the campaign to list {campaign.list_id} was being sent when the "
+            "process stopped; whether the provider accepted it is unknown. Check the provider's "
+            f"dashboard, then run 'newsletter send {day} --resolve-uncertain resend' (or skip)"
+        ]
+    if campaign.state == "skipped":
+        return [f"{send.label}: campaign skipped on request"]
+    return [f"{send.label}: campaign {campaign.state}: {campaign.error or ''}".rstrip(": ")]
+
+
+async def execute_campaign(
+    ledger: Ledger,
+    config: Config,
+    send: SendRecord,
+    *,
+    secret: bytes,
+    provider: Provider | None = None,
+) -> DeliveryReport:
+    """Hand the whole issue to the provider's campaign path, exactly once.
+
+    The campaign is recorded in flight before the request and with its answer after; one found
+    in flight (a crash) becomes uncertain and waits for ``--resolve-uncertain``.
+    """
+    list_id = config.delivery.audience.list_id
+    if list_id is None:
+        raise DeliveryError("delivery.audience.list_id is not set")
+    empty = RunResult(0, 0, 0, 0, 0, 0, 0.0, False)
+    record = ledger.campaign(send.id)
+    if record is not None and record.state == "inflight":
+        ledger.set_campaign(send.id, record.list_id, "uncertain", error="interrupted")
+    record = ledger.campaign(send.id)
+    if record is None or record.state in ("pending", "failed"):
+        provider = provider or create_provider(config, secret=secret, name=send.provider)
+        key = f"{send.issue_date.isoformat()}-{send.kind}{send.run}-campaign"
+        ledger.set_campaign(send.id, list_id, "inflight")
+        try:
+            async with provider:
+                ref = await provider.send_campaign(send.rendered, list_id, key=key)
+        except ProviderError as exc:
+            ledger.set_campaign(send.id, list_id, "failed", error=str(exc))
+            raise
+        except Exception as exc:
+            ledger.set_campaign(send.id, list_id, "uncertain", error=repr(exc))
+            raise DeliveryError(
+                f"provider '{provider.name}' failed while sending the campaign: {exc!r}; "
+                f"its fate is uncertain (see 'newsletter status {send.issue_date}')"
+            ) from exc
+        ledger.set_campaign(send.id, list_id, "sent", ref=ref)
+    record = ledger.campaign(send.id)
+    if record is not None and record.state in ("sent", "skipped"):
+        ledger.mark_finished(send.id)
+    return DeliveryReport(ledger.get_send(send.id), empty, ledger.counts(send.id), campaign=record)
+
+
+def resolve_uncertain_campaign(ledger: Ledger, send: SendRecord, decision: str) -> int:
+    """``resend``: an uncertain campaign may go again; ``skip``: it counts as done."""
+    record = ledger.campaign(send.id)
+    if record is None or record.state != "uncertain":
+        return 0
+    new_state = "pending" if decision == "resend" else "skipped"
+    ledger.set_campaign(send.id, record.list_id, new_state, error=f"uncertain; {decision}")
+    return 1

@@ -93,6 +93,8 @@ class Provider(ABC):
     personalizes: ClassVar[bool] = False
     #: True when ``reconcile`` can tell what happened to a batch whose answer was lost.
     can_reconcile: ClassVar[bool] = False
+    #: True when ``send_campaign`` sends to a list held by the provider (audience.list_id).
+    sends_campaigns: ClassVar[bool] = False
 
     @classmethod
     @abstractmethod
@@ -129,7 +131,11 @@ class Provider(ABC):
         return None
 
     async def send_campaign(self, rendered: RenderedEmail, list_id: str, *, key: str) -> str:
-        """Send to a list held by the provider; returns the provider's campaign id."""
+        """Send the issue to a list held by the provider; returns the provider's campaign id.
+
+        ``key`` is stable for the send (a campaign name or tag). Raise ProviderError when the
+        provider refused it (nothing sent); any other error leaves the campaign uncertain.
+        The provider fills its own per-recipient values and unsubscribe link."""
         raise DeliveryError(
             f"provider '{self.name}' cannot send to a list held by the provider "
             "(delivery.audience.list_id); use delivery.audience.csv"

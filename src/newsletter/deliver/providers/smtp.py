@@ -67,13 +67,21 @@ class SmtpProvider(Provider):
     def from_context(cls, context: ProviderContext) -> SmtpProvider:
         opts = context.options
         security = option(
-            opts, "security", str, "starttls", check=lambda v: v in _SECURITY,
+            opts,
+            "security",
+            str,
+            "starttls",
+            check=lambda v: v in _SECURITY,
             expect="one of " + ", ".join(_SECURITY),
-        )  # fmt: skip
+        )
         port = option(
-            opts, "port", int, _DEFAULT_PORT[security], check=lambda v: 0 < v < 65536,
+            opts,
+            "port",
+            int,
+            _DEFAULT_PORT[security],
+            check=lambda v: 0 < v < 65536,
             expect="a port number",
-        )  # fmt: skip
+        )
         username = password = None
         user_env = option(opts, "username_env", str, None, expect="an environment variable name")
         pass_env = option(opts, "password_env", str, None, expect="an environment variable name")
@@ -101,10 +109,13 @@ class SmtpProvider(Provider):
                 opts, "timeout", float, 30.0, check=lambda v: v > 0, expect="seconds (> 0)"
             ),
             envelope_from=option(
-                opts, "envelope_from", str, context.config.newsletter.sender.email,
+                opts,
+                "envelope_from",
+                str,
+                context.config.newsletter.sender.email,
                 expect="an email address",
             ),
-        )  # fmt: skip
+        )
         return cls(context.config, context.secret, settings)
 
     # -- connections ------------------------------------------------------------------
