@@ -215,3 +215,16 @@ def test_mjml_error_in_the_main_template_names_its_line(project: Path, config: C
 def test_no_template_marker_leaks_into_the_output(issue: Issue, config: Config) -> None:
     rendered = render_issue(issue, config)
     assert "tpl:" not in rendered.mjml and "tpl:" not in rendered.html
+
+
+def test_an_override_dropped_in_later_is_picked_up(project: Path, config: Config) -> None:
+    issue = sample_issue(config.section_list)
+    assert "Voir dans le navigateur" in render_issue(issue, config).html
+    _override(
+        project,
+        "partials/footer.mjml.j2",
+        "<mj-section><mj-column><mj-text>Pied tardif</mj-text></mj-column></mj-section>\n",
+    )
+    assert "Pied tardif" in render_issue(issue, config).html
+    (project / "templates" / "partials" / "footer.mjml.j2").unlink()
+    assert "Voir dans le navigateur" in render_issue(issue, config).html

@@ -7,6 +7,7 @@ project overrides any template or partial by dropping a file of the same name in
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -20,6 +21,7 @@ from jinja2 import (
     pass_eval_context,
     select_autoescape,
 )
+from jinja2.loaders import split_template_path
 from jinja2.nodes import EvalContext
 from markupsafe import Markup, escape
 
@@ -53,7 +55,7 @@ def environment_for(config: Config) -> Environment:
 def _environment(dirs: Sequence[Path], language: str) -> Environment:
     loaders: list[BaseLoader] = [FileSystemLoader(str(d)) for d in dirs]
     env = Environment(
-        loader=_MarkingLoader(ChoiceLoader(loaders)),
+        loader=_MarkingLoader(ChoiceLoader(loaders), dirs),
         autoescape=select_autoescape(
             enabled_extensions=("mjml.j2", "html.j2", "mjml", "html"),
             default_for_string=True,
@@ -76,10 +78,16 @@ def _environment(dirs: Sequence[Path], language: str) -> Environment:
 
 
 class _MarkingLoader(BaseLoader):
-    """Puts markers around each MJML partial, so an MJML error can name its template."""
+    """Project templates first, defaults second, with two additions.
 
-    def __init__(self, inner: ChoiceLoader) -> None:
+    Markers around each MJML partial, so an MJML error can name its template; and a template
+    is stale when an override appears (or goes) in the project, not only when its file
+    changes, so a long-running preview picks up a newly dropped override.
+    """
+
+    def __init__(self, inner: ChoiceLoader, dirs: Sequence[Path]) -> None:
         self.inner = inner
+        self.dirs = tuple(dirs)
 
     def get_source(
         self, environment: Environment, template: str
@@ -87,7 +95,20 @@ class _MarkingLoader(BaseLoader):
         source, filename, uptodate = self.inner.get_source(environment, template)
         if template.endswith(".mjml.j2"):
             source = mark(template, source)
-        return source, filename, uptodate
+
+        def still_current() -> bool:
+            if uptodate is not None and not uptodate():
+                return False
+            return self._first_file(template) == filename
+
+        return source, filename, still_current
+
+    def _first_file(self, template: str) -> str | None:
+        for folder in self.dirs:
+            path = os.path.normpath(os.path.join(folder, *split_template_path(template)))
+            if os.path.isfile(path):
+                return path
+        return None
 
     def list_templates(self) -> list[str]:
         return self.inner.list_templates()
