@@ -112,3 +112,24 @@ async def test_local_paths_and_file_urls_are_read(
     ]
     results = await collect_sources(sources, root=tmp_path, state_dir=tmp_path / "s", now=NOW)
     assert [len(r.items) for r in results] == [2, 2]
+
+
+async def test_last_modified_is_sent_back(
+    feed_server: Any, make_rss: Callable[..., bytes], tmp_path: Path
+) -> None:
+    stamp = "Wed, 02 Dec 2026 09:00:00 GMT"
+    full = feed_server.route("/full", body=feed_bytes(make_rss), headers={"Last-Modified": stamp})
+    unchanged = feed_server.route("/unchanged", status=304)
+
+    def conditional(handler: Any) -> Any:
+        sent = handler.headers.get("If-Modified-Since")
+        return feed_server.routes["/unchanged" if sent == stamp else "/full"]
+
+    feed_server.routes["/lm"] = conditional
+    assert full and unchanged
+    sources = [Source("LM", feed_server.url("/lm"), "territoires")]
+    kwargs = {"root": tmp_path, "state_dir": tmp_path / "state", "options": FAST}
+    one = (await collect_sources(sources, now=NOW, **kwargs))[0]  # type: ignore[arg-type]
+    two = (await collect_sources(sources, now=NOW, **kwargs))[0]  # type: ignore[arg-type]
+    assert one.status is FetchStatus.OK and len(one.items) == 2
+    assert two.status is FetchStatus.NOT_MODIFIED and two.items == one.items

@@ -96,7 +96,7 @@ def make_client(options: FetchOptions) -> httpx.AsyncClient:
             max_connections=options.concurrency, max_keepalive_connections=options.concurrency
         ),
         headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
-        trust_env=False,
+        # trust_env (the default) honours HTTPS_PROXY / NO_PROXY and SSL_CERT_FILE on servers.
     )
 
 
