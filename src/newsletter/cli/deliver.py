@@ -35,6 +35,8 @@ SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "manual")
 
 
 def _print_problems(problems: tuple[str, ...], total: int) -> None:
+    if not problems:
+        return  # a resumed send: its snapshot's problems were shown when it was taken
     for line in problems[:MAX_LISTED]:
         click.echo(f"warning: {line}", err=True)
     if total > MAX_LISTED:

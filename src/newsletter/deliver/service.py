@@ -10,6 +10,7 @@ import fcntl
 import math
 import os
 import signal
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -171,10 +172,15 @@ class SendPlan:
             lines.append(
                 f"  already done: {c['sent']} sent, {c['failed']} failed, {c['skipped']} skipped"
             )
-        if c["uncertain"] or c["inflight"]:
+        if c["inflight"]:
             lines.append(
-                f"  uncertain: {c['uncertain'] + c['inflight']} (a run stopped before their "
-                "answer was recorded; decide with --resolve-uncertain resend|skip)"
+                f"  in flight when a run stopped: {c['inflight']} (reconciled with the provider "
+                "where it can tell, otherwise marked uncertain)"
+            )
+        if c["uncertain"]:
+            lines.append(
+                f"  uncertain: {c['uncertain']} (a run stopped before their answer was "
+                "recorded; decide with --resolve-uncertain resend|skip)"
             )
         lines.append(
             f"  to send: {self.to_send} in {self.batches} batches of up to {self.batch_size}"
@@ -374,6 +380,11 @@ async def execute_send(
             stop=stop,
             on_progress=on_progress,
         )
+    except sqlite3.Error as exc:
+        raise DeliveryError(
+            f"{ledger.path}: the ledger failed during the send: {exc}. Nothing is lost: run "
+            f"'newsletter status {send.issue_date}', then send again to resume"
+        ) from exc
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
