@@ -44,42 +44,44 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def render_issue(issue: Issue, config: Config) -> RenderedEmail:
     """The issue's email: subject, preheader, HTML (compiled MJML), text part and the MJML."""
-    env = environment_for(config)
-    context = template_context(issue, config, babel_locale(config.newsletter.language))
-    marked = _CONTROL.sub("", _render(env, HTML_TEMPLATE, context, config))
+    env, context = _prepare(issue, config)
+    marked = _render(env, HTML_TEMPLATE, context, config)
     mjml_source = unmark(marked)
     try:
         html = compile_mjml(mjml_source, name=f"{HTML_TEMPLATE} (as rendered)")
     except MjmlError as exc:
         raise _in_template(exc, marked, env, config) from exc
-    text = wrap_text(_CONTROL.sub("", _render(env, TEXT_TEMPLATE, context, config)))
     return RenderedEmail(
         date=issue.date,
         subject=issue.subject,
         preheader=issue.preheader,
         html=html,
-        text=text,
+        text=wrap_text(_render(env, TEXT_TEMPLATE, context, config)),
         mjml=mjml_source,
     )
 
 
 def render_mjml(issue: Issue, config: Config) -> str:
     """Only the MJML source of the issue (for golden files and debugging)."""
-    env = environment_for(config)
-    context = template_context(issue, config, babel_locale(config.newsletter.language))
-    return unmark(_CONTROL.sub("", _render(env, HTML_TEMPLATE, context, config)))
+    env, context = _prepare(issue, config)
+    return unmark(_render(env, HTML_TEMPLATE, context, config))
 
 
 def render_text(issue: Issue, config: Config) -> str:
     """Only the plain-text part of the issue."""
+    env, context = _prepare(issue, config)
+    return wrap_text(_render(env, TEXT_TEMPLATE, context, config))
+
+
+def _prepare(issue: Issue, config: Config) -> tuple[Environment, dict[str, Any]]:
     env = environment_for(config)
-    context = template_context(issue, config, babel_locale(config.newsletter.language))
-    return wrap_text(_CONTROL.sub("", _render(env, TEXT_TEMPLATE, context, config)))
+    return env, template_context(issue, config, babel_locale(config.newsletter.language))
 
 
 def _render(env: Environment, name: str, context: dict[str, Any], config: Config) -> str:
+    """Template ``name`` rendered, control characters removed; RenderError names file:line."""
     try:
-        return env.get_template(name).render(context)
+        return _CONTROL.sub("", env.get_template(name).render(context))
     except TemplateSyntaxError as exc:
         where = _shown(config, exc.filename, exc.name or name)
         raise RenderError(f"{where}:{exc.lineno}: template syntax error: {exc.message}") from exc
