@@ -55,7 +55,7 @@ def run(project: Path, *args: str) -> Result:
 def test_check_passes_a_good_issue(project: Path, folder: Path) -> None:
     result = run(project, "check", DATE)
     assert result.exit_code == 0, result.output
-    assert f"{DATE}: 1 items" in result.stdout
+    assert f"{DATE}: 1 item, " in result.stdout
     assert "0 errors, 0 warnings" in result.stdout
 
 

@@ -48,7 +48,8 @@ def check_command(issue_date: str | None, config_file: str | None) -> None:
     rendered, findings = render_and_check(issue, config)
     _print_findings(findings)
     size = f", {len(rendered.html.encode()) / 1024:.0f} KB of HTML" if rendered else ""
-    click.echo(f"{day}: {len(issue.items)} items{size}; {summary(findings)}")
+    count = len(issue.items)
+    click.echo(f"{day}: {count} item{'s' * (count != 1)}{size}; {summary(findings)}")
     if errors(findings):
         raise SystemExit(1)
 
