@@ -5,8 +5,9 @@ Pure functions that never raise: anything that is not an absolute http(s) URL gi
 
 from __future__ import annotations
 
-import re
-from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+from newsletter.sanitize import safe_url
 
 #: Query parameters that only track the reader (campaigns, ad clicks, mailing tools).
 TRACKING_PARAMS = frozenset(
@@ -37,27 +38,13 @@ TRACKING_PARAMS = frozenset(
     }
 )
 TRACKING_PREFIXES = ("utm_", "at_", "pk_", "mtm_")
-_CONTROL = re.compile(r"[\x00-\x20\x7f]")
-_WEB_SCHEMES = ("http", "https")
 
 
 def absolute_url(value: object, base: str | None = None) -> str | None:
     """``value`` resolved against ``base``, or None unless the result is an http(s) URL."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value.strip():
         return None
-    text = _CONTROL.sub("", value.strip())
-    if not text:
-        return None
-    try:
-        if base:
-            text = urljoin(_CONTROL.sub("", base.strip()), text)
-        parts = urlsplit(text)
-        if parts.scheme.lower() not in _WEB_SCHEMES or not parts.hostname:
-            return None
-        _ = parts.port  # raises ValueError on a malformed port
-    except ValueError:
-        return None
-    return text
+    return safe_url(value, base, mailto=False)
 
 
 def is_tracking_param(name: str) -> bool:
