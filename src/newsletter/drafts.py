@@ -303,7 +303,7 @@ def load_included_items(path: Path, sections: Sequence[Section]) -> list[Item]:
     doc = read_draft(path, name)
     if doc is None:
         return []
-    items, problems = _items_of(doc, name, {s.id for s in sections}, only_included=True)
+    items, problems = _included_items(doc, name, {s.id for s in sections})
     if problems:
         raise ContentError(problems[0], problems)
     return items
@@ -332,15 +332,15 @@ def included_keys(paths: Iterable[Path]) -> set[str]:
     return found
 
 
-def _items_of(
-    doc: CommentedMap, name: str, section_ids: set[str] | None, *, only_included: bool
+def _included_items(
+    doc: CommentedMap, name: str, section_ids: set[str]
 ) -> tuple[list[Item], list[str]]:
     items: list[Item] = []
     problems: list[str] = []
     groups: CommentedMap = doc["sections"]
     for section_id, entries in groups.items():
         line = groups.lc.key(section_id)[0] + 1
-        if section_ids is not None and section_id not in section_ids:
+        if section_id not in section_ids:
             problems.append(
                 f"{name}:{line}: unknown section '{section_id}' "
                 f"(schedule.yaml has: {', '.join(sorted(section_ids))})"
@@ -354,14 +354,13 @@ def _items_of(
         for index, entry in enumerate(entries):
             entry_line = entries.lc.item(index)[0] + 1
             item = _entry_item(entry, str(section_id), f"{name}:{entry_line}", problems)
-            if item is not None and (item[1] or not only_included):
-                items.append(item[0])
+            if item is not None:
+                items.append(item)
     return items, problems
 
 
-def _entry_item(
-    entry: Any, section_id: str, where: str, problems: list[str]
-) -> tuple[Item, bool] | None:
+def _entry_item(entry: Any, section_id: str, where: str, problems: list[str]) -> Item | None:
+    """The entry as an Item when it is valid and included; its problems go to ``problems``."""
     if not isinstance(entry, CommentedMap):
         problems.append(f"{where}: each item must be a mapping with 'title:' and 'url:'")
         return None
@@ -379,29 +378,26 @@ def _entry_item(
     if url is None:
         found.append(f"{where}: 'url' must be an absolute URL (got {entry.get('url')!r})")
     problems.extend(found)
-    if found or url is None or not isinstance(title, str):
+    if found or url is None or not isinstance(title, str) or include is not True:
         return None
     summary = entry.get("summary") or ""
     summary_html = markdown_to_html(str(summary))
     image = absolute_url(entry.get("image")) if entry.get("image") else None
-    return (
-        Item(
-            key=str(entry.get("id") or item_key(url)),
-            title=" ".join(title.split()),
-            url=url,
-            section=section_id,
-            summary_html=summary_html,
-            summary_text=html_to_text(summary_html),
-            published=_when(entry.get("published")),
-            image=image,
-            image_alt=str(entry.get("image_alt") or ""),
-            territory=str(entry["territory"]) if entry.get("territory") else None,
-            categories=tuple(str(c) for c in entry.get("categories") or ()),
-            sources=tuple(str(s) for s in entry.get("sources") or ()),
-            origin=Origin.FEED,
-            origin_ref=where,
-        ),
-        include is True,
+    return Item(
+        key=str(entry.get("id") or item_key(url)),
+        title=" ".join(title.split()),
+        url=url,
+        section=section_id,
+        summary_html=summary_html,
+        summary_text=html_to_text(summary_html),
+        published=_when(entry.get("published")),
+        image=image,
+        image_alt=str(entry.get("image_alt") or ""),
+        territory=str(entry["territory"]) if entry.get("territory") else None,
+        categories=tuple(str(c) for c in entry.get("categories") or ()),
+        sources=tuple(str(s) for s in entry.get("sources") or ()),
+        origin=Origin.FEED,
+        origin_ref=where,
     )
 
 
