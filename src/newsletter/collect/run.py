@@ -21,6 +21,7 @@ from newsletter.collect.parse import NotAFeedError, parse_feed
 from newsletter.collect.state import FeedState, load_state, save_state
 from newsletter.config import Config
 from newsletter.dates import week_window
+from newsletter.errors import CollectError
 from newsletter.drafts import draft_path, included_keys, merge_draft, parse_draft, write_draft
 from newsletter.issue_files import display_path, issue_dir
 from newsletter.model import Item, Source
@@ -133,6 +134,9 @@ async def _collect_one(
             )
         except NotAFeedError as exc:
             result, state = _failure(source, state, str(exc), now)
+        except Exception as exc:  # a parser bug must not cost the other feeds
+            reason = f"could not be read ({type(exc).__name__}: {exc}); please report this feed"
+            result, state = _failure(source, state, reason, now)
         else:
             first_seen = {i.key: state.first_seen.get(i.key, now) for i in parsed.items}
             state = FeedState(
@@ -149,7 +153,13 @@ async def _collect_one(
             )
     else:
         result, state = _failure(source, state, fetched.reason, now)
-    save_state(state_dir, source.name, state)
+    try:
+        save_state(state_dir, source.name, state)
+    except OSError as exc:
+        raise CollectError(
+            f"{state_dir}: cannot save the feed cache ({exc.strerror or exc}); check that "
+            f"'paths.state' in schedule.yaml points to a writable folder"
+        ) from exc
     return replace(result, seconds=time.perf_counter() - started)
 
 

@@ -58,7 +58,7 @@ def load_state(state_dir: Path, source_name: str, location: str) -> FeedState:
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return FeedState(location=location)
     if state.location != location:
-        # Validators and items of another address mean nothing here; keep the failure count.
+        # The source now points elsewhere: its validators, items and failures start over.
         return FeedState(location=location)
     return state
 
