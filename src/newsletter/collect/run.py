@@ -21,8 +21,8 @@ from newsletter.collect.parse import NotAFeedError, parse_feed
 from newsletter.collect.state import FeedState, load_state, save_state
 from newsletter.config import Config
 from newsletter.dates import week_window
-from newsletter.errors import CollectError
 from newsletter.drafts import draft_path, included_keys, merge_draft, parse_draft, write_draft
+from newsletter.errors import CollectError
 from newsletter.issue_files import display_path, issue_dir
 from newsletter.model import Item, Source
 
