@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from pathlib import Path
 from xml.sax.saxutils import escape
 
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from newsletter.cli import app
 from newsletter.collect.clean import clean_text, first_image
 from newsletter.collect.parse import loose_date, parse_feed
 from newsletter.collect.urls import canonical_url
-from newsletter.model import Source
+from newsletter.drafts import load_included_items
+from newsletter.model import Section, Source
 from newsletter.sanitize import html_to_text, sanitize_html, truncate_html, truncate_words
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -195,3 +200,22 @@ def test_parse_feed_never_raises_anything_but_not_a_feed(data: bytes) -> None:
         parse_feed(data, SOURCE, now=NOW)
     except NotAFeedError:
         pass
+
+
+def test_hostile_feed_through_the_draft_stays_inert(
+    tmp_path: Path, make_project: Callable[[Path, list[tuple[str, str, str]]], Path]
+) -> None:
+    feed = hostile_feed().replace(
+        b"<item>", b"<item><pubDate>Tue, 01 Dec 2026 10:00 +0100</pubDate>"
+    )
+    (tmp_path / "hostile.xml").write_bytes(feed)
+    config = make_project(tmp_path, [("Piège", "hostile.xml", "territoires")])
+    result = CliRunner().invoke(app, ["collect", "2026-12-03", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "bulletins" / "2026-12-03" / "collected.yaml"
+    sections = tuple(Section(name, name) for name in ("territoires", "publications", "agenda"))
+    items = load_included_items(path, sections)
+    assert len(items) >= len(PAYLOADS)
+    for item in items:
+        assert executable(item.summary_html) == [], item.summary_html
+        assert item.url.startswith("https://example.org/article/")
