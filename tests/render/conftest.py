@@ -38,3 +38,23 @@ def issue(config: Config) -> Issue:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """build/2026-12-03/ of the sample project after `collect` and `build`: the demo issue."""
+    from click.testing import CliRunner
+
+    from newsletter.cli import app
+
+    root = tmp_path_factory.mktemp("demo")
+    shutil.copyfile(REPO / "schedule.yaml", root / "schedule.yaml")
+    shutil.copytree(REPO / "samples", root / "samples")
+    shutil.copytree(
+        REPO / "bulletins", root / "bulletins", ignore=shutil.ignore_patterns("collected.yaml*")
+    )
+    config = str(root / "schedule.yaml")
+    for command in ("collect", "build"):
+        result = CliRunner().invoke(app, [command, "2026-12-03", "--config", config])
+        assert result.exit_code == 0, f"{command}: {result.output}"
+    return root / "build" / "2026-12-03"

@@ -154,3 +154,16 @@ def test_a_40_item_issue_with_long_words_does_not_overflow(browser: Any, config:
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
     finally:
         page.close()
+
+
+def test_the_demo_issue_fits_phones_and_passes_axe(
+    browser: Any, demo_build: Path, artifacts: Path
+) -> None:
+    html = (demo_build / "email.html").read_text(encoding="utf-8")
+    page = open_email(browser, html, 375)
+    try:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.screenshot(path=str(artifacts / "demo-375.png"), full_page=True)
+        assert serious_violations(page) == []
+    finally:
+        page.close()

@@ -65,6 +65,13 @@ def test_built_eml_scores_low(sample_project: Path, artifacts: Path) -> None:
     assert score < MAX_SCORE, rules
 
 
+def test_demo_issue_eml_scores_low(demo_build: Path, artifacts: Path) -> None:
+    eml = demo_build / "email.eml"
+    score, rules = spam_score(eml.read_bytes(), artifacts / "spamassassin-demo.txt")
+    print(f"\nSpamAssassin score {score} for the demo issue; rules:\n" + "\n".join(rules))
+    assert score < MAX_SCORE, rules
+
+
 @pytest.mark.parametrize("sample", ["score=0.4 required=5.0", "score=-0.1 required=5.0"])
 def test_score_parser(sample: str) -> None:
     assert _SCORE.search(f"X-Spam-Status: No, {sample} tests=NONE")
