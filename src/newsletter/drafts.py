@@ -31,7 +31,7 @@ from newsletter.sanitize import html_to_text, markdown_to_html
 DRAFT_FILE = "collected.yaml"
 BACKUP_SUFFIX = ".bak"
 ENTRY_KEYS: tuple[str, ...] = ("id", "include", "title", "url", "summary", "published", "image")
-ENTRY_KEYS += ("image_alt", "territory", "categories", "sources")
+ENTRY_KEYS += ("image_alt", "territory", "categories", "sources", "section")
 HEADER = """\
 What 'newsletter collect' found for the issue of {day}, grouped by section.
 Edit freely: set 'include: false' to leave an item out, reorder items, change a title or a
@@ -353,7 +353,18 @@ def _included_items(
             continue
         for index, entry in enumerate(entries):
             entry_line = entries.lc.item(index)[0] + 1
-            item = _entry_item(entry, str(section_id), f"{name}:{entry_line}", problems)
+            where = f"{name}:{entry_line}"
+            target = str(section_id)
+            if isinstance(entry, CommentedMap) and entry.get("section") is not None:
+                # 'section:' in an entry moves it without cutting and pasting the lines.
+                target = str(entry["section"])
+                if target not in section_ids:
+                    problems.append(
+                        f"{where}: unknown section '{target}' "
+                        f"(schedule.yaml has: {', '.join(sorted(section_ids))})"
+                    )
+                    continue
+            item = _entry_item(entry, target, where, problems)
             if item is not None:
                 items.append(item)
     return items, problems

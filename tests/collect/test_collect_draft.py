@@ -308,3 +308,21 @@ def test_max_items_keeps_the_newest_of_a_source(project: Path) -> None:
 def test_summary_words_option_truncates(project: Path) -> None:
     assert run(project, "--summary-words", "2").exit_code == 0
     assert entries(project)["publications"][0]["summary"] == "Résumé de\u2026"
+
+
+def test_a_section_key_moves_an_entry(tmp_path: Path) -> None:
+    path = tmp_path / "collected.yaml"
+    path.write_text(
+        "sections:\n  territoires:\n    - id: a\n      title: Forum\n"
+        "      url: https://e.example/forum\n      section: agenda\n"
+        "    - id: b\n      title: Faute\n      url: https://e.example/b\n      section: agendaa\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ContentError) as caught:
+        load_included_items(path, SECTIONS)
+    assert caught.value.problems == (
+        f"{path}:7: unknown section 'agendaa' "
+        "(schedule.yaml has: agenda, publications, territoires)",
+    )
+    path.write_text(path.read_text(encoding="utf-8").replace("agendaa", "agenda"), "utf-8")
+    assert [i.section for i in load_included_items(path, SECTIONS)] == ["agenda", "agenda"]
