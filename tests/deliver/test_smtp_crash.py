@@ -10,6 +10,7 @@ import asyncio
 import email
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -225,5 +226,93 @@ def test_smtp_credentials_from_the_environment(
 
         with pytest.raises(ConfigError, match="SMTP_PASSWORD is not set"):
             create_provider(config_of(project), secret=b"k")
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_starttls_with_a_private_ca(
+    project: Path, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    from .conftest import SinkHandler, free_port
+
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    sink = Sink(port=free_port())
+    controller = Controller(
+        SinkHandler(sink),
+        hostname="127.0.0.1",
+        port=sink.port,
+        tls_context=context,
+        require_starttls=True,
+    )
+    controller.start()
+    try:
+        write_config(
+            project,
+            provider="smtp",
+            options={
+                "host": "127.0.0.1",
+                "port": sink.port,
+                "security": "starttls",
+                "timeout": 5,
+            },
+        )
+        config = config_of(project)
+        with open_ledger(config) as ledger:
+            plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+            report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+            assert report.run.error and "certificate is not trusted" in report.run.error
+            assert report.counts["pending"] == 25
+        write_config(
+            project,
+            provider="smtp",
+            options={
+                "host": "127.0.0.1",
+                "port": sink.port,
+                "security": "starttls",
+                "timeout": 5,
+                "ca_file": str(cert),
+            },
+        )
+        config = config_of(project)
+        with open_ledger(config) as ledger:
+            report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+            assert report.finished, report.lines()
+        assert len(sink.received) == 25
     finally:
         controller.stop()

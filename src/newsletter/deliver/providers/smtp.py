@@ -3,7 +3,8 @@
 Options (``delivery.options``): ``host`` (default localhost), ``port`` (default 587, or 465
 with ``security: tls``, 25 with ``none``), ``security`` (``starttls`` | ``tls`` | ``none``),
 ``username_env`` / ``password_env`` (names of environment variables holding the credentials),
-``timeout`` (seconds, default 30), ``envelope_from`` (bounce address; default: the sender).
+``timeout`` (seconds, default 30), ``envelope_from`` (bounce address; default: the sender),
+``ca_file`` (a PEM bundle to trust instead of the system's, for a private CA).
 
 Each request in flight holds one connection; a dropped connection is reopened for the rest
 of the batch. A message the server did not accept with a 250 reply is not delivered (RFC
@@ -17,6 +18,7 @@ import os
 import smtplib
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from newsletter.config import Config
@@ -46,6 +48,10 @@ class SmtpSettings:
     password: str | None
     timeout: float
     envelope_from: str
+    ca_file: str | None = None
+
+    def tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file)
 
 
 @register_provider
@@ -99,6 +105,11 @@ class SmtpProvider(Provider):
                     f"delivery.options.password_env: the environment variable {pass_env} "
                     "is not set (export it with the SMTP password)"
                 )
+        ca_file = option(opts, "ca_file", str, None, expect="a PEM file path")
+        if ca_file is not None:
+            ca_file = str(context.config.resolve(ca_file))
+            if not Path(ca_file).is_file():
+                raise ConfigError(f"delivery.options.ca_file: no such file: {ca_file}")
         settings = SmtpSettings(
             host=option(opts, "host", str, "localhost", expect="a host name"),
             port=port,
@@ -115,24 +126,30 @@ class SmtpProvider(Provider):
                 context.config.newsletter.sender.email,
                 expect="an email address",
             ),
+            ca_file=ca_file,
         )
         return cls(context.config, context.secret, settings)
 
     # -- connections ------------------------------------------------------------------
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        smtp: smtplib.SMTP
-        if s.security == "tls":
-            smtp = smtplib.SMTP_SSL(
-                s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
-            )
-        else:
-            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
         try:
-            self._greet(smtp)
-        except BaseException:
-            self._discard(smtp)
-            raise
+            smtp: smtplib.SMTP
+            if s.security == "tls":
+                smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=s.tls_context())
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            try:
+                self._greet(smtp)
+            except BaseException:
+                self._discard(smtp)
+                raise
+        except ssl.SSLCertVerificationError as exc:
+            raise ProviderError(
+                f"smtp {s.host}:{s.port}: the server's certificate is not trusted "
+                f"({exc.verify_message}); fix the server's certificate, or point "
+                "delivery.options.ca_file at the CA that signed it"
+            ) from exc
         return smtp
 
     def _greet(self, smtp: smtplib.SMTP) -> None:
@@ -140,7 +157,7 @@ class SmtpProvider(Provider):
         try:
             smtp.ehlo_or_helo_if_needed()
             if s.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=s.tls_context())
                 smtp.ehlo()
             if s.username is not None and s.password is not None:
                 smtp.login(s.username, s.password)
