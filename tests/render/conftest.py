@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,19 +44,34 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """build/2026-12-03/ of the sample project after `collect` and `build`: the demo issue."""
-    from click.testing import CliRunner
+    """build/2026-12-03/ of the sample project after `collect` and `build`: the demo issue.
 
-    from newsletter.cli import app
-
+    Through the real command in a subprocess: `collect` runs its own event loop, which must
+    not meet the one Playwright's sync API keeps running in this process.
+    """
     root = tmp_path_factory.mktemp("demo")
     shutil.copyfile(REPO / "schedule.yaml", root / "schedule.yaml")
     shutil.copytree(REPO / "samples", root / "samples")
     shutil.copytree(
         REPO / "bulletins", root / "bulletins", ignore=shutil.ignore_patterns("collected.yaml*")
     )
-    config = str(root / "schedule.yaml")
     for command in ("collect", "build"):
-        result = CliRunner().invoke(app, [command, "2026-12-03", "--config", config])
-        assert result.exit_code == 0, f"{command}: {result.output}"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "newsletter",
+                command,
+                "2026-12-03",
+                "--config",
+                "schedule.yaml",
+            ],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
     return root / "build" / "2026-12-03"

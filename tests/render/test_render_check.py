@@ -109,13 +109,16 @@ def test_unresolved_template_syntax_and_unknown_placeholders(issue: Issue, confi
 
 
 def test_editorial_placeholder_typo_is_reported_against_issue_md(config: Config) -> None:
-    issue = make_issue(make_item(), editorial_md="Bonjour [[prénom]],\n\nVoir [ceci](page.html).")
+    issue = make_issue(
+        make_item(), editorial_md="Bonjour [[prénom]] [[ name ]],\n\nVoir [ceci](page.html)."
+    )
     found = [str(f) for f in errors(check_issue(issue, None, config))]
     assert any(
         f.startswith("bulletins/2026-12-03/issue.md (editorial): unknown placeholder")
         for f in found
     )
     assert any("(got 'page.html')" in f for f in found)
+    assert any("write the placeholder '[[ name ]]' as '[[name]]'" in f for f in found)
 
 
 def test_template_links_and_images_in_the_output_are_checked(issue: Issue, config: Config) -> None:

@@ -30,6 +30,7 @@ MIN_CONTRAST = 4.5
 _LINK_TAG = re.compile(r"<(a|img|area)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>", re.IGNORECASE)
 _ATTR = re.compile(r"([a-zA-Z-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))")
 _PLACEHOLDER = re.compile(r"\[\[\s*([^\[\]]{1,40}?)\s*\]\]")
+_EXACT_PLACEHOLDERS = frozenset(f"[[{name}]]" for name in PLACEHOLDERS)
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _MARKDOWN = MarkdownIt("commonmark", {"html": False})
 _HEX = re.compile(r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -253,7 +254,16 @@ def _check_leftovers(text: str, where: str) -> list[Finding]:
     found: list[Finding] = []
     for match in _PLACEHOLDER.finditer(text):
         name = match.group(1)
-        if name not in PLACEHOLDERS:
+        if name in PLACEHOLDERS and match.group(0) != f"[[{name}]]":
+            found.append(
+                Finding(
+                    Level.ERROR,
+                    where,
+                    f"write the placeholder {match.group(0)!r} as '[[{name}]]' "
+                    "(no spaces), or it is sent as it is",
+                )
+            )
+        elif name not in PLACEHOLDERS:
             found.append(
                 Finding(
                     Level.ERROR,
@@ -354,8 +364,7 @@ def _markdown_links(text: str) -> tuple[str, ...]:
 
 
 def _is_placeholder(url: str) -> bool:
-    match = _PLACEHOLDER.fullmatch(url)
-    return match is not None and match.group(1) in PLACEHOLDERS
+    return url in _EXACT_PLACEHOLDERS
 
 
 def _normalize(url: str) -> str:
