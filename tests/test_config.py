@@ -178,3 +178,24 @@ def test_cron_ranges_and_steps_follow_crontab() -> None:
     assert crontab_weekdays("0,3") == "sun,wed"
     with pytest.raises(ValueError, match="out of range"):
         crontab_weekdays("8")
+
+
+def test_source_with_unknown_section(tmp_path: Path) -> None:
+    text = MINIMAL + "sources:\n  - name: a\n    feed: a.xml\n    section: territoire\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert problem.endswith(
+        "schedule.yaml:8: sources.0.section: unknown section 'territoire' "
+        "(sections: territoires, publications, agenda)"
+    )
+
+
+def test_duplicate_section_ids_and_source_names(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "sections:\n  - {id: a, title: A}\n  - {id: a, title: B}\n"
+        "sources:\n  - {name: s, feed: a.xml, section: a}\n  - {name: s, feed: b.xml, section: a}\n"
+    )
+    problems = problems_of(write(tmp_path, text))
+    assert [p.split(":", 1)[1] for p in problems] == [
+        "7: sections.1.id: duplicate id 'a'",
+        "10: sources.1.name: duplicate name 's'",
+    ]

@@ -207,18 +207,6 @@ class Config(_Strict):
     _root: Path = PrivateAttr(default_factory=Path.cwd)
     _file: Path | None = PrivateAttr(default=None)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Config:
-        ids = [s.id for s in self.sections]
-        if len(set(ids)) != len(ids):
-            raise ValueError("sections: each id must be unique")
-        if not ids:
-            raise ValueError("sections: at least one section is needed")
-        names = [s.name for s in self.sources]
-        if len(set(names)) != len(names):
-            raise ValueError("sources: each name must be unique")
-        return self
-
     # -- resolved views -------------------------------------------------------------
     @property
     def root(self) -> Path:
@@ -308,10 +296,40 @@ def parse_config(text: str, file: Path) -> Config:
         described = [_describe(error, data, file) for error in exc.errors()]
         problems = [text for _, text in sorted(described, key=lambda pair: pair[0])]
         raise ConfigError(problems[0], problems) from exc
+    problems = _cross_references(config, data, file)
+    if problems:
+        raise ConfigError(problems[0], problems)
     root = file.resolve().parent
     config._root = root
     config._file = file
     return config
+
+
+def _cross_references(config: Config, data: Any, file: Path) -> list[str]:
+    """Problems that span keys: duplicate ids and names, sources naming unknown sections."""
+    problems: list[str] = []
+    ids = [s.id for s in config.sections]
+    if not ids:
+        problems.append(f"{file}:{_line_of(data, ('sections',))}: sections: at least one is needed")
+    seen: set[str] = set()
+    for index, section_id in enumerate(ids):
+        if section_id in seen:
+            line = _line_of(data, ("sections", index, "id"))
+            problems.append(f"{file}:{line}: sections.{index}.id: duplicate id '{section_id}'")
+        seen.add(section_id)
+    names: set[str] = set()
+    for index, source in enumerate(config.sources):
+        if source.name in names:
+            line = _line_of(data, ("sources", index, "name"))
+            problems.append(f"{file}:{line}: sources.{index}.name: duplicate name '{source.name}'")
+        names.add(source.name)
+        if source.section not in seen:
+            line = _line_of(data, ("sources", index, "section"))
+            problems.append(
+                f"{file}:{line}: sources.{index}.section: unknown section '{source.section}' "
+                f"(sections: {', '.join(ids)})"
+            )
+    return problems
 
 
 def _describe(error: Any, data: Any, file: Path) -> tuple[int, str]:

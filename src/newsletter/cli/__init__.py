@@ -22,14 +22,9 @@ def app() -> None:
 
 
 def _register() -> None:
-    from newsletter.cli import content
+    from newsletter.cli import collect, content, deliver, preview, render, schedule
 
-    content.register(app)
-    for name in ("collect", "render", "deliver"):
-        try:
-            module = __import__(f"newsletter.cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError:
-            continue
+    for module in (content, collect, render, deliver, preview, schedule):
         module.register(app)
 
 
