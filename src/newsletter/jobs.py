@@ -1,0 +1,174 @@
+"""What the scheduler's jobs do: collect the draft, send the test, send the issue.
+
+Each job works on the next issue (today when today is Thursday) in the configured zone.
+When the real send cannot go (content errors, not approved, check errors), the editors are
+told by email at ``delivery.test_recipients`` instead, and nothing goes to the audience.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from newsletter.collect.run import collect_issue
+from newsletter.config import Config
+from newsletter.curate import load_issue
+from newsletter.dates import french_date, next_issue_date
+from newsletter.deliver.providers import Batch, BatchItem, create_provider, message_id_for
+from newsletter.deliver.service import send_issue
+from newsletter.errors import NewsletterError
+from newsletter.model import Issue, IssueStatus, Recipient, RenderedEmail
+from newsletter.render.check import errors, render_and_check
+from newsletter.schedule import JobAction
+from newsletter.tokens import load_secret
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _run(
+    coro_factory: Callable[[asyncio.Event], Coroutine[Any, Any, T]], stop: threading.Event
+) -> T:
+    """Run a coroutine to the end; setting ``stop`` (a signal) sets its asyncio stop event."""
+
+    async def main() -> T:
+        event = asyncio.Event()
+
+        async def relay() -> None:
+            while not stop.is_set():
+                await asyncio.sleep(0.2)
+            event.set()
+
+        watcher = asyncio.create_task(relay())
+        try:
+            return await coro_factory(event)
+        finally:
+            watcher.cancel()
+
+    return asyncio.run(main())
+
+
+def collect_job(config: Config, now: datetime, stop: threading.Event) -> None:
+    """Collect the next issue's sources into its draft; failed sources are logged."""
+    day = next_issue_date(now, config.newsletter.tz)
+    report = _run(lambda _event: collect_issue(config, day, now=now), stop)
+    log.info(
+        "collect %s: %d new items, %d sources failed, draft %s",
+        day, len(report.added), len(report.failed), report.draft,
+    )  # fmt: skip
+    for result in report.failed:
+        log.warning("collect %s: source %s failed: %s", day, result.source.name, result.reason)
+
+
+def send_test_job(config: Config, now: datetime, stop: threading.Event) -> None:
+    """Send the [TEST] copy of the next issue to the editors, or tell them why it can't go."""
+    day = next_issue_date(now, config.newsletter.tz)
+    checked = _checked_issue(config, day, need_approval=False)
+    if not isinstance(checked, RenderedEmail):
+        notify_editors(config, day, "le test n'a pas pu partir", checked or ["no issue"])
+        return
+    rendered = checked
+    report = _run(
+        lambda event: send_issue(config, day, lambda: rendered, test=True, stop=event), stop
+    )
+    for line in report.lines():
+        log.info("test send %s: %s", day, line)
+
+
+def send_job(config: Config, now: datetime, stop: threading.Event) -> None:
+    """Send the next issue to the audience, exactly once, if it may go."""
+    day = next_issue_date(now, config.newsletter.tz)
+    settings = config.jobs.send
+    need_approval = settings.require_approval if settings is not None else True
+    skip_if_empty = settings.skip_if_empty if settings is not None else True
+    checked = _checked_issue(config, day, need_approval=need_approval, skip_if_empty=skip_if_empty)
+    if checked is None:
+        log.info("send %s: the issue has no items; skipped (jobs.send.skip_if_empty)", day)
+        return
+    if not isinstance(checked, RenderedEmail):
+        notify_editors(config, day, "l'envoi n'est pas parti", checked)
+        return
+    rendered = checked
+    report = _run(lambda event: send_issue(config, day, lambda: rendered, stop=event), stop)
+    for line in report.lines():
+        log.info("send %s: %s", day, line)
+
+
+def _checked_issue(
+    config: Config, day: date, *, need_approval: bool, skip_if_empty: bool = False
+) -> RenderedEmail | list[str] | None:
+    """The rendered issue when it may be sent; the reasons when not; None for an empty issue."""
+    try:
+        issue: Issue = load_issue(config, day)
+    except NewsletterError as exc:
+        return list(exc.problems)
+    if skip_if_empty and not issue.items:
+        return None
+    reasons: list[str] = []
+    if need_approval and issue.status is not IssueStatus.APPROVED:
+        reasons.append(
+            f"the issue of {day} is not approved (status: {issue.status.value}); "
+            f"run 'newsletter approve {day}' once it is ready"
+        )
+    rendered, findings = render_and_check(issue, config)
+    reasons.extend(str(finding) for finding in errors(findings))
+    if reasons or rendered is None:
+        return reasons or ["the issue could not be rendered"]
+    return rendered
+
+
+def notify_editors(config: Config, day: date, what: str, reasons: Sequence[str]) -> bool:
+    """Email the reasons to ``delivery.test_recipients``; returns whether it was sent."""
+    for reason in reasons:
+        log.error("%s (%s): %s", what, day, reason)
+    recipients = config.delivery.test_recipients
+    if not recipients:
+        log.error("no delivery.test_recipients to tell: add the editors' addresses")
+        return False
+    subject = f"[{config.newsletter.title}] {french_date(day)} : {what}"
+    text = "\n".join(
+        [f"{what.capitalize()} pour le numéro du {french_date(day)} :", ""]
+        + [f"- {reason}" for reason in reasons]
+        + ["", "Corrigez puis lancez 'newsletter check' ; rien n'a été envoyé aux abonnés."]
+    )
+    body = "".join(f"<li>{html.escape(reason)}</li>" for reason in reasons)
+    page = (
+        f'<!doctype html><html lang="fr"><body><p>{html.escape(what.capitalize())} pour le '
+        f"numéro du {html.escape(french_date(day))} :</p><ul>{body}</ul><p>Rien n'a été envoyé "
+        "aux abonnés.</p></body></html>"
+    )
+    rendered = RenderedEmail(date=day, subject=subject, preheader=what, html=page, text=text)
+    secret = load_secret(config)
+    stamp = f"alert-{day}-{uuid.uuid4().hex[:12]}"
+    domain = config.newsletter.sender.email.rsplit("@", 1)[-1]
+    items = tuple(
+        BatchItem(i, Recipient(email=address), message_id_for(domain, stamp, i, address))
+        for i, address in enumerate(recipients)
+    )
+    batch = Batch(key=stamp, issue_date=day, test=True, run=0, rendered=rendered, items=items)
+
+    async def deliver() -> bool:
+        async with create_provider(config, secret=secret) as provider:
+            results = await provider.send_batch(batch)
+        return all(result.status.value == "sent" for result in results)
+
+    try:
+        sent = asyncio.run(deliver())
+    except NewsletterError as exc:
+        log.error("could not email the editors: %s", exc)
+        return False
+    log.info("editors told at %s", ", ".join(recipients))
+    return sent
+
+
+JOB_ACTIONS: dict[str, JobAction] = {
+    "collect": collect_job,
+    "test_send": send_test_job,
+    "send": send_job,
+}
