@@ -199,3 +199,18 @@ def test_duplicate_section_ids_and_source_names(tmp_path: Path) -> None:
         "7: sections.1.id: duplicate id 'a'",
         "10: sources.1.name: duplicate name 's'",
     ]
+
+
+def test_config_option_before_or_after_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = write(tmp_path, MINIMAL)
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setenv("NEWSLETTER_CONFIG", str(tmp_path / "missing.yaml"))
+    before = CliRunner().invoke(app, ["--config", str(good), "new", "2026-12-03"])
+    assert before.exit_code == 0, before.output
+    after = CliRunner().invoke(app, ["new", "2026-12-10", "--config", str(good)])
+    assert after.exit_code == 0, after.output
+    env_only = CliRunner().invoke(app, ["new", "2026-12-17"])
+    assert env_only.exit_code == 1 and "missing.yaml: no such config file" in env_only.stderr

@@ -9,7 +9,15 @@ from newsletter import __version__
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="newsletter")
-def app() -> None:
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Configuration file for every command (default: ./schedule.yaml, or $NEWSLETTER_CONFIG).",
+)
+@click.pass_context
+def app(ctx: click.Context, config_file: str | None) -> None:
     """Collect, curate, render and send a weekly email digest.
 
     A week with newsletter: `collect` gathers the sources into bulletins/DATE/collected.yaml,
@@ -17,8 +25,10 @@ def app() -> None:
     and `send` delivers it to every subscriber, exactly once.
 
     DATE is always the issue's Thursday (YYYY-MM-DD); left out, it is the next issue.
-    Every command reads ./schedule.yaml unless --config or $NEWSLETTER_CONFIG says otherwise.
+    Every command reads ./schedule.yaml unless --config or $NEWSLETTER_CONFIG says otherwise;
+    --config can come before the command or after it.
     """
+    ctx.obj = {"config_file": config_file}
 
 
 def _register() -> None:

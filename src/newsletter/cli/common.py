@@ -28,9 +28,7 @@ config_option = click.option(
     "config_file",
     type=click.Path(dir_okay=False),
     default=None,
-    envvar="NEWSLETTER_CONFIG",
-    show_envvar=True,
-    help="Configuration file (default: ./schedule.yaml).",
+    help="Configuration file (default: $NEWSLETTER_CONFIG, else ./schedule.yaml).",
 )
 
 
@@ -40,6 +38,12 @@ def date_argument(required: bool = False) -> Callable[[Callable[P, R]], Callable
 
 
 def load(config_file: str | None) -> Config:
+    """Load the config named by the command's --config, else the group's, else the default."""
+    if config_file is None:
+        ctx = click.get_current_context(silent=True)
+        root = ctx.find_root() if ctx is not None else None
+        if root is not None and isinstance(root.obj, dict):
+            config_file = root.obj.get("config_file")
     return load_config(config_file)
 
 
