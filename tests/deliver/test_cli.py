@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import time_machine
 from click.testing import CliRunner
 
 from newsletter.cli import app
@@ -73,6 +74,10 @@ def test_send_flow_with_outbox(project: Path) -> None:
     code, out, err = invoke(project, "status", DAY)
     assert code == 0
     assert f"issue {DAY}: complete" in out and "13 sent" in out
+    with time_machine.travel("2026-12-04 10:00 +01:00", tick=False):
+        code, out, err = invoke(project, "status")  # next issue: 2026-12-10, nothing yet
+    assert "issue 2026-12-10: nothing sent yet" in out
+    assert f"latest before it: issue {DAY}" in out and "13 sent" in out
     assert "test send #1" in out and "1 invalid rows skipped, 1 duplicates merged" in out
 
 

@@ -238,6 +238,11 @@ def status_command(issue_date: str | None, config_file: str | None) -> None:
         sends = ledger.sends(day)
         if not sends:
             click.echo(f"issue {day}: nothing sent yet")
+            earlier = [s for s in ledger.sends() if s.issue_date < day]
+            if issue_date is None and earlier:
+                latest = max(earlier, key=lambda s: (s.issue_date, s.kind == "real", s.run))
+                click.echo(f"latest before it: issue {latest.issue_date}")
+                sends = [s for s in earlier if s.issue_date == latest.issue_date]
         for send in sends:
             _status_of(ledger, send)
         suppressions = ledger.suppression_counts()
