@@ -12,19 +12,17 @@ import click
 from newsletter.cli.common import config_option, date_argument, guarded, issue_date_of, load
 from newsletter.config import Config
 from newsletter.deliver.audience import AudienceProblem, normalize_address, read_audience
+from newsletter.deliver.campaign import execute_campaign, resolve_uncertain_campaign
 from newsletter.deliver.engine import Progress
 from newsletter.deliver.ledger import Ledger, SendRecord
+from newsletter.deliver.reports import DeliveryReport, SendPlan
 from newsletter.deliver.service import (
-    DeliveryReport,
-    SendPlan,
-    execute_campaign,
     execute_send,
     lock_holder,
     open_ledger,
     prepare_send,
     rendered_issue,
     requires_approval,
-    resolve_uncertain_campaign,
     send_lock,
 )
 from newsletter.errors import DeliveryError

@@ -20,9 +20,8 @@ from newsletter.deliver.providers import (
     provider_class,
     register_provider,
 )
+from newsletter.deliver.reports import DeliveryReport, SendPlan
 from newsletter.deliver.service import (
-    DeliveryReport,
-    SendPlan,
     execute_send,
     open_ledger,
     prepare_send,

@@ -14,19 +14,36 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterable
+from datetime import date
 from pathlib import Path
-from types import MappingProxyType
 
 from newsletter.deliver.audience import address_key
+from newsletter.deliver.ledger_batches import BatchLedger
+from newsletter.deliver.ledger_lists import ListsLedger
+from newsletter.deliver.records import (
+    BatchRecord,
+    CampaignRecord,
+    LedgerRecipient,
+    Outcome,
+    SendRecord,
+    SnapshotCounts,
+    now_iso,
+)
 from newsletter.errors import DeliveryError
 from newsletter.model import Recipient, RenderedEmail
 
 LEDGER_FILE = "ledger.sqlite3"
 SCHEMA_VERSION = 2
+__all__ = [
+    "BatchRecord",
+    "CampaignRecord",
+    "Ledger",
+    "LedgerRecipient",
+    "Outcome",
+    "SendRecord",
+    "SnapshotCounts",
+]
 STATES = ("pending", "inflight", "sent", "failed", "retry", "suppressed", "uncertain", "skipped")
 
 _SCHEMA = """
@@ -98,98 +115,7 @@ CREATE TABLE IF NOT EXISTS suppressions (
 _INSERT_CHUNK = 2000
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class SendRecord:
-    """One send of one issue (the real one, or a test run) as the ledger knows it."""
-
-    id: int
-    issue_date: date
-    kind: str
-    run: int
-    provider: str
-    audience: str
-    created_at: str
-    snapshot_at: str | None
-    started_at: str | None
-    finished_at: str | None
-    invalid_rows: int
-    duplicate_rows: int
-    rendered: RenderedEmail
-
-    @property
-    def test(self) -> bool:
-        return self.kind == "test"
-
-    @property
-    def label(self) -> str:
-        day = self.issue_date.isoformat()
-        return f"test send #{self.run} of {day}" if self.test else f"issue {day}"
-
-
-@dataclass(frozen=True)
-class LedgerRecipient:
-    """A recipient of a send, with its position in the snapshot."""
-
-    idx: int
-    recipient: Recipient
-    suppressed: bool = False
-
-
-@dataclass(frozen=True)
-class BatchRecord:
-    id: int
-    send_id: int
-    lo: int
-    hi: int
-    size: int
-    state: str
-    attempts: int
-    started_at: str
-    finished_at: str | None
-    error: str | None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What to record for one recipient of a batch."""
-
-    idx: int
-    state: str
-    message_id: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class CampaignRecord:
-    """A send to a list held by the provider: one request, one state.
-
-    States: ``pending``, ``inflight`` (request made, answer not recorded), ``sent``,
-    ``failed`` (refused; nothing sent), ``uncertain`` (found in flight after a crash),
-    ``skipped`` (uncertain, resolved as not to resend).
-    """
-
-    send_id: int
-    list_id: str
-    state: str
-    ref: str | None
-    error: str | None
-    started_at: str | None
-    finished_at: str | None
-
-
-@dataclass(frozen=True)
-class SnapshotCounts:
-    recipients: int
-    invalid: int
-    duplicates: int
-    suppressed: int
-
-
-class Ledger:
+class Ledger(BatchLedger, ListsLedger):
     """Access to the ledger file; one connection, used from one thread."""
 
     def __init__(self, path: Path, *, durable: bool = True) -> None:
@@ -222,17 +148,6 @@ class Ledger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     # -- sends ------------------------------------------------------------------------
     def _send_from_row(self, row: sqlite3.Row | tuple[object, ...]) -> SendRecord:
@@ -332,7 +247,7 @@ class Ledger:
                     rendered.html,
                     rendered.text,
                     audience,
-                    _now(),
+                    now_iso(),
                 ),
             )
             send_id = int(cursor.lastrowid or 0)
@@ -434,7 +349,7 @@ class Ledger:
             db.execute(
                 "UPDATE sends SET snapshot_at = ?, invalid_rows = ?, duplicate_rows = ? "
                 "WHERE id = ?",
-                (_now(), invalid(), duplicates, send_id),
+                (now_iso(), invalid(), duplicates, send_id),
             )
         return SnapshotCounts(inserted, invalid(), duplicates, suppressed)
 
@@ -449,14 +364,14 @@ class Ledger:
         with self.transaction() as db:
             db.execute(
                 "UPDATE sends SET started_at = COALESCE(started_at, ?) WHERE id = ?",
-                (_now(), send_id),
+                (now_iso(), send_id),
             )
 
     def mark_finished(self, send_id: int) -> None:
         with self.transaction() as db:
             db.execute(
                 "UPDATE sends SET finished_at = COALESCE(finished_at, ?) WHERE id = ?",
-                (_now(), send_id),
+                (now_iso(), send_id),
             )
 
     # -- counting ---------------------------------------------------------------------
@@ -478,263 +393,3 @@ class Ledger:
             query += " LIMIT ?"
             args = (*args, limit)
         return [(str(email), error) for email, error in self._db.execute(query, args)]
-
-    # -- batches ----------------------------------------------------------------------
-    def requeue_retries(self, send_id: int) -> int:
-        """Make the recipients that a previous run gave up on (transient errors) pending."""
-        with self.transaction() as db:
-            return db.execute(
-                "UPDATE recipients SET state = 'pending', error = NULL "
-                "WHERE send_id = ? AND state = 'retry'",
-                (send_id,),
-            ).rowcount
-
-    def claim_batch(
-        self, send_id: int, after: int, size: int, *, apply_suppressions: bool = True
-    ) -> tuple[BatchRecord | None, list[LedgerRecipient], int]:
-        """Take the next ``size`` pending recipients after position ``after`` into a new batch.
-
-        Returns the batch (None when nothing is left), its recipients, and the new cursor.
-        Recipients suppressed since the snapshot are marked so and left out.
-        """
-        with self.transaction() as db:
-            rows = db.execute(
-                "SELECT r.idx, r.email, r.name, r.first_name, r.fields, s.email_key IS NOT NULL "
-                "FROM recipients r LEFT JOIN suppressions s ON s.email_key = r.email_key "
-                "WHERE r.send_id = ? AND r.idx > ? AND r.state = 'pending' "
-                "ORDER BY r.idx LIMIT ?",
-                (send_id, after, size),
-            ).fetchall()
-            if not rows:
-                return None, [], after
-            members: list[LedgerRecipient] = []
-            late: list[tuple[int, int]] = []
-            for idx, email, name, first_name, fields, suppressed in rows:
-                if suppressed and apply_suppressions:
-                    late.append((send_id, idx))
-                    continue
-                extra = json.loads(fields) if fields else {}
-                members.append(
-                    LedgerRecipient(
-                        int(idx),
-                        Recipient(str(email), str(name), str(first_name), MappingProxyType(extra)),
-                    )
-                )
-            if late:
-                db.executemany(
-                    "UPDATE recipients SET state = 'suppressed' WHERE send_id = ? AND idx = ?",
-                    late,
-                )
-            cursor = int(rows[-1][0])
-            if not members:
-                return None, [], cursor
-            lo, hi = members[0].idx, members[-1].idx
-            started = _now()
-            batch_id = int(
-                db.execute(
-                    "INSERT INTO batches (send_id, lo, hi, size, state, started_at) "
-                    "VALUES (?, ?, ?, ?, 'inflight', ?)",
-                    (send_id, lo, hi, len(members), started),
-                ).lastrowid
-                or 0
-            )
-            db.execute(
-                "UPDATE recipients SET state = 'inflight', batch_id = ? "
-                "WHERE send_id = ? AND idx BETWEEN ? AND ? AND state = 'pending'",
-                (batch_id, send_id, lo, hi),
-            )
-            db.execute(
-                "UPDATE sends SET started_at = COALESCE(started_at, ?) WHERE id = ?",
-                (started, send_id),
-            )
-        record = BatchRecord(
-            batch_id, send_id, lo, hi, len(members), "inflight", 0, started, None, None
-        )
-        return record, members, cursor
-
-    def record_outcomes(
-        self,
-        batch: BatchRecord,
-        outcomes: Sequence[Outcome],
-        *,
-        attempts: int,
-        done: bool,
-        error: str | None = None,
-    ) -> None:
-        """Record what is now known of some recipients of a batch; ``done`` closes the batch."""
-        with self.transaction() as db:
-            if outcomes:
-                if (
-                    all(
-                        o.message_id is None and o.error is None and o.state == outcomes[0].state
-                        for o in outcomes
-                    )
-                    and len(outcomes) == batch.size
-                ):
-                    db.execute(
-                        "UPDATE recipients SET state = ? WHERE send_id = ? AND batch_id = ? "
-                        "AND idx BETWEEN ? AND ? AND state = 'inflight'",
-                        (outcomes[0].state, batch.send_id, batch.id, batch.lo, batch.hi),
-                    )
-                else:
-                    db.executemany(
-                        "UPDATE recipients SET state = ?, message_id = ?, error = ? "
-                        "WHERE send_id = ? AND idx = ?",
-                        [(o.state, o.message_id, o.error, batch.send_id, o.idx) for o in outcomes],
-                    )
-            db.execute(
-                "UPDATE batches SET attempts = ?, error = ?, state = ?, finished_at = ? "
-                "WHERE id = ?",
-                (
-                    attempts,
-                    error,
-                    "done" if done else "inflight",
-                    _now() if done else None,
-                    batch.id,
-                ),
-            )
-
-    def open_batches(self, send_id: int, state: str = "inflight") -> list[BatchRecord]:
-        rows = self._db.execute(
-            "SELECT id, send_id, lo, hi, size, state, attempts, started_at, finished_at, error "
-            "FROM batches WHERE send_id = ? AND state = ? ORDER BY id",
-            (send_id, state),
-        ).fetchall()
-        return [
-            BatchRecord(
-                int(r[0]),
-                int(r[1]),
-                int(r[2]),
-                int(r[3]),
-                int(r[4]),
-                str(r[5]),
-                int(r[6]),
-                str(r[7]),
-                r[8],
-                r[9],
-            )
-            for r in rows
-        ]
-
-    def batch_members(self, batch: BatchRecord, state: str = "inflight") -> list[LedgerRecipient]:
-        rows = self._db.execute(
-            "SELECT idx, email, name, first_name, fields FROM recipients "
-            "WHERE send_id = ? AND batch_id = ? AND idx BETWEEN ? AND ? AND state = ? "
-            "ORDER BY idx",
-            (batch.send_id, batch.id, batch.lo, batch.hi, state),
-        ).fetchall()
-        return [
-            LedgerRecipient(
-                int(idx),
-                Recipient(
-                    str(email), str(name), str(first), MappingProxyType(json.loads(f) if f else {})
-                ),
-            )
-            for idx, email, name, first, f in rows
-        ]
-
-    def mark_uncertain(self, batch: BatchRecord) -> int:
-        """A batch found in flight that the provider cannot reconcile: its fate is unknown."""
-        with self.transaction() as db:
-            changed = db.execute(
-                "UPDATE recipients SET state = 'uncertain', error = 'sent or not: the process "
-                "stopped before the answer was recorded' "
-                "WHERE send_id = ? AND batch_id = ? AND idx BETWEEN ? AND ? AND state = 'inflight'",
-                (batch.send_id, batch.id, batch.lo, batch.hi),
-            ).rowcount
-            db.execute(
-                "UPDATE batches SET state = 'uncertain', finished_at = ? WHERE id = ?",
-                (_now(), batch.id),
-            )
-        return changed
-
-    def resolve_uncertain(self, send_id: int, decision: str) -> int:
-        """``resend``: uncertain recipients become pending; ``skip``: they become skipped."""
-        if decision not in ("resend", "skip"):
-            raise ValueError(decision)
-        new_state = "pending" if decision == "resend" else "skipped"
-        with self.transaction() as db:
-            changed = db.execute(
-                "UPDATE recipients SET state = ?, error = ? WHERE send_id = ? AND "
-                "state = 'uncertain'",
-                (
-                    new_state,
-                    None if decision == "resend" else "uncertain; skipped on request",
-                    send_id,
-                ),
-            ).rowcount
-            db.execute(
-                "UPDATE batches SET state = ? WHERE send_id = ? AND state = 'uncertain'",
-                ("resent" if decision == "resend" else "skipped", send_id),
-            )
-        return changed
-
-    # -- campaigns (lists held by the provider) ----------------------------------------
-    def campaign(self, send_id: int) -> CampaignRecord | None:
-        row = self._db.execute(
-            "SELECT send_id, list_id, state, ref, error, started_at, finished_at "
-            "FROM campaigns WHERE send_id = ?",
-            (send_id,),
-        ).fetchone()
-        return None if row is None else CampaignRecord(*row)
-
-    def set_campaign(
-        self,
-        send_id: int,
-        list_id: str,
-        state: str,
-        *,
-        ref: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Record the campaign's state, each change in its own transaction."""
-        now = _now()
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO campaigns (send_id, list_id, state, ref, error, started_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (send_id) DO UPDATE SET "
-                "list_id = excluded.list_id, state = excluded.state, ref = excluded.ref, "
-                "error = excluded.error, finished_at = ?, "
-                "started_at = COALESCE(campaigns.started_at, excluded.started_at)",
-                (
-                    send_id,
-                    list_id,
-                    state,
-                    ref,
-                    error,
-                    now if state == "inflight" else None,
-                    None if state in ("pending", "inflight") else now,
-                ),
-            )
-            if state == "inflight":
-                db.execute(
-                    "UPDATE sends SET started_at = COALESCE(started_at, ?) WHERE id = ?",
-                    (now, send_id),
-                )
-
-    # -- suppression list -------------------------------------------------------------
-    def suppress(self, emails: Iterable[str], *, reason: str, source: str) -> int:
-        """Add addresses to the suppression list; returns how many were new."""
-        added = 0
-        with self.transaction() as db:
-            for email in emails:
-                added += db.execute(
-                    "INSERT OR IGNORE INTO suppressions (email_key, email, reason, source, "
-                    "added_at) VALUES (?, ?, ?, ?, ?)",
-                    (address_key(email), email, reason, source, _now()),
-                ).rowcount
-        return added
-
-    def is_suppressed(self, email: str) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM suppressions WHERE email_key = ?", (address_key(email),)
-        ).fetchone()
-        return row is not None
-
-    def suppression_counts(self) -> dict[str, int]:
-        return {
-            str(reason): int(number)
-            for reason, number in self._db.execute(
-                "SELECT reason, COUNT(*) FROM suppressions GROUP BY reason ORDER BY reason"
-            )
-        }

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import math
 import os
 import signal
 import sqlite3
@@ -23,14 +22,15 @@ from newsletter.deliver.audience import (
     read_audience,
     recipients_from,
 )
+from newsletter.deliver.campaign import execute_campaign, resolve_uncertain_campaign
 from newsletter.deliver.engine import Progress, RunResult, SendOptions, run_engine
-from newsletter.deliver.ledger import CampaignRecord, Ledger, SendRecord
+from newsletter.deliver.ledger import Ledger, SendRecord
 from newsletter.deliver.providers import (
     Provider,
-    ProviderError,
     create_provider,
     provider_class,
 )
+from newsletter.deliver.reports import DeliveryReport, SendPlan
 from newsletter.errors import DeliveryError
 from newsletter.model import IssueStatus, Recipient, RenderedEmail
 from newsletter.tokens import load_secret
@@ -114,78 +114,6 @@ class SnapshotReport:
     def _keep(self, message: str) -> None:
         if len(self.problems) < MAX_PROBLEMS_KEPT:
             self.problems.append(message)
-
-
-@dataclass(frozen=True)
-class SendPlan:
-    """What a send will do, before it does it (and what ``--dry-run`` prints)."""
-
-    send: SendRecord
-    provider: str
-    counts: dict[str, int]
-    batch_size: int
-    duplicates: int
-    invalid: int
-    problems: tuple[str, ...] = ()
-    #: Set when the audience is a list held by the provider: one campaign, no batches.
-    campaign: CampaignRecord | None = None
-    list_id: str | None = None
-
-    @property
-    def to_send(self) -> int:
-        return self.counts["pending"] + self.counts["retry"]
-
-    @property
-    def has_work(self) -> bool:
-        if self.list_id is not None:
-            return self.campaign is None or self.campaign.state in ("pending", "failed")
-        return self.to_send > 0
-
-    @property
-    def audience_text(self) -> str:
-        if self.list_id is not None:
-            return f"list {self.list_id} held by {self.provider}"
-        return f"{self.to_send} recipients"
-
-    @property
-    def batches(self) -> int:
-        return math.ceil(self.to_send / self.batch_size) if self.to_send else 0
-
-    def lines(self) -> list[str]:
-        if self.list_id is not None:
-            state = self.campaign.state if self.campaign else "not sent"
-            return [
-                f"{self.send.label}: {self.send.rendered.subject!r} via {self.provider}",
-                f"  audience: list {self.list_id} held by {self.provider} (one campaign; the "
-                "provider applies its own unsubscribes)",
-                f"  campaign: {state}",
-            ]
-        c = self.counts
-        audience = sum(c.values())
-        lines = [
-            f"{self.send.label}: {self.send.rendered.subject!r} via {self.provider}",
-            f"  audience: {audience} recipients ({self.send.audience}); "
-            f"{self.invalid} invalid rows skipped, {self.duplicates} duplicates merged",
-            f"  suppressed: {c['suppressed']} (unsubscribed, bounced or complained)",
-        ]
-        if c["sent"] or c["failed"] or c["skipped"]:
-            lines.append(
-                f"  already done: {c['sent']} sent, {c['failed']} failed, {c['skipped']} skipped"
-            )
-        if c["inflight"]:
-            lines.append(
-                f"  in flight when a run stopped: {c['inflight']} (reconciled with the provider "
-                "where it can tell, otherwise marked uncertain)"
-            )
-        if c["uncertain"]:
-            lines.append(
-                f"  uncertain: {c['uncertain']} (a run stopped before their answer was "
-                "recorded; decide with --resolve-uncertain resend|skip)"
-            )
-        lines.append(
-            f"  to send: {self.to_send} in {self.batches} batches of up to {self.batch_size}"
-        )
-        return lines
 
 
 def _audience_rows(
@@ -280,67 +208,6 @@ def prepare_send(
         campaign=ledger.campaign(send.id) if list_id is not None else None,
         list_id=list_id,
     )
-
-
-@dataclass(frozen=True)
-class DeliveryReport:
-    """The outcome of one ``send`` run, for the CLI and the scheduler."""
-
-    send: SendRecord
-    run: RunResult
-    counts: dict[str, int]
-    #: True when the send was complete before this run, which then sent nothing.
-    already_sent: bool = False
-    campaign: CampaignRecord | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.send.finished_at is not None
-
-    def lines(self) -> list[str]:
-        r, c = self.run, self.counts
-        day = self.send.issue_date.isoformat()
-        if self.campaign is not None and not self.already_sent:
-            return _campaign_lines(self.send, self.campaign)
-        if self.already_sent:
-            return [
-                f"{self.send.label} was already sent (finished {self.send.finished_at}): "
-                f"{c['sent']} sent, {c['failed']} failed, {c['suppressed']} suppressed. "
-                "Nothing to send."
-            ]
-        rate = (r.sent + r.failed) / r.elapsed if r.elapsed > 0 else 0.0
-        lines = []
-        if r.reconciled or r.uncertain:
-            lines.append(
-                f"recovered an interrupted run: {r.reconciled} recipients reconciled with the "
-                f"provider, {r.uncertain} uncertain"
-            )
-        lines.append(
-            f"{self.send.label}: {r.sent} sent, {r.failed} failed, {r.deferred} deferred in "
-            f"{r.elapsed:.1f} s ({rate:.0f}/s, {r.batches} batches)"
-        )
-        lines.append(
-            f"  in all: {c['sent']} sent, {c['failed']} failed, {c['suppressed']} suppressed, "
-            f"{c['uncertain']} uncertain, {c['pending'] + c['retry']} left"
-        )
-        flag = " --test" if self.send.test else ""
-        if r.error:
-            lines.append(f"  stopped by an error: {r.error}")
-        if r.stopped and not r.error and not self.finished:
-            lines.append(f"  stopped on request; resume with: newsletter send {day}{flag}")
-        elif c["retry"] or c["pending"]:
-            lines.append(
-                f"  {c['retry'] + c['pending']} recipients not sent yet (temporary errors); "
-                f"run 'newsletter send {day}{flag}' again to retry them"
-            )
-        if c["uncertain"]:
-            lines.append(
-                f"  {c['uncertain']} uncertain: see 'newsletter status {day}', then "
-                f"'newsletter send {day}{flag} --resolve-uncertain resend' (or skip)"
-            )
-        if self.finished:
-            lines.append(f"  {self.send.label} is complete")
-        return lines
 
 
 def send_is_complete(ledger: Ledger, send: SendRecord) -> bool:
@@ -461,72 +328,3 @@ async def send_issue(
             stop=stop,
             on_progress=on_progress,
         )
-
-
-def _campaign_lines(send: SendRecord, campaign: CampaignRecord) -> list[str]:
-    day = send.issue_date.isoformat()
-    if campaign.state == "sent":
-        return [f"{send.label}: campaign {campaign.ref} sent to list {campaign.list_id}"]
-    if campaign.state == "uncertain":
-        return [
-            f"{send.label}: the campaign to list {campaign.list_id} was being sent when the "
-            "process stopped; whether the provider accepted it is unknown. Check the provider's "
-            f"dashboard, then run 'newsletter send {day} --resolve-uncertain resend' (or skip)"
-        ]
-    if campaign.state == "skipped":
-        return [f"{send.label}: campaign skipped on request"]
-    return [f"{send.label}: campaign {campaign.state}: {campaign.error or ''}".rstrip(": ")]
-
-
-async def execute_campaign(
-    ledger: Ledger,
-    config: Config,
-    send: SendRecord,
-    *,
-    secret: bytes,
-    provider: Provider | None = None,
-) -> DeliveryReport:
-    """Hand the whole issue to the provider's campaign path, exactly once.
-
-    The campaign is recorded in flight before the request and with its answer after; one found
-    in flight (a crash) becomes uncertain and waits for ``--resolve-uncertain``.
-    """
-    list_id = config.delivery.audience.list_id
-    if list_id is None:
-        raise DeliveryError("delivery.audience.list_id is not set")
-    empty = RunResult(0, 0, 0, 0, 0, 0, 0.0, False)
-    record = ledger.campaign(send.id)
-    if record is not None and record.state == "inflight":
-        ledger.set_campaign(send.id, record.list_id, "uncertain", error="interrupted")
-    record = ledger.campaign(send.id)
-    if record is None or record.state in ("pending", "failed"):
-        provider = provider or create_provider(config, secret=secret, name=send.provider)
-        key = f"{send.issue_date.isoformat()}-{send.kind}{send.run}-campaign"
-        ledger.set_campaign(send.id, list_id, "inflight")
-        try:
-            async with provider:
-                ref = await provider.send_campaign(send.rendered, list_id, key=key)
-        except ProviderError as exc:
-            ledger.set_campaign(send.id, list_id, "failed", error=str(exc))
-            raise
-        except Exception as exc:
-            ledger.set_campaign(send.id, list_id, "uncertain", error=repr(exc))
-            raise DeliveryError(
-                f"provider '{provider.name}' failed while sending the campaign: {exc!r}; "
-                f"its fate is uncertain (see 'newsletter status {send.issue_date}')"
-            ) from exc
-        ledger.set_campaign(send.id, list_id, "sent", ref=ref)
-    record = ledger.campaign(send.id)
-    if record is not None and record.state in ("sent", "skipped"):
-        ledger.mark_finished(send.id)
-    return DeliveryReport(ledger.get_send(send.id), empty, ledger.counts(send.id), campaign=record)
-
-
-def resolve_uncertain_campaign(ledger: Ledger, send: SendRecord, decision: str) -> int:
-    """``resend``: an uncertain campaign may go again; ``skip``: it counts as done."""
-    record = ledger.campaign(send.id)
-    if record is None or record.state != "uncertain":
-        return 0
-    new_state = "pending" if decision == "resend" else "skipped"
-    ledger.set_campaign(send.id, record.list_id, new_state, error=f"uncertain; {decision}")
-    return 1

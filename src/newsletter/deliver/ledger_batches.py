@@ -1,0 +1,210 @@
+"""The ledger's batches: claiming recipients, recording answers, settling crashed batches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from types import MappingProxyType
+
+from newsletter.deliver.records import (
+    BatchRecord,
+    LedgerBase,
+    LedgerRecipient,
+    Outcome,
+    now_iso,
+)
+from newsletter.model import Recipient
+
+
+class BatchLedger(LedgerBase):
+    """Batches of a send, each step in its own committed transaction."""
+
+    # -- batches ----------------------------------------------------------------------
+    def requeue_retries(self, send_id: int) -> int:
+        """Make the recipients that a previous run gave up on (transient errors) pending."""
+        with self.transaction() as db:
+            return db.execute(
+                "UPDATE recipients SET state = 'pending', error = NULL "
+                "WHERE send_id = ? AND state = 'retry'",
+                (send_id,),
+            ).rowcount
+
+    def claim_batch(
+        self, send_id: int, after: int, size: int, *, apply_suppressions: bool = True
+    ) -> tuple[BatchRecord | None, list[LedgerRecipient], int]:
+        """Take the next ``size`` pending recipients after position ``after`` into a new batch.
+
+        Returns the batch (None when nothing is left), its recipients, and the new cursor.
+        Recipients suppressed since the snapshot are marked so and left out.
+        """
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT r.idx, r.email, r.name, r.first_name, r.fields, s.email_key IS NOT NULL "
+                "FROM recipients r LEFT JOIN suppressions s ON s.email_key = r.email_key "
+                "WHERE r.send_id = ? AND r.idx > ? AND r.state = 'pending' "
+                "ORDER BY r.idx LIMIT ?",
+                (send_id, after, size),
+            ).fetchall()
+            if not rows:
+                return None, [], after
+            members: list[LedgerRecipient] = []
+            late: list[tuple[int, int]] = []
+            for idx, email, name, first_name, fields, suppressed in rows:
+                if suppressed and apply_suppressions:
+                    late.append((send_id, idx))
+                    continue
+                extra = json.loads(fields) if fields else {}
+                members.append(
+                    LedgerRecipient(
+                        int(idx),
+                        Recipient(str(email), str(name), str(first_name), MappingProxyType(extra)),
+                    )
+                )
+            if late:
+                db.executemany(
+                    "UPDATE recipients SET state = 'suppressed' WHERE send_id = ? AND idx = ?",
+                    late,
+                )
+            cursor = int(rows[-1][0])
+            if not members:
+                return None, [], cursor
+            lo, hi = members[0].idx, members[-1].idx
+            started = now_iso()
+            batch_id = int(
+                db.execute(
+                    "INSERT INTO batches (send_id, lo, hi, size, state, started_at) "
+                    "VALUES (?, ?, ?, ?, 'inflight', ?)",
+                    (send_id, lo, hi, len(members), started),
+                ).lastrowid
+                or 0
+            )
+            db.execute(
+                "UPDATE recipients SET state = 'inflight', batch_id = ? "
+                "WHERE send_id = ? AND idx BETWEEN ? AND ? AND state = 'pending'",
+                (batch_id, send_id, lo, hi),
+            )
+            db.execute(
+                "UPDATE sends SET started_at = COALESCE(started_at, ?) WHERE id = ?",
+                (started, send_id),
+            )
+        record = BatchRecord(
+            batch_id, send_id, lo, hi, len(members), "inflight", 0, started, None, None
+        )
+        return record, members, cursor
+
+    def record_outcomes(
+        self,
+        batch: BatchRecord,
+        outcomes: Sequence[Outcome],
+        *,
+        attempts: int,
+        done: bool,
+        error: str | None = None,
+    ) -> None:
+        """Record what is now known of some recipients of a batch; ``done`` closes the batch."""
+        with self.transaction() as db:
+            if outcomes:
+                if (
+                    all(
+                        o.message_id is None and o.error is None and o.state == outcomes[0].state
+                        for o in outcomes
+                    )
+                    and len(outcomes) == batch.size
+                ):
+                    db.execute(
+                        "UPDATE recipients SET state = ? WHERE send_id = ? AND batch_id = ? "
+                        "AND idx BETWEEN ? AND ? AND state = 'inflight'",
+                        (outcomes[0].state, batch.send_id, batch.id, batch.lo, batch.hi),
+                    )
+                else:
+                    db.executemany(
+                        "UPDATE recipients SET state = ?, message_id = ?, error = ? "
+                        "WHERE send_id = ? AND idx = ?",
+                        [(o.state, o.message_id, o.error, batch.send_id, o.idx) for o in outcomes],
+                    )
+            db.execute(
+                "UPDATE batches SET attempts = ?, error = ?, state = ?, finished_at = ? "
+                "WHERE id = ?",
+                (
+                    attempts,
+                    error,
+                    "done" if done else "inflight",
+                    now_iso() if done else None,
+                    batch.id,
+                ),
+            )
+
+    def open_batches(self, send_id: int, state: str = "inflight") -> list[BatchRecord]:
+        rows = self._db.execute(
+            "SELECT id, send_id, lo, hi, size, state, attempts, started_at, finished_at, error "
+            "FROM batches WHERE send_id = ? AND state = ? ORDER BY id",
+            (send_id, state),
+        ).fetchall()
+        return [
+            BatchRecord(
+                int(r[0]),
+                int(r[1]),
+                int(r[2]),
+                int(r[3]),
+                int(r[4]),
+                str(r[5]),
+                int(r[6]),
+                str(r[7]),
+                r[8],
+                r[9],
+            )
+            for r in rows
+        ]
+
+    def batch_members(self, batch: BatchRecord, state: str = "inflight") -> list[LedgerRecipient]:
+        rows = self._db.execute(
+            "SELECT idx, email, name, first_name, fields FROM recipients "
+            "WHERE send_id = ? AND batch_id = ? AND idx BETWEEN ? AND ? AND state = ? "
+            "ORDER BY idx",
+            (batch.send_id, batch.id, batch.lo, batch.hi, state),
+        ).fetchall()
+        return [
+            LedgerRecipient(
+                int(idx),
+                Recipient(
+                    str(email), str(name), str(first), MappingProxyType(json.loads(f) if f else {})
+                ),
+            )
+            for idx, email, name, first, f in rows
+        ]
+
+    def mark_uncertain(self, batch: BatchRecord) -> int:
+        """A batch found in flight that the provider cannot reconcile: its fate is unknown."""
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE recipients SET state = 'uncertain', error = 'sent or not: the process "
+                "stopped before the answer was recorded' "
+                "WHERE send_id = ? AND batch_id = ? AND idx BETWEEN ? AND ? AND state = 'inflight'",
+                (batch.send_id, batch.id, batch.lo, batch.hi),
+            ).rowcount
+            db.execute(
+                "UPDATE batches SET state = 'uncertain', finished_at = ? WHERE id = ?",
+                (now_iso(), batch.id),
+            )
+        return changed
+
+    def resolve_uncertain(self, send_id: int, decision: str) -> int:
+        """``resend``: uncertain recipients become pending; ``skip``: they become skipped."""
+        if decision not in ("resend", "skip"):
+            raise ValueError(decision)
+        new_state = "pending" if decision == "resend" else "skipped"
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE recipients SET state = ?, error = ? WHERE send_id = ? AND "
+                "state = 'uncertain'",
+                (
+                    new_state,
+                    None if decision == "resend" else "uncertain; skipped on request",
+                    send_id,
+                ),
+            ).rowcount
+            db.execute(
+                "UPDATE batches SET state = ? WHERE send_id = ? AND state = 'uncertain'",
+                ("resent" if decision == "resend" else "skipped", send_id),
+            )
+        return changed

@@ -1,0 +1,125 @@
+"""The ledger's records (sends, recipients, batches, campaigns) and its connection base.
+
+The ledger is split by concern: ``ledger`` (sends and snapshots), ``ledger_batches`` (batches
+and recipients' fates), ``ledger_lists`` (campaigns and the suppression list).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from newsletter.model import Recipient, RenderedEmail
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class SendRecord:
+    """One send of one issue (the real one, or a test run) as the ledger knows it."""
+
+    id: int
+    issue_date: date
+    kind: str
+    run: int
+    provider: str
+    audience: str
+    created_at: str
+    snapshot_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    invalid_rows: int
+    duplicate_rows: int
+    rendered: RenderedEmail
+
+    @property
+    def test(self) -> bool:
+        return self.kind == "test"
+
+    @property
+    def label(self) -> str:
+        day = self.issue_date.isoformat()
+        return f"test send #{self.run} of {day}" if self.test else f"issue {day}"
+
+
+@dataclass(frozen=True)
+class LedgerRecipient:
+    """A recipient of a send, with its position in the snapshot."""
+
+    idx: int
+    recipient: Recipient
+    suppressed: bool = False
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    id: int
+    send_id: int
+    lo: int
+    hi: int
+    size: int
+    state: str
+    attempts: int
+    started_at: str
+    finished_at: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to record for one recipient of a batch."""
+
+    idx: int
+    state: str
+    message_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    """A send to a list held by the provider: one request, one state.
+
+    States: ``pending``, ``inflight`` (request made, answer not recorded), ``sent``,
+    ``failed`` (refused; nothing sent), ``uncertain`` (found in flight after a crash),
+    ``skipped`` (uncertain, resolved as not to resend).
+    """
+
+    send_id: int
+    list_id: str
+    state: str
+    ref: str | None
+    error: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
+class SnapshotCounts:
+    recipients: int
+    invalid: int
+    duplicates: int
+    suppressed: int
+
+
+class LedgerBase:
+    """The connection and transactions that every part of the ledger works through."""
+
+    path: Path
+    _db: sqlite3.Connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")

@@ -1,0 +1,157 @@
+"""What a send will do and what it did: the plan and the report the CLI and scheduler print."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from newsletter.deliver.engine import RunResult
+from newsletter.deliver.ledger import CampaignRecord, SendRecord
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """What a send will do, before it does it (and what ``--dry-run`` prints)."""
+
+    send: SendRecord
+    provider: str
+    counts: dict[str, int]
+    batch_size: int
+    duplicates: int
+    invalid: int
+    problems: tuple[str, ...] = ()
+    #: Set when the audience is a list held by the provider: one campaign, no batches.
+    campaign: CampaignRecord | None = None
+    list_id: str | None = None
+
+    @property
+    def to_send(self) -> int:
+        return self.counts["pending"] + self.counts["retry"]
+
+    @property
+    def has_work(self) -> bool:
+        if self.list_id is not None:
+            return self.campaign is None or self.campaign.state in ("pending", "failed")
+        return self.to_send > 0
+
+    @property
+    def audience_text(self) -> str:
+        if self.list_id is not None:
+            return f"list {self.list_id} held by {self.provider}"
+        return f"{self.to_send} recipients"
+
+    @property
+    def batches(self) -> int:
+        return math.ceil(self.to_send / self.batch_size) if self.to_send else 0
+
+    def lines(self) -> list[str]:
+        if self.list_id is not None:
+            state = self.campaign.state if self.campaign else "not sent"
+            return [
+                f"{self.send.label}: {self.send.rendered.subject!r} via {self.provider}",
+                f"  audience: list {self.list_id} held by {self.provider} (one campaign; the "
+                "provider applies its own unsubscribes)",
+                f"  campaign: {state}",
+            ]
+        c = self.counts
+        audience = sum(c.values())
+        lines = [
+            f"{self.send.label}: {self.send.rendered.subject!r} via {self.provider}",
+            f"  audience: {audience} recipients ({self.send.audience}); "
+            f"{self.invalid} invalid rows skipped, {self.duplicates} duplicates merged",
+            f"  suppressed: {c['suppressed']} (unsubscribed, bounced or complained)",
+        ]
+        if c["sent"] or c["failed"] or c["skipped"]:
+            lines.append(
+                f"  already done: {c['sent']} sent, {c['failed']} failed, {c['skipped']} skipped"
+            )
+        if c["inflight"]:
+            lines.append(
+                f"  in flight when a run stopped: {c['inflight']} (reconciled with the provider "
+                "where it can tell, otherwise marked uncertain)"
+            )
+        if c["uncertain"]:
+            lines.append(
+                f"  uncertain: {c['uncertain']} (a run stopped before their answer was "
+                "recorded; decide with --resolve-uncertain resend|skip)"
+            )
+        lines.append(
+            f"  to send: {self.to_send} in {self.batches} batches of up to {self.batch_size}"
+        )
+        return lines
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """The outcome of one ``send`` run, for the CLI and the scheduler."""
+
+    send: SendRecord
+    run: RunResult
+    counts: dict[str, int]
+    #: True when the send was complete before this run, which then sent nothing.
+    already_sent: bool = False
+    campaign: CampaignRecord | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.send.finished_at is not None
+
+    def lines(self) -> list[str]:
+        r, c = self.run, self.counts
+        day = self.send.issue_date.isoformat()
+        if self.campaign is not None and not self.already_sent:
+            return campaign_lines(self.send, self.campaign)
+        if self.already_sent:
+            return [
+                f"{self.send.label} was already sent (finished {self.send.finished_at}): "
+                f"{c['sent']} sent, {c['failed']} failed, {c['suppressed']} suppressed. "
+                "Nothing to send."
+            ]
+        rate = (r.sent + r.failed) / r.elapsed if r.elapsed > 0 else 0.0
+        lines = []
+        if r.reconciled or r.uncertain:
+            lines.append(
+                f"recovered an interrupted run: {r.reconciled} recipients reconciled with the "
+                f"provider, {r.uncertain} uncertain"
+            )
+        lines.append(
+            f"{self.send.label}: {r.sent} sent, {r.failed} failed, {r.deferred} deferred in "
+            f"{r.elapsed:.1f} s ({rate:.0f}/s, {r.batches} batches)"
+        )
+        lines.append(
+            f"  in all: {c['sent']} sent, {c['failed']} failed, {c['suppressed']} suppressed, "
+            f"{c['uncertain']} uncertain, {c['pending'] + c['retry']} left"
+        )
+        flag = " --test" if self.send.test else ""
+        if r.error:
+            lines.append(f"  stopped by an error: {r.error}")
+        if r.stopped and not r.error and not self.finished:
+            lines.append(f"  stopped on request; resume with: newsletter send {day}{flag}")
+        elif c["retry"] or c["pending"]:
+            lines.append(
+                f"  {c['retry'] + c['pending']} recipients not sent yet (temporary errors); "
+                f"run 'newsletter send {day}{flag}' again to retry them"
+            )
+        if c["uncertain"]:
+            lines.append(
+                f"  {c['uncertain']} uncertain: see 'newsletter status {day}', then "
+                f"'newsletter send {day}{flag} --resolve-uncertain resend' (or skip)"
+            )
+        if self.finished:
+            lines.append(f"  {self.send.label} is complete")
+        return lines
+
+
+def campaign_lines(send: SendRecord, campaign: CampaignRecord) -> list[str]:
+    day = send.issue_date.isoformat()
+    if campaign.state == "sent":
+        return [f"{send.label}: campaign {campaign.ref} sent to list {campaign.list_id}"]
+    if campaign.state == "uncertain":
+        return [
+            f"{send.label}: the campaign to list {campaign.list_id} was being sent when the "
+            "process stopped; whether the provider accepted it is unknown. Check the provider's "
+            f"dashboard, then run 'newsletter send {day} --resolve-uncertain resend' (or skip)"
+        ]
+    if campaign.state == "skipped":
+        return [f"{send.label}: campaign skipped on request"]
+    return [f"{send.label}: campaign {campaign.state}: {campaign.error or ''}".rstrip(": ")]
