@@ -109,3 +109,18 @@ def test_send_refuses_an_unapproved_issue(sample_project: Path) -> None:
     assert result.returncode == 1
     assert "approve" in result.stderr
     assert not list((project / ".newsletter" / "outbox").glob(f"{DATE}/*.eml"))
+
+
+def test_send_checks_the_issue_again(sample_project: Path) -> None:
+    """An approved issue edited after approval is checked again: errors refuse the send."""
+    project = sample_project
+    issue = project / "bulletins" / DATE / "issue.md"
+    text = issue.read_text(encoding="utf-8")
+    start = text.index("subject:")
+    end = text.index("\n", start)
+    issue.write_text(text[:start] + 'subject: ""' + text[end:], encoding="utf-8")
+    run_ok(project, "collect", DATE)
+    result = newsletter(project, "send", DATE, "--yes")
+    assert result.returncode == 1
+    assert "subject" in result.stderr.lower()
+    assert not list((project / ".newsletter" / "outbox").glob(f"{DATE}/*.eml"))

@@ -18,13 +18,11 @@ from typing import Any, TypeVar
 
 from newsletter.collect.run import collect_issue
 from newsletter.config import Config
-from newsletter.curate import load_issue
 from newsletter.dates import french_date, next_issue_date
 from newsletter.deliver.providers import Batch, BatchItem, create_provider, message_id_for
-from newsletter.deliver.service import send_issue
+from newsletter.deliver.service import EmptyIssue, rendered_issue, requires_approval, send_issue
 from newsletter.errors import NewsletterError
-from newsletter.model import Issue, IssueStatus, Recipient, RenderedEmail
-from newsletter.render.check import errors, render_and_check
+from newsletter.model import Recipient, RenderedEmail
 from newsletter.schedule import JobAction
 from newsletter.tokens import load_secret
 
@@ -69,11 +67,11 @@ def collect_job(config: Config, now: datetime, stop: threading.Event) -> None:
 def send_test_job(config: Config, now: datetime, stop: threading.Event) -> None:
     """Send the [TEST] copy of the next issue to the editors, or tell them why it can't go."""
     day = next_issue_date(now, config.newsletter.tz)
-    checked = _checked_issue(config, day, need_approval=False)
-    if not isinstance(checked, RenderedEmail):
-        notify_editors(config, day, "le test n'a pas pu partir", checked or ["no issue"])
+    try:
+        rendered = rendered_issue(config, day, need_approval=False)
+    except NewsletterError as exc:
+        notify_editors(config, day, "le test n'a pas pu partir", exc.problems)
         return
-    rendered = checked
     report = _run(
         lambda event: send_issue(config, day, lambda: rendered, test=True, stop=event), stop
     )
@@ -85,42 +83,20 @@ def send_job(config: Config, now: datetime, stop: threading.Event) -> None:
     """Send the next issue to the audience, exactly once, if it may go."""
     day = next_issue_date(now, config.newsletter.tz)
     settings = config.jobs.send
-    need_approval = settings.require_approval if settings is not None else True
     skip_if_empty = settings.skip_if_empty if settings is not None else True
-    checked = _checked_issue(config, day, need_approval=need_approval, skip_if_empty=skip_if_empty)
-    if checked is None:
-        log.info("send %s: the issue has no items; skipped (jobs.send.skip_if_empty)", day)
+    try:
+        rendered = rendered_issue(
+            config, day, need_approval=requires_approval(config), skip_if_empty=skip_if_empty
+        )
+    except EmptyIssue as exc:
+        log.info("send %s: %s", day, exc)
         return
-    if not isinstance(checked, RenderedEmail):
-        notify_editors(config, day, "l'envoi n'est pas parti", checked)
+    except NewsletterError as exc:
+        notify_editors(config, day, "l'envoi n'est pas parti", exc.problems)
         return
-    rendered = checked
     report = _run(lambda event: send_issue(config, day, lambda: rendered, stop=event), stop)
     for line in report.lines():
         log.info("send %s: %s", day, line)
-
-
-def _checked_issue(
-    config: Config, day: date, *, need_approval: bool, skip_if_empty: bool = False
-) -> RenderedEmail | list[str] | None:
-    """The rendered issue when it may be sent; the reasons when not; None for an empty issue."""
-    try:
-        issue: Issue = load_issue(config, day)
-    except NewsletterError as exc:
-        return list(exc.problems)
-    if skip_if_empty and not issue.items:
-        return None
-    reasons: list[str] = []
-    if need_approval and issue.status is not IssueStatus.APPROVED:
-        reasons.append(
-            f"the issue of {day} is not approved (status: {issue.status.value}); "
-            f"run 'newsletter approve {day}' once it is ready"
-        )
-    rendered, findings = render_and_check(issue, config)
-    reasons.extend(str(finding) for finding in errors(findings))
-    if reasons or rendered is None:
-        return reasons or ["the issue could not be rendered"]
-    return rendered
 
 
 def notify_editors(config: Config, day: date, what: str, reasons: Sequence[str]) -> bool:

@@ -44,20 +44,38 @@ def requires_approval(config: Config) -> bool:
     return config.jobs.send.require_approval if config.jobs.send is not None else True
 
 
-def rendered_issue(config: Config, issue_date: date, *, need_approval: bool) -> RenderedEmail:
-    """Load and render the issue of ``issue_date``; refuse an unapproved one when asked to."""
+class EmptyIssue(DeliveryError):
+    """The issue has no items, and the caller asked to skip empty issues."""
+
+
+def rendered_issue(
+    config: Config, issue_date: date, *, need_approval: bool, skip_if_empty: bool = False
+) -> RenderedEmail:
+    """Load, render and check the issue of ``issue_date``: what may be sent, or why not.
+
+    Raises DeliveryError listing every reason (content errors, not approved, check errors),
+    and EmptyIssue for an issue without items when ``skip_if_empty``.
+    """
     from newsletter.curate import load_issue
-    from newsletter.render import render_issue
+    from newsletter.render.check import errors, render_and_check
 
     issue = load_issue(config, issue_date)
+    day = issue_date.isoformat()
+    if skip_if_empty and not issue.items:
+        raise EmptyIssue(f"issue {day} has no items; skipped (jobs.send.skip_if_empty)")
+    reasons: list[str] = []
     if need_approval and issue.status is not IssueStatus.APPROVED:
-        day = issue_date.isoformat()
-        raise DeliveryError(
+        reasons.append(
             f"bulletins/{day}/issue.md: issue {day} is not approved (status: "
             f"{issue.status.value}); run 'newsletter check {day}' and 'newsletter approve {day}' "
             f"first, or send a test with 'newsletter send {day} --test'"
         )
-    return render_issue(issue, config)
+    rendered, findings = render_and_check(issue, config)
+    reasons.extend(str(finding) for finding in errors(findings))
+    if reasons or rendered is None:
+        reasons = reasons or [f"issue {day} could not be rendered"]
+        raise DeliveryError(reasons[0], reasons)
+    return rendered
 
 
 def open_ledger(config: Config) -> Ledger:
