@@ -105,3 +105,43 @@ def test_init_scaffolds_a_working_project(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     again = CliRunner().invoke(app, ["init", str(target)])
     assert again.exit_code == 0 and "kept" in again.output and "created" not in again.output
+
+
+def test_init_project_works_at_once_any_year(tmp_path: Path) -> None:
+    """A year after the samples were written, a new project's first issue is still full."""
+    import email
+    import email.policy
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    target = tmp_path / "projet"
+    runner = CliRunner()
+    with time_machine.travel(datetime(2027, 6, 15, 10, tzinfo=UTC), tick=False):
+        assert runner.invoke(app, ["init", str(target)]).exit_code == 0
+        config_args = ["--config", str(target / "schedule.yaml")]
+        for args in (["new"], ["collect"], ["check"], ["approve", "2027-06-17"], ["build"]):
+            result = runner.invoke(app, [*config_args, *args])
+            assert result.exit_code == 0, (args, result.output)
+        sent = runner.invoke(app, [*config_args, "send", "--yes"])
+        assert sent.exit_code == 0, sent.output
+    draft = (target / "bulletins" / "2027-06-17" / "collected.yaml").read_text(encoding="utf-8")
+    assert draft.count("include: true") >= 10
+    messages = sorted((target / ".newsletter" / "outbox" / "2027-06-17").glob("*.eml"))
+    assert len(messages) == 13
+    first = email.message_from_bytes(messages[0].read_bytes(), policy=email.policy.default)
+    assert "Le Jeudi de l'ODD 17" in str(first["Subject"])
+
+
+def test_shift_feed_dates_moves_rss_and_atom_dates() -> None:
+    from newsletter.scaffold import shift_feed_dates
+
+    text = (
+        "<pubDate>Wed, 02 Dec 2026 12:00:00 +0100</pubDate>"
+        "<updated>2026-12-01T17:00:00+01:00</updated><pubDate>not a date</pubDate>"
+    )
+    moved = shift_feed_dates(text, 2)
+    assert "<pubDate>Wed, 16 Dec 2026 12:00:00 +0100</pubDate>" in moved
+    assert "<updated>2026-12-15T17:00:00+01:00</updated>" in moved
+    assert "<pubDate>not a date</pubDate>" in moved
+    assert shift_feed_dates(text, 0) == text

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
-from newsletter.cli.common import config_option, date_argument, guarded, issue_date_of, load
+from newsletter.cli.common import (
+    config_option,
+    date_argument,
+    guarded,
+    issue_date_of,
+    load,
+    now_utc,
+)
+from newsletter.dates import next_issue_date
 from newsletter.issue_files import display_path, new_issue
 from newsletter.scaffold import scaffold_project
+
+DEFAULT_TIMEZONE = "Europe/Paris"
 
 
 @click.command("init")
@@ -21,12 +32,19 @@ def init_command(directory: Path) -> None:
     design) and samples/ (sample feeds and subscribers), so that `new`, `collect`, `build`
     and `send` work at once. Existing files are never overwritten.
     """
-    created, kept = scaffold_project(directory)
+    next_issue = next_issue_date(now_utc(), ZoneInfo(DEFAULT_TIMEZONE))
+    created, kept = scaffold_project(directory, next_issue)
     for path in created:
         click.echo(f"created  {path}")
     for path in kept:
         click.echo(f"kept     {path} (already exists)")
-    click.echo(f"\nNext: cd {directory} && newsletter new && newsletter collect")
+    click.echo(
+        f"\nNext, in {directory}: edit schedule.yaml, then\n"
+        "  newsletter new          # this week's issue.md: write the editorial\n"
+        "  newsletter collect      # the sample feeds' items for the week\n"
+        "  newsletter build        # build/DATE/email.html, email.txt, email.eml\n"
+        "  newsletter approve DATE && newsletter send --yes   # to the local outbox"
+    )
 
 
 @click.command("new")
