@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -326,3 +328,14 @@ def test_a_section_key_moves_an_entry(tmp_path: Path) -> None:
     )
     path.write_text(path.read_text(encoding="utf-8").replace("agendaa", "agenda"), "utf-8")
     assert [i.section for i in load_included_items(path, SECTIONS)] == ["agenda", "agenda"]
+
+
+@pytest.mark.parametrize(
+    "module", ["newsletter.drafts", "newsletter.collect.urls", "newsletter.collect.editor"]
+)
+def test_each_module_imports_on_its_own(module: str) -> None:
+    # A fresh interpreter: importing the draft module first must not hit an import cycle.
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
