@@ -228,3 +228,21 @@ def test_an_override_dropped_in_later_is_picked_up(project: Path, config: Config
     assert "Pied tardif" in render_issue(issue, config).html
     (project / "templates" / "partials" / "footer.mjml.j2").unlink()
     assert "Voir dans le navigateur" in render_issue(issue, config).html
+
+
+def test_any_error_raised_by_a_template_names_file_and_line(project: Path, config: Config) -> None:
+    _override(project, "text.txt.j2", "{{ title }}\n{{ 1 / 0 }}\n")
+    with pytest.raises(RenderError) as caught:
+        render_issue(sample_issue(config.section_list), config)
+    assert str(caught.value) == (
+        "templates/text.txt.j2:2: template error: ZeroDivisionError: division by zero"
+    )
+
+
+def test_an_override_that_is_not_utf8_is_named(project: Path, config: Config) -> None:
+    path = project / "templates" / "partials" / "header.mjml.j2"
+    path.parent.mkdir(parents=True)
+    path.write_bytes("<mj-section>É</mj-section>\n".encode("latin-1"))
+    with pytest.raises(RenderError) as caught:
+        render_issue(sample_issue(config.section_list), config)
+    assert str(caught.value).startswith("templates/partials/header.mjml.j2: not UTF-8 text")

@@ -90,10 +90,21 @@ def _render(env: Environment, name: str, context: dict[str, Any], config: Config
             f"{name}: template '{exc.name}' not found in "
             f"{', '.join(str(p) for p in _searched(env))}"
         ) from exc
-    except (TemplateError, TypeError, ValueError, KeyError, AttributeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise RenderError(
+            f"{_undecodable(env, config) or name}: not UTF-8 text ({exc.reason} at byte "
+            f"{exc.start}); save the template as UTF-8"
+        ) from exc
+    except RenderError:
+        raise
+    except Exception as exc:
+        # A template can raise anything ({{ 1/0 }}, a filter given the wrong type): the user
+        # needs the template and line, never a traceback.
         where = _template_frame(exc, config) or name
         detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        raise RenderError(f"{where}: template error: {detail}") from exc
+        familiar = (TemplateError, TypeError, ValueError, KeyError, AttributeError)
+        kind = "" if isinstance(exc, familiar) else f"{type(exc).__name__}: "
+        raise RenderError(f"{where}: template error: {kind}{detail}") from exc
 
 
 def _in_template(exc: MjmlError, marked: str, env: Environment, config: Config) -> RenderError:
@@ -108,6 +119,19 @@ def _in_template(exc: MjmlError, marked: str, env: Environment, config: Config) 
     line = template_line(unmark(source), excerpt(marked, exc.line))
     where = _shown(config, filename, name) + (f":{line}" if line else "")
     return RenderError(f"{where}: MJML error: {exc.detail} (line {exc.line} of the rendered MJML)")
+
+
+def _undecodable(env: Environment, config: Config) -> str | None:
+    """The first template file of the search path that is not UTF-8, for the message."""
+    for folder in _searched(env):
+        for path in sorted(Path(folder).rglob("*.j2")):
+            try:
+                path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                return _shown(config, str(path), path.name)
+            except OSError:
+                continue
+    return None
 
 
 def _template_frame(exc: BaseException, config: Config) -> str | None:
