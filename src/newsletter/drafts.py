@@ -231,8 +231,10 @@ def _dump_entries(entries: list[CommentedMap], indent: int) -> str:
 
 
 _PLAIN_START = re.compile(r"""^[^\s\-?:,\[\]{}#&*!|>'"%@`\d+.~]""")
-_SPECIAL_WORDS = re.compile(r"^(?:true|false|yes|no|on|off|y|n|null)$", re.I)
-_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+_SPECIAL_WORDS = re.compile(r"^(?:true|false|yes|no|on|off|y|n|null|=|<<)$", re.I)
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+#: What YAML refuses or reads as a line break even in a double-quoted scalar: escaped.
+_NOT_PRINTABLE = re.compile(r"[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
 def _scalar(value: str, *, flow: bool = False) -> str:
@@ -247,8 +249,12 @@ def _scalar(value: str, *, flow: bool = False) -> str:
         and _UNSAFE_CHARS.search(value) is None
         and not (flow and any(c in value for c in ",[]{}"))
     )
-    # A JSON string is a valid YAML double-quoted scalar.
-    return value if plain else json.dumps(value, ensure_ascii=False)
+    if plain:
+        return value
+    # A JSON string is a valid YAML double-quoted scalar, once the characters YAML does not
+    # allow unescaped (C1 controls, non-characters) are written as \uXXXX.
+    quoted = json.dumps(value, ensure_ascii=False)
+    return _NOT_PRINTABLE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", quoted)
 
 
 def _entry(item: Item, tz: ZoneInfo) -> CommentedMap:

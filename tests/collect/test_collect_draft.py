@@ -5,17 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from newsletter.cli import app
-from newsletter.drafts import load_included_items
+from newsletter.drafts import load_included_items, merge_draft
 from newsletter.errors import ContentError
-from newsletter.model import Section
+from newsletter.model import Item, Section, item_key
 
 DAY = "2026-12-03"  # covers 2026-11-26 00:00 to 2026-12-03 00:00, Paris time
 WED, WED_LATER = "Wed, 02 Dec 2026 10:00 +0100", "Wed, 02 Dec 2026 11:00 +0100"
@@ -339,3 +343,40 @@ def test_each_module_imports_on_its_own(module: str) -> None:
         [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def _one_item_draft(title: str, summary: str, categories: list[str]) -> dict[str, Any]:
+    url = "https://e.example/a"
+    item = Item(
+        key=item_key(url),
+        title=title,
+        url=url,
+        section="territoires",
+        summary_text=summary,
+        categories=tuple(categories),
+        sources=("Source",),
+    )
+    text, _ = merge_draft(None, [item], SECTIONS, date(2026, 12, 3), ZoneInfo("Europe/Paris"))
+    entry: dict[str, Any] = YAML(typ="safe", pure=True).load(text)["sections"]["territoires"][0]
+    return entry
+
+
+@pytest.mark.parametrize("value", ["\x92", "\x85", "\u2028", "\ufffe", "=", "<<", "a\x7fb"])
+def test_draft_values_that_yaml_treats_specially_read_back_the_same(value: str) -> None:
+    # C1 controls come from mis-declared cp1252 feeds; '=' is a YAML 1.1 'value' tag.
+    entry = _one_item_draft(value, value, [value])
+    assert (entry["title"], entry["summary"], entry["categories"]) == (value, value, [value])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(min_size=1, max_size=30),
+    st.text(max_size=30),
+    st.lists(st.text(min_size=1, max_size=10), max_size=3),
+)
+def test_any_title_and_summary_read_back_the_same_from_the_draft(
+    title: str, summary: str, categories: list[str]
+) -> None:
+    entry = _one_item_draft(title, summary, categories)
+    assert (entry["title"], entry["summary"]) == (title, summary)
+    assert entry.get("categories", []) == categories
