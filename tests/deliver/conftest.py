@@ -101,9 +101,15 @@ class Sink:
     #: Probabilities of faults, per SMTP command.
     drop_on_mail: float = 0.0
     temp_fail_rcpt: float = 0.0
+    drop_on_rcpt: float = 0.0
     drop_in_data: float = 0.0
     fail_in_data: float = 0.0
     reject: frozenset[str] = frozenset()
+    #: Store the message of these recipients, then lose the connection before the 250.
+    lose_reply_for: frozenset[str] = frozenset()
+    #: Refuse MAIL FROM with this reply once ``refuse_mail_after`` messages were taken.
+    refuse_mail: str | None = None
+    refuse_mail_after: int = 0
     keep_messages: bool = False
     rng: random.Random = field(default_factory=lambda: random.Random(17))
     port: int = 0
@@ -127,6 +133,11 @@ class SinkHandler:
         if self._roll(self.sink.drop_on_mail):
             server.transport.close()
             return "421 4.3.0 closing connection"
+        if (
+            self.sink.refuse_mail
+            and sum(self.sink.received.values()) >= self.sink.refuse_mail_after
+        ):
+            return self.sink.refuse_mail
         envelope.mail_from = address
         return "250 OK"
 
@@ -137,6 +148,9 @@ class SinkHandler:
             return "550 5.1.1 no such mailbox"
         if self._roll(self.sink.temp_fail_rcpt):
             return "451 4.7.1 try again later"
+        if self._roll(self.sink.drop_on_rcpt):
+            server.transport.close()
+            return "421 4.3.0 closing connection"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -153,6 +167,8 @@ class SinkHandler:
                 self.sink.received[rcpt.lower()] += 1
             if self.sink.keep_messages:
                 self.sink.messages.append(bytes(envelope.original_content or envelope.content))
+        if {rcpt.lower() for rcpt in envelope.rcpt_tos} & self.sink.lose_reply_for:
+            server.transport.close()  # stored, but the client never sees the 250
         return "250 OK queued"
 
 

@@ -63,9 +63,10 @@ def test_smtp_sends_each_message(project: Path, smtp_sink: Sink) -> None:
 
 
 def test_fault_injection_delivers_everything_once(project: Path, smtp_sink: Sink) -> None:
+    # Every fault a client can tell apart: drops before the end of the data, 421/451 replies.
     smtp_sink.drop_on_mail = 0.05
     smtp_sink.temp_fail_rcpt = 0.08
-    smtp_sink.drop_in_data = 0.05
+    smtp_sink.drop_on_rcpt = 0.05
     smtp_sink.fail_in_data = 0.05
     write_audience(project / "subscribers.csv", 400)
     smtp_config(project, smtp_sink, max_attempts=12, batch_size=25, max_in_flight=3)
@@ -81,6 +82,45 @@ def test_fault_injection_delivers_everything_once(project: Path, smtp_sink: Sink
         assert report.counts["sent"] == 400
     assert len(smtp_sink.received) == 400
     assert set(smtp_sink.received.values()) == {1}
+
+
+def test_reply_lost_after_the_data_is_uncertain_never_resent(
+    project: Path, smtp_sink: Sink
+) -> None:
+    # The server stores these messages, then the connection drops before its 250: the
+    # client cannot know they arrived, so they must not be sent again.
+    lost = frozenset({"abonne3@example.org", "abonne11@example.org"})
+    smtp_sink.lose_reply_for = lost
+    smtp_config(project, smtp_sink, max_attempts=4)
+    config = config_of(project)
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+        assert report.counts["sent"] == 23 and report.counts["uncertain"] == 2
+        assert {e for e, _ in ledger.recipients_in(plan.send.id, "uncertain")} == lost
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+        assert not report.finished and report.counts["uncertain"] == 2
+    assert len(smtp_sink.received) == 25 and set(smtp_sink.received.values()) == {1}
+
+
+def test_sender_refused_stops_the_send_and_fails_nobody(project: Path, smtp_sink: Sink) -> None:
+    # After 12 messages the server refuses the sender (quota, authentication): a problem of
+    # the account, not of the 13 recipients left, who must not be marked failed.
+    smtp_sink.refuse_mail = "550 5.4.5 Daily sending quota exceeded"
+    smtp_sink.refuse_mail_after = 12
+    smtp_config(project, smtp_sink, batch_size=10, max_in_flight=1)
+    config = config_of(project)
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+        assert report.run.error and "refused the sender jeudi@example.org" in report.run.error
+        assert "550 5.4.5 Daily sending quota exceeded" in report.run.error
+        assert report.counts["sent"] == 12 and report.counts["pending"] == 13
+        assert report.counts["failed"] == 0 and not report.finished
+        smtp_sink.refuse_mail = None
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+        assert report.finished and report.counts["sent"] == 25
+    assert len(smtp_sink.received) == 25 and set(smtp_sink.received.values()) == {1}
 
 
 def _start(config_file: Path) -> subprocess.Popen[str]:

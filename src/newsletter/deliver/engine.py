@@ -11,7 +11,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,6 +129,8 @@ class RateLimiter:
 
 
 Sleep = Callable[[float], Awaitable[None]]
+#: The error of a recipient that a provider's answer left out: maybe delivered.
+_NO_ANSWER = "the provider's answer did not mention this recipient"
 
 
 class Engine:
@@ -189,7 +191,7 @@ class Engine:
             outcomes = []
             for member in members:
                 found = by_idx.get(member.idx)
-                if found is None:
+                if found is None or found.status is Status.UNCERTAIN:
                     outcomes.append(Outcome(member.idx, "uncertain", error="not found"))
                     uncertain += 1
                 elif found.status is Status.SENT:
@@ -264,11 +266,13 @@ class Engine:
             try:
                 results = await self.provider.send_batch(batch)
             except ProviderError as exc:
-                # Nothing of this request was delivered: the recipients go back to pending.
-                outcomes = [Outcome(idx, "pending") for idx in pending]
+                # The answers settled before the refusal are kept; the rest of the request
+                # was not delivered and goes back to pending for the next run.
+                outcomes = self._settled_before_refusal(exc.results, pending)
                 self.ledger.record_outcomes(
                     record, outcomes, attempts=attempt, done=True, error=str(exc)
                 )
+                self._count(outcomes, progress)
                 self._fail(str(exc))
                 return
             except Exception as exc:
@@ -287,18 +291,45 @@ class Engine:
                     outcomes.append(Outcome(idx, "retry", error=error))
                 pending.clear()
             self.ledger.record_outcomes(record, outcomes, attempts=attempt, done=last)
-            for outcome in outcomes:
-                if outcome.state == "sent":
-                    progress.sent += 1
-                elif outcome.state == "failed":
-                    progress.failed += 1
-                else:
-                    progress.deferred += 1
+            self._count(outcomes, progress)
             if not last:
                 await self._pause(self.options.backoff(attempt, wait, self.rng))
         progress.batches += 1
         if self.on_progress is not None:
             self.on_progress(progress)
+
+    @staticmethod
+    def _settled_before_refusal(
+        results: Sequence[RecipientResult], pending: Mapping[int, LedgerRecipient]
+    ) -> list[Outcome]:
+        """Outcomes after a ProviderError: its settled answers; everyone else pending."""
+        states = {
+            Status.SENT: "sent",
+            Status.PERMANENT: "failed",
+            Status.UNCERTAIN: "uncertain",
+            Status.RETRYABLE: "pending",
+        }
+        known: dict[int, Outcome] = {}
+        for result in results:
+            if result.idx in pending and result.idx not in known:
+                state = states[result.status]
+                known[result.idx] = Outcome(
+                    result.idx,
+                    state,
+                    message_id=result.message_id if state == "sent" else None,
+                    error=None if state in ("sent", "pending") else result.error,
+                )
+        return [known.get(idx, Outcome(idx, "pending")) for idx in pending]
+
+    @staticmethod
+    def _count(outcomes: list[Outcome], progress: Progress) -> None:
+        for outcome in outcomes:
+            if outcome.state == "sent":
+                progress.sent += 1
+            elif outcome.state == "failed":
+                progress.failed += 1
+            elif outcome.state != "pending":
+                progress.deferred += 1
 
     def _sort(
         self, results: list[RecipientResult], pending: Mapping[int, LedgerRecipient], attempt: int
@@ -316,6 +347,10 @@ class Engine:
                 outcomes.append(Outcome(result.idx, "sent", message_id=result.message_id))
             elif result.status is Status.PERMANENT:
                 outcomes.append(Outcome(result.idx, "failed", error=result.error or "rejected"))
+            elif result.status is Status.UNCERTAIN:
+                outcomes.append(
+                    Outcome(result.idx, "uncertain", error=result.error or "answer lost")
+                )
             else:
                 retry[result.idx] = (
                     f"{result.error or 'temporary failure'} (after {attempt} attempts)"
@@ -324,11 +359,7 @@ class Engine:
                     wait = max(wait or 0.0, result.retry_after)
         for idx in pending:
             if idx not in answered:
-                outcomes.append(
-                    Outcome(
-                        idx, "uncertain", error=f"provider '{self.provider.name}' gave no answer"
-                    )
-                )
+                outcomes.append(Outcome(idx, "uncertain", error=_NO_ANSWER))
         return outcomes, retry, wait
 
     async def _pause(self, seconds: float) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -30,6 +30,9 @@ class Status(StrEnum):
     SENT = "sent"
     RETRYABLE = "retryable"  # not delivered, worth trying again (timeouts, 4xx, 429, 5xx)
     PERMANENT = "permanent"  # not delivered and never will be (bad mailbox, rejected)
+    #: Maybe delivered: the request went out whole and its answer was lost (a connection
+    #: dropped or timed out after the message's data). Never retried; ``status`` lists it.
+    UNCERTAIN = "uncertain"
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,23 @@ class ProviderContext:
 
 
 class ProviderError(DeliveryError):
-    """The provider refused the whole request for a reason retrying will not fix
-    (credentials, configuration); nothing of the request was delivered."""
+    """The provider refused the request for a reason retrying will not fix (credentials,
+    configuration, the account or the message refused): the run stops.
+
+    ``results`` are the answers for the recipients of the batch that were settled before
+    the refusal (a connection that sent some messages, then was refused); every other
+    recipient of the batch was not delivered and stays to send.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        problems: Sequence[str] = (),
+        *,
+        results: Sequence[RecipientResult] = (),
+    ) -> None:
+        super().__init__(message, problems)
+        self.results: tuple[RecipientResult, ...] = tuple(results)
 
 
 P = TypeVar("P", bound="Provider")

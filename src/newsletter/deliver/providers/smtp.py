@@ -7,8 +7,15 @@ with ``security: tls``, 25 with ``none``), ``security`` (``starttls`` | ``tls`` 
 ``ca_file`` (a PEM bundle to trust instead of the system's, for a private CA).
 
 Each request in flight holds one connection; a dropped connection is reopened for the rest
-of the batch. A message the server did not accept with a 250 reply is not delivered (RFC
-5321: the server takes responsibility with that reply), so it is retryable.
+of the batch. What a failure means for the recipient (RFC 5321):
+
+- before the end of the message's data went out (connect, MAIL, RCPT, DATA), or a 4xx reply:
+  not delivered, retryable;
+- a 5xx reply to RCPT: this recipient is refused (permanent);
+- a 5xx reply to MAIL or to the data: the server refuses the sender, the account or the
+  message, not the recipient, so the run stops and the rest stays to send;
+- the connection lost or timed out after the data's final dot, before the reply: the server
+  may have taken the message, so it is uncertain (never retried; ``status`` lists it).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from newsletter.config import Config
 from newsletter.deliver.providers import (
@@ -54,6 +61,22 @@ class SmtpSettings:
         return ssl.create_default_context(cafile=self.ca_file)
 
 
+class _Client(smtplib.SMTP):
+    """An SMTP connection that knows whether a message's data went out whole."""
+
+    data_sent = False
+
+    def send(self, s: Any) -> None:
+        super().send(s)
+        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            # Only the message data ends with the final dot; commands never do.
+            self.data_sent = True
+
+
+class _TlsClient(_Client, smtplib.SMTP_SSL):
+    """The same over implicit TLS (port 465)."""
+
+
 @register_provider
 class SmtpProvider(Provider):
     """Sends each recipient's message over SMTP."""
@@ -67,7 +90,7 @@ class SmtpProvider(Provider):
         self.config = config
         self.secret = secret
         self.settings = settings
-        self._idle: list[smtplib.SMTP] = []
+        self._idle: list[_Client] = []
 
     @classmethod
     def from_context(cls, context: ProviderContext) -> SmtpProvider:
@@ -131,14 +154,14 @@ class SmtpProvider(Provider):
         return cls(context.config, context.secret, settings)
 
     # -- connections ------------------------------------------------------------------
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self) -> _Client:
         s = self.settings
         try:
-            smtp: smtplib.SMTP
+            smtp: _Client
             if s.security == "tls":
-                smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=s.tls_context())
+                smtp = _TlsClient(s.host, s.port, timeout=s.timeout, context=s.tls_context())
             else:
-                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                smtp = _Client(s.host, s.port, timeout=s.timeout)
             try:
                 self._greet(smtp)
             except BaseException:
@@ -172,7 +195,7 @@ class SmtpProvider(Provider):
                 "'tls' to match the server)"
             ) from exc
 
-    def _borrow(self) -> smtplib.SMTP:
+    def _borrow(self) -> _Client:
         return self._idle.pop() if self._idle else self._connect()
 
     @staticmethod
@@ -195,7 +218,7 @@ class SmtpProvider(Provider):
 
     def _send_batch(self, batch: Batch) -> list[RecipientResult]:
         results: list[RecipientResult] = []
-        smtp: smtplib.SMTP | None = None
+        smtp: _Client | None = None
         for position, item in enumerate(batch.items):
             if smtp is None:
                 try:
@@ -216,14 +239,20 @@ class SmtpProvider(Provider):
                         for rest in batch.items[position:]
                     )
                     return results
-            message = build_message(
-                batch.rendered,
-                item.recipient,
-                self.config,
-                secret=self.secret,
-                test=batch.test,
-                message_id=item.message_id,
-            )
+            try:
+                message = build_message(
+                    batch.rendered,
+                    item.recipient,
+                    self.config,
+                    secret=self.secret,
+                    test=batch.test,
+                    message_id=item.message_id,
+                )
+            except (ValueError, TypeError) as exc:
+                reason = f"the message could not be built for this address: {exc}"
+                results.append(RecipientResult(item.idx, Status.PERMANENT, error=reason))
+                continue
+            smtp.data_sent = False
             try:
                 smtp.send_message(
                     message, from_addr=self.settings.envelope_from, to_addrs=[item.recipient.email]
@@ -233,30 +262,53 @@ class SmtpProvider(Provider):
                 results.append(_by_code(item.idx, int(code), text))
                 smtp = self._after_error(smtp)
                 continue
+            except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+                if not 500 <= exc.smtp_code < 600:
+                    results.append(_by_code(item.idx, exc.smtp_code, exc.smtp_error))
+                    smtp = self._after_error(smtp) if exc.smtp_code != 421 else self._drop(smtp)
+                    continue
+                # Not about this recipient: everyone after would be refused the same way.
+                self._release(self._after_error(smtp))
+                raise ProviderError(_refusal(self.settings, exc), results=results) from exc
             except smtplib.SMTPResponseException as exc:
                 results.append(_by_code(item.idx, exc.smtp_code, exc.smtp_error))
                 smtp = self._after_error(smtp) if exc.smtp_code != 421 else self._drop(smtp)
                 continue
             except (OSError, smtplib.SMTPException) as exc:
-                # The connection dropped before the server's 250: not delivered; reconnect.
-                results.append(
-                    RecipientResult(item.idx, Status.RETRYABLE, error=f"connection lost: {exc}")
-                )
+                if smtp.data_sent:
+                    # The whole message went out and the reply was lost: the server may have
+                    # taken it. Sending again could deliver it twice.
+                    results.append(
+                        RecipientResult(
+                            item.idx,
+                            Status.UNCERTAIN,
+                            error=f"connection lost after the message was sent, before the "
+                            f"server's answer ({exc or type(exc).__name__}): maybe delivered",
+                        )
+                    )
+                else:
+                    # Lost before the end of the data: the server discards the message.
+                    results.append(
+                        RecipientResult(item.idx, Status.RETRYABLE, error=f"connection lost: {exc}")
+                    )
                 smtp = self._drop(smtp)
                 continue
             results.append(RecipientResult(item.idx, Status.SENT, message_id=item.message_id))
-        if smtp is not None:
-            self._idle.append(smtp)
+        self._release(smtp)
         return results
 
-    def _after_error(self, smtp: smtplib.SMTP) -> smtplib.SMTP | None:
+    def _release(self, smtp: _Client | None) -> None:
+        if smtp is not None:
+            self._idle.append(smtp)
+
+    def _after_error(self, smtp: _Client) -> _Client | None:
         try:
             smtp.rset()
         except (OSError, smtplib.SMTPException):
             return self._drop(smtp)
         return smtp
 
-    def _drop(self, smtp: smtplib.SMTP) -> smtplib.SMTP | None:
+    def _drop(self, smtp: _Client) -> _Client | None:
         """Close a connection that cannot be trusted any more; the next message reconnects."""
         self._discard(smtp)
         return None
@@ -267,6 +319,22 @@ def _quit(smtp: smtplib.SMTP) -> None:
         smtp.quit()
     except (OSError, smtplib.SMTPException):
         SmtpProvider._discard(smtp)
+
+
+def _refusal(settings: SmtpSettings, exc: smtplib.SMTPResponseException) -> str:
+    reply = exc.smtp_error
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    what = (
+        f"the sender {settings.envelope_from}"
+        if isinstance(exc, smtplib.SMTPSenderRefused)
+        else "the message"
+    )
+    return (
+        f"smtp {settings.host}:{settings.port}: the server refused {what} "
+        f"({exc.smtp_code} {text.strip()}); this is not about the recipients, so the send "
+        "stops and they stay to send. Check the account (credentials, sender address, "
+        "quota) and the message, then run send again"
+    )
 
 
 def _by_code(idx: int, code: int, text: bytes | str) -> RecipientResult:
