@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from render_helpers import make_issue, make_item
 
-from newsletter.config import Config
+from newsletter.config import Config, load_config
 from newsletter.model import Issue, RenderedEmail
 from newsletter.render import render_issue
 from newsletter.render.check import (
@@ -158,3 +159,37 @@ def test_low_contrast_theme_is_a_warning(config: Config, issue: Issue) -> None:
     assert any("theme.text_color #aaaaaa" in f and "below 4.5:1" in f for f in found)
     assert round(contrast_ratio("#000", "#fff") or 0, 1) == 21.0
     assert contrast_ratio("red", "#fff") is None
+
+
+def test_audience_columns_are_placeholders_and_a_typo_is_reported_once(
+    config: Config,
+) -> None:
+    # samples/subscribers.csv has a 'ville' column: delivery fills [[ville]], so check accepts it.
+    good = replace(make_issue(make_item()), editorial_md="Bonjour [[first_name]] de [[ville]] !")
+    assert check_issue(good, render_issue(good, config), config) == []
+
+    typo = replace(good, editorial_md="Bonjour [[prenom]] !")
+    found = messages(check_issue(typo, render_issue(typo, config), config), Level.ERROR)
+    assert found == [
+        "bulletins/2026-12-03/issue.md (editorial): unknown placeholder '[[prenom]]' (known: "
+        "[[first_name]], [[name]], [[email]], [[unsubscribe_url]]; audience columns: [[ville]])"
+    ]
+
+
+def test_with_a_provider_list_an_unknown_placeholder_is_a_warning(project: Path) -> None:
+    path = project / "schedule.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "audience: {csv: samples/subscribers.csv}", 'audience: {list_id: "12"}'
+        ),
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    issue = replace(make_issue(make_item()), editorial_md="Bonjour de [[ville]] !")
+    findings = check_issue(issue, render_issue(issue, config), config)
+    assert errors(findings) == []
+    assert messages(findings, Level.WARNING) == [
+        "bulletins/2026-12-03/issue.md (editorial): [[ville]] is not a standard placeholder "
+        "([[first_name]], [[name]], [[email]], [[unsubscribe_url]]); it is filled only if the "
+        "provider's list has that attribute"
+    ]

@@ -6,11 +6,13 @@ from); output checks read the RenderedEmail (size, links, images, leftover templ
 
 from __future__ import annotations
 
+import csv
 import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from markdown_it import MarkdownIt
 
@@ -53,6 +55,60 @@ class Finding:
         return f"{self.where}: {self.message}"
 
 
+@dataclass(frozen=True)
+class _TokenFinding(Finding):
+    """A finding about a ``[[...]]`` token, so the same token is reported once."""
+
+    token: str = ""
+
+
+@dataclass(frozen=True)
+class Placeholders:
+    """The ``[[name]]`` tokens delivery fills: the standard ones and the audience's columns.
+
+    ``columns_known`` is False when the audience is a list held by the provider: its
+    attributes cannot be read here, so an unknown name is a warning, not an error.
+    """
+
+    columns: frozenset[str] = frozenset()
+    columns_known: bool = True
+
+    @property
+    def known(self) -> frozenset[str]:
+        return frozenset(PLACEHOLDERS) | self.columns
+
+    @classmethod
+    def of(cls, config: Config) -> Placeholders:
+        audience = config.delivery.audience
+        if audience.csv is None:
+            return cls(columns_known=False)
+        return cls(columns=audience_columns(config.resolve(audience.csv)))
+
+    def unknown(self, token: str) -> str:
+        standard = ", ".join(f"[[{p}]]" for p in PLACEHOLDERS)
+        if not self.columns_known:
+            return (
+                f"{token} is not a standard placeholder ({standard}); it is filled only if "
+                "the provider's list has that attribute"
+            )
+        columns = sorted(self.columns - frozenset(PLACEHOLDERS) - {"email"})
+        extra = f"; audience columns: {', '.join(f'[[{c}]]' for c in columns)}" if columns else ""
+        return f"unknown placeholder {token!r} (known: {standard}{extra})"
+
+
+def audience_columns(path: Path) -> frozenset[str]:
+    """The (lower-case) column names of an audience CSV, which delivery fills as placeholders;
+    empty when the file cannot be read (``send`` reports that itself)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            first = handle.readline()
+    except (OSError, UnicodeDecodeError):
+        return frozenset()
+    delimiter = max((",", ";", "\t"), key=first.count)
+    row = next(csv.reader([first], delimiter=delimiter), [])
+    return frozenset(name.strip().lower() for name in row if name.strip())
+
+
 def errors(findings: Iterable[Finding]) -> list[Finding]:
     return [f for f in findings if f.level is Level.ERROR]
 
@@ -82,8 +138,9 @@ def _finding_of(problem: str) -> Finding:
 def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) -> list[Finding]:
     """Every error and warning for the issue, and for its rendered email when given."""
     issue_md = display_path(config, issue_file(config, issue.date))
+    names = Placeholders.of(config)
     found: list[Finding] = []
-    found += _check_issue_fields(issue, issue_md)
+    found += _check_issue_fields(issue, issue_md, names)
     seen: dict[str, str] = {}
     for item in issue.items:
         found += _check_item(item, seen)
@@ -98,14 +155,18 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
         )
     if issue.editorial_md.strip():
         found += _check_links(_markdown_links(issue.editorial_md), f"{issue_md} (editorial)")
-        found += _check_leftovers(issue.editorial_md, f"{issue_md} (editorial)")
+        found += _check_leftovers(issue.editorial_md, f"{issue_md} (editorial)", names)
     found += _check_theme(config)
     if rendered is not None:
-        found += check_rendered(rendered, known=_known_links(issue))
+        # A token already reported where it was written is not reported again in the output.
+        reported = frozenset(f.token for f in found if isinstance(f, _TokenFinding))
+        found += check_rendered(
+            rendered, known=_known_links(issue), placeholders=names, reported=reported
+        )
     return found
 
 
-def _check_issue_fields(issue: Issue, issue_md: str) -> list[Finding]:
+def _check_issue_fields(issue: Issue, issue_md: str, names: Placeholders) -> list[Finding]:
     found: list[Finding] = []
     subject = issue.subject.strip()
     if not subject:
@@ -121,7 +182,7 @@ def _check_issue_fields(issue: Issue, issue_md: str) -> list[Finding]:
                 f"{MAX_SUBJECT}",
             )
         )
-    found += _check_leftovers(subject, f"{issue_md} (subject)")
+    found += _check_leftovers(subject, f"{issue_md} (subject)", names)
     if not issue.preheader.strip():
         found.append(
             Finding(
@@ -177,8 +238,19 @@ def _check_item(item: Item, seen: dict[str, str]) -> list[Finding]:
     return found
 
 
-def check_rendered(rendered: RenderedEmail, known: frozenset[str] = frozenset()) -> list[Finding]:
-    """Checks of the output alone: size, leftovers, links and images of the HTML."""
+def check_rendered(
+    rendered: RenderedEmail,
+    known: frozenset[str] = frozenset(),
+    *,
+    placeholders: Placeholders | None = None,
+    reported: frozenset[str] = frozenset(),
+) -> list[Finding]:
+    """Checks of the output alone: size, leftovers, links and images of the HTML.
+
+    ``known``: links already checked with their item; ``placeholders``: the names delivery
+    fills (the standard ones by default); ``reported``: tokens already reported elsewhere.
+    """
+    names = placeholders or Placeholders()
     found: list[Finding] = []
     size = len(rendered.html.encode("utf-8"))
     if size > CLIP_BYTES:
@@ -198,17 +270,21 @@ def check_rendered(rendered: RenderedEmail, known: frozenset[str] = frozenset())
                 f"the HTML is {size / 1024:.0f} KB, close to Gmail's 102 KB clipping limit",
             )
         )
-    found += _check_leftovers(rendered.html, "email.html")
-    found += _check_leftovers(rendered.text, "email.txt")
+    for text, where in ((rendered.html, "email.html"), (rendered.text, "email.txt")):
+        found += [
+            f
+            for f in _check_leftovers(text, where, names)
+            if not (isinstance(f, _TokenFinding) and f.token in reported)
+        ]
     if 'lang="' not in rendered.html[:2000]:
         found.append(Finding(Level.WARNING, "email.html", "no lang attribute on <html>"))
-    reported: set[str] = set()
+    bad_links: set[str] = set()
     for tag, attrs in _tags(rendered.html):
         url = attrs.get("src" if tag == "img" else "href")
-        if url is not None and url not in known and url not in reported:
+        if url is not None and url not in known and url not in bad_links:
             problems = _check_links([url], "email.html (templates)")
             if problems:
-                reported.add(url)
+                bad_links.add(url)
                 found += problems
         if tag == "img":
             src = attrs.get("src", "")
@@ -250,29 +326,19 @@ def _check_links(urls: Iterable[str], where: str, what: str = "link") -> list[Fi
     return found
 
 
-def _check_leftovers(text: str, where: str) -> list[Finding]:
+def _check_leftovers(text: str, where: str, names: Placeholders) -> list[Finding]:
     found: list[Finding] = []
     for match in _PLACEHOLDER.finditer(text):
-        name = match.group(1)
-        if name in PLACEHOLDERS and match.group(0) != f"[[{name}]]":
-            found.append(
-                Finding(
-                    Level.ERROR,
-                    where,
-                    f"write the placeholder {match.group(0)!r} as '[[{name}]]' "
-                    "(no spaces), or it is sent as it is",
-                )
+        token, name = match.group(0), match.group(1)
+        if name in names.known and token != f"[[{name}]]":
+            message = (
+                f"write the placeholder {token!r} as '[[{name}]]' (no spaces), or it is sent "
+                "as it is"
             )
-        elif name not in PLACEHOLDERS:
-            found.append(
-                Finding(
-                    Level.ERROR,
-                    where,
-                    f"unknown placeholder {match.group(0)!r} (known: "
-                    + ", ".join(f"[[{p}]]" for p in PLACEHOLDERS)
-                    + ")",
-                )
-            )
+            found.append(_TokenFinding(Level.ERROR, where, message, token))
+        elif name not in names.known:
+            level = Level.ERROR if names.columns_known else Level.WARNING
+            found.append(_TokenFinding(level, where, names.unknown(token), token))
     for match in _JINJA.finditer(text):
         snippet = match.group(0)
         if len(snippet) > 40:
