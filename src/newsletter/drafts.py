@@ -56,13 +56,28 @@ def _yaml() -> YAML:
 def read_draft(path: Path, display: str | None = None) -> CommentedMap | None:
     """The draft as a round-trip YAML tree (comments kept), None when there is no file."""
     name = display or str(path)
+    text = read_draft_text(path, name)
+    return None if text is None else parse_draft(text, name)
+
+
+def read_draft_text(path: Path, name: str) -> str | None:
+    """The draft's text, None when there is no file; ContentError when it cannot be read or
+    is not UTF-8 (naming the line of the first bad byte).
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ContentError(f"{name}: cannot read: {exc}") from exc
-    return parse_draft(text, name)
+    except OSError as exc:
+        raise ContentError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ContentError(
+            f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file "
+            f"as UTF-8 in your editor"
+        ) from exc
 
 
 def parse_draft(text: str, name: str = DRAFT_FILE) -> CommentedMap | None:
@@ -79,10 +94,36 @@ def parse_draft(text: str, name: str = DRAFT_FILE) -> CommentedMap | None:
     except YAMLError as exc:
         raise ContentError(f"{name}:1: invalid YAML: {exc}") from exc
     if data is None:
+        if any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
+            raise ContentError(f"{name}:1: expected a 'sections:' mapping of section ids to items")
+        if text.strip():
+            # Only comments: writing a new draft over them would lose the editors' notes.
+            raise ContentError(
+                f"{name}:1: the file holds only comments, no 'sections:'; move the notes "
+                f"elsewhere or delete the file to start a new draft"
+            )
         return None
     if not isinstance(data, CommentedMap) or not isinstance(data.get("sections"), CommentedMap):
         raise ContentError(f"{name}:1: expected a 'sections:' mapping of section ids to items")
+    groups: CommentedMap = data["sections"]
+    problems = [
+        f"{name}:{groups.lc.key(key)[0] + 1}: '{key}' must be a list of entries "
+        f"('- id: ...' lines) or empty, not {_kind(value)}"
+        for key, value in groups.items()
+        if value is not None and not isinstance(value, CommentedSeq)
+    ]
+    if problems:
+        # Merging would have to replace the value: collect refuses rather than lose it.
+        raise ContentError(problems[0], problems)
     return data
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, str):
+        return f"the text {str(value)[:40]!r}"
+    if isinstance(value, dict):
+        return "a mapping ('key: value' lines)"
+    return f"the value {value!r}"
 
 
 def draft_ids(doc: Mapping[str, Any] | None) -> set[str]:

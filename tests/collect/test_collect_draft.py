@@ -287,16 +287,34 @@ def test_a_section_written_as_flow_list_still_merges_without_loss(project: Path)
     assert len(found["territoires"]) == 2 and len(found["publications"]) == 1
 
 
-def test_a_broken_draft_stops_collect_and_is_left_untouched(project: Path) -> None:
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (b"sections:\n  territoires:\n    - title: [unclosed\n", ":4: invalid YAML"),
+        (b"sections:\n  territoires:\n  territoires:\n", ":3: invalid YAML: found duplicate key"),
+        # Shapes that parse but that a merge would have to replace, losing what is there.
+        (
+            b"sections:\n  publications:\n  territoires: du texte\n",
+            ":3: 'territoires' must be a list",
+        ),
+        (b"sections:\n  agenda: {a: 1}\n", ":2: 'agenda' must be a list"),
+        (b"# notes de Claire, pas encore d'items\n", ":1: the file holds only comments"),
+        (b"issue: x\n", ":1: expected a 'sections:' mapping"),
+        # Saved as Latin-1 by an editor on Windows.
+        (b"sections:\n  territoires:\n    - title: \xe9t\xe9\n", ":3: not UTF-8 text"),
+    ],
+)
+def test_a_broken_draft_stops_collect_and_is_left_untouched(
+    project: Path, broken: bytes, message: str
+) -> None:
     path = draft(project)
     path.parent.mkdir(parents=True)
-    broken = "sections:\n  territoires:\n    - title: [unclosed\n"
-    path.write_text(broken, encoding="utf-8")
+    path.write_bytes(broken)
     result = run(project)
     assert result.exit_code == 1
-    assert f"bulletins/{DAY}/collected.yaml:" in result.output
-    assert "invalid YAML" in result.output
-    assert path.read_text(encoding="utf-8") == broken
+    assert f"error: bulletins/{DAY}/collected.yaml{message}" in result.output
+    assert "Traceback" not in result.output
+    assert path.read_bytes() == broken
     assert not (path.parent / "collected.yaml.bak").exists()
 
 

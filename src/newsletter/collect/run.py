@@ -21,7 +21,14 @@ from newsletter.collect.parse import NotAFeedError, parse_feed
 from newsletter.collect.state import FeedState, load_state, save_state
 from newsletter.config import Config
 from newsletter.dates import week_window
-from newsletter.drafts import draft_path, included_keys, merge_draft, parse_draft, write_draft
+from newsletter.drafts import (
+    draft_path,
+    included_keys,
+    merge_draft,
+    parse_draft,
+    read_draft_text,
+    write_draft,
+)
 from newsletter.errors import CollectError
 from newsletter.issue_files import display_path, issue_dir
 from newsletter.model import Item, Source
@@ -238,7 +245,7 @@ async def collect_issue(
     started = time.perf_counter()
     sections = config.section_list
     path = draft_path(config, issue_date)
-    existing = path.read_text(encoding="utf-8") if path.exists() else None
+    existing = read_draft_text(path, display_path(config, path))
     # Reading the drafts overlaps the fetches: the network wait hides it.
     fetching = asyncio.ensure_future(
         collect_sources(
