@@ -398,3 +398,24 @@ def test_any_title_and_summary_read_back_the_same_from_the_draft(
     entry = _one_item_draft(title, summary, categories)
     assert (entry["title"], entry["summary"]) == (title, summary)
     assert entry.get("categories", []) == categories
+
+
+def test_the_total_line_says_1_source_1_item_1_editor_item(
+    tmp_path: Path,
+    make_project: Callable[[Path, list[tuple[str, str, str]]], Path],
+    make_rss: Callable[..., bytes],
+) -> None:
+    (tmp_path / "a.xml").write_bytes(make_rss([("Une seule", "https://a.example/une", WED)]))
+    config = make_project(tmp_path, [("Seule", "a.xml", "territoires")])
+    folder = tmp_path / "bulletins" / DAY
+    folder.mkdir(parents=True)
+    (folder / "atelier.md").write_text(
+        "---\ntitle: Atelier\nurl: https://e.example/atelier\nsection: agenda\n---\n", "utf-8"
+    )
+    result = CliRunner().invoke(app, ["collect", DAY, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    total = result.output.splitlines()[-1]
+    assert total.startswith(
+        f"total: 1 source (0 failed), 1 item in the week, 1 new in bulletins/{DAY}/collected.yaml, "
+        "1 editor item ("
+    ), total

@@ -71,6 +71,11 @@ def source_line(result: SourceResult, width: int) -> str:
     return f"{status:<13} {name}  {result.in_window} in window, {result.new} new  ({took})"
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 item``, ``0 items``, ``2 items``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def print_report(config: Config, report: CollectReport) -> None:
     width = max((len(r.source.name) for r in report.results), default=0)
     for result in report.results:
@@ -84,9 +89,9 @@ def print_report(config: Config, report: CollectReport) -> None:
     failed = len(report.failed)
     shown = display_path(config, report.draft)
     click.echo(
-        f"total: {len(report.results)} sources ({failed} failed), {total_window} items in the "
-        f"week, {len(report.added)} new in {shown}, {report.editor_items} editor items "
-        f"({report.seconds:.2f} s)"
+        f"total: {plural(len(report.results), 'source')} ({failed} failed), "
+        f"{plural(total_window, 'item')} in the week, {len(report.added)} new in {shown}, "
+        f"{plural(report.editor_items, 'editor item')} ({report.seconds:.2f} s)"
     )
     if report.backup is not None:
         click.echo(f"previous version kept as {display_path(config, report.backup)}")
