@@ -104,7 +104,10 @@ def test_build_writes_html_text_and_the_message_of_the_first_subscriber(
         assert name in result.stdout
     html = (target / "email.html").read_text(encoding="utf-8")
     text = (target / "email.txt").read_text(encoding="utf-8")
-    assert "[[unsubscribe_url]]" in html and "[[unsubscribe_url]]" in text
+    # Opened in a browser, email.html is what that reader sees: no placeholder left.
+    assert "Bonjour Marie," in html and "Bonjour Marie," in text
+    assert "[[" not in html and "[[" not in text
+    assert 'href="https://example.org/jeudi/unsubscribe/' in html
     assert "Atelier « Faire alliance » : inscriptions ouvertes" in text
     assert "Cette semaine, des alliances qui font bouger les territoires." in text
     message = email.message_from_bytes(
@@ -118,6 +121,10 @@ def test_build_writes_html_text_and_the_message_of_the_first_subscriber(
     body = plain.get_content()
     assert "Bonjour Marie," in body and "[[" not in body
     assert "https://example.org/jeudi/unsubscribe/" in body
+    # The files are the message's own parts.
+    assert body == text
+    html_part = message.get_body(preferencelist=("html",))
+    assert html_part is not None and html_part.get_content() == html
 
 
 def test_build_defaults_to_the_build_folder(project: Path, folder: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.message import EmailMessage
 from pathlib import Path
 
 import click
@@ -10,10 +11,10 @@ from newsletter.cli.common import config_option, date_argument, guarded, issue_d
 from newsletter.config import Config
 from newsletter.curate import load_issue
 from newsletter.deliver.audience import AudienceRow, read_audience
-from newsletter.errors import ContentError, NewsletterError
+from newsletter.errors import ContentError, NewsletterError, RenderError
 from newsletter.issue_files import atomic_write, display_path, set_status
 from newsletter.message import build_message
-from newsletter.model import IssueStatus, Recipient, RenderedEmail
+from newsletter.model import IssueStatus, Recipient
 from newsletter.render import render_issue
 from newsletter.render.check import Finding, Level, errors, render_and_check, summary
 from newsletter.tokens import load_secret
@@ -68,31 +69,37 @@ def check_command(issue_date: str | None, config_file: str | None) -> None:
 def build_command(issue_date: str | None, out_dir: Path | None, config_file: str | None) -> None:
     """Write DIR/DATE/email.html, email.txt and email.eml.
 
-    The HTML and text keep the per-recipient placeholders ([[first_name]], [[unsubscribe_url]]
-    ...). email.eml is the whole MIME message that the first subscriber of the audience (or a
-    sample recipient) would get, placeholders filled.
+    email.eml is the whole MIME message that one sample reader (the first subscriber of the
+    audience, or a sample recipient) would get; email.html and email.txt are its two parts.
+    So email.html, opened in a browser, shows what that reader sees: their first name and
+    a working unsubscribe link, where the render made once for everyone has the
+    placeholders [[first_name]], [[unsubscribe_url]] ... that delivery fills for each reader.
     """
     config = load(config_file)
     day = issue_date_of(config, issue_date)
     issue = load_issue(config, day)
     rendered = render_issue(issue, config)
     target = (out_dir if out_dir is not None else config.build_dir) / day.isoformat()
-    eml = _sample_message(rendered, config)
+    message = build_message(rendered, _first_recipient(config), config, secret=load_secret(config))
+    html, text = _parts(message)
     written = []
-    for name, content in (("email.html", rendered.html), ("email.txt", rendered.text)):
+    for name, content in (("email.html", html), ("email.txt", text)):
         atomic_write(target / name, content)
         written.append(target / name)
     eml_path = target / "email.eml"
     eml_path.parent.mkdir(parents=True, exist_ok=True)
-    eml_path.write_bytes(eml)
+    eml_path.write_bytes(message.as_bytes())
     written.append(eml_path)
     for path in written:
         click.echo(f"wrote {display_path(config, path)}")
 
 
-def _sample_message(rendered: RenderedEmail, config: Config) -> bytes:
-    message = build_message(rendered, _first_recipient(config), config, secret=load_secret(config))
-    return message.as_bytes()
+def _parts(message: EmailMessage) -> tuple[str, str]:
+    """The HTML and text parts of a message, as the reader gets them."""
+    html, text = message.get_body(("html",)), message.get_body(("plain",))
+    if not isinstance(html, EmailMessage) or not isinstance(text, EmailMessage):
+        raise RenderError("the built message has no HTML or no text part")
+    return str(html.get_content()), str(text.get_content())
 
 
 def _first_recipient(config: Config) -> Recipient:
