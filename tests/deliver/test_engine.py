@@ -266,6 +266,24 @@ def test_outbox_reconcile_counts_written_files_as_sent(project: Path) -> None:
     assert len(list((config.state_dir / "outbox" / "2026-12-03").glob("*.eml"))) == 25
 
 
+def test_an_audience_without_valid_recipients_is_refused_not_finished(project: Path) -> None:
+    (project / "subscribers.csv").write_text(
+        "email;first_name\nmarie.dupont.example.org;Marie\n", encoding="utf-8"
+    )
+    config = config_of(project)
+    provider = ScriptedProvider()
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        assert plan.to_send == 0 and plan.invalid == 1
+        with pytest.raises(DeliveryError, match=r"nothing to send.*1 invalid rows"):
+            asyncio.run(execute_send(ledger, config, plan.send, secret=b"k", provider=provider))
+        assert ledger.get_send(plan.send.id).finished_at is None
+        # the corrected file is picked up: the issue was not closed with nobody reached
+        write_audience(project / "subscribers.csv", 3)
+        report = _run(ledger, config, provider)
+        assert report.finished and len(provider.delivered) == 3  # type: ignore[attr-defined]
+
+
 def test_test_sends_are_recorded_apart(project: Path) -> None:
     config = config_of(project)
     with open_ledger(config) as ledger:

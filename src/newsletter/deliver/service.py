@@ -246,6 +246,15 @@ async def execute_send(
 ) -> DeliveryReport:
     """Run the engine on a prepared send; with ``handle_signals``, SIGTERM/SIGINT stop it
     gracefully (the batches in flight finish and are recorded)."""
+    counts = ledger.counts(send.id)
+    started = ledger.get_send(send.id).started_at
+    if started is None and not (counts["pending"] or counts["retry"]):
+        # Finishing a send that sent nothing would close the issue for good: refuse instead.
+        raise DeliveryError(
+            f"{send.label}: nothing to send: the audience ({send.audience}) has no valid "
+            f"recipient ({send.invalid_rows} invalid rows, {counts['suppressed']} suppressed); "
+            "nothing was recorded as sent: fix the audience, then send again"
+        )
     provider = provider or create_provider(config, secret=secret, name=send.provider)
     options = SendOptions.from_options(config.delivery.options, type(provider))
     stop = stop or asyncio.Event()
