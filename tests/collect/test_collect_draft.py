@@ -419,3 +419,31 @@ def test_the_total_line_says_1_source_1_item_1_editor_item(
         f"total: 1 source (0 failed), 1 item in the week, 1 new in bulletins/{DAY}/collected.yaml, "
         "1 editor item ("
     ), total
+
+
+def test_a_draft_saved_by_an_editor_during_the_fetch_is_merged_not_overwritten(
+    project: Path, feed_server: Any, make_rss: Callable[..., bytes]
+) -> None:
+    assert run(project).exit_code == 0
+    path = draft(project)
+    feed_server.route(
+        "/corps", body=make_rss([("Arrivée pendant la relecture", "https://c.example/n", TUE)])
+    )
+
+    def editor_saves_meanwhile(handler: Any) -> Any:
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("include: true", "include: false", 1), encoding="utf-8")
+        return feed_server.routes["/corps"]
+
+    feed_server.routes["/lent"] = editor_saves_meanwhile
+    config = project / "schedule.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + f'  - {{name: "Lent", feed: "{feed_server.url("/lent")}", section: agenda}}\n',
+        encoding="utf-8",
+    )
+    result = run(project)
+    assert result.exit_code == 0, result.output
+    found = entries(project)
+    assert found["territoires"][0]["include"] is False  # the editor's save survived
+    assert [e["title"] for e in found["agenda"]] == ["Arrivée pendant la relecture"]

@@ -267,6 +267,11 @@ async def collect_issue(
         await asyncio.gather(fetching, return_exceptions=True)
         raise
     results = await fetching
+    # An editor may have saved the draft while the feeds were fetched: merge into that version.
+    latest = read_draft_text(path, display_path(config, path))
+    if latest != existing:
+        existing = latest
+        doc = parse_draft(latest, display_path(config, path)) if latest is not None else None
     window = week_window(issue_date, config.newsletter.tz, config.newsletter.window_days)
     chosen, results_counted = select_for_issue(
         results, window, exclude=exclude, editor_items=editor_items
