@@ -36,7 +36,8 @@ HEADER = """\
 What 'newsletter collect' found for the issue of {day}, grouped by section.
 Edit freely: set 'include: false' to leave an item out, reorder items, change a title or a
 summary, or move an item under another section. Running collect again only adds new items
-(at the end of their section) and never changes or removes what is here. Keep each 'id'.
+(at the end of their section), never changes or removes what is here, and does not add
+back an entry you delete. Keep each 'id'.
 The previous version of this file is kept as collected.yaml.bak.
 """
 

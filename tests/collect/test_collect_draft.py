@@ -421,6 +421,26 @@ def test_the_total_line_says_1_source_1_item_1_editor_item(
     ), total
 
 
+def test_an_entry_an_editor_deleted_is_not_added_back(project: Path) -> None:
+    assert run(project).exit_code == 0
+    path = draft(project)
+    text = path.read_text(encoding="utf-8")
+    text = text.replace(entry_block(text, "title: Un rapport sur les alliances"), "")
+    path.write_text(text, encoding="utf-8")
+    result = run(project)
+    assert result.exit_code == 0, result.output
+    assert path.read_text(encoding="utf-8") == text
+    assert "1 item of the week deleted from the draft by an editor: not added back" in (
+        result.output
+    )
+    # Deleting the whole file starts the draft over, with every item of the week.
+    path.unlink()
+    assert run(project).exit_code == 0
+    assert [e["title"] for e in entries(project)["publications"]] == [
+        "Un rapport sur les alliances"
+    ]
+
+
 def test_a_draft_saved_by_an_editor_during_the_fetch_is_merged_not_overwritten(
     project: Path, feed_server: Any, make_rss: Callable[..., bytes]
 ) -> None:

@@ -93,6 +93,11 @@ def print_report(config: Config, report: CollectReport) -> None:
         f"{plural(total_window, 'item')} in the week, {len(report.added)} new in {shown}, "
         f"{plural(report.editor_items, 'editor item')} ({report.seconds:.2f} s)"
     )
+    if report.deleted:
+        click.echo(
+            f"{plural(report.deleted, 'item')} of the week deleted from the draft by an editor: "
+            f"not added back"
+        )
     if report.backup is not None:
         click.echo(f"previous version kept as {display_path(config, report.backup)}")
 

@@ -18,10 +18,17 @@ from newsletter.collect import select
 from newsletter.collect.editor import read_editor_items
 from newsletter.collect.fetch import FetchOptions, FetchStatus, fetch, make_client
 from newsletter.collect.parse import NotAFeedError, parse_feed
-from newsletter.collect.state import FeedState, load_state, save_state
+from newsletter.collect.state import (
+    FeedState,
+    load_draft_keys,
+    load_state,
+    save_draft_keys,
+    save_state,
+)
 from newsletter.config import Config
 from newsletter.dates import week_window
 from newsletter.drafts import (
+    draft_ids,
     draft_path,
     included_keys,
     merge_draft,
@@ -69,6 +76,8 @@ class CollectReport:
     editor_items: int
     editor_problems: tuple[str, ...]
     seconds: float
+    #: Items of the week left out because an editor deleted their entry from the draft.
+    deleted: int = 0
 
     @property
     def failed(self) -> tuple[SourceResult, ...]:
@@ -276,10 +285,16 @@ async def collect_issue(
     chosen, results_counted = select_for_issue(
         results, window, exclude=exclude, editor_items=editor_items
     )
+    in_draft = draft_ids(doc)
+    # Entries collect wrote earlier that are no longer in the file were deleted by an editor.
+    written = load_draft_keys(config.state_dir, issue_date) if existing is not None else set()
+    deleted = {item.key for item in chosen if item.key in written and item.key not in in_draft}
+    chosen = [item for item in chosen if item.key not in deleted]
     text, added = merge_draft(
         existing, select.newest_first(chosen), sections, issue_date, config.newsletter.tz, doc=doc
     )
     backup = write_draft(path, text) if text != existing else None
+    _remember_draft_keys(config, issue_date, written | in_draft | {i.key for i in added})
     new_by_source: dict[str, int] = {}
     for item in added:
         for name in item.sources:
@@ -294,4 +309,16 @@ async def collect_issue(
         editor_items=len(editor_items),
         editor_problems=tuple(editor_problems),
         seconds=time.perf_counter() - started,
+        deleted=len(deleted),
     )
+
+
+def _remember_draft_keys(config: Config, issue_date: date, keys: set[str]) -> None:
+    try:
+        save_draft_keys(config.state_dir, issue_date, keys)
+    except OSError as exc:
+        raise CollectError(
+            f"{config.state_dir}: cannot save which items the draft has had "
+            f"({exc.strerror or exc}); check that 'paths.state' in schedule.yaml points to a "
+            f"writable folder"
+        ) from exc

@@ -65,8 +65,34 @@ def load_state(state_dir: Path, source_name: str, location: str) -> FeedState:
 
 def save_state(state_dir: Path, source_name: str, state: FeedState) -> None:
     path = state_file(state_dir, source_name)
+    _write_json(path, _state_to_json(state))
+
+
+def draft_keys_file(state_dir: Path, issue_date: date) -> Path:
+    return state_dir / "drafts" / f"{issue_date.isoformat()}.json"
+
+
+def load_draft_keys(state_dir: Path, issue_date: date) -> set[str]:
+    """The ids of every entry collect has ever written to the issue's draft (empty if unknown).
+
+    An id in here but no longer in the draft was deleted by an editor: collect does not add
+    it back.
+    """
+    try:
+        data = json.loads(draft_keys_file(state_dir, issue_date).read_text(encoding="utf-8"))
+        return {str(key) for key in data["keys"]}
+    except (OSError, ValueError, TypeError, KeyError):
+        return set()
+
+
+def save_draft_keys(state_dir: Path, issue_date: date, keys: set[str]) -> None:
+    _write_json(draft_keys_file(state_dir, issue_date), {"keys": sorted(keys)})
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_state_to_json(state), ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
