@@ -193,3 +193,24 @@ def test_with_a_provider_list_an_unknown_placeholder_is_a_warning(project: Path)
         "([[first_name]], [[name]], [[email]], [[unsubscribe_url]]); it is filled only if the "
         "provider's list has that attribute"
     ]
+
+
+def test_a_theme_set_by_the_user_is_checked_with_its_line(project: Path, issue: Issue) -> None:
+    path = project / "schedule.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "theme:\n",
+            'theme:\n  primary_color: "#0a6e5c"\n  background_color: "#3a3f3d"\n'
+            "  text_color: darkslategray\n",
+        ),
+        encoding="utf-8",
+    )
+    line = path.read_text(encoding="utf-8").splitlines().index("theme:") + 1
+    config = load_config(path)
+    found = [str(f) for f in warnings(check_issue(issue, None, config))]
+    assert found == [
+        f"schedule.yaml:{line + 3}: theme.text_color 'darkslategray' is not a #rrggbb colour: "
+        "its contrast cannot be checked (write it as #rrggbb)",
+        f"schedule.yaml:{line + 2}: theme.background_color #3a3f3d: contrast of the footer's "
+        "grey text (#4b5a5f) on it is 1.5:1, below 4.5:1 (choose a lighter colour)",
+    ]

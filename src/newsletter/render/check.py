@@ -347,26 +347,69 @@ def _check_leftovers(text: str, where: str, names: Placeholders) -> list[Finding
     return found
 
 
+#: The grey of secondary text (territory, dates, footer) in the default templates.
+MUTED_COLOR = "#4b5a5f"
+
+
 def _check_theme(config: Config) -> list[Finding]:
+    """Body text contrast of at least 4.5:1 (WCAG AA) with the theme's colours."""
     theme = config.theme
     pairs = (
-        ("theme.text_color", theme.text_color, "#ffffff", "text on the white cards"),
-        ("theme.primary_color", theme.primary_color, "#ffffff", "white text on the header"),
+        ("text_color", theme.text_color, "#ffffff", "body text on the white cards", "darker"),
+        (
+            "primary_color",
+            theme.primary_color,
+            "#ffffff",
+            "white text on the header and buttons, and links on white",
+            "darker",
+        ),
+        (
+            "background_color",
+            theme.background_color,
+            MUTED_COLOR,
+            f"the footer's grey text ({MUTED_COLOR}) on it",
+            "lighter",
+        ),
     )
     found: list[Finding] = []
-    where = display_path(config, config.file) if config.file else "schedule.yaml"
-    for key, colour, against, what in pairs:
+    for key, colour, against, what, better in pairs:
+        where = _config_where(config, key)
         ratio = contrast_ratio(colour, against)
-        if ratio is not None and ratio < MIN_CONTRAST:
+        if ratio is None:
             found.append(
                 Finding(
                     Level.WARNING,
                     where,
-                    f"{key} {colour}: contrast of {what} is {ratio:.1f}:1, below "
-                    f"{MIN_CONTRAST}:1 (choose a darker colour)",
+                    f"theme.{key} {colour!r} is not a #rrggbb colour: its contrast cannot be "
+                    "checked (write it as #rrggbb)",
+                )
+            )
+        elif ratio < MIN_CONTRAST:
+            found.append(
+                Finding(
+                    Level.WARNING,
+                    where,
+                    f"theme.{key} {colour}: contrast of {what} is {ratio:.1f}:1, below "
+                    f"{MIN_CONTRAST}:1 (choose a {better} colour)",
                 )
             )
     return found
+
+
+def _config_where(config: Config, key: str) -> str:
+    """'schedule.yaml:LINE' of a theme key (default colours have no line)."""
+    if config.file is None:
+        return "schedule.yaml"
+    where = display_path(config, config.file)
+    try:
+        lines = config.file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return where
+    pattern = re.compile(rf"(^|[\s{{,]){key}\s*:")
+    for number, line in enumerate(lines, start=1):
+        if pattern.search(line.split("#", 1)[0]):
+            return f"{where}:{number}"
+    return where
 
 
 def contrast_ratio(first: str, second: str) -> float | None:
