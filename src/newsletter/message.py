@@ -44,6 +44,14 @@ class _UnsubscribePolicy(EmailPolicy):
 MESSAGE_POLICY = _UnsubscribePolicy()
 #: ``[[name]]``: the four standard placeholders, or any other column of the audience file.
 _PLACEHOLDER = re.compile(r"\[\[([a-z_][a-z0-9_]*)\]\]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def one_line(text: str) -> str:
+    """A header value from data the audience file supplied: line breaks and other control
+    characters become one space (a quoted CSV cell may hold a line break; in a header it
+    would be refused, or read as another header)."""
+    return _CONTROL.sub(" ", text).strip()
 
 
 def unsubscribe_url(config: Config, secret: bytes, email: str) -> str:
@@ -105,11 +113,11 @@ def build_message(
     settings = config.newsletter
     values = recipient_values(recipient, config, secret)
     message = EmailMessage(policy=MESSAGE_POLICY)
-    message["Subject"] = (TEST_PREFIX if test else "") + fill_placeholders(
-        rendered.subject, values, escape=False
+    message["Subject"] = (TEST_PREFIX if test else "") + one_line(
+        fill_placeholders(rendered.subject, values, escape=False)
     )
     message["From"] = _address(settings.sender.name, settings.sender.email)
-    message["To"] = _address(recipient.name, recipient.email)
+    message["To"] = _address(one_line(recipient.name), recipient.email)
     if settings.reply_to:
         message["Reply-To"] = settings.reply_to
     message["Date"] = format_datetime(date or datetime.now(settings.tz))

@@ -284,6 +284,27 @@ def test_an_audience_without_valid_recipients_is_refused_not_finished(project: P
         assert report.finished and len(provider.delivered) == 3  # type: ignore[attr-defined]
 
 
+def test_a_line_break_in_a_name_cannot_stop_the_send_or_add_a_header(project: Path) -> None:
+    write_audience(
+        project / "subscribers.csv",
+        3,
+        extra='pirate@example.org,"Jean\r\nBcc: cible@example.net","Jean\nMartin",Lyon\n',
+    )
+    config = config_of(project)
+    with open_ledger(config) as ledger:
+        subject = RenderedEmail(
+            date=ISSUE, subject="Pour [[first_name]]", preheader="", html="<p>x</p>", text="x"
+        )
+        plan = prepare_send(ledger, config, subject, ISSUE)
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+        assert report.finished and report.counts["sent"] == 4, report.lines()
+    written = next((config.state_dir / "outbox" / "2026-12-03").glob("*pirate*.eml"))
+    parsed = email.message_from_bytes(written.read_bytes(), policy=default)
+    assert parsed["Subject"] == "Pour Jean Bcc: cible@example.net"
+    assert parsed["To"] == "Jean Martin <pirate@example.org>"
+    assert parsed["Bcc"] is None
+
+
 def test_test_sends_are_recorded_apart(project: Path) -> None:
     config = config_of(project)
     with open_ledger(config) as ledger:

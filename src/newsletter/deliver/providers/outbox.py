@@ -68,14 +68,19 @@ class OutboxProvider(Provider):
         folder.mkdir(parents=True, exist_ok=True)
         results = []
         for item in batch.items:
-            message = build_message(
-                batch.rendered,
-                item.recipient,
-                self.config,
-                secret=self.secret,
-                test=batch.test,
-                message_id=item.message_id,
-            )
+            try:
+                message = build_message(
+                    batch.rendered,
+                    item.recipient,
+                    self.config,
+                    secret=self.secret,
+                    test=batch.test,
+                    message_id=item.message_id,
+                )
+            except (ValueError, TypeError) as exc:
+                reason = f"the message could not be built for this address: {exc}"
+                results.append(RecipientResult(item.idx, Status.PERMANENT, error=reason))
+                continue
             try:
                 _write_atomic(folder / self.file_name(item), message.as_bytes())
             except OSError as exc:
