@@ -23,7 +23,7 @@ from newsletter.tokens import load_secret
 
 MAX_SCORE = 1.0
 _SCORE = re.compile(r"^X-Spam-Status: \w+, score=(-?[\d.]+)", re.MULTILINE)
-_RULE = re.compile(r"^\s*(-?\d+\.\d+)\s+([A-Z0-9_]+)\s+(.*)$", re.MULTILINE)
+_RULE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s+([A-Z0-9_]+)\s+(.*)$", re.MULTILINE)
 
 
 def spam_score(message: bytes, report: Path | None = None) -> tuple[float, list[str]]:
@@ -35,13 +35,20 @@ def spam_score(message: bytes, report: Path | None = None) -> tuple[float, list[
         timeout=180,
         check=False,
     )
-    output = result.stdout.decode("utf-8", "replace")
+    score, rules = parse_report(result.stdout.decode("utf-8", "replace"))
+    if report is not None:
+        report.write_text(f"score {score}\n" + "\n".join(rules) + "\n", encoding="utf-8")
+    return score, rules
+
+
+def parse_report(output: str) -> tuple[float, list[str]]:
+    """The score and the rules that fired, from the first report table of ``spamassassin -t``
+    (a message marked as spam carries a second copy of it, in the wrapped original)."""
     found = _SCORE.search(output)
     assert found, f"no X-Spam-Status in spamassassin output:\n{output[:2000]}"
-    details = output[output.find("Content analysis details") :]
-    rules = [f"{m.group(1):>5} {m.group(2)} {m.group(3).strip()}" for m in _RULE.finditer(details)]
-    if report is not None:
-        report.write_text(f"score {found.group(1)}\n" + "\n".join(rules) + "\n", encoding="utf-8")
+    start = output.find(" pts rule name")
+    table = output[start:].split("\n\n", 1)[0] if start >= 0 else ""
+    rules = [f"{m.group(1):>5} {m.group(2)} {m.group(3).strip()}" for m in _RULE.finditer(table)]
     return float(found.group(1)), rules
 
 
@@ -75,3 +82,17 @@ def test_demo_issue_eml_scores_low(demo_build: Path, artifacts: Path) -> None:
 @pytest.mark.parametrize("sample", ["score=0.4 required=5.0", "score=-0.1 required=5.0"])
 def test_score_parser(sample: str) -> None:
     assert _SCORE.search(f"X-Spam-Status: No, {sample} tests=NONE")
+
+
+def test_report_parser_reads_each_rule_once_with_integer_scores() -> None:
+    table = (
+        "Content analysis details:   (1003.3 points, 5.0 required)\n\n"
+        " pts rule name              description\n"
+        "---- ---------------------- --------------------------------------------------\n"
+        "1000 GTUBE                  BODY: Generic Test for Unsolicited Bulk Email\n"
+        " 2.7 MISSING_DATE           Missing Date: header\n"
+    )
+    output = f"X-Spam-Status: Yes, score=1003.3 required=5.0 tests=GTUBE\n\n{table}\n{table}"
+    score, rules = parse_report(output)
+    assert score == 1003.3
+    assert [rule.split()[1] for rule in rules] == ["GTUBE", "MISSING_DATE"]
