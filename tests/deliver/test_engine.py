@@ -355,6 +355,23 @@ def test_rate_limit_spaces_the_batches(project: Path) -> None:
     assert time.monotonic() - started >= 0.9
 
 
+def test_rate_limit_waits_before_a_batch_is_claimed_and_yields_to_stop(project: Path) -> None:
+    # Batches of 10 at 10 per second: the second batch waits about a second. A stop during
+    # that wait claims nothing more: no batch sits in flight unsent, none goes after the stop.
+    write_config(project, options={"rate": 10, "batch_size": 10, "max_in_flight": 2})
+    config = config_of(project)
+    provider = ScriptedProvider()
+    with open_ledger(config) as ledger:
+        stop = asyncio.Event()
+        provider.stop_after = stop
+        report = _run(ledger, config, provider, stop=stop)
+        assert report.run.stopped  # type: ignore[attr-defined]
+        assert len(provider.requests) == 1
+        counts = report.counts  # type: ignore[attr-defined]
+        assert counts["sent"] == 10 and counts["pending"] == 15 and counts["inflight"] == 0
+        assert ledger.open_batches(report.send.id) == []  # type: ignore[attr-defined]
+
+
 class CampaignProvider(Provider):
     """A provider holding the list itself: one campaign per issue."""
 

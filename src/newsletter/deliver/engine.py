@@ -115,17 +115,22 @@ class RateLimiter:
         self.tokens = self.burst
         self.stamp = time.monotonic()
 
-    async def acquire(self, count: int) -> None:
+    async def acquire(self, count: int, stop: asyncio.Event) -> bool:
+        """Wait until ``count`` messages may go; False when ``stop`` is set meanwhile."""
         if self.rate is None:
-            return
-        while True:
+            return not stop.is_set()
+        while not stop.is_set():
             now = time.monotonic()
             self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
             self.stamp = now
             if self.tokens >= count:
                 self.tokens -= count
-                return
-            await asyncio.sleep((count - self.tokens) / self.rate)
+                return True
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=(count - self.tokens) / self.rate)
+            except TimeoutError:
+                pass
+        return False
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -216,7 +221,11 @@ class Engine:
         cursor = 0
         while not self.stop.is_set() and self.fatal is None:
             await slots.acquire()
-            if self.stop.is_set() or self.fatal is not None:
+            # Wait for the rate limit before the batch is claimed: a batch recorded in flight
+            # is one about to go, so a kill during the wait leaves nothing uncertain.
+            if self.fatal is not None or not await limiter.acquire(
+                self.options.batch_size, self.stop
+            ):
                 slots.release()
                 break
             before = cursor
@@ -228,7 +237,6 @@ class Engine:
                 if cursor > before:
                     continue  # a whole window was suppressed since the snapshot
                 break
-            await limiter.acquire(len(members))
             task = asyncio.create_task(self._process(record, members, progress))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
