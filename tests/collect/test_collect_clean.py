@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -47,9 +48,39 @@ PAYLOADS = [
     '<p onmouseover="alert(1)">survol</p>',
     "&lt;script&gt;alert(1)&lt;/script&gt;",
     "&amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt;",
+    # javascript: behind entities (decimal with padding, hex without ';', named), percent
+    # encoding, control characters and whitespace.
+    '<a href="&#0000106&#0000097&#0000118&#0000097&#0000115&#0000099&#0000114&#0000105'
+    '&#0000112&#0000116&#0000058alert(1)">x</a>',
+    '<a href="&#x6A&#x61&#x76&#x61&#x73&#x63&#x72&#x69&#x70&#x74&#x3A;alert(1)">x</a>',
+    '<a href="javascript&colon;alert(1)">x</a>',
+    '<a href="java&Tab;script:alert(1)">x</a>',
+    '<a href="java&NewLine;script:alert(1)">x</a>',
+    '<a href=" &#14; javascript:alert(1)">x</a>',
+    '<a href="%6A%61%76%61%73%63%72%69%70%74:alert(1)">x</a>',
+    '<a href="\x01javascript:alert(1)">x</a>',
+    '<a href="vbscript:msgbox(1)">x</a>',
+    "<a/href=javascript:alert(1)>x</a>",
+    # Other attributes that take a URL, or run script.
+    '<img srcset="javascript:alert(1) 1x" src="https://ok.example/a.png">',
+    '<input type="image" formaction="javascript:alert(1)">',
+    '<form><button formaction="javascript:alert(1)">x</button></form>',
+    '<table background="javascript:alert(1)"><tr><td>x</td></tr></table>',
+    '<video poster="javascript:alert(1)"></video>',
+    "<details open ontoggle=alert(1)>",
+    '<div style="background:url(javascript:alert(1))">x</div>',
+    '<xss style="xss:expression(alert(1))">x</xss>',
+    '<link rel="stylesheet" href="javascript:alert(1)">',
+    '<svg><animate attributeName="href" values="javascript:alert(1)"/></svg>',
+    '<base href="https://evil.example/"><a href="/x">x</a>',
+    '<meta http-equiv="refresh" content="0;url=data:text/html;base64,PHNjcmlwdD4=">',
+    '<img src="data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+">',
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
+    "<scr<script>ipt>alert(1)</scr</script>ipt>",
 ]
 FORBIDDEN_TAGS = {"script", "style", "iframe", "object", "embed", "svg", "base", "meta", "form"}
 FORBIDDEN_TAGS |= {"math", "body", "link", "frame", "frameset", "applet", "input", "button"}
+URL_ATTRIBUTES = {"href", "src", "action", "xlink:href", "background", "poster", "formaction"}
 
 
 class _Audit(HTMLParser):
@@ -63,9 +94,11 @@ class _Audit(HTMLParser):
         if tag in FORBIDDEN_TAGS:
             self.found.append(f"<{tag}>")
         for name, value in attrs:
-            if name.startswith("on") or name in ("style", "srcdoc", "formaction"):
+            if name.startswith("on") or name in ("style", "srcdoc", "formaction", "srcset"):
                 self.found.append(f"{tag} {name}=")
-            if name in ("href", "src", "action", "xlink:href") and value is not None:
+            if tag == "meta" and name == "http-equiv":
+                self.found.append(f"<meta http-equiv={value}>")
+            if name in URL_ATTRIBUTES and value is not None:
                 url = re.sub(r"[\x00-\x20]", "", value).lower()
                 scheme_part = re.split(r"[/?#]", url, maxsplit=1)[0]
                 if ":" in scheme_part and not url.startswith(("http:", "https:", "mailto:")):
@@ -202,7 +235,30 @@ def test_parse_feed_never_raises_anything_but_not_a_feed(data: bytes) -> None:
         pass
 
 
-def test_hostile_feed_through_the_draft_stays_inert(
+class _EmailAudit(HTMLParser):
+    """What could run in a whole email: the template's own <style> and <meta> are fine."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in FORBIDDEN_TAGS - {"style", "body", "meta"}:
+            self.found.append(f"<{tag}>")
+        for name, value in attrs:
+            text = re.sub(r"[\x00-\x20]", "", value or "").lower()
+            if name.startswith("on") or name in ("srcdoc", "formaction", "srcset"):
+                self.found.append(f"{tag} {name}=")
+            if tag == "meta" and name == "http-equiv" and text == "refresh":
+                self.found.append("<meta http-equiv=refresh>")
+            if name == "style" and ("expression(" in text or "script:" in text):
+                self.found.append(f"{tag} style={value!r}")
+            if name in URL_ATTRIBUTES and ":" in re.split(r"[/?#]", text, maxsplit=1)[0]:
+                if not text.startswith(("http:", "https:", "mailto:")):
+                    self.found.append(f"{tag} {name}={value!r}")
+
+
+def test_hostile_feed_through_the_draft_and_the_email_stays_inert(
     tmp_path: Path, make_project: Callable[[Path, list[tuple[str, str, str]]], Path]
 ) -> None:
     feed = hostile_feed().replace(
@@ -210,6 +266,11 @@ def test_hostile_feed_through_the_draft_stays_inert(
     )
     (tmp_path / "hostile.xml").write_bytes(feed)
     config = make_project(tmp_path, [("Piège", "hostile.xml", "territoires")])
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    config.write_text(
+        config.read_text(encoding="utf-8") + f"paths:\n  templates: {json.dumps(str(templates))}\n",
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(app, ["collect", "2026-12-03", "--config", str(config)])
     assert result.exit_code == 0, result.output
     path = tmp_path / "bulletins" / "2026-12-03" / "collected.yaml"
@@ -219,3 +280,17 @@ def test_hostile_feed_through_the_draft_stays_inert(
     for item in items:
         assert executable(item.summary_html) == [], item.summary_html
         assert item.url.startswith("https://example.org/article/")
+        assert item.image is None or item.image.startswith("https://")
+        assert "<" not in item.title or executable(item.title) == [], item.title
+    # And through the render stage: the email a reader opens.
+    (path.parent / "issue.md").write_text("---\nsubject: Piège\n---\nÉdito.\n", "utf-8")
+    out = tmp_path / "build"
+    built = CliRunner().invoke(
+        app, ["build", "2026-12-03", "--out", str(out), "--config", str(config)]
+    )
+    assert built.exit_code == 0, built.output
+    email = (out / "2026-12-03" / "email.html").read_text(encoding="utf-8")
+    assert "Texte du résumé" in email  # the hostile items are in it
+    audit = _EmailAudit()
+    audit.feed(email)
+    assert audit.found == []
