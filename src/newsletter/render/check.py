@@ -373,13 +373,12 @@ def _check_theme(config: Config) -> list[Finding]:
     )
     found: list[Finding] = []
     for key, colour, against, what, better in pairs:
-        where = _config_where(config, key)
         ratio = contrast_ratio(colour, against)
         if ratio is None:
             found.append(
                 Finding(
                     Level.WARNING,
-                    where,
+                    _config_where(config, key),
                     f"theme.{key} {colour!r} is not a #rrggbb colour: its contrast cannot be "
                     "checked (write it as #rrggbb)",
                 )
@@ -388,7 +387,7 @@ def _check_theme(config: Config) -> list[Finding]:
             found.append(
                 Finding(
                     Level.WARNING,
-                    where,
+                    _config_where(config, key),
                     f"theme.{key} {colour}: contrast of {what} is {ratio:.1f}:1, below "
                     f"{MIN_CONTRAST}:1 (choose a {better} colour)",
                 )
