@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -133,3 +134,29 @@ async def test_last_modified_is_sent_back(
     two = (await collect_sources(sources, now=NOW, **kwargs))[0]  # type: ignore[arg-type]
     assert one.status is FetchStatus.OK and len(one.items) == 2
     assert two.status is FetchStatus.NOT_MODIFIED and two.items == one.items
+
+
+async def test_failures_say_what_happened_in_plain_words(feed_server: Any, tmp_path: Path) -> None:
+    route = feed_server.route
+    route("/to-ftp", status=302, headers={"Location": "ftp://example.org/feed.xml"})
+    route("/to-file", status=302, headers={"Location": "file:///etc/passwd"})
+    route("/bare-304", status=304)
+    route("/cut", body=b"<rss>", headers={"Content-Length": "1000"})
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/feed"
+    names = ["to-ftp", "to-file", "bare-304", "cut"]
+    sources = [Source(n, feed_server.url(f"/{n}"), "territoires") for n in names]
+    sources.append(Source("closed", closed, "territoires"))
+    results = await collect_sources(
+        sources, root=tmp_path, state_dir=tmp_path / "state", now=NOW, options=FAST
+    )
+    reasons = {r.source.name: r.reason for r in results}
+    assert all(r.failed for r in results), reasons
+    assert reasons["to-ftp"] == (
+        "redirected to 'ftp://example.org/feed.xml': only http and https addresses are followed"
+    )
+    assert reasons["to-file"].startswith("redirected to 'file://")
+    assert "304 Not Modified to a request that had no cached copy" in reasons["bare-304"]
+    assert reasons["cut"].startswith("the server's answer broke off or was malformed")
+    assert reasons["closed"] == "cannot connect: connection refused (is the server up?)"

@@ -164,6 +164,14 @@ async def _fetch_http(
     try:
         async with client.stream("GET", url, headers=headers) as response:
             final = str(response.url)
+            if response.status_code == 304 and not headers:
+                # Nothing cached to reuse: a 304 to an unconditional request is a server bug.
+                return Fetched(
+                    FetchStatus.FAILED,
+                    url=final,
+                    reason="the server answered 304 Not Modified to a request that had no "
+                    "cached copy to compare with",
+                )
             if response.status_code == 304:
                 return Fetched(
                     FetchStatus.NOT_MODIFIED,
@@ -220,13 +228,38 @@ async def _fetch_http(
             FetchStatus.FAILED,
             reason=f"the server stopped answering for {options.read_timeout:g} s",
         )
+    except httpx.UnsupportedProtocol as exc:
+        target = _request_url(exc) or url
+        return Fetched(
+            FetchStatus.FAILED,
+            reason=f"redirected to '{target}': only http and https addresses are followed",
+        )
+    except httpx.RemoteProtocolError as exc:
+        return Fetched(
+            FetchStatus.FAILED,
+            reason=f"the server's answer broke off or was malformed ({_os_reason(exc)})",
+        )
     except httpx.ConnectError as exc:
         return Fetched(FetchStatus.FAILED, reason=f"cannot connect: {_os_reason(exc)}")
     except httpx.HTTPError as exc:
         return Fetched(FetchStatus.FAILED, reason=f"{type(exc).__name__}: {_os_reason(exc)}")
 
 
+def _request_url(exc: httpx.RequestError) -> str | None:
+    try:
+        return str(exc.request.url)
+    except RuntimeError:  # no request attached
+        return None
+
+
 def _os_reason(exc: BaseException) -> str:
+    # httpx sums up a refused connection as "All connection attempts failed"; the OSError
+    # underneath says which.
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused (is the server up?)"
+        cause = cause.__cause__ or cause.__context__
     text = str(exc) or type(exc).__name__
     if "Name or service not known" in text or "nodename nor servname" in text:
         return "unknown host name (check the address, or the network)"
