@@ -98,6 +98,34 @@ def test_options_are_validated(project: Path) -> None:
         SendOptions.from_options(config_of(project).delivery.options, ScriptedProvider)
     options = SendOptions.from_options({"batch_size": 5000}, ScriptedProvider)
     assert options.batch_size == ScriptedProvider.max_batch_size
+    for value in ("-1", True, "deux"):
+        write_config(project, options={"max_in_flight": value})
+        config = config_of(project)
+        with (
+            open_ledger(config) as ledger,
+            pytest.raises(
+                ConfigError, match=r"delivery\.options\.max_in_flight: expected a number above 0"
+            ),
+        ):
+            prepare_send(ledger, config, rendered_email(), ISSUE)
+
+
+def test_unknown_options_are_named_not_ignored(project: Path) -> None:
+    # A typo must not silently drop a limit the user asked for.
+    write_config(project, provider="smtp", options={"max_inflight": 2, "hots": "mail"})
+    config = config_of(project)
+    with open_ledger(config) as ledger, pytest.raises(ConfigError) as caught:
+        prepare_send(ledger, config, rendered_email(), ISSUE)
+    assert caught.value.problems[0].startswith(
+        "delivery.options.max_inflight: unknown option for provider 'smtp'; did you mean "
+        "'max_in_flight'?"
+    )
+    assert (
+        "delivery.options.hots" in caught.value.problems[1] and "'host'" in caught.value.problems[1]
+    )
+    write_config(project, options={"host": "localhost"})  # an smtp key, but the outbox is used
+    with pytest.raises(ConfigError, match=r"delivery\.options\.host: unknown option for provider"):
+        SendOptions.from_options(config_of(project).delivery.options, provider_class("outbox"))
 
 
 def test_sends_everyone_once_in_batches(project: Path) -> None:

@@ -8,6 +8,7 @@ resent silently. Setting ``stop`` finishes the batches in flight and returns.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import math
 import random
 import time
@@ -26,7 +27,7 @@ from newsletter.deliver.providers import (
     message_id_for,
     option,
 )
-from newsletter.errors import DeliveryError
+from newsletter.errors import ConfigError, DeliveryError
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class SendOptions:
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], provider: type[Provider]) -> SendOptions:
+        _check_keys(options, provider)
+
         def positive(key: str, kind: type[int] | type[float], default: Any) -> Any:
             return option(
                 options, key, kind, default, check=lambda v: v > 0, expect="a number above 0"
@@ -65,6 +68,30 @@ class SendOptions:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.backoff_max * 10))
         return delay
+
+
+ENGINE_OPTIONS = frozenset(
+    {"batch_size", "max_in_flight", "rate", "max_attempts", "backoff_base", "backoff_max"}
+)
+
+
+def _check_keys(options: Mapping[str, Any], provider: type[Provider]) -> None:
+    """A key that neither the engine nor the provider reads is a mistake: say so."""
+    if provider.option_keys is None:
+        return
+    known = ENGINE_OPTIONS | provider.option_keys
+    problems = []
+    for key in options:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), sorted(known), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        problems.append(
+            f"delivery.options.{key}: unknown option for provider '{provider.name}'; {hint}"
+            f"known options: {', '.join(sorted(known))}"
+        )
+    if problems:
+        raise ConfigError(problems[0], problems)
 
 
 @dataclass

@@ -113,6 +113,9 @@ class Provider(ABC):
     can_reconcile: ClassVar[bool] = False
     #: True when ``send_campaign`` sends to a list held by the provider (audience.list_id).
     sends_campaigns: ClassVar[bool] = False
+    #: The ``delivery.options`` keys this provider reads (besides the engine's); any other
+    #: key is a configuration error (a typo would otherwise be ignored). None: not checked.
+    option_keys: ClassVar[frozenset[str] | None] = None
 
     @classmethod
     @abstractmethod

@@ -38,6 +38,7 @@ class OutboxProvider(Provider):
     max_batch_size: ClassVar[int] = 500
     personalizes: ClassVar[bool] = False
     can_reconcile: ClassVar[bool] = True
+    option_keys: ClassVar[frozenset[str] | None] = frozenset({"outbox_dir"})
 
     def __init__(self, config: Config, secret: bytes, root: Path) -> None:
         self.config = config

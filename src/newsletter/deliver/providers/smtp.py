@@ -85,6 +85,18 @@ class SmtpProvider(Provider):
     max_batch_size: ClassVar[int] = 100
     personalizes: ClassVar[bool] = False
     can_reconcile: ClassVar[bool] = False
+    option_keys: ClassVar[frozenset[str] | None] = frozenset(
+        {
+            "host",
+            "port",
+            "security",
+            "username_env",
+            "password_env",
+            "timeout",
+            "envelope_from",
+            "ca_file",
+        }
+    )
 
     def __init__(self, config: Config, secret: bytes, settings: SmtpSettings) -> None:
         self.config = config
