@@ -467,3 +467,58 @@ def test_a_draft_saved_by_an_editor_during_the_fetch_is_merged_not_overwritten(
     found = entries(project)
     assert found["territoires"][0]["include"] is False  # the editor's save survived
     assert [e["title"] for e in found["agenda"]] == ["Arrivée pendant la relecture"]
+
+
+def test_the_week_window_is_local_time_across_a_dst_change(
+    tmp_path: Path,
+    make_project: Callable[[Path, list[tuple[str, str, str]]], Path],
+    make_rss: Callable[..., bytes],
+) -> None:
+    # The issue of 2026-04-02 covers 26 March 00:00 CET (+01) to 2 April 00:00 CEST (+02).
+    (tmp_path / "a.xml").write_bytes(
+        make_rss(
+            [
+                ("Juste avant", "https://a.example/1", "Wed, 25 Mar 2026 22:59:59 GMT"),
+                ("Premier instant", "https://a.example/2", "Wed, 25 Mar 2026 23:00:00 GMT"),
+                ("Dernier instant", "https://a.example/3", "Wed, 01 Apr 2026 21:59:59 GMT"),
+                ("Déjà jeudi", "https://a.example/4", "Wed, 01 Apr 2026 22:00:00 GMT"),
+            ]
+        )
+    )
+    config = make_project(tmp_path, [("A", "a.xml", "territoires")])
+    result = CliRunner().invoke(app, ["collect", "2026-04-02", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    data = YAML(typ="safe").load(
+        (tmp_path / "bulletins" / "2026-04-02" / "collected.yaml").read_text(encoding="utf-8")
+    )
+    assert [(e["title"], e["published"]) for e in data["sections"]["territoires"]] == [
+        ("Dernier instant", "2026-04-01T23:59+02:00"),
+        ("Premier instant", "2026-03-26T00:00+01:00"),
+    ]
+
+
+def test_the_same_title_from_two_sources_is_one_item_the_richer_one(
+    tmp_path: Path,
+    make_project: Callable[[Path, list[tuple[str, str, str]]], Path],
+    make_rss: Callable[..., bytes],
+) -> None:
+    (tmp_path / "a.xml").write_bytes(
+        make_rss([("Lorient : les vélos réparés", "https://a.example/velos", WED)])
+    )
+    (tmp_path / "b.xml").write_bytes(
+        make_rss(
+            [("LORIENT — les Vélos réparés !", "https://b.example/lorient", WED_LATER)]
+        ).replace(
+            b"</link>", b'</link><enclosure url="https://b.example/v.jpg" type="image/jpeg"/>'
+        )
+    )
+    config = make_project(tmp_path, [("A", "a.xml", "territoires"), ("B", "b.xml", "territoires")])
+    result = CliRunner().invoke(app, ["collect", DAY, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    data = YAML(typ="safe").load(
+        (tmp_path / "bulletins" / DAY / "collected.yaml").read_text(encoding="utf-8")
+    )
+    [entry] = data["sections"]["territoires"]
+    assert entry["url"] == "https://b.example/lorient"
+    assert entry["image"] == "https://b.example/v.jpg"
+    assert entry["sources"] == ["A", "B"]
