@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from render_helpers import make_issue, make_item
+from render_helpers import REPO, make_issue, make_item
 
 from newsletter.config import Config, load_config
 from newsletter.errors import RenderError
@@ -246,3 +246,35 @@ def test_an_override_that_is_not_utf8_is_named(project: Path, config: Config) ->
     with pytest.raises(RenderError) as caught:
         render_issue(sample_issue(config.section_list), config)
     assert str(caught.value).startswith("templates/partials/header.mjml.j2: not UTF-8 text")
+
+
+def test_an_unknown_mjml_tag_is_an_error_not_a_silent_loss(project: Path, config: Config) -> None:
+    # mjml-python drops an unknown tag and all it holds: here the unsubscribe link.
+    footer = (REPO / "templates" / "partials" / "footer.mjml.j2").read_text(encoding="utf-8")
+    _override(project, "partials/footer.mjml.j2", footer.replace("mj-text", "mj-txt"))
+    with pytest.raises(RenderError) as caught:
+        render_issue(sample_issue(config.section_list), config)
+    assert str(caught.value).startswith(
+        "templates/partials/footer.mjml.j2:3: MJML error: unknown MJML tag <mj-txt>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("partial", "before", "after", "line"),
+    [
+        ("partials/footer.mjml.j2", "<p>Vous recevez", "<p Vous recevez", 7),
+        ("partials/item_text.mjml.j2", "{{ item.title }}</a>", "{{ item.title }}</a", 2),
+    ],
+)
+def test_broken_html_in_a_text_block_names_the_template_line(
+    project: Path, config: Config, partial: str, before: str, after: str, line: int
+) -> None:
+    # mjml-python only says "unable to parse next template", with no position at all.
+    source = (REPO / "templates" / partial).read_text(encoding="utf-8")
+    assert before in source
+    _override(project, partial, source.replace(before, after))
+    with pytest.raises(RenderError) as caught:
+        render_issue(sample_issue(config.section_list), config)
+    message = str(caught.value)
+    assert message.startswith(f"templates/{partial}:{line}: MJML error: a '<' that does not")
+    assert " at '<" in message  # the text at the fault, not only the start of its line

@@ -20,7 +20,6 @@ from newsletter.model import Issue, RenderedEmail
 from newsletter.render.compile import (
     MjmlError,
     compile_mjml,
-    excerpt,
     template_at,
     template_line,
     unmark,
@@ -116,7 +115,7 @@ def _in_template(exc: MjmlError, marked: str, env: Environment, config: Config) 
         source, filename, _ = env.loader.get_source(env, name) if env.loader else ("", None, None)
     except TemplateNotFound:
         source, filename = "", None
-    line = template_line(unmark(source), excerpt(marked, exc.line))
+    line = template_line(unmark(source), _full_line(marked, exc.line), exc.snippet)
     where = _shown(config, filename, name) + (f":{line}" if line else "")
     return RenderError(f"{where}: MJML error: {exc.detail} (line {exc.line} of the rendered MJML)")
 
@@ -132,6 +131,11 @@ def _undecodable(env: Environment, config: Config) -> str | None:
             except OSError:
                 continue
     return None
+
+
+def _full_line(marked: str, line: int) -> str:
+    lines = unmark(marked).splitlines()
+    return lines[line - 1] if 0 < line <= len(lines) else ""
 
 
 def _template_frame(exc: BaseException, config: Config) -> str | None:

@@ -19,15 +19,26 @@ _TAG = re.compile(r"<(/?)(mjml|mj-[a-z-]+)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
 # Elements whose content mjml-python passes through as raw HTML: tags inside are not MJML.
 _RAW_CONTENT = ("mj-text", "mj-button", "mj-raw", "mj-style", "mj-table", "mj-title", "mj-preview")
 MARKER = re.compile(r"<!--(/?)tpl:([^>]*?)-->")
+#: Every MJML 4 element. mjml-python silently drops any other ``<mj-...>`` tag and all it holds.
+MJML_TAGS = frozenset(
+    {"mjml", "mj-head", "mj-body", "mj-include", "mj-wrapper", "mj-section", "mj-group"}
+    | {"mj-column", "mj-hero", "mj-text", "mj-button", "mj-image", "mj-divider", "mj-spacer"}
+    | {"mj-table", "mj-raw", "mj-social", "mj-social-element", "mj-navbar", "mj-navbar-link"}
+    | {"mj-accordion", "mj-accordion-element", "mj-accordion-title", "mj-accordion-text"}
+    | {"mj-carousel", "mj-carousel-image", "mj-attributes", "mj-all", "mj-class"}
+    | {"mj-breakpoint", "mj-font", "mj-html-attributes", "mj-html-attribute", "mj-selector"}
+    | {"mj-preview", "mj-style", "mj-title"}
+)
 
 
 class MjmlError(RenderError):
     """mjml-python refused the MJML; ``line`` is the line of the MJML source at fault."""
 
-    def __init__(self, message: str, *, line: int | None, detail: str) -> None:
+    def __init__(self, message: str, *, line: int | None, detail: str, snippet: str = "") -> None:
         super().__init__(message)
         self.line = line
         self.detail = detail
+        self.snippet = snippet  # the MJML text at the fault, when known exactly
 
 
 def mark(name: str, source: str) -> str:
@@ -41,12 +52,25 @@ def unmark(source: str) -> str:
 
 def compile_mjml(source: str, *, name: str = "email.mjml") -> str:
     """The HTML for the MJML ``source``; MjmlError names the line of ``name`` at fault."""
+    unknown = unknown_tag(source)
+    if unknown is not None:
+        at, tag = unknown
+        why = (
+            f"unknown MJML tag <{tag}> (mjml-python would drop it and everything in it) "
+            f"near {excerpt(source, at)!r}"
+        )
+        snippet = f"<{tag}"
+        raise MjmlError(f"{name}:{at}: MJML error: {why}", line=at, detail=why, snippet=snippet)
     try:
         return mjml.mjml2html(source, disable_comments=True)
     except (ValueError, RuntimeError) as exc:
         line, detail = _locate(source, str(exc))
         where = f"{name}:{line}" if line else name
-        raise MjmlError(f"{where}: MJML error: {detail}", line=line, detail=detail) from exc
+        bad = malformed_markup(source) if line else None
+        snippet = _snippet(source, bad) if bad is not None else ""
+        raise MjmlError(
+            f"{where}: MJML error: {detail}", line=line, detail=detail, snippet=snippet
+        ) from exc
 
 
 def _locate(source: str, message: str) -> tuple[int | None, str]:
@@ -58,7 +82,55 @@ def _locate(source: str, message: str) -> tuple[int | None, str]:
     if problem is not None:
         line, what = problem
         return line, f"{what} ({message}) near {excerpt(source, line)!r}"
+    offset = malformed_markup(source)
+    if offset is not None:
+        bad = source.count("\n", 0, offset) + 1
+        return bad, (
+            f"a '<' that does not start a well-formed tag ({message}; write a literal '<' as "
+            f"&lt;) at {source[offset : offset + 60].splitlines()[0]!r}"
+        )
     return None, message
+
+
+_WELL_FORMED = re.compile(
+    r"<(?:!--.*?-->|!\[CDATA\[.*?\]\]>|/?[a-zA-Z][a-zA-Z0-9:-]*"
+    r"(?:\s+[^\s\"'<>/=]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)*\s*/?>)",
+    re.DOTALL,
+)
+
+
+def malformed_markup(source: str) -> int | None:
+    """The offset of the first '<' that opens no well-formed tag or comment (mjml-python then
+    only says "unable to parse next template")."""
+    at = source.find("<")
+    while at >= 0:
+        found = _WELL_FORMED.match(source, at)
+        if found is None:
+            return at
+        at = source.find("<", found.end())
+    return None
+
+
+def _snippet(source: str, offset: int) -> str:
+    """A few characters of ``source`` from ``offset``, on one line, as a template may hold them."""
+    text = source[offset : offset + 24].split("\n", 1)[0]
+    return text.split("{", 1)[0].rstrip()
+
+
+def unknown_tag(source: str) -> tuple[int, str] | None:
+    """The first ``<mj-...>`` tag that MJML does not know, as (line, tag); raw content skipped."""
+    inside: str | None = None  # the raw-content element we are in, if any
+    for match in _TAG.finditer(source):
+        closing, tag, attrs = match.group(1), match.group(2), match.group(3)
+        if inside is not None:
+            if closing and tag == inside:
+                inside = None
+            continue
+        if tag not in MJML_TAGS:
+            return source.count("\n", 0, match.start()) + 1, tag
+        if not closing and tag in _RAW_CONTENT and not attrs.rstrip().endswith("/"):
+            inside = tag
+    return None
 
 
 def unbalanced_tag(source: str) -> tuple[int, str] | None:
@@ -104,11 +176,19 @@ def template_at(marked: str, line: int) -> str | None:
     return stack[-1] if stack else None
 
 
-def template_line(template_source: str, rendered_line: str) -> int | None:
-    """The line of a template that most likely wrote ``rendered_line`` of the MJML."""
+def template_line(template_source: str, rendered_line: str, snippet: str = "") -> int | None:
+    """The line of a template that most likely wrote ``rendered_line`` of the MJML.
+
+    In order: the line holding ``snippet`` (the text at the fault), the same line, a line whose
+    ``{{ ... }}`` / ``{% ... %}`` parts can produce it, a line with the same first MJML tag.
+    """
     wanted = rendered_line.strip()
     lines = template_source.splitlines()
-    candidates: list[Callable[[str], bool]] = [lambda text: text.strip() == wanted]
+    candidates: list[Callable[[str], bool]] = []
+    if snippet:
+        candidates.append(lambda text: snippet in text)
+    candidates.append(lambda text: text.strip() == wanted)
+    candidates.append(lambda text: _produces(text, wanted))
     tag = _TAG.search(wanted)
     if tag:
         token = f"<{tag.group(1)}{tag.group(2)}"
@@ -118,6 +198,21 @@ def template_line(template_source: str, rendered_line: str) -> int | None:
             if wanted and matches(text):
                 return number
     return None
+
+
+_JINJA_PART = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
+
+
+def _produces(template_line: str, wanted: str) -> bool:
+    """True when ``template_line``, its Jinja parts standing for any text, can give ``wanted``."""
+    text = template_line.strip()
+    if "{" not in text or not text:
+        return False
+    parts = _JINJA_PART.split(text)
+    if not any(part.strip() for part in parts):
+        return False
+    pattern = ".*".join(re.escape(part) for part in parts)
+    return re.fullmatch(pattern, wanted, re.DOTALL) is not None
 
 
 def _offset_of_line(source: str, line: int) -> int:
