@@ -21,6 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from newsletter.collect.select import marks
 from newsletter.collect.urls import absolute_url, canonical_url
 from newsletter.config import Config
 from newsletter.errors import ContentError
@@ -357,8 +358,20 @@ def load_included_items(path: Path, sections: Sequence[Section]) -> list[Item]:
     return items
 
 
+def draft_marks(doc: Mapping[str, Any] | None) -> set[str]:
+    """``draft_ids`` plus the normalized titles of every entry (see ``select.marks``)."""
+    found = draft_ids(doc)
+    for entries in doc["sections"].values() if doc is not None else ():
+        for entry in entries or []:
+            if isinstance(entry, dict):
+                found |= marks(None, entry.get("title"))
+    return found
+
+
 def included_keys(paths: Iterable[Path]) -> set[str]:
-    """Ids and URL keys of every included entry in the given drafts (unreadable ones skipped)."""
+    """Ids, URL keys and normalized titles (``select.marks``) of every included entry in the
+    given drafts (unreadable ones skipped).
+    """
     found: set[str] = set()
     for path in paths:
         try:
@@ -372,8 +385,7 @@ def included_keys(paths: Iterable[Path]) -> set[str]:
             for entry in entries if isinstance(entries, list) else []:
                 if not isinstance(entry, dict) or entry.get("include", True) is False:
                     continue
-                if entry.get("id"):
-                    found.add(str(entry["id"]))
+                found |= marks(entry.get("id"), entry.get("title"))
                 url = canonical_url(entry.get("url"))
                 if url:
                     found.add(item_key(url))

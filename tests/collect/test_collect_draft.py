@@ -522,3 +522,36 @@ def test_the_same_title_from_two_sources_is_one_item_the_richer_one(
     assert entry["url"] == "https://b.example/lorient"
     assert entry["image"] == "https://b.example/v.jpg"
     assert entry["sources"] == ["A", "B"]
+
+
+def test_a_story_already_in_the_draft_under_another_address_is_not_added_again(
+    project: Path, make_rss: Callable[..., bytes]
+) -> None:
+    assert run(project).exit_code == 0
+    before = draft(project).read_text(encoding="utf-8")
+    # A day later a second source carries the same story, with a picture (so it is richer).
+    (project / "feeds" / "b.xml").write_bytes(
+        make_rss(
+            [
+                ("Un rapport sur les alliances", "https://b.example/rapport", SUN),
+                ("Un tiers-lieu à Saint-Dié !", "https://b.example/saint-die", TUE),
+            ]
+        ).replace(
+            b"</link>", b'</link><enclosure url="https://b.example/i.jpg" type="image/jpeg"/>'
+        )
+    )
+    result = run(project)
+    assert result.exit_code == 0, result.output
+    assert draft(project).read_text(encoding="utf-8") == before
+
+
+def test_a_story_of_an_earlier_issue_under_another_address_is_left_out(project: Path) -> None:
+    earlier = project / "bulletins" / "2026-11-26" / "collected.yaml"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text(
+        "sections:\n  publications:\n    - id: x\n      title: Un rapport sur les alliances\n"
+        "      url: https://ailleurs.example/rapport\n",
+        encoding="utf-8",
+    )
+    assert run(project).exit_code == 0
+    assert entries(project)["publications"] == []

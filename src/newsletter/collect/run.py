@@ -29,6 +29,7 @@ from newsletter.config import Config
 from newsletter.dates import week_window
 from newsletter.drafts import (
     draft_ids,
+    draft_marks,
     draft_path,
     included_keys,
     merge_draft,
@@ -206,7 +207,7 @@ def select_for_issue(
         fresh = [
             item
             for item in result.items
-            if select.in_window(item, window) and item.key not in exclude
+            if select.in_window(item, window) and not select.already_seen(item, exclude)
         ]
         capped = select.cap(fresh, result.source.max_items)
         counted.append(replace(result, in_window=len(capped)))
@@ -238,7 +239,8 @@ def _read_issue_folder(
     earlier = earlier_drafts(config, issue_date)
     exclude = included_keys(earlier)
     for draft in earlier:
-        exclude.update(i.key for i in read_editor_items(draft.parent, sections)[0])
+        for item in read_editor_items(draft.parent, sections)[0]:
+            exclude |= select.marks(item.key, item.title)
     return doc, editor_items, editor_problems, exclude
 
 
@@ -289,7 +291,14 @@ async def collect_issue(
     # Entries collect wrote earlier that are no longer in the file were deleted by an editor.
     written = load_draft_keys(config.state_dir, issue_date) if existing is not None else set()
     deleted = {item.key for item in chosen if item.key in written and item.key not in in_draft}
-    chosen = [item for item in chosen if item.key not in deleted]
+    # The same story under another address (a second source, a day later) is not added again.
+    in_draft_titles = draft_marks(doc) - in_draft
+    chosen = [
+        item
+        for item in chosen
+        if item.key not in deleted
+        and (item.key in in_draft or not select.already_seen(item, in_draft_titles))
+    ]
     text, added = merge_draft(
         existing, select.newest_first(chosen), sections, issue_date, config.newsletter.tz, doc=doc
     )

@@ -23,6 +23,25 @@ def title_key(title: str) -> str:
     return " ".join(re.findall(r"\w+", letters))
 
 
+#: Marks a normalized title in a set of seen item keys.
+TITLE_MARK = "title:"
+
+
+def marks(key: object, title: object) -> set[str]:
+    """What an item met before leaves in a 'seen' set: its key, and its normalized title
+    when that is long enough to mean one story.
+    """
+    found = {str(key)} if key else set()
+    if isinstance(title, str) and len(tk := title_key(title)) >= MIN_TITLE_KEY:
+        found.add(TITLE_MARK + tk)
+    return found
+
+
+def already_seen(item: Item, seen: set[str]) -> bool:
+    """Whether ``item`` (by key, or by normalized title) is among ``seen`` marks."""
+    return item.key in seen or bool(marks(None, item.title) & seen)
+
+
 def richness(item: Item) -> tuple[int, int, int, int]:
     """How much an item has to show: an image, a summary, a real date, categories."""
     return (
