@@ -28,7 +28,12 @@ _SPECIAL = tuple(SPECIAL_USE_DOMAIN_NAMES)
 
 
 def normalize_address(value: str) -> str:
-    """The address normalized (domain lower-cased), or ValueError saying what is wrong."""
+    """The address normalized (domain lower-cased, an internationalized domain in its ASCII
+    form), or ValueError saying what is wrong.
+
+    Addresses that need SMTPUTF8 (non-ASCII before the @) are refused: the messages carry
+    ASCII headers and the SMTP provider does not negotiate SMTPUTF8, so such a recipient
+    could never be sent to (it would be retried forever, or get a garbled To header)."""
     text = value.strip()
     match = _SIMPLE_ADDRESS.fullmatch(text)
     if match and len(text) <= 254 and len(match["local"]) <= 64:
@@ -36,9 +41,10 @@ def normalize_address(value: str) -> str:
         if not any(domain == name or domain.endswith("." + name) for name in _SPECIAL):
             return f"{match['local']}@{domain}"
     try:
-        return validate_email(text, check_deliverability=False).normalized
+        valid = validate_email(text, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from exc
+    return valid.ascii_email or valid.normalized
 
 
 def address_key(email: str) -> str:
