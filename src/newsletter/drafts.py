@@ -219,8 +219,10 @@ def _insert_as_text(
 ) -> str | None:
     """``text`` with each section's new entries inserted after its last entry, or None."""
     lines = text.splitlines(keepends=True)
+    # New lines follow the file's own line endings (an editor on Windows saves CRLF).
+    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
     if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
+        lines[-1] += newline
     top_keys = list(doc.keys())
     if top_keys[-1] != "sections":
         return None  # something follows the sections: appending a section is not safe
@@ -251,8 +253,8 @@ def _insert_as_text(
         else:
             return None
     for at, block in sorted(inserts, key=lambda pair: pair[0], reverse=True):
-        lines.insert(at, block)
-    return "".join(lines) + appended
+        lines.insert(at, block.replace("\n", newline))
+    return "".join(lines) + appended.replace("\n", newline)
 
 
 def _dump_entries(entries: list[CommentedMap], indent: int) -> str:

@@ -555,3 +555,21 @@ def test_a_story_of_an_earlier_issue_under_another_address_is_left_out(project: 
     )
     assert run(project).exit_code == 0
     assert entries(project)["publications"] == []
+
+
+def test_a_draft_saved_with_crlf_and_a_bom_keeps_its_line_endings(
+    project: Path, make_rss: Callable[..., bytes]
+) -> None:
+    assert run(project).exit_code == 0
+    path = draft(project)
+    edited = "\ufeff" + path.read_text(encoding="utf-8").replace("\n", "\r\n")
+    path.write_bytes(edited.encode("utf-8"))
+    (project / "feeds" / "a.xml").write_bytes(
+        make_rss([("Nouvelle coopérative", "https://a.example/cooperative", TUE)])
+    )
+    result = run(project)
+    assert result.exit_code == 0, result.output
+    merged = path.read_bytes().decode("utf-8")
+    assert merged.count("\n") == merged.count("\r\n")
+    assert "Nouvelle coopérative" in merged
+    assert merged.startswith(edited[: edited.index("  # Publications")])
