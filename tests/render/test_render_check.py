@@ -214,3 +214,18 @@ def test_a_theme_set_by_the_user_is_checked_with_its_line(project: Path, issue: 
         f"schedule.yaml:{line + 2}: theme.background_color #3a3f3d: contrast of the footer's "
         "grey text (#4b5a5f) on it is 1.5:1, below 4.5:1 (choose a lighter colour)",
     ]
+
+
+def test_an_email_without_unsubscribe_link_is_an_error(config: Config, issue: Issue) -> None:
+    partials = config.templates_dir / "partials"
+    partials.mkdir(parents=True)
+    (partials / "footer.mjml.j2").write_text(
+        "<mj-section><mj-column><mj-text>Pied sans lien</mj-text></mj-column></mj-section>\n",
+        encoding="utf-8",
+    )
+    (config.templates_dir / "text.txt.j2").write_text("{{ title }}\n", encoding="utf-8")
+    _, findings = render_and_check(issue, config)
+    assert [f.where for f in errors(findings) if "no unsubscribe link" in f.message] == [
+        "email.html",
+        "email.txt",
+    ]

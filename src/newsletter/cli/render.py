@@ -39,9 +39,10 @@ def check_command(issue_date: str | None, config_file: str | None) -> None:
 
     Errors (exit status 1): no subject, no items, an item without a title, a relative or
     non-http(s) link, an unknown placeholder or leftover template syntax, a template or MJML
-    error, HTML over 102 KB (Gmail clips it). Warnings: HTML over 80 KB, a subject over 80
-    characters, no preheader, an image without alt text or dimensions, a very long summary,
-    the same link twice. Each line names the item, file or feed it comes from.
+    error, HTML over 102 KB (Gmail clips it), no unsubscribe link. Warnings: HTML over 80 KB,
+    a subject over 80 characters, no preheader, an image without alt text or dimensions, a
+    very long summary, the same link twice, a theme colour with too little contrast. Each
+    line names the item, file or feed it comes from.
     """
     config = load(config_file)
     day = issue_date_of(config, issue_date)

@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 from newsletter.config import Config
 from newsletter.errors import RenderError
 from newsletter.issue_files import display_path, issue_file
-from newsletter.model import PLACEHOLDERS, Issue, Item, RenderedEmail
+from newsletter.model import PLACEHOLDERS, Issue, Item, RenderedEmail, placeholder
 from newsletter.sanitize import html_to_text
 
 #: Gmail clips a message whose HTML is larger than this (102 KB).
@@ -276,6 +276,18 @@ def check_rendered(
             for f in _check_leftovers(text, where, names)
             if not (isinstance(f, _TokenFinding) and f.token in reported)
         ]
+    unsubscribe = placeholder("unsubscribe_url")
+    for text, where in ((rendered.html, "email.html"), (rendered.text, "email.txt")):
+        if unsubscribe not in text:
+            found.append(
+                Finding(
+                    Level.ERROR,
+                    where,
+                    f"no unsubscribe link: keep {{{{ unsubscribe_url }}}} ({unsubscribe}) in "
+                    "the footer template; every reader must be able to unsubscribe from the "
+                    "email itself",
+                )
+            )
     if 'lang="' not in rendered.html[:2000]:
         found.append(Finding(Level.WARNING, "email.html", "no lang attribute on <html>"))
     bad_links: set[str] = set()
