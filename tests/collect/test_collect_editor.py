@@ -62,3 +62,19 @@ def test_every_problem_names_file_and_line(tmp_path: Path) -> None:
         "bulletins/2026-12-03/vide.md:1: missing front matter: start the file with '---', then "
         "'title:', 'url:' and 'section:' lines, then '---'",
     ]
+
+
+def test_a_file_not_in_utf8_names_its_line_and_the_others_are_used(tmp_path: Path) -> None:
+    folder = tmp_path / "bulletins" / "2026-12-03"
+    folder.mkdir(parents=True)
+    (folder / "latin.md").write_bytes(
+        b"---\nurl: https://e.example/x\ntitle: \xc9t\xe9 solidaire\nsection: agenda\n---\n"
+    )
+    (folder / "dossier.md").mkdir()  # a folder named like an item is not one
+    write(folder, "ok.md", "---\ntitle: Bon\nurl: https://e.example/ok\nsection: agenda\n---\n")
+    items, problems = read_editor_items(folder, SECTIONS, root=tmp_path)
+    assert [i.title for i in items] == ["Bon"]
+    assert problems == [
+        "bulletins/2026-12-03/latin.md:3: not UTF-8 text (byte 0xc9); save the file as UTF-8 "
+        "in your editor"
+    ]

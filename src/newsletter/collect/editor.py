@@ -35,6 +35,12 @@ def read_editor_items(
         if path.name == ISSUE_FILE or path.name.startswith((".", "_")) or path.name == "README.md":
             continue
         name = _display(path, root)
+        if not path.is_file():
+            continue
+        encoding_problem = _not_utf8(path, name)
+        if encoding_problem:
+            problems.append(encoding_problem)
+            continue
         try:
             doc = read_front_matter(path, display=name)
         except ContentError as exc:
@@ -114,6 +120,25 @@ def editor_item(
         ),
         [],
     )
+
+
+def _not_utf8(path: Path, name: str) -> str | None:
+    """A problem line naming where a file stops being UTF-8, or None (also when unreadable:
+    reading it again will say why).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return (
+            f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as "
+            f"UTF-8 in your editor"
+        )
+    return None
 
 
 def _event_date(value: object, name: str, doc: FrontMatterDoc, problems: list[str]) -> date | None:
