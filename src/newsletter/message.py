@@ -129,7 +129,8 @@ def build_message(
         uris.append(f"<{mailto}>")
     message["List-Unsubscribe"] = ", ".join(uris)
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["Content-Language"] = settings.language
     message.set_content(fill_placeholders(rendered.text, values, escape=False), subtype="plain")
     message.add_alternative(fill_placeholders(rendered.html, values, escape=True), subtype="html")
+    # After the parts: set_content() clears every Content-* header set before it.
+    message["Content-Language"] = settings.language
     return message

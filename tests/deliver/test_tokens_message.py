@@ -64,6 +64,8 @@ def test_message_headers_parts_and_placeholders(project: Path) -> None:
     assert parsed["Date"].datetime.utcoffset() is not None
     assert parsed["Subject"].startswith("Le Jeudi de l'ODD 17 n°3")
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed["To"] == '"Marie <Dupont>" <marie@example.org>'
+    assert parsed["Content-Language"] == "fr"
     token = make_token(b"s3cret", "marie@example.org")
     url = f"https://example.org/jeudi/unsubscribe/{token}"
     assert parsed["List-Unsubscribe"] == (
