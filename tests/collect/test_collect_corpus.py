@@ -85,3 +85,16 @@ def test_relative_links_resolve_through_xml_base(corpus: Path) -> None:
     data = (corpus / "atom-xml-base-relative-images.xml").read_bytes()
     items = parse_feed(data, SOURCE, now=NOW).items
     assert all(item.url.startswith("https://andrea.pappacoda.it/blog/") for item in items)
+
+
+def test_warnings_count_one_entry_in_the_singular() -> None:
+    feed = (
+        b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><title>Sans lien</title></item>"
+        b"<item><title>Avec lien</title><link>https://e.example/a</link></item></channel>"
+    )
+    assert parse_feed(feed + b"</rss>", SOURCE, now=NOW).warnings == (
+        "1 entry without a usable link was left out",
+    )
+    broken = parse_feed(feed + b"</rs>", SOURCE, now=NOW).warnings
+    assert broken[0].endswith("; 2 entries read anyway"), broken

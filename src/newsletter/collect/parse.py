@@ -82,7 +82,7 @@ def parse_feed(
     if parsed.get("bozo") and entries:
         warnings.append(
             f"the feed is malformed ({_short(parsed.get('bozo_exception'))}); "
-            f"{len(entries)} entries read anyway"
+            f"{_entries(len(entries))} read anyway"
         )
     feed = parsed.get("feed") or {}
     web_base = absolute_url(feed_url) if feed_url else None
@@ -97,8 +97,13 @@ def parse_feed(
         else:
             items.append(item)
     if skipped:
-        warnings.append(f"{skipped} entries without a usable link were left out")
+        verb = "was" if skipped == 1 else "were"
+        warnings.append(f"{_entries(skipped)} without a usable link {verb} left out")
     return ParsedFeed(clean_text(feed.get("title")), tuple(items), tuple(warnings))
+
+
+def _entries(count: int) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"
 
 
 def _short(reason: object) -> str:
