@@ -167,3 +167,16 @@ def test_the_demo_issue_fits_phones_and_passes_axe(
         assert serious_violations(page) == []
     finally:
         page.close()
+
+
+def test_dark_mode_dims_the_rules_between_items(browser: Any, sample_html: str) -> None:
+    page = open_email(browser, sample_html, 600, "dark")
+    try:
+        colours = page.evaluate(
+            "() => [...document.querySelectorAll('.c > table > tbody > tr > td')]"
+            ".map(td => getComputedStyle(td))"
+            ".filter(s => s.borderTopStyle === 'solid').map(s => s.borderTopColor)"
+        )
+        assert colours and set(colours) == {"rgb(52, 66, 63)"}  # not a bright line on dark
+    finally:
+        page.close()
