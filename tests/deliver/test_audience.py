@@ -106,3 +106,16 @@ def test_internationalized_addresses(tmp_path: Path) -> None:
     ]
     problems = [r.message for r in rows if isinstance(r, AudienceProblem)]
     assert len(problems) == 1 and problems[0].startswith("idn.csv:3: invalid address 'josé@")
+
+
+def test_a_file_that_is_not_utf8_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    # A spreadsheet's Latin-1 export: every row with an accent would be lost, so the whole
+    # file is refused, at the first bad line, with what to do.
+    path = tmp_path / "latin1.csv"
+    rows = ["email,first_name"] + [f"abonne{n}@example.org,Jean" for n in range(3000)]
+    rows.insert(2500, "amelie@example.org,Amélie")
+    path.write_bytes("\n".join(rows).encode("latin-1"))
+    with pytest.raises(
+        DeliveryError, match=r"latin1\.csv:2501: the file is not UTF-8 \(byte 0xe9\)"
+    ):
+        list(read_audience(path, display="latin1.csv"))

@@ -7,11 +7,13 @@ million rows never sit in memory at once.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import BinaryIO
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
@@ -74,6 +76,21 @@ def _delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
+def _utf8_lines(handle: BinaryIO, shown: str) -> Iterator[str]:
+    """The file's lines as text. A file that is not UTF-8 (a Latin-1 export from a
+    spreadsheet) is an error for the whole file: skipping its rows with accents would drop
+    part of the audience without anyone noticing."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DeliveryError(
+                f"{shown}:{number}: the file is not UTF-8 (byte 0x{raw[exc.start]:02x}); save "
+                "it as UTF-8 ('CSV UTF-8' in a spreadsheet, or: iconv -f latin1 -t utf-8)"
+            ) from exc
+        yield text.removeprefix("\ufeff") if number == 1 else text
+
+
 def read_audience(
     path: Path, *, display: str | None = None
 ) -> Iterator[AudienceRow | AudienceProblem]:
@@ -85,16 +102,16 @@ def read_audience(
     """
     shown = display or str(path)
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        handle = path.open("rb")
     except OSError as exc:
         raise DeliveryError(
             f"{shown}: cannot read the audience file: {exc.strerror or exc} "
             "(check delivery.audience.csv in the config)"
         ) from exc
     with handle:
-        first = handle.readline()
-        handle.seek(0)
-        reader = csv.reader(handle, delimiter=_delimiter(first))
+        lines = _utf8_lines(handle, shown)
+        first = next(lines, "")
+        reader = csv.reader(itertools.chain([first], lines), delimiter=_delimiter(first))
         try:
             header = next(reader, None)
         except (csv.Error, UnicodeDecodeError) as exc:
