@@ -15,12 +15,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.cli import app
-from newsletter.collect.clean import clean_text, first_image
+from newsletter.collect.clean import clean_text, first_image, image_alt
 from newsletter.collect.parse import loose_date, parse_feed
-from newsletter.collect.urls import canonical_url
+from newsletter.collect.select import title_key
+from newsletter.collect.urls import absolute_url, canonical_url
 from newsletter.drafts import load_included_items
 from newsletter.model import Section, Source
-from newsletter.sanitize import html_to_text, sanitize_html, truncate_html, truncate_words
+from newsletter.sanitize import (
+    html_to_text,
+    markdown_to_html,
+    sanitize_html,
+    text_to_html,
+    truncate_html,
+    truncate_words,
+)
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 SOURCE = Source("Hostile", "unused", "territoires")
@@ -215,6 +223,17 @@ def test_text_normalizers_never_raise(value: str, words: int) -> None:
     truncate_words(value, words)
     first_image(value, "https://example.org/")
     loose_date(value)
+    assert executable(markdown_to_html(value)) == []
+    text_to_html(value)
+    image_alt(value, "https://example.org/x.png", "https://example.org/")
+    title_key(value)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_urls_resolve_against_any_base_without_raising(value: str, base: str) -> None:
+    for url in (absolute_url(value, base), canonical_url(value, base)):
+        assert url is None or url.startswith(("http://", "https://"))
 
 
 @settings(max_examples=150, deadline=None)
