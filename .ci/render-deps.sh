@@ -3,6 +3,7 @@
 #   - Debian's chromium (driven by Playwright with executable_path; Playwright never downloads a browser)
 #   - Debian's spamassassin (run locally with network tests off: spamassassin -L -t)
 #   - axe-core from npm into .cache/npm (git-ignored), injected into the page by the tests
+#     (Debian's npm, and with it nodejs, when npm is missing)
 # Idempotent and quick when everything is already there. Run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v spamassassin >/dev/null 2>&1 || need_apt+=(spamassassin)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)  # brings nodejs: axe-core, the bench's mjml
 if ((${#need_apt[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     sudo_cmd=()
