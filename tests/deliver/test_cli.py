@@ -208,6 +208,23 @@ def test_uncertain_batch_listed_by_status_and_resolved(project: Path, smtp_sink:
     assert len(smtp_sink.received) == 60 and set(smtp_sink.received.values()) == {1}
 
 
+def test_a_send_left_incomplete_by_temporary_errors_exits_1(project: Path) -> None:
+    from .conftest import free_port
+
+    sink = Sink(port=free_port())  # nothing listens there: every connection is refused
+    _smtp_project(project, sink, 30)
+    config = project / "schedule.yaml"
+    text = config.read_text(encoding="utf-8").replace(
+        "max_in_flight: 1}", "max_in_flight: 1, max_attempts: 2, backoff_base: 0.01}"
+    )
+    config.write_text(text, encoding="utf-8")
+    code, out, err = invoke(project, "send", DAY, "--yes")
+    assert code == 1, out
+    assert f"issue {DAY} is not complete: 30 recipients not sent yet" in err
+    code, out, err = invoke(project, "status", DAY)
+    assert "0 sent, 0 failed" in out and "30 left" in out
+
+
 def test_terminal_asks_for_confirmation(project: Path) -> None:
     master, slave = os.openpty()
     env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret"}

@@ -214,6 +214,15 @@ def _print_report(report: DeliveryReport) -> None:
         click.echo(line)
     if report.run.error:
         raise DeliveryError(report.run.error)
+    left = report.counts["pending"] + report.counts["retry"]
+    if left and not report.run.stopped and not report.already_sent:
+        # Not a success: a script or cron job must see that the issue did not all go out.
+        flag = " --test" if report.send.test else ""
+        raise DeliveryError(
+            f"{report.send.label} is not complete: {left} recipients not sent yet (temporary "
+            f"errors outlasted the attempts); run 'newsletter send "
+            f"{report.send.issue_date}{flag}' again to retry them"
+        )
 
 
 @click.command("status")
