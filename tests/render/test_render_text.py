@@ -24,6 +24,18 @@ def test_wrap_never_loses_a_word_and_only_long_words_pass_72(text: str) -> None:
         assert len(line) <= 72 or " " not in line.strip()
 
 
+def test_wrap_never_starts_a_line_with_french_closing_punctuation() -> None:
+    text = (
+        "Rapport : « Les alliances stratégiques, un levier pour la transition » : "
+        "un rapport qui compte ! Vraiment ? Oui ; et « Territoires d'alliances » aussi."
+    )
+    for width in range(20, 72):
+        lines = wrap_text(text, width).splitlines()
+        assert not any(line.lstrip().startswith((":", ";", "!", "?", "»")) for line in lines)
+        assert not any(line.rstrip().endswith("«") for line in lines)
+        assert " ".join(lines).split() == text.split()
+
+
 def test_wrap_keeps_hanging_indent_and_urls_whole() -> None:
     url = "https://example.org/" + "a" * 80
     text = "* " + "mot " * 30 + "\n  " + url + "\n\n\n\nfin"

@@ -8,13 +8,16 @@ from html.parser import HTMLParser
 
 WIDTH = 72
 _BULLET = re.compile(r"^(\s*)([-*•]|\d+[.)])\s+")
+# French typography: no line starts with ':' ';' '!' '?' or '»', none ends with '«'.
+_GLUED_SPACE = re.compile(r"(?<=«) +| +(?=[:;!?»](?:\s|$))")
 
 
 def wrap_text(text: str, width: int = WIDTH) -> str:
     """Wrap every line longer than ``width``, keeping its indentation and list hanging indent.
 
-    Words longer than ``width`` (URLs) stay whole on their own line; runs of more than one
-    blank line collapse to one; trailing spaces go.
+    Words longer than ``width`` (URLs) stay whole on their own line; the space before
+    ``: ; ! ? »`` and after ``«`` becomes a no-break space in a wrapped line, as French
+    typography wants; runs of more than one blank line collapse to one; trailing spaces go.
     """
     out: list[str] = []
     for raw in text.splitlines():
@@ -27,7 +30,7 @@ def wrap_text(text: str, width: int = WIDTH) -> str:
         subsequent = " " * len(bullet.group(0)) if bullet else indent
         out.extend(
             textwrap.wrap(
-                line.lstrip(),
+                _GLUED_SPACE.sub("\N{NO-BREAK SPACE}", line.lstrip()),
                 width=width,
                 initial_indent=indent,
                 subsequent_indent=subsequent,
