@@ -27,7 +27,7 @@ from newsletter.config import Config
 from newsletter.errors import ContentError
 from newsletter.issue_files import atomic_write, issue_dir
 from newsletter.model import Item, Origin, Section, item_key
-from newsletter.sanitize import html_to_text, markdown_to_html
+from newsletter.sanitize import html_to_text, markdown_to_html, text_to_markdown
 
 DRAFT_FILE = "collected.yaml"
 BACKUP_SUFFIX = ".bak"
@@ -308,7 +308,7 @@ def _entry(item: Item, tz: ZoneInfo) -> CommentedMap:
     entry["include"] = True
     entry["title"] = item.title
     entry["url"] = item.url
-    entry["summary"] = item.summary_text
+    entry["summary"] = text_to_markdown(item.summary_text)  # read back as Markdown
     if item.published is not None:
         entry["published"] = item.published.astimezone(tz).isoformat(timespec="minutes")
     if item.image:

@@ -214,6 +214,26 @@ def truncate_words(text: str, max_words: int) -> str:
     return " ".join(words[:max_words]).rstrip(",;:.-\u2013\u2014") + ELLIPSIS
 
 
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>])|&(?=#?\w+;)")
+_MD_ORDERED = re.compile(r"^(\d{1,9})([.)])(?=\s|$)")
+_MD_BLOCK = re.compile(r"^(?:[-+=]|#{1,6})(?=\s|$)|^([-=])(?:\s*\1){2,}\s*$")
+
+
+def text_to_markdown(text: str) -> str:
+    """Plain text as one line of Markdown that ``markdown_to_html`` shows as the same text.
+
+    Feed summaries go to the draft as text and come back through Markdown: '2026. Une année'
+    must not become a numbered list, nor 'snake_case' or '*' emphasis. Only the characters
+    that would act are escaped, so French prose reads as it is.
+    """
+    line = collapse(text.replace("\x00", ""))
+    line = _MD_INLINE.sub(lambda match: "\\" + match.group(0), line)
+    ordered = _MD_ORDERED.match(line)
+    if ordered:
+        return line[: ordered.end(1)] + "\\" + line[ordered.end(1) :]
+    return "\\" + line if _MD_BLOCK.match(line) else line
+
+
 def markdown_to_html(text: str) -> str:
     """Editors' Markdown as sanitized HTML (raw HTML in the Markdown is shown as text)."""
     if not text.strip():

@@ -22,10 +22,12 @@ from newsletter.collect.urls import absolute_url, canonical_url
 from newsletter.drafts import load_included_items
 from newsletter.model import Section, Source
 from newsletter.sanitize import (
+    collapse,
     html_to_text,
     markdown_to_html,
     sanitize_html,
     text_to_html,
+    text_to_markdown,
     truncate_html,
     truncate_words,
 )
@@ -313,3 +315,14 @@ def test_hostile_feed_through_the_draft_and_the_email_stays_inert(
     audit = _EmailAudit()
     audit.feed(email)
     assert audit.found == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(list("ab 1.)-+*#>_=`[]<>&;\\!()é\t")), max_size=25)
+    | st.text(max_size=25)
+)
+def test_text_through_markdown_shows_the_same_text(text: str) -> None:
+    # The draft holds feed summaries as Markdown; they must not turn into lists or emphasis.
+    shown = html_to_text(markdown_to_html(text_to_markdown(text)))
+    assert shown == collapse(text.replace("\x00", ""))

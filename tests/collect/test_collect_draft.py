@@ -20,6 +20,7 @@ from newsletter.cli import app
 from newsletter.drafts import load_included_items, merge_draft
 from newsletter.errors import ContentError
 from newsletter.model import Item, Section, item_key
+from newsletter.sanitize import text_to_markdown
 
 DAY = "2026-12-03"  # covers 2026-11-26 00:00 to 2026-12-03 00:00, Paris time
 WED, WED_LATER = "Wed, 02 Dec 2026 10:00 +0100", "Wed, 02 Dec 2026 11:00 +0100"
@@ -383,7 +384,8 @@ def _one_item_draft(title: str, summary: str, categories: list[str]) -> dict[str
 def test_draft_values_that_yaml_treats_specially_read_back_the_same(value: str) -> None:
     # C1 controls come from mis-declared cp1252 feeds; '=' is a YAML 1.1 'value' tag.
     entry = _one_item_draft(value, value, [value])
-    assert (entry["title"], entry["summary"], entry["categories"]) == (value, value, [value])
+    assert (entry["title"], entry["categories"]) == (value, [value])
+    assert entry["summary"] == text_to_markdown(value)
 
 
 @settings(max_examples=200, deadline=None)
@@ -396,7 +398,7 @@ def test_any_title_and_summary_read_back_the_same_from_the_draft(
     title: str, summary: str, categories: list[str]
 ) -> None:
     entry = _one_item_draft(title, summary, categories)
-    assert (entry["title"], entry["summary"]) == (title, summary)
+    assert (entry["title"], entry["summary"]) == (title, text_to_markdown(summary))
     assert entry.get("categories", []) == categories
 
 
@@ -573,3 +575,27 @@ def test_a_draft_saved_with_crlf_and_a_bom_keeps_its_line_endings(
     assert merged.count("\n") == merged.count("\r\n")
     assert "Nouvelle coopérative" in merged
     assert merged.startswith(edited[: edited.index("  # Publications")])
+
+
+def test_a_feed_summary_reads_back_from_the_draft_as_the_same_text(
+    tmp_path: Path,
+    make_project: Callable[[Path, list[tuple[str, str, str]]], Path],
+    make_rss: Callable[..., bytes],
+) -> None:
+    summaries = [
+        "2026. Une année de coopérations",
+        "- 40 % d'émissions en moins",
+        "# ODD 17 : le bilan",
+        "Le fichier mon_projet_final et 5 * 3 * 2 [sic] &amp;copy;",
+    ]
+    feed = make_rss([(f"Titre {i}", f"https://a.example/{i}", WED) for i in range(4)])
+    for index, text in enumerate(summaries):
+        feed = feed.replace(f"Résumé de Titre {index}".encode(), text.encode())
+    (tmp_path / "a.xml").write_bytes(feed)
+    config = make_project(tmp_path, [("A", "a.xml", "territoires")])
+    assert CliRunner().invoke(app, ["collect", DAY, "--config", str(config)]).exit_code == 0
+    items = load_included_items(tmp_path / "bulletins" / DAY / "collected.yaml", SECTIONS)
+    assert sorted(i.summary_text for i in items) == sorted(
+        [*summaries[:3], "Le fichier mon_projet_final et 5 * 3 * 2 [sic] ©"]
+    )
+    assert all(i.summary_html.startswith("<p>") for i in items)
