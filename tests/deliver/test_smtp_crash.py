@@ -356,3 +356,41 @@ def test_starttls_with_a_private_ca(
         assert len(sink.received) == 25
     finally:
         controller.stop()
+
+
+def test_implicit_tls(project: Path, certificate: tuple[Path, Path]) -> None:
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    from .conftest import SinkHandler, free_port
+
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    sink = Sink(port=free_port())
+    sink.lose_reply_for = frozenset({"abonne4@example.org"})
+    controller = Controller(
+        SinkHandler(sink), hostname="127.0.0.1", port=sink.port, ssl_context=context
+    )
+    controller.start()
+    try:
+        write_config(
+            project,
+            provider="smtp",
+            options={
+                "host": "127.0.0.1",
+                "port": sink.port,
+                "security": "tls",
+                "timeout": 5,
+                "ca_file": str(cert),
+            },
+        )
+        config = config_of(project)
+        with open_ledger(config) as ledger:
+            plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+            report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+            assert report.counts["sent"] == 24 and report.counts["uncertain"] == 1
+    finally:
+        controller.stop()
+    assert len(sink.received) == 25 and set(sink.received.values()) == {1}
