@@ -52,10 +52,14 @@ class ChaosProvider(Provider):
             if roll < 0.6:
                 self.delivered[item.recipient.email] += 1
                 results.append(RecipientResult(item.idx, Status.SENT))
-            elif roll < 0.9:
+            elif roll < 0.85:
                 results.append(RecipientResult(item.idx, Status.RETRYABLE, error="451"))
-            else:
+            elif roll < 0.95:
                 results.append(RecipientResult(item.idx, Status.PERMANENT, error="550"))
+            else:  # the answer was lost after the message went out: maybe delivered
+                if self.rng.random() < 0.5:
+                    self.delivered[item.recipient.email] += 1
+                results.append(RecipientResult(item.idx, Status.UNCERTAIN, error="lost"))
         if self.crash_at is not None and self.calls >= self.crash_at:
             raise Crash  # after delivering, before the answer is recorded
         await asyncio.sleep(0)
