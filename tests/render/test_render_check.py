@@ -229,3 +229,21 @@ def test_an_email_without_unsubscribe_link_is_an_error(config: Config, issue: Is
         "email.html",
         "email.txt",
     ]
+
+
+def test_images_in_summaries_and_editorial_are_reported_where_they_come_from(
+    config: Config,
+) -> None:
+    item = make_item(
+        summary_html='<p>Voir <img src="https://example.org/carte.png" alt="Carte"></p>'
+    )
+    issue = replace(make_issue(item), editorial_md="![](https://example.org/edito.jpg)")
+    found = messages(check_issue(issue, render_issue(issue, config), config), Level.WARNING)
+    assert found == [
+        "bulletins/2026-12-03/nouvelle.md ['Une bonne nouvelle']: image in the summary has no "
+        "width and height (Outlook may show it at full size): https://example.org/carte.png",
+        "bulletins/2026-12-03/issue.md (editorial): image in the editorial has no alt text "
+        "(screen readers read it; in Markdown: ![description](URL)): https://example.org/edito.jpg",
+        "bulletins/2026-12-03/issue.md (editorial): image in the editorial has no width and "
+        "height (Outlook may show it at full size): https://example.org/edito.jpg",
+    ]

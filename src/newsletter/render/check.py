@@ -155,13 +155,20 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
         )
     if issue.editorial_md.strip():
         found += _check_links(_markdown_links(issue.editorial_md), f"{issue_md} (editorial)")
+        found += _check_content_images(
+            _MARKDOWN.render(issue.editorial_md), f"{issue_md} (editorial)", "in the editorial"
+        )
         found += _check_leftovers(issue.editorial_md, f"{issue_md} (editorial)", names)
     found += _check_theme(config)
     if rendered is not None:
         # A token already reported where it was written is not reported again in the output.
         reported = frozenset(f.token for f in found if isinstance(f, _TokenFinding))
         found += check_rendered(
-            rendered, known=_known_links(issue), placeholders=names, reported=reported
+            rendered,
+            known=_known_links(issue),
+            placeholders=names,
+            reported=reported,
+            content_images=_content_images(issue),
         )
     return found
 
@@ -226,6 +233,7 @@ def _check_item(item: Item, seen: dict[str, str]) -> list[Finding]:
             )
     if item.summary_html:
         found += _check_links(_links(item.summary_html), where, what="link in the summary")
+        found += _check_content_images(item.summary_html, where, "in the summary")
     words = len((item.summary_text or html_to_text(item.summary_html)).split())
     if words > LONG_SUMMARY_WORDS:
         found.append(
@@ -244,11 +252,13 @@ def check_rendered(
     *,
     placeholders: Placeholders | None = None,
     reported: frozenset[str] = frozenset(),
+    content_images: frozenset[str] = frozenset(),
 ) -> list[Finding]:
     """Checks of the output alone: size, leftovers, links and images of the HTML.
 
     ``known``: links already checked with their item; ``placeholders``: the names delivery
-    fills (the standard ones by default); ``reported``: tokens already reported elsewhere.
+    fills (the standard ones by default); ``reported``: tokens already reported elsewhere;
+    ``content_images``: images of summaries and the editorial, checked where they come from.
     """
     names = placeholders or Placeholders()
     found: list[Finding] = []
@@ -298,7 +308,7 @@ def check_rendered(
             if problems:
                 bad_links.add(url)
                 found += problems
-        if tag == "img":
+        if tag == "img" and attrs.get("src", "") not in content_images:
             src = attrs.get("src", "")
             if "alt" not in attrs:
                 found.append(Finding(Level.WARNING, "email.html", f"image without alt: {src}"))
@@ -312,6 +322,41 @@ def check_rendered(
                     )
                 )
     return found
+
+
+def _check_content_images(html: str, where: str, what: str) -> list[Finding]:
+    """Images written in a summary or the editorial: alt text, and no size (sanitized away)."""
+    found: list[Finding] = []
+    for tag, attrs in _tags(html):
+        if tag != "img":
+            continue
+        src = attrs.get("src", "")
+        if not attrs.get("alt", "").strip():
+            found.append(
+                Finding(
+                    Level.WARNING,
+                    where,
+                    f"image {what} has no alt text (screen readers read it; in Markdown: "
+                    f"![description](URL)): {src}",
+                )
+            )
+        found.append(
+            Finding(
+                Level.WARNING,
+                where,
+                f"image {what} has no width and height (Outlook may show it at full size): {src}",
+            )
+        )
+    return found
+
+
+def _content_images(issue: Issue) -> frozenset[str]:
+    html = [item.summary_html for item in issue.items if item.summary_html]
+    if issue.editorial_md.strip():
+        html.append(_MARKDOWN.render(issue.editorial_md))
+    return frozenset(
+        attrs.get("src", "") for part in html for tag, attrs in _tags(part) if tag == "img"
+    )
 
 
 def _check_links(urls: Iterable[str], where: str, what: str = "link") -> list[Finding]:
