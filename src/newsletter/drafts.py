@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -338,10 +337,17 @@ def write_draft(path: Path, text: str) -> Path | None:
     Returns the backup's path (None when there was no previous file).
     """
     backup: Path | None = None
-    if path.exists():
-        backup = path.with_name(path.name + BACKUP_SUFFIX)
-        shutil.copy2(path, backup)
-    atomic_write(path, text)
+    try:
+        if path.exists():
+            backup = path.with_name(path.name + BACKUP_SUFFIX)
+            # Through a temporary file too: an interrupted copy never leaves half a backup.
+            atomic_write(backup, path.read_bytes().decode("utf-8"))
+        atomic_write(path, text)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ContentError(
+            f"{path}: cannot write the draft ({reason}); the file was left as it was"
+        ) from exc
     return backup
 
 

@@ -599,3 +599,19 @@ def test_a_feed_summary_reads_back_from_the_draft_as_the_same_text(
         [*summaries[:3], "Le fichier mon_projet_final et 5 * 3 * 2 [sic] ©"]
     )
     assert all(i.summary_html.startswith("<p>") for i in items)
+
+
+def test_a_draft_that_cannot_be_backed_up_is_left_as_it_was(
+    project: Path, make_rss: Callable[..., bytes]
+) -> None:
+    assert run(project).exit_code == 0
+    path = draft(project)
+    before = path.read_bytes()
+    (path.parent / "collected.yaml.bak").mkdir()  # in the way of the backup
+    (project / "feeds" / "a.xml").write_bytes(
+        make_rss([("Nouvelle coopérative", "https://a.example/cooperative", TUE)])
+    )
+    result = run(project)
+    assert result.exit_code == 1
+    assert "cannot write the draft" in result.output and "Traceback" not in result.output
+    assert path.read_bytes() == before
