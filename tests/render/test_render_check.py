@@ -13,6 +13,7 @@ from newsletter.render import render_issue
 from newsletter.render.check import (
     Finding,
     Level,
+    audience_columns,
     check_issue,
     contrast_ratio,
     errors,
@@ -247,3 +248,10 @@ def test_images_in_summaries_and_editorial_are_reported_where_they_come_from(
         "bulletins/2026-12-03/issue.md (editorial): image in the editorial has no width and "
         "height (Outlook may show it at full size): https://example.org/edito.jpg",
     ]
+
+
+def test_audience_columns_are_the_names_delivery_can_fill(tmp_path: Path) -> None:
+    csv_file = tmp_path / "abonnes.csv"
+    csv_file.write_text("\ufeffEmail;Prénom;Ville;code_postal\n", encoding="utf-8")
+    assert audience_columns(csv_file) == {"email", "ville", "code_postal"}
+    assert audience_columns(tmp_path / "absent.csv") == frozenset()

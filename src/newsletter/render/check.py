@@ -35,6 +35,7 @@ _PLACEHOLDER = re.compile(r"\[\[\s*([^\[\]]{1,40}?)\s*\]\]")
 _EXACT_PLACEHOLDERS = frozenset(f"[[{name}]]" for name in PLACEHOLDERS)
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _MARKDOWN = MarkdownIt("commonmark", {"html": False})
+_COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _HEX = re.compile(r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 
 
@@ -106,7 +107,9 @@ def audience_columns(path: Path) -> frozenset[str]:
         return frozenset()
     delimiter = max((",", ";", "\t"), key=first.count)
     row = next(csv.reader([first], delimiter=delimiter), [])
-    return frozenset(name.strip().lower() for name in row if name.strip())
+    names = (name.strip().lower() for name in row)
+    # Delivery fills [[name]] for names of this form only (newsletter.message).
+    return frozenset(name for name in names if _COLUMN_NAME.fullmatch(name))
 
 
 def errors(findings: Iterable[Finding]) -> list[Finding]:
