@@ -155,9 +155,9 @@ def merge_draft(
     """The draft's new text with the items it does not have yet; and the items added.
 
     New entries are inserted as text at the end of their section, so every byte the editors
-    wrote stays as it was; only when the file's shape does not allow it (a section written
-    as ``[]``, say) is the file re-serialized, which keeps values and comments but may change
-    the layout.
+    wrote stays as it was (an empty ``[]`` section only loses its ``[]``); only when the file's
+    shape does not allow it (entries written in the flow style, say) is the file re-serialized,
+    which keeps values and comments but may change the layout.
     """
     if doc is None and text is not None:
         doc = parse_draft(text)
@@ -213,6 +213,9 @@ def _append_entries(doc: CommentedMap, new_entries: dict[str, list[CommentedMap]
         groups[section_id].extend(entries)
 
 
+_EMPTY_FLOW = re.compile(r"^([^#]*?:)[ \t]*\[[ \t]*\]([ \t]*(?:#.*)?\r?\n?)$", re.S)
+
+
 def _insert_as_text(
     text: str, doc: CommentedMap, new_entries: dict[str, list[CommentedMap]]
 ) -> str | None:
@@ -237,6 +240,13 @@ def _insert_as_text(
         value = groups[section_id]
         key_line = groups.lc.key(section_id)[0]
         if value is None:
+            inserts.append((key_line + 1, _dump_entries(entries, key_col + 2)))
+        elif isinstance(value, CommentedSeq) and not len(value):
+            # 'territoires: []  # vidé': drop the '[]', keep the rest of the line as it is.
+            emptied = _EMPTY_FLOW.sub(r"\1\2", lines[key_line], count=1)
+            if emptied == lines[key_line]:
+                return None
+            lines[key_line] = emptied
             inserts.append((key_line + 1, _dump_entries(entries, key_col + 2)))
         elif isinstance(value, CommentedSeq) and len(value) and not value.fa.flow_style():
             dash_col = value.lc.item(0)[1] - 2

@@ -283,9 +283,17 @@ def test_a_section_written_as_flow_list_still_merges_without_loss(project: Path)
     )
     result = run(project)
     assert result.exit_code == 0, result.output
-    assert "# notes de la rédaction" in path.read_text(encoding="utf-8")
     found = entries(project)
     assert len(found["territoires"]) == 2 and len(found["publications"]) == 1
+    # Only the '[]' went; every other byte the editor wrote is where it was.
+    merged = path.read_text(encoding="utf-8").splitlines()
+    assert [line for line in merged if not line.startswith("    ")] == [
+        "# notes de la rédaction",
+        "issue: '2026-12-03'",
+        "sections:",
+        "  territoires:   # vidé à la main",
+        "  publications:",
+    ]
 
 
 @pytest.mark.parametrize(
