@@ -175,6 +175,8 @@ def test_cli_send_kill_send_status(project: Path, smtp_sink: Sink) -> None:
         command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL
     )
     assert "was already sent" in final.stdout
+    if counts["uncertain"]:
+        assert f"{counts['uncertain']} skipped (uncertain)" in final.stdout
     assert max(smtp_sink.received.values()) == 1
 
 
@@ -206,6 +208,29 @@ def test_uncertain_batch_listed_by_status_and_resolved(project: Path, smtp_sink:
     assert code == 0, err
     assert "25 uncertain recipients to send again" in out and "is complete" in out
     assert len(smtp_sink.received) == 60 and set(smtp_sink.received.values()) == {1}
+
+
+def test_skipped_uncertain_recipients_are_told_after_the_send(
+    project: Path, smtp_sink: Sink
+) -> None:
+    _smtp_project(project, smtp_sink, 40)
+    invoke(project, "send", DAY, "--dry-run")
+    config = load_config(project / "schedule.yaml")
+    with Ledger(config.state_dir / "ledger.sqlite3") as ledger:
+        send = ledger.latest_send(ISSUE, test=False)
+        assert send is not None
+        ledger.claim_batch(send.id, 0, 25)  # then the process died
+    code, out, _err = invoke(project, "send", DAY, "--yes", "--resolve-uncertain", "skip")
+    assert code == 0 and "25 uncertain" in out  # found now: decided by the next run
+    code, out, _err = invoke(project, "send", DAY, "--yes", "--resolve-uncertain", "skip")
+    assert code == 0 and "25 uncertain recipients skipped" in out and "is complete" in out
+    code, out, _err = invoke(project, "send", DAY, "--yes")
+    assert (
+        code == 0
+        and "was already sent" in out
+        and "15 sent, 0 failed, 0 suppressed, 25 skipped" in out
+    )
+    assert sum(smtp_sink.received.values()) == 15
 
 
 def test_a_send_left_incomplete_by_temporary_errors_exits_1(project: Path) -> None:

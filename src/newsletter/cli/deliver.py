@@ -13,7 +13,7 @@ from newsletter.cli.common import config_option, date_argument, guarded, issue_d
 from newsletter.config import Config
 from newsletter.deliver.audience import AudienceProblem, normalize_address, read_audience
 from newsletter.deliver.campaign import execute_campaign, resolve_uncertain_campaign
-from newsletter.deliver.engine import Progress
+from newsletter.deliver.engine import Progress, RunResult
 from newsletter.deliver.ledger import Ledger, SendRecord
 from newsletter.deliver.reports import DeliveryReport, SendPlan
 from newsletter.deliver.service import (
@@ -49,11 +49,8 @@ def _already_sent(ledger: Ledger, send: SendRecord) -> None:
             f"{campaign.ref or campaign.state} to list {campaign.list_id}. Nothing to send."
         )
         return
-    c = ledger.counts(send.id)
-    click.echo(
-        f"{send.label} was already sent (finished {send.finished_at}): {c['sent']} sent, "
-        f"{c['failed']} failed, {c['suppressed']} suppressed. Nothing to send."
-    )
+    report = DeliveryReport(send, RunResult(0, 0, 0, 0, 0, 0, 0.0, False), ledger.counts(send.id))
+    click.echo(report.already_sent_line())
 
 
 def _confirm(plan: SendPlan, yes: bool) -> None:

@@ -96,17 +96,22 @@ class DeliveryReport:
     def finished(self) -> bool:
         return self.send.finished_at is not None
 
+    def already_sent_line(self) -> str:
+        c = self.counts
+        skipped = f", {c['skipped']} skipped (uncertain)" if c["skipped"] else ""
+        return (
+            f"{self.send.label} was already sent (finished {self.send.finished_at}): "
+            f"{c['sent']} sent, {c['failed']} failed, {c['suppressed']} suppressed{skipped}. "
+            "Nothing to send."
+        )
+
     def lines(self) -> list[str]:
         r, c = self.run, self.counts
         day = self.send.issue_date.isoformat()
         if self.campaign is not None and not self.already_sent:
             return campaign_lines(self.send, self.campaign)
         if self.already_sent:
-            return [
-                f"{self.send.label} was already sent (finished {self.send.finished_at}): "
-                f"{c['sent']} sent, {c['failed']} failed, {c['suppressed']} suppressed. "
-                "Nothing to send."
-            ]
+            return [self.already_sent_line()]
         rate = (r.sent + r.failed) / r.elapsed if r.elapsed > 0 else 0.0
         lines = []
         if r.reconciled or r.uncertain:
