@@ -6,13 +6,9 @@ from); output checks read the RenderedEmail (size, links, images, leftover templ
 
 from __future__ import annotations
 
-import csv
 import functools
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
-from pathlib import Path
+from collections.abc import Iterable
 
 from markdown_it import MarkdownIt
 
@@ -20,14 +16,35 @@ from newsletter.config import Config
 from newsletter.errors import RenderError
 from newsletter.issue_files import display_path, issue_file
 from newsletter.model import PLACEHOLDERS, Issue, Item, RenderedEmail, placeholder
+from newsletter.render.contrast import MIN_CONTRAST, MUTED_COLOR, check_theme, contrast_ratio
+from newsletter.render.findings import Finding, Level, TokenFinding, errors, summary, warnings
+from newsletter.render.placeholders import Placeholders, audience_columns
 from newsletter.sanitize import html_to_text
+
+__all__ = [
+    "CLIP_BYTES",
+    "MIN_CONTRAST",
+    "MUTED_COLOR",
+    "WARN_BYTES",
+    "Finding",
+    "Level",
+    "Placeholders",
+    "audience_columns",
+    "check_issue",
+    "check_rendered",
+    "contrast_ratio",
+    "errors",
+    "item_label",
+    "render_and_check",
+    "summary",
+    "warnings",
+]
 
 #: Gmail clips a message whose HTML is larger than this (102 KB).
 CLIP_BYTES = 102 * 1024
 WARN_BYTES = 80 * 1024
 MAX_SUBJECT = 80
 LONG_SUMMARY_WORDS = 120
-MIN_CONTRAST = 4.5
 
 _LINK_TAG = re.compile(r"<(a|img|area)\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>", re.IGNORECASE)
 _ATTR = re.compile(r"([a-zA-Z-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))")
@@ -35,89 +52,6 @@ _PLACEHOLDER = re.compile(r"\[\[\s*([^\[\]]{1,40}?)\s*\]\]")
 _EXACT_PLACEHOLDERS = frozenset(f"[[{name}]]" for name in PLACEHOLDERS)
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _MARKDOWN = MarkdownIt("commonmark", {"html": False})
-_COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
-_HEX = re.compile(r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
-
-
-class Level(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem: how bad, where (item, file or feed) and what to do."""
-
-    level: Level
-    where: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
-
-
-@dataclass(frozen=True)
-class _TokenFinding(Finding):
-    """A finding about a ``[[...]]`` token, so the same token is reported once."""
-
-    token: str = ""
-
-
-@dataclass(frozen=True)
-class Placeholders:
-    """The ``[[name]]`` tokens delivery fills: the standard ones and the audience's columns.
-
-    ``columns_known`` is False when the audience is a list held by the provider: its
-    attributes cannot be read here, so an unknown name is a warning, not an error.
-    """
-
-    columns: frozenset[str] = frozenset()
-    columns_known: bool = True
-
-    @property
-    def known(self) -> frozenset[str]:
-        return frozenset(PLACEHOLDERS) | self.columns
-
-    @classmethod
-    def of(cls, config: Config) -> Placeholders:
-        audience = config.delivery.audience
-        if audience.csv is None:
-            return cls(columns_known=False)
-        return cls(columns=audience_columns(config.resolve(audience.csv)))
-
-    def unknown(self, token: str) -> str:
-        standard = ", ".join(f"[[{p}]]" for p in PLACEHOLDERS)
-        if not self.columns_known:
-            return (
-                f"{token} is not a standard placeholder ({standard}); it is filled only if "
-                "the provider's list has that attribute"
-            )
-        columns = sorted(self.columns - frozenset(PLACEHOLDERS) - {"email"})
-        extra = f"; audience columns: {', '.join(f'[[{c}]]' for c in columns)}" if columns else ""
-        return f"unknown placeholder {token!r} (known: {standard}{extra})"
-
-
-def audience_columns(path: Path) -> frozenset[str]:
-    """The (lower-case) column names of an audience CSV, which delivery fills as placeholders;
-    empty when the file cannot be read (``send`` reports that itself)."""
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            first = handle.readline()
-    except (OSError, UnicodeDecodeError):
-        return frozenset()
-    delimiter = max((",", ";", "\t"), key=first.count)
-    row = next(csv.reader([first], delimiter=delimiter), [])
-    names = (name.strip().lower() for name in row)
-    # Delivery fills [[name]] for names of this form only (newsletter.message).
-    return frozenset(name for name in names if _COLUMN_NAME.fullmatch(name))
-
-
-def errors(findings: Iterable[Finding]) -> list[Finding]:
-    return [f for f in findings if f.level is Level.ERROR]
-
-
-def warnings(findings: Iterable[Finding]) -> list[Finding]:
-    return [f for f in findings if f.level is Level.WARNING]
 
 
 def render_and_check(issue: Issue, config: Config) -> tuple[RenderedEmail | None, list[Finding]]:
@@ -162,10 +96,10 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
             _MARKDOWN.render(issue.editorial_md), f"{issue_md} (editorial)", "in the editorial"
         )
         found += _check_leftovers(issue.editorial_md, f"{issue_md} (editorial)", names)
-    found += _check_theme(config)
+    found += check_theme(config)
     if rendered is not None:
         # A token already reported where it was written is not reported again in the output.
-        reported = frozenset(f.token for f in found if isinstance(f, _TokenFinding))
+        reported = frozenset(f.token for f in found if isinstance(f, TokenFinding))
         found += check_rendered(
             rendered,
             known=_known_links(issue),
@@ -287,7 +221,7 @@ def check_rendered(
         found += [
             f
             for f in _check_leftovers(text, where, names)
-            if not (isinstance(f, _TokenFinding) and f.token in reported)
+            if not (isinstance(f, TokenFinding) and f.token in reported)
         ]
     unsubscribe = placeholder("unsubscribe_url")
     for text, where in ((rendered.html, "email.html"), (rendered.text, "email.txt")):
@@ -395,101 +329,16 @@ def _check_leftovers(text: str, where: str, names: Placeholders) -> list[Finding
                 f"write the placeholder {token!r} as '[[{name}]]' (no spaces), or it is sent "
                 "as it is"
             )
-            found.append(_TokenFinding(Level.ERROR, where, message, token))
+            found.append(TokenFinding(Level.ERROR, where, message, token))
         elif name not in names.known:
             level = Level.ERROR if names.columns_known else Level.WARNING
-            found.append(_TokenFinding(level, where, names.unknown(token), token))
+            found.append(TokenFinding(level, where, names.unknown(token), token))
     for match in _JINJA.finditer(text):
         snippet = match.group(0)
         if len(snippet) > 40:
             snippet = snippet[:37] + "..."
         found.append(Finding(Level.ERROR, where, f"unresolved template syntax {snippet!r}"))
     return found
-
-
-#: The grey of secondary text (territory, dates, footer) in the default templates.
-MUTED_COLOR = "#4b5a5f"
-
-
-def _check_theme(config: Config) -> list[Finding]:
-    """Body text contrast of at least 4.5:1 (WCAG AA) with the theme's colours."""
-    theme = config.theme
-    pairs = (
-        ("text_color", theme.text_color, "#ffffff", "body text on the white cards", "darker"),
-        (
-            "primary_color",
-            theme.primary_color,
-            "#ffffff",
-            "white text on the header and buttons, and links on white",
-            "darker",
-        ),
-        (
-            "background_color",
-            theme.background_color,
-            MUTED_COLOR,
-            f"the footer's grey text ({MUTED_COLOR}) on it",
-            "lighter",
-        ),
-    )
-    found: list[Finding] = []
-    for key, colour, against, what, better in pairs:
-        ratio = contrast_ratio(colour, against)
-        if ratio is None:
-            found.append(
-                Finding(
-                    Level.WARNING,
-                    _config_where(config, key),
-                    f"theme.{key} {colour!r} is not a #rrggbb colour: its contrast cannot be "
-                    "checked (write it as #rrggbb)",
-                )
-            )
-        elif ratio < MIN_CONTRAST:
-            found.append(
-                Finding(
-                    Level.WARNING,
-                    _config_where(config, key),
-                    f"theme.{key} {colour}: contrast of {what} is {ratio:.1f}:1, below "
-                    f"{MIN_CONTRAST}:1 (choose a {better} colour)",
-                )
-            )
-    return found
-
-
-def _config_where(config: Config, key: str) -> str:
-    """'schedule.yaml:LINE' of a theme key (default colours have no line)."""
-    if config.file is None:
-        return "schedule.yaml"
-    where = display_path(config, config.file)
-    try:
-        lines = config.file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return where
-    pattern = re.compile(rf"(^|[\s{{,]){key}\s*:")
-    for number, line in enumerate(lines, start=1):
-        if pattern.search(line.split("#", 1)[0]):
-            return f"{where}:{number}"
-    return where
-
-
-def contrast_ratio(first: str, second: str) -> float | None:
-    """WCAG contrast ratio of two #rgb / #rrggbb colours, or None if one is not hex."""
-    a, b = _luminance(first), _luminance(second)
-    if a is None or b is None:
-        return None
-    high, low = max(a, b), min(a, b)
-    return (high + 0.05) / (low + 0.05)
-
-
-def _luminance(colour: str) -> float | None:
-    match = _HEX.match(colour.strip())
-    if not match:
-        return None
-    digits = match.group(1)
-    if len(digits) == 3:
-        digits = "".join(c * 2 for c in digits)
-    channels = [int(digits[i : i + 2], 16) / 255 for i in (0, 2, 4)]
-    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
 
 def _tags(html: str) -> list[tuple[str, dict[str, str]]]:
@@ -541,9 +390,3 @@ def _normalize(url: str) -> str:
 
 def _unescape(value: str) -> str:
     return value.replace("&amp;", "&").replace("&quot;", '"').replace("&#39;", "'")
-
-
-def summary(findings: Sequence[Finding]) -> str:
-    """'2 errors, 1 warning' for the CLI."""
-    n_err, n_warn = len(errors(findings)), len(warnings(findings))
-    return f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}"

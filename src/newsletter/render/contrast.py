@@ -1,0 +1,97 @@
+"""Contrast of the theme's colours (WCAG): body text must keep at least 4.5:1."""
+
+from __future__ import annotations
+
+import re
+
+from newsletter.config import Config
+from newsletter.issue_files import display_path
+from newsletter.render.findings import Finding, Level
+
+MIN_CONTRAST = 4.5
+_HEX = re.compile(r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+
+
+#: The grey of secondary text (territory, dates, footer) in the default templates.
+MUTED_COLOR = "#4b5a5f"
+
+
+def check_theme(config: Config) -> list[Finding]:
+    """Body text contrast of at least 4.5:1 (WCAG AA) with the theme's colours."""
+    theme = config.theme
+    pairs = (
+        ("text_color", theme.text_color, "#ffffff", "body text on the white cards", "darker"),
+        (
+            "primary_color",
+            theme.primary_color,
+            "#ffffff",
+            "white text on the header and buttons, and links on white",
+            "darker",
+        ),
+        (
+            "background_color",
+            theme.background_color,
+            MUTED_COLOR,
+            f"the footer's grey text ({MUTED_COLOR}) on it",
+            "lighter",
+        ),
+    )
+    found: list[Finding] = []
+    for key, colour, against, what, better in pairs:
+        ratio = contrast_ratio(colour, against)
+        if ratio is None:
+            found.append(
+                Finding(
+                    Level.WARNING,
+                    _config_where(config, key),
+                    f"theme.{key} {colour!r} is not a #rrggbb colour: its contrast cannot be "
+                    "checked (write it as #rrggbb)",
+                )
+            )
+        elif ratio < MIN_CONTRAST:
+            found.append(
+                Finding(
+                    Level.WARNING,
+                    _config_where(config, key),
+                    f"theme.{key} {colour}: contrast of {what} is {ratio:.1f}:1, below "
+                    f"{MIN_CONTRAST}:1 (choose a {better} colour)",
+                )
+            )
+    return found
+
+
+def _config_where(config: Config, key: str) -> str:
+    """'schedule.yaml:LINE' of a theme key (default colours have no line)."""
+    if config.file is None:
+        return "schedule.yaml"
+    where = display_path(config, config.file)
+    try:
+        lines = config.file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return where
+    pattern = re.compile(rf"(^|[\s{{,]){key}\s*:")
+    for number, line in enumerate(lines, start=1):
+        if pattern.search(line.split("#", 1)[0]):
+            return f"{where}:{number}"
+    return where
+
+
+def contrast_ratio(first: str, second: str) -> float | None:
+    """WCAG contrast ratio of two #rgb / #rrggbb colours, or None if one is not hex."""
+    a, b = _luminance(first), _luminance(second)
+    if a is None or b is None:
+        return None
+    high, low = max(a, b), min(a, b)
+    return (high + 0.05) / (low + 0.05)
+
+
+def _luminance(colour: str) -> float | None:
+    match = _HEX.match(colour.strip())
+    if not match:
+        return None
+    digits = match.group(1)
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    channels = [int(digits[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]

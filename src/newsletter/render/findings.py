@@ -1,0 +1,45 @@
+"""What ``newsletter check`` finds: one problem per Finding, an error or a warning."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Level(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: how bad, where (item, file or feed) and what to do."""
+
+    level: Level
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class TokenFinding(Finding):
+    """A finding about a ``[[...]]`` token, so the same token is reported once."""
+
+    token: str = ""
+
+
+def errors(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.level is Level.ERROR]
+
+
+def warnings(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.level is Level.WARNING]
+
+
+def summary(findings: Sequence[Finding]) -> str:
+    """'2 errors, 1 warning' for the CLI."""
+    n_err, n_warn = len(errors(findings)), len(warnings(findings))
+    return f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}"
