@@ -180,7 +180,7 @@ def merge_draft(
         return text, added
     inserted = _insert_as_text(text, doc, new_entries)
     # A file editors touched is re-read to prove nothing was lost; our own skeleton needs not.
-    if inserted is not None and (fresh or _same_ids(inserted, known)):
+    if inserted is not None and (fresh or _keeps_everything(doc, inserted, new_entries)):
         return inserted, added
     _append_entries(doc, new_entries)
     return dump_draft(doc), added
@@ -196,13 +196,30 @@ def _skeleton(sections: Sequence[Section], issue_date: date) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _same_ids(text: str, expected: set[str]) -> bool:
-    """Whether ``text`` parses and holds exactly the ``expected`` entries (a cheap re-read)."""
+def _plain(value: Any) -> Any:
+    """A round-trip YAML tree as plain dicts and lists (scalars compare equal as they are)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _keeps_everything(
+    doc: CommentedMap, text: str, new_entries: dict[str, list[CommentedMap]]
+) -> bool:
+    """Whether ``text`` reads back as ``doc`` with exactly ``new_entries`` appended to their
+    sections: no editor's value moved into a comment, no entry lost or split.
+    """
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError:
         return False
-    return isinstance(data, dict) and draft_ids(data) == expected
+    expected = _plain(doc)
+    groups = expected["sections"]
+    for section_id, entries in new_entries.items():
+        groups[section_id] = [*(groups.get(section_id) or []), *map(_plain, entries)]
+    return bool(data == expected)
 
 
 def _append_entries(doc: CommentedMap, new_entries: dict[str, list[CommentedMap]]) -> None:
@@ -256,7 +273,9 @@ def _insert_as_text(
             else:
                 at = len(lines)
             last_item_line = value.lc.item(len(value) - 1)[0]
-            while at - 1 > last_item_line and lines[at - 1].strip()[:1] in ("", "#"):
+            # Step back over blank lines and the comments of the section level (such as the
+            # next section's title); a deeper '#' line may be the end of a block scalar.
+            while at - 1 > last_item_line and _section_level_filler(lines[at - 1], dash_col):
                 at -= 1
             inserts.append((at, _dump_entries(entries, dash_col)))
         else:
@@ -264,6 +283,12 @@ def _insert_as_text(
     for at, block in sorted(inserts, key=lambda pair: pair[0], reverse=True):
         lines.insert(at, block.replace("\n", newline))
     return "".join(lines) + appended.replace("\n", newline)
+
+
+def _section_level_filler(line: str, dash_col: int) -> bool:
+    stripped = line.strip()
+    indent = len(line) - len(line.lstrip(" "))
+    return not stripped or (stripped.startswith("#") and indent <= dash_col)
 
 
 def _dump_entries(entries: list[CommentedMap], indent: int) -> str:

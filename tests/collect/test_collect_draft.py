@@ -623,3 +623,34 @@ def test_a_draft_that_cannot_be_backed_up_is_left_as_it_was(
     assert result.exit_code == 1
     assert "cannot write the draft" in result.output and "Traceback" not in result.output
     assert path.read_bytes() == before
+
+
+BLOCK_DRAFT = """\
+sections:
+  territoires:
+    - id: x
+      title: Mon texte
+      url: https://e.example/x
+      summary: {style}
+        Un paragraphe.
+
+        # Un intertitre en dernière ligne
+{tail}  # Publications
+  publications:
+"""
+
+
+@pytest.mark.parametrize(
+    ("style", "tail"),
+    [("|", ""), ("|+", "\n\n")],  # '|+' keeps the blank lines that end it
+)
+def test_an_editor_block_summary_ending_like_a_comment_is_kept_whole(style: str, tail: str) -> None:
+    text = BLOCK_DRAFT.format(style=style, tail=tail)
+    before = YAML(typ="safe").load(text)["sections"]["territoires"][0]
+    url = "https://e.example/nouveau"
+    item = Item(key=item_key(url), title="Nouveau", url=url, section="territoires")
+    merged, added = merge_draft(text, [item], SECTIONS, date(2026, 12, 3), ZoneInfo("Europe/Paris"))
+    assert added == [item]
+    after = YAML(typ="safe").load(merged)["sections"]["territoires"]
+    assert after[0] == before
+    assert [e["title"] for e in after] == ["Mon texte", "Nouveau"]
