@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from newsletter.cli import app
 from newsletter.drafts import load_included_items, merge_draft
@@ -654,3 +656,69 @@ def test_an_editor_block_summary_ending_like_a_comment_is_kept_whole(style: str,
     after = YAML(typ="safe").load(merged)["sections"]["territoires"]
     assert after[0] == before
     assert [e["title"] for e in after] == ["Mon texte", "Nouveau"]
+
+
+_TEXT = st.text(
+    alphabet=st.characters(
+        blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\ufeff\x85"
+    ),
+    max_size=40,
+)
+_LINES = st.lists(
+    st.sampled_from(["# titre", "", "texte", "  indenté", "- puce", "#", "fin"]),
+    min_size=1,
+    max_size=5,
+).map(lambda lines: "\n".join(lines).lstrip(" "))
+_SUMMARY = st.one_of(
+    _TEXT,
+    _LINES.map(lambda text: LiteralScalarString(text + "\n")),
+    _LINES.map(lambda text: LiteralScalarString(text + "\n\n")),
+    _TEXT.map(lambda text: FoldedScalarString(text + "\n")),
+)
+_ENTRY = st.fixed_dictionaries(
+    {
+        "id": st.from_regex(r"[a-f0-9]{12}", fullmatch=True),
+        "include": st.booleans(),
+        "title": _TEXT,
+        "url": st.just("https://e.example/x"),
+        "summary": _SUMMARY,
+    }
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            "territoires": st.none() | st.lists(_ENTRY, max_size=3),
+            "publications": st.none() | st.lists(_ENTRY, max_size=2),
+        }
+    ),
+    st.lists(st.sampled_from(["territoires", "publications", "agenda"]), min_size=1, max_size=3),
+    st.booleans(),
+)
+def test_a_merge_keeps_every_value_an_editor_wrote(
+    groups: dict[str, Any], new_sections: list[str], comments: bool
+) -> None:
+    yaml = YAML()
+    yaml.width = 60
+    stream = io.StringIO()
+    yaml.dump({"issue": "2026-12-03", "sections": groups}, stream)
+    text = stream.getvalue()
+    if comments:
+        text = "# notes\n" + text.replace("  publications:", "  # Publications\n  publications:")
+    before = YAML(typ="safe").load(text)["sections"]
+    items = [
+        Item(key=item_key(f"https://n.example/{i}"), title=f"N{i}", url=f"https://n.example/{i}",
+             section=section)
+        for i, section in enumerate(new_sections)
+    ]  # fmt: skip
+    merged, added = merge_draft(text, items, SECTIONS, date(2026, 12, 3), ZoneInfo("UTC"))
+    after = YAML(typ="safe").load(merged)["sections"]
+    assert added == items
+    for section, entries in before.items():
+        assert (after[section] or [])[: len(entries or [])] == (entries or [])
+    urls = [e["url"] for entries in after.values() for e in entries or []]
+    assert sorted(u for u in urls if u.startswith("https://n.example/")) == sorted(
+        i.url for i in items
+    )
