@@ -702,6 +702,7 @@ def test_a_merge_keeps_every_value_an_editor_wrote(
 ) -> None:
     yaml = YAML()
     yaml.width = 60
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the layout collect writes
     stream = io.StringIO()
     yaml.dump({"issue": "2026-12-03", "sections": groups}, stream)
     text = stream.getvalue()
