@@ -370,6 +370,28 @@ def test_send_issue_for_the_scheduler(project: Path) -> None:
     assert tested.send.test and tested.counts["sent"] == 2
 
 
+def test_the_scheduled_send_waits_for_a_dry_run_holding_the_lock(project: Path) -> None:
+    import fcntl
+    import threading
+
+    from newsletter.deliver import send_issue
+
+    config = config_of(project)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    holder = (config.state_dir / "send.lock").open("a+")  # a dry run in another process
+    fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    threading.Timer(0.5, holder.close).start()
+    report = asyncio.run(send_issue(config, ISSUE, rendered_email))
+    assert report.finished and report.counts["sent"] == 25
+    holder = (config.state_dir / "send.lock").open("a+")
+    fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        with pytest.raises(DeliveryError, match="another send is running"):
+            asyncio.run(send_issue(config, ISSUE, rendered_email, lock_wait=0.3))
+    finally:
+        holder.close()
+
+
 def test_rate_limit_spaces_the_batches(project: Path) -> None:
     write_audience(project / "subscribers.csv", 80)
     write_config(project, options={"rate": 40, "batch_size": 10})

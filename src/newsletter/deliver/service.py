@@ -10,6 +10,7 @@ import fcntl
 import os
 import signal
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ from newsletter.model import IssueStatus, Recipient, RenderedEmail
 from newsletter.tokens import load_secret
 
 LOCK_FILE = "send.lock"
+LOCK_POLL = 0.2
+#: How long the scheduler's send waits for another send or a dry run holding the lock: an
+#: editor's dry run at 09:00 must not make Thursday's send fail.
+SCHEDULED_LOCK_WAIT = 900.0
 MAX_PROBLEMS_KEPT = 1000
 
 
@@ -312,14 +317,21 @@ async def send_issue(
     stop: asyncio.Event | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     provider: Provider | None = None,
+    lock_wait: float = SCHEDULED_LOCK_WAIT,
 ) -> DeliveryReport:
     """Send (or resume, or decline to repeat) the issue of ``issue_date``: the scheduler's way in.
 
     ``render`` is called only when a new send needs the email (a started send keeps the one
     it began with), typically ``lambda: rendered_issue(config, day, need_approval=...)``, which
     checks the approval. No confirmation is asked. Setting ``stop`` finishes the batches in
-    flight and returns.
+    flight and returns. Another send (or a dry run) holding the lock is waited for up to
+    ``lock_wait`` seconds; after it, this one resumes what is left or finds the issue sent.
     """
+    deadline = time.monotonic() + lock_wait
+    while lock_holder(config) is not None and time.monotonic() < deadline:
+        if stop is not None and stop.is_set():
+            break
+        await asyncio.sleep(LOCK_POLL)
     with open_ledger(config) as ledger, send_lock(config):
         existing = ledger.latest_send(issue_date, test=test)
         if not test and existing is not None and existing.finished_at is not None:
