@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from newsletter import __version__
 from newsletter.collect.fetch import FetchOptions, FetchStatus
-from newsletter.collect.run import collect_sources
+from newsletter.collect.run import collect_issue, collect_sources
+from newsletter.config import load_config
 from newsletter.model import Source
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -160,3 +163,25 @@ async def test_failures_say_what_happened_in_plain_words(feed_server: Any, tmp_p
     assert "304 Not Modified to a request that had no cached copy" in reasons["bare-304"]
     assert reasons["cut"].startswith("the server's answer broke off or was malformed")
     assert reasons["closed"] == "cannot connect: connection refused (is the server up?)"
+
+
+async def test_collect_issue_takes_a_transport(
+    tmp_path: Path,
+    make_project: Callable[[Path, list[tuple[str, str, str]]], Path],
+    make_rss: Callable[..., bytes],
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def app(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=feed_bytes(make_rss))
+
+    config = load_config(
+        make_project(tmp_path, [("Flux", "https://flux.example/feed.xml", "territoires")])
+    )
+    report = await collect_issue(
+        config, date(2026, 12, 3), now=NOW, transport=httpx.MockTransport(app)
+    )
+    assert [r.status for r in report.results] == [FetchStatus.OK]
+    assert len(report.added) == 2
+    assert seen[0].headers["user-agent"].startswith(f"newsletter/{__version__} ")

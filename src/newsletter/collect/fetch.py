@@ -81,9 +81,15 @@ def classify(location: str, root: Path) -> str | Path:
     return path if path.is_absolute() else root / path
 
 
-def make_client(options: FetchOptions) -> httpx.AsyncClient:
-    """The one client a collect run shares: timeouts, redirects, pool size and User-Agent."""
+def make_client(
+    options: FetchOptions, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The one client a collect run shares: timeouts, redirects, pool size and User-Agent.
+
+    ``transport`` replaces the network (``httpx.MockTransport`` in tests).
+    """
     return httpx.AsyncClient(
+        transport=transport,
         timeout=httpx.Timeout(
             connect=options.connect_timeout,
             read=options.read_timeout,

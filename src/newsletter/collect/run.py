@@ -93,11 +93,15 @@ async def collect_sources(
     now: datetime,
     options: FetchOptions | None = None,
     client: httpx.AsyncClient | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[SourceResult]:
-    """Fetch and parse every source concurrently; one result per source, in config order."""
+    """Fetch and parse every source concurrently; one result per source, in config order.
+
+    ``client`` is used as it is; otherwise a client is made (over ``transport`` when given).
+    """
     options = options or FetchOptions()
     own_client = client is None
-    active = client or make_client(options)
+    active = client or make_client(options, transport)
     gate = asyncio.Semaphore(options.concurrency)
     try:
         return list(
@@ -251,6 +255,7 @@ async def collect_issue(
     now: datetime,
     options: FetchOptions | None = None,
     client: httpx.AsyncClient | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> CollectReport:
     """Collect every enabled source for the issue of ``issue_date`` and merge the draft."""
     started = time.perf_counter()
@@ -266,6 +271,7 @@ async def collect_issue(
             now=now,
             options=options,
             client=client,
+            transport=transport,
         )
     )
     try:
