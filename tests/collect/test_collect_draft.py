@@ -364,7 +364,13 @@ def test_a_section_key_moves_an_entry(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["newsletter.drafts", "newsletter.collect.urls", "newsletter.collect.editor"]
+    "module",
+    [
+        "newsletter.drafts",
+        "newsletter.collect.urls",
+        "newsletter.collect.editor",
+        "newsletter.collect.draft_text",
+    ],
 )
 def test_each_module_imports_on_its_own(module: str) -> None:
     # A fresh interpreter: importing the draft module first must not hit an import cycle.
