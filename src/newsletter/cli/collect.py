@@ -42,9 +42,10 @@ def collect_command(
     Feeds are fetched concurrently (an unchanged feed costs one 304); local paths and file:
     URLs are read from disk. Items published in the issue's week, and not in an earlier
     issue, are added with 'include: true', grouped by section. Running it again only adds
-    new items: what editors changed stays as they left it, and the previous file is kept
-    as collected.yaml.bak. Prints one line per source; a failed source is a warning
-    unless --strict.
+    new items: what editors changed stays as they left it, entries they deleted are not
+    added back, and the previous file is kept as collected.yaml.bak. A draft it cannot
+    merge without loss (invalid YAML, say) is left untouched and reported with its line.
+    Prints one line per source; a failed source is a warning unless --strict.
     """
     config = load(config_file)
     day = issue_date_of(config, issue_date)
