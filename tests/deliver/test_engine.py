@@ -98,7 +98,7 @@ def test_options_are_validated(project: Path) -> None:
         SendOptions.from_options(config_of(project).delivery.options, ScriptedProvider)
     options = SendOptions.from_options({"batch_size": 5000}, ScriptedProvider)
     assert options.batch_size == ScriptedProvider.max_batch_size
-    for value in ("-1", True, "deux"):
+    for value in ("-1", True, "deux", 2.5):
         write_config(project, options={"max_in_flight": value})
         config = config_of(project)
         with (

@@ -223,6 +223,8 @@ def option(
     try:
         if isinstance(raw, bool) and kind in (int, float):
             raise TypeError
+        if kind is int and isinstance(raw, float) and not raw.is_integer():
+            raise ValueError  # 2.5 batches in flight is a mistake, not 2
         value = kind(raw)
     except (TypeError, ValueError):
         value = None
