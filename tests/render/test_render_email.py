@@ -263,7 +263,7 @@ def test_an_unknown_mjml_tag_is_an_error_not_a_silent_loss(project: Path, config
     ("partial", "before", "after", "line"),
     [
         ("partials/footer.mjml.j2", "<p>Vous recevez", "<p Vous recevez", 7),
-        ("partials/item_text.mjml.j2", "{{ item.title }}</a>", "{{ item.title }}</a", 2),
+        ("partials/item_text.mjml.j2", "</a></h3>", "</a</h3>", 2),
     ],
 )
 def test_broken_html_in_a_text_block_names_the_template_line(
@@ -278,3 +278,20 @@ def test_broken_html_in_a_text_block_names_the_template_line(
     message = str(caught.value)
     assert message.startswith(f"templates/{partial}:{line}: MJML error: a '<' that does not")
     assert " at '<" in message  # the text at the fault, not only the start of its line
+
+
+def test_french_punctuation_never_starts_a_line_in_the_html(config: Config) -> None:
+    item = make_item(
+        title="Atelier « Faire alliance » : inscriptions ouvertes !",
+        summary_html="<p>Qui ? « Tous » ; port :8080 et https://example.org/?q=1</p>",
+    )
+    rendered = render_issue(make_issue(item), config)
+    nbsp = "\N{NO-BREAK SPACE}"
+    assert f"Atelier «{nbsp}Faire alliance{nbsp}»{nbsp}: inscriptions ouvertes{nbsp}!" in (
+        rendered.html
+    )
+    assert f"Qui{nbsp}? «{nbsp}Tous{nbsp}»{nbsp}; port :8080 et https://example.org/?q=1" in (
+        rendered.html
+    )
+    # The text part keeps ordinary spaces where it does not wrap.
+    assert "* Atelier « Faire alliance » : inscriptions ouvertes !" in rendered.text

@@ -29,6 +29,7 @@ from newsletter.config import Config
 from newsletter.dates import french_date
 from newsletter.model import placeholder
 from newsletter.render.compile import mark
+from newsletter.render.text import french_spacing
 from newsletter.resources import default_templates_dir
 from newsletter.sanitize import markdown_to_html, truncate_words
 
@@ -73,6 +74,7 @@ def _environment(dirs: Sequence[Path], language: str) -> Environment:
     env.filters["markdown"] = _markdown_filter
     env.filters["capfirst"] = _capfirst
     env.filters["truncate_words"] = truncate_words
+    env.filters["french_spacing"] = french_spacing
     env.globals["placeholder"] = placeholder
     return env
 

@@ -8,8 +8,16 @@ from html.parser import HTMLParser
 
 WIDTH = 72
 _BULLET = re.compile(r"^(\s*)([-*•]|\d+[.)])\s+")
-# French typography: no line starts with ':' ';' '!' '?' or '»', none ends with '«'.
-_GLUED_SPACE = re.compile(r"(?<=«) +| +(?=[:;!?»](?:\s|$))")
+# French typography: no line starts with ':' ';' '!' '?' or '»', none ends with '«'. The
+# punctuation must not be followed by a word or '/' (" :8080", " ?q=1" are left alone).
+_GLUED_SPACE = re.compile(r"(?<=«) +| +(?=»)| +(?=[:;!?](?![\w/]))")
+NBSP = "\N{NO-BREAK SPACE}"
+
+
+def french_spacing(text: str) -> str:
+    """``text`` with a no-break space before ``: ; ! ? »`` and after ``«``, so that neither a
+    browser nor the text wrapper starts a line with them. Safe on sanitized HTML too."""
+    return _GLUED_SPACE.sub(NBSP, text)
 
 
 def wrap_text(text: str, width: int = WIDTH) -> str:
@@ -30,7 +38,7 @@ def wrap_text(text: str, width: int = WIDTH) -> str:
         subsequent = " " * len(bullet.group(0)) if bullet else indent
         out.extend(
             textwrap.wrap(
-                _GLUED_SPACE.sub("\N{NO-BREAK SPACE}", line.lstrip()),
+                french_spacing(line.lstrip()),
                 width=width,
                 initial_indent=indent,
                 subsequent_indent=subsequent,

@@ -11,7 +11,7 @@ from markupsafe import Markup
 from newsletter.config import Config
 from newsletter.dates import french_date
 from newsletter.model import Issue, IssueSection, Item, placeholder
-from newsletter.render.text import html_to_plain, reflow
+from newsletter.render.text import french_spacing, html_to_plain, reflow
 from newsletter.sanitize import MARKDOWN_TAGS, markdown_to_html, sanitize_html
 
 
@@ -82,7 +82,8 @@ def item_view(item: Item, locale: str = "fr_FR") -> ItemView:
         territory=(item.territory or "").strip(),
         image=(item.image or "").strip(),
         image_alt=item.image_alt.strip(),
-        summary_html=Markup(summary_html),  # noqa: S704 (sanitized just above)
+        # No-break spaces in the HTML only: the text part gets them where it wraps.
+        summary_html=Markup(french_spacing(summary_html)),  # noqa: S704 (sanitized above)
         summary_text=summary_text,
         event=event_date(item.event_date, locale) if item.event_date else None,
         origin_ref=item.origin_ref,
@@ -108,7 +109,7 @@ def template_context(issue: Issue, config: Config, locale: str = "fr_FR") -> dic
         "issue_date": issue.date,
         "date_fr": french_date(issue.date, "EEEE d MMMM y", locale),
         "week_theme": issue.theme,
-        "editorial_html": Markup(editorial_html),  # noqa: S704 (markdown_to_html sanitizes)
+        "editorial_html": Markup(french_spacing(editorial_html)),  # noqa: S704 (sanitized)
         "editorial_text": html_to_plain(editorial_html),
         "sections": [s for s in (section_view(sec, locale) for sec in issue.sections) if s.items],
         "theme": config.theme,
