@@ -123,6 +123,28 @@ def test_sender_refused_stops_the_send_and_fails_nobody(project: Path, smtp_sink
     assert len(smtp_sink.received) == 25 and set(smtp_sink.received.values()) == {1}
 
 
+def test_a_relay_refusing_every_recipient_stops_the_send_and_fails_nobody(
+    project: Path, smtp_sink: Sink
+) -> None:
+    # A relay that will not relay for us answers 5xx to every RCPT: that is not 25 bad
+    # addresses, and the issue must not end "complete" with everyone failed.
+    everyone = frozenset(f"abonne{n}@example.org" for n in range(25))
+    smtp_sink.reject = everyone
+    smtp_config(project, smtp_sink, batch_size=10, max_in_flight=1)
+    config = config_of(project)
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+        assert report.run.error and "refused all 10 recipients" in report.run.error
+        assert "550 5.1.1 no such mailbox" in report.run.error
+        assert report.counts["pending"] == 25 and report.counts["failed"] == 0
+        assert not report.finished
+        smtp_sink.reject = frozenset({"abonne7@example.org"})  # the relay is fixed
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+        assert report.finished and report.counts["sent"] == 24 and report.counts["failed"] == 1
+    assert len(smtp_sink.received) == 24 and set(smtp_sink.received.values()) == {1}
+
+
 def _start(config_file: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(DRIVER), str(config_file)],

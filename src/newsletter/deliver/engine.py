@@ -318,6 +318,23 @@ class Engine:
                 )
                 return
             outcomes, retry, wait = self._sort(results, pending, attempt)
+            if _all_refused(outcomes, retry):
+                # A whole batch of real addresses never all bounce at once: the server or the
+                # account refuses us (relay denied, quota, credentials). Recording them as
+                # failed would close the issue with nobody reached; they stay to send.
+                held = [Outcome(o.idx, "pending") for o in outcomes]
+                message = (
+                    f"provider '{self.provider.name}' refused all {len(outcomes)} recipients "
+                    f"of batch {batch.key} ({outcomes[0].error}): that is a problem with the "
+                    "server, the account or the message, not the addresses, so the send stops "
+                    "and none of them is recorded as failed. Fix it and send again (if these "
+                    "addresses really are invalid, 'newsletter suppress' them first)"
+                )
+                self.ledger.record_outcomes(
+                    record, held, attempts=attempt, done=True, error=message
+                )
+                self._fail(message)
+                return
             for outcome in outcomes:
                 pending.pop(outcome.idx, None)
             last = not retry or attempt >= self.options.max_attempts or self.stop.is_set()
@@ -409,6 +426,19 @@ class Engine:
         if self.fatal is None:
             self.fatal = message
         self.stop.set()
+
+
+#: A batch attempt in which at least this many recipients, and every one of them, were refused
+#: permanently stops the run instead of failing them (see ``Engine._process``).
+ALL_REFUSED_MIN = 5
+
+
+def _all_refused(outcomes: Sequence[Outcome], retry: Mapping[int, str]) -> bool:
+    return (
+        len(outcomes) >= ALL_REFUSED_MIN
+        and not retry
+        and all(outcome.state == "failed" for outcome in outcomes)
+    )
 
 
 async def run_engine(
