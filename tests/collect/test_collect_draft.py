@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from newsletter.errors import ContentError
 from newsletter.model import Item, Section, item_key
 from newsletter.sanitize import text_to_markdown
 
+REPO = Path(__file__).resolve().parents[2]
 DAY = "2026-12-03"  # covers 2026-11-26 00:00 to 2026-12-03 00:00, Paris time
 WED, WED_LATER = "Wed, 02 Dec 2026 10:00 +0100", "Wed, 02 Dec 2026 11:00 +0100"
 TUE, SUN, FRI = (
@@ -729,3 +731,21 @@ def test_a_merge_keeps_every_value_an_editor_wrote(
     assert sorted(u for u in urls if u.startswith("https://n.example/")) == sorted(
         i.url for i in items
     )
+
+
+def test_the_sample_feeds_fill_the_demo_issue_and_the_weeks_around_it(tmp_path: Path) -> None:
+    shutil.copy(REPO / "schedule.yaml", tmp_path / "schedule.yaml")
+    shutil.copytree(REPO / "samples" / "feeds", tmp_path / "samples" / "feeds")
+    counts = {}
+    for day in ("2026-11-05", "2026-11-12", "2026-11-19", "2026-11-26", "2026-12-03",
+                "2026-12-10", "2026-12-17"):  # fmt: skip
+        result = CliRunner().invoke(
+            app, ["collect", day, "--config", str(tmp_path / "schedule.yaml")]
+        )
+        assert result.exit_code == 0, result.output
+        data = YAML(typ="safe").load(
+            (tmp_path / "bulletins" / day / "collected.yaml").read_text(encoding="utf-8")
+        )
+        counts[day] = sum(len(items or []) for items in data["sections"].values())
+    assert 10 <= counts.pop("2026-12-03") <= 14
+    assert all(count >= 1 for count in counts.values()), counts
