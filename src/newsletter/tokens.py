@@ -51,6 +51,9 @@ def _secret_file(path: Path) -> bytes:
 
 
 def _read_secret(path: Path) -> bytes:
+    if path.stat().st_mode & 0o077:
+        # Copied or restored with looser rights: anyone who can read it can forge tokens.
+        path.chmod(0o600)
     text = path.read_text(encoding="ascii", errors="replace").strip()
     if len(text) < 32:
         # Another process may be writing it right now (it won the O_EXCL race, not yet flushed).

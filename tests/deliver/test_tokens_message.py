@@ -42,6 +42,9 @@ def test_secret_from_file_is_private_and_reused(project: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_secret(config) == first
     assert len(first) >= 32
+    path.chmod(0o644)  # restored from a backup with looser rights
+    assert load_secret(config) == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_secret_from_environment(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
