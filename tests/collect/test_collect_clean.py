@@ -123,13 +123,24 @@ def executable(fragment: str) -> list[str]:
     return audit.found
 
 
+# Images from the feed's own elements, with URLs that must never become an item's image.
+HOSTILE_MEDIA = [
+    '<media:content url="javascript:alert(1)" medium="image"/>',
+    '<media:thumbnail url="data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+"/>',
+    '<enclosure url="vbscript:msgbox(1)" type="image/jpeg" length="0"/>',
+    '<media:content url=" jav&#x09;ascript:alert(1)" medium="image"/>',
+    '<enclosure url="https://example.org/ok.jpg" type="image/jpeg" length="0"/>',
+]
+
+
 def hostile_feed() -> bytes:
     items = []
     for index, payload in enumerate(PAYLOADS):
         items.append(
             f"<item><title>{escape(payload)} titre {index}</title>"
             f"<link>https://example.org/article/{index}?utm_source=x#frag</link>"
-            f"<description>{escape(payload)} Texte du résumé {index}</description></item>"
+            f"<description>{escape(payload)} Texte du résumé {index}</description>"
+            f"{HOSTILE_MEDIA[index % len(HOSTILE_MEDIA)]}</item>"
         )
         items.append(
             f"<item><title>Lien piégé {index}</title>"
@@ -138,7 +149,8 @@ def hostile_feed() -> bytes:
         )
     body = "".join(items)
     return (
-        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Piège'
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+        'xmlns:media="http://search.yahoo.com/mrss/"><channel><title>Piège'
         f"</title><link>https://example.org/</link>{body}</channel></rss>"
     ).encode()
 
@@ -152,6 +164,7 @@ def test_hostile_feed_produces_no_executable_content() -> None:
             # Plain text: no markup may come back out of an escaped payload.
             assert "<" not in text or executable(text) == [], text
         assert item.url.startswith("https://example.org/")
+        assert item.image is None or item.image.startswith("https://example.org/"), item.image
 
 
 def test_each_payload_is_neutralized_by_the_sanitizer() -> None:
