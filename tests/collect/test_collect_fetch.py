@@ -185,3 +185,18 @@ async def test_collect_issue_takes_a_transport(
     assert [r.status for r in report.results] == [FetchStatus.OK]
     assert len(report.added) == 2
     assert seen[0].headers["user-agent"].startswith(f"newsletter/{__version__} ")
+
+
+async def test_a_small_gzip_body_that_inflates_past_the_cap_is_refused(
+    feed_server: Any, tmp_path: Path
+) -> None:
+    # 8 MB of spaces compress to a few KB: the cap counts what the feed inflates to.
+    url = feed_server.route("/bomb", body=b"<rss>" + b" " * 8_000_000, gzip=True)
+    [result] = await collect_sources(
+        [Source("Bombe", url, "territoires")],
+        root=tmp_path,
+        state_dir=tmp_path / "state",
+        now=NOW,
+        options=FAST,
+    )
+    assert result.failed and result.reason == "the feed is larger than the 0.95 MB limit"

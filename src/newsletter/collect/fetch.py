@@ -152,7 +152,12 @@ def read_file(path: Path, max_bytes: int) -> Fetched:
 
 
 def _too_big(max_bytes: int, what: str) -> str:
-    return f"{what} larger than the {max_bytes / 1_048_576:g} MB limit"
+    size = max_bytes / 1_048_576
+    return (
+        f"{what} larger than the {size:g} MB limit"
+        if size.is_integer()
+        else (f"{what} larger than the {size:.2f} MB limit")
+    )
 
 
 async def _fetch_http(
