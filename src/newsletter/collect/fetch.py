@@ -153,11 +153,8 @@ def read_file(path: Path, max_bytes: int) -> Fetched:
 
 def _too_big(max_bytes: int, what: str) -> str:
     size = max_bytes / 1_048_576
-    return (
-        f"{what} larger than the {size:g} MB limit"
-        if size.is_integer()
-        else (f"{what} larger than the {size:.2f} MB limit")
-    )
+    shown = f"{size:g}" if size.is_integer() else f"{size:.2f}"
+    return f"{what} larger than the {shown} MB limit"
 
 
 async def _fetch_http(
