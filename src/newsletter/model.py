@@ -129,3 +129,10 @@ class Recipient:
     name: str = ""
     first_name: str = ""
     fields: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+#: The made-up reader that ``build`` and ``preview`` fill the placeholders for, so that no real
+#: subscriber's address or unsubscribe link ends up in files meant for review.
+SAMPLE_RECIPIENT = Recipient(
+    email="camille.martin@example.org", name="Camille Martin", first_name="Camille"
+)

@@ -104,8 +104,8 @@ def test_build_writes_html_text_and_the_message_of_the_first_subscriber(
         assert name in result.stdout
     html = (target / "email.html").read_text(encoding="utf-8")
     text = (target / "email.txt").read_text(encoding="utf-8")
-    # Opened in a browser, email.html is what that reader sees: no placeholder left.
-    assert "Bonjour Marie," in html and "Bonjour Marie," in text
+    # Opened in a browser, email.html is what a reader sees: no placeholder left.
+    assert "Bonjour Camille," in html and "Bonjour Camille," in text
     assert "[[" not in html and "[[" not in text
     assert 'href="https://example.org/jeudi/unsubscribe/' in html
     assert "Atelier « Faire alliance » : inscriptions ouvertes" in text
@@ -115,11 +115,13 @@ def test_build_writes_html_text_and_the_message_of_the_first_subscriber(
     )
     assert isinstance(message, EmailMessage)
     assert message.get_content_type() == "multipart/alternative"
-    assert "marie.dupont@example.org" in str(message["To"])
+    # A made-up reader: no real subscriber's address or token lands in build/.
+    assert "camille.martin@example.org" in str(message["To"])
+    assert "marie.dupont" not in (target / "email.eml").read_text(encoding="utf-8")
     plain = message.get_body(preferencelist=("plain",))
     assert plain is not None
     body = plain.get_content()
-    assert "Bonjour Marie," in body and "[[" not in body
+    assert "Bonjour Camille," in body and "[[" not in body
     assert "https://example.org/jeudi/unsubscribe/" in body
     # The files are the message's own parts.
     assert body == text

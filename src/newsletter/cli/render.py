@@ -8,20 +8,14 @@ from pathlib import Path
 import click
 
 from newsletter.cli.common import config_option, date_argument, guarded, issue_date_of, load
-from newsletter.config import Config
 from newsletter.curate import load_issue
-from newsletter.deliver.audience import AudienceRow, read_audience
-from newsletter.errors import ContentError, NewsletterError, RenderError
+from newsletter.errors import ContentError, RenderError
 from newsletter.issue_files import atomic_write, display_path, set_status
 from newsletter.message import build_message
-from newsletter.model import IssueStatus, Recipient
+from newsletter.model import SAMPLE_RECIPIENT, IssueStatus
 from newsletter.render import render_issue
 from newsletter.render.check import Finding, Level, errors, render_and_check, summary
 from newsletter.tokens import load_secret
-
-SAMPLE_RECIPIENT = Recipient(
-    email="lectrice@example.org", name="Camille Exemple", first_name="Camille"
-)
 
 
 def _print_findings(findings: list[Finding]) -> None:
@@ -70,10 +64,10 @@ def check_command(issue_date: str | None, config_file: str | None) -> None:
 def build_command(issue_date: str | None, out_dir: Path | None, config_file: str | None) -> None:
     """Write DIR/DATE/email.html, email.txt and email.eml.
 
-    email.eml is the whole MIME message that one sample reader (the first subscriber of the
-    audience, or a sample recipient) would get; email.html and email.txt are its two parts.
-    So email.html, opened in a browser, shows what that reader sees: their first name and
-    a working unsubscribe link, where the render made once for everyone has the
+    email.eml is the whole MIME message that a made-up sample reader (Camille Martin,
+    camille.martin@example.org) would get; email.html and email.txt are its two parts.
+    So email.html, opened in a browser, shows what a reader sees: a first name and an
+    unsubscribe link, where the render made once for everyone has the
     placeholders [[first_name]], [[unsubscribe_url]] ... that delivery fills for each reader.
     """
     config = load(config_file)
@@ -81,7 +75,7 @@ def build_command(issue_date: str | None, out_dir: Path | None, config_file: str
     issue = load_issue(config, day)
     rendered = render_issue(issue, config)
     target = (out_dir if out_dir is not None else config.build_dir) / day.isoformat()
-    message = build_message(rendered, _first_recipient(config), config, secret=load_secret(config))
+    message = build_message(rendered, SAMPLE_RECIPIENT, config, secret=load_secret(config))
     html, text = _parts(message)
     written = []
     for name, content in (("email.html", html), ("email.txt", text)):
@@ -101,23 +95,6 @@ def _parts(message: EmailMessage) -> tuple[str, str]:
     if not isinstance(html, EmailMessage) or not isinstance(text, EmailMessage):
         raise RenderError("the built message has no HTML or no text part")
     return str(html.get_content()), str(text.get_content())
-
-
-def _first_recipient(config: Config) -> Recipient:
-    """The audience's first valid subscriber, or a sample recipient."""
-    audience = config.delivery.audience
-    if audience.csv is None:
-        return SAMPLE_RECIPIENT
-    path = config.resolve(audience.csv)
-    if not path.is_file():
-        return SAMPLE_RECIPIENT
-    try:
-        for row in read_audience(path, display=display_path(config, path)):
-            if isinstance(row, AudienceRow):
-                return row.recipient
-    except NewsletterError:
-        return SAMPLE_RECIPIENT
-    return SAMPLE_RECIPIENT
 
 
 @click.command("approve")

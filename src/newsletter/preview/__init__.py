@@ -6,12 +6,11 @@ the standard library's threading HTTP server; ``newsletter preview`` runs it unt
 
 from __future__ import annotations
 
-from newsletter.preview.app import SAMPLE_RECIPIENT, IssueSummary, IssueView, PreviewApp
+from newsletter.preview.app import IssueSummary, IssueView, PreviewApp
 from newsletter.preview.server import PreviewError, PreviewServer
 from newsletter.preview.watch import fingerprint
 
 __all__ = [
-    "SAMPLE_RECIPIENT",
     "IssueSummary",
     "IssueView",
     "PreviewApp",

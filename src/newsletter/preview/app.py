@@ -20,16 +20,12 @@ from newsletter.config import Config, load_config
 from newsletter.errors import NewsletterError
 from newsletter.issue_files import IssueMeta, display_path, issue_dir, read_issue_meta
 from newsletter.message import fill_placeholders, recipient_values
-from newsletter.model import Issue, Recipient, RenderedEmail
+from newsletter.model import SAMPLE_RECIPIENT, Issue, Recipient, RenderedEmail
 from newsletter.preview.watch import fingerprint
 from newsletter.resources import default_templates_dir
 
 log = logging.getLogger("newsletter.preview")
 
-#: Who the preview pretends to send to: fills ``[[first_name]]`` and the other placeholders.
-SAMPLE_RECIPIENT = Recipient(
-    email="camille.martin@example.org", name="Camille Martin", first_name="Camille"
-)
 #: Signs the sample unsubscribe link; deliberately not the project's key, so no real token leaks.
 _PREVIEW_KEY = b"newsletter-preview-sample-only"
 _ISSUE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
