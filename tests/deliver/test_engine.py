@@ -405,6 +405,19 @@ def test_rate_limit_spaces_the_batches(project: Path) -> None:
     assert time.monotonic() - started >= 0.9
 
 
+def test_the_run_ends_after_the_last_batch_whatever_the_rate(project: Path) -> None:
+    # 10 recipients at 0.1 per second: one batch at once; the run must not then wait 100 s
+    # for the tokens of a batch that does not exist.
+    write_audience(project / "subscribers.csv", 10)
+    write_config(project, options={"rate": 0.1, "batch_size": 10})
+    config = config_of(project)
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        sending = execute_send(ledger, config, plan.send, secret=b"k", provider=ScriptedProvider())
+        report = asyncio.run(asyncio.wait_for(sending, timeout=20))
+        assert report.finished and report.counts["sent"] == 10
+
+
 def test_rate_limit_waits_before_a_batch_is_claimed_and_yields_to_stop(project: Path) -> None:
     # Batches of 10 at 10 per second: the second batch waits about a second. A stop during
     # that wait claims nothing more: no batch sits in flight unsent, none goes after the stop.

@@ -250,6 +250,9 @@ class Engine:
             await slots.acquire()
             # Wait for the rate limit before the batch is claimed: a batch recorded in flight
             # is one about to go, so a kill during the wait leaves nothing uncertain.
+            if not self.ledger.has_pending(self.send.id, cursor):
+                slots.release()
+                break
             if self.fatal is not None or not await limiter.acquire(
                 self.options.batch_size, self.stop
             ):

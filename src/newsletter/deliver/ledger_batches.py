@@ -29,6 +29,14 @@ class BatchLedger(LedgerBase):
                 (send_id,),
             ).rowcount
 
+    def has_pending(self, send_id: int, after: int) -> bool:
+        """Whether a recipient after position ``after`` is still to send."""
+        row = self._db.execute(
+            "SELECT 1 FROM recipients WHERE send_id = ? AND idx > ? AND state = 'pending' LIMIT 1",
+            (send_id, after),
+        ).fetchone()
+        return row is not None
+
     def claim_batch(
         self, send_id: int, after: int, size: int, *, apply_suppressions: bool = True
     ) -> tuple[BatchRecord | None, list[LedgerRecipient], int]:
