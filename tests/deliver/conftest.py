@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import socket
 import threading
@@ -107,6 +108,8 @@ class Sink:
     reject: frozenset[str] = frozenset()
     #: Store the message of these recipients, then lose the connection before the 250.
     lose_reply_for: frozenset[str] = frozenset()
+    #: Close each connection this many seconds after it delivered a message (an idle timeout).
+    close_after: float | None = None
     #: Refuse MAIL FROM with this reply once ``refuse_mail_after`` messages were taken.
     refuse_mail: str | None = None
     refuse_mail_after: int = 0
@@ -167,6 +170,8 @@ class SinkHandler:
                 self.sink.received[rcpt.lower()] += 1
             if self.sink.keep_messages:
                 self.sink.messages.append(bytes(envelope.original_content or envelope.content))
+        if self.sink.close_after is not None:
+            asyncio.get_running_loop().call_later(self.sink.close_after, server.transport.close)
         if {rcpt.lower() for rcpt in envelope.rcpt_tos} & self.sink.lose_reply_for:
             server.transport.close()  # stored, but the client never sees the 250
         return "250 OK queued"

@@ -145,6 +145,22 @@ def test_a_relay_refusing_every_recipient_stops_the_send_and_fails_nobody(
     assert len(smtp_sink.received) == 24 and set(smtp_sink.received.values()) == {1}
 
 
+def test_a_connection_closed_while_idle_is_replaced_without_losing_a_try(
+    project: Path, smtp_sink: Sink
+) -> None:
+    # The server drops connections idle for 0.3 s; the rate limit holds each batch of 5 back
+    # for a second. One attempt only: a message spent on a dead connection would stay unsent.
+    smtp_sink.close_after = 0.3
+    write_audience(project / "subscribers.csv", 10)
+    smtp_config(project, smtp_sink, batch_size=5, rate=5, max_in_flight=1, max_attempts=1)
+    config = config_of(project)
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+        assert report.finished and report.counts["sent"] == 10, report.lines()
+    assert len(smtp_sink.received) == 10 and set(smtp_sink.received.values()) == {1}
+
+
 def _start(config_file: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(DRIVER), str(config_file)],

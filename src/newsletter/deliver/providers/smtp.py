@@ -208,7 +208,23 @@ class SmtpProvider(Provider):
             ) from exc
 
     def _borrow(self) -> _Client:
-        return self._idle.pop() if self._idle else self._connect()
+        """A pooled connection that still answers, or a new one.
+
+        Servers close connections left idle (between batches held back by ``rate``, or during
+        a backoff); a NOOP finds out before a message is spent on a dead connection.
+        """
+        while True:
+            try:
+                smtp = self._idle.pop()
+            except IndexError:
+                return self._connect()
+            try:
+                code, _reply = smtp.noop()
+            except (OSError, smtplib.SMTPException):
+                code = 0
+            if code == 250:
+                return smtp
+            self._discard(smtp)
 
     @staticmethod
     def _discard(smtp: smtplib.SMTP | None) -> None:
