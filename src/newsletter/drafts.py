@@ -341,29 +341,41 @@ def _included_items(
 
 
 def _entry_item(entry: Any, section_id: str, where: str, problems: list[str]) -> Item | None:
-    """The entry as an Item when it is valid and included; its problems go to ``problems``."""
+    """The entry as an Item when it is valid and included; its problems go to ``problems``.
+
+    ``where`` is 'file:line' of the entry; a problem with one key names that key's line.
+    """
     if not isinstance(entry, CommentedMap):
         problems.append(f"{where}: each item must be a mapping with 'title:' and 'url:'")
         return None
+    name = where.rsplit(":", 1)[0]
+
+    def at(key: str) -> str:
+        return f"{name}:{entry.lc.key(key)[0] + 1}" if key in entry else where
+
     found: list[str] = []
     unknown = [str(k) for k in entry if k not in ENTRY_KEYS]
     if unknown:
-        found.append(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(ENTRY_KEYS)})")
+        found.append(
+            f"{at(unknown[0])}: unknown key '{unknown[0]}' (known: {', '.join(ENTRY_KEYS)})"
+        )
     include = entry.get("include", True)
     if not isinstance(include, bool):
-        found.append(f"{where}: 'include' must be true or false (got {include!r})")
+        found.append(f"{at('include')}: 'include' must be true or false (got {include!r})")
     title = entry.get("title")
     if not isinstance(title, str) or not title.strip():
-        found.append(f"{where}: each item needs a 'title'")
+        found.append(f"{at('title')}: each item needs a 'title'")
     url = absolute_url(entry.get("url"))
     if url is None:
-        found.append(f"{where}: 'url' must be an absolute URL (got {entry.get('url')!r})")
+        found.append(f"{at('url')}: 'url' must be an absolute URL (got {entry.get('url')!r})")
+    image = absolute_url(entry.get("image")) if entry.get("image") else None
+    if entry.get("image") and image is None:
+        found.append(f"{at('image')}: 'image' must be an absolute URL (got {entry.get('image')!r})")
     problems.extend(found)
     if found or url is None or not isinstance(title, str) or include is not True:
         return None
     summary = entry.get("summary") or ""
     summary_html = markdown_to_html(str(summary))
-    image = absolute_url(entry.get("image")) if entry.get("image") else None
     return Item(
         key=str(entry.get("id") or item_key(url)),
         title=" ".join(title.split()),
@@ -375,11 +387,22 @@ def _entry_item(entry: Any, section_id: str, where: str, problems: list[str]) ->
         image=image,
         image_alt=str(entry.get("image_alt") or ""),
         territory=str(entry["territory"]) if entry.get("territory") else None,
-        categories=tuple(str(c) for c in entry.get("categories") or ()),
-        sources=tuple(str(s) for s in entry.get("sources") or ()),
+        categories=_texts(entry.get("categories")),
+        sources=_texts(entry.get("sources")),
         origin=Origin.FEED,
         origin_ref=where,
     )
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    """A list of names, also when an editor wrote one name without brackets."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    return (str(value),)
 
 
 def _when(value: object) -> datetime | None:

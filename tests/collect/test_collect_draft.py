@@ -259,7 +259,7 @@ def test_draft_errors_name_the_line(tmp_path: Path) -> None:
     with pytest.raises(ContentError) as caught:
         load_included_items(path, SECTIONS)
     problems = caught.value.problems
-    assert any(p.endswith(":6: 'url' must be an absolute URL (got 'e.example')") for p in problems)
+    assert any(p.endswith(":8: 'url' must be an absolute URL (got 'e.example')") for p in problems)
     assert any(":9: unknown section 'inconnue'" in p for p in problems)
 
 
@@ -749,3 +749,26 @@ def test_the_sample_feeds_fill_the_demo_issue_and_the_weeks_around_it(tmp_path: 
         counts[day] = sum(len(items or []) for items in data["sections"].values())
     assert 10 <= counts.pop("2026-12-03") <= 14
     assert all(count >= 1 for count in counts.values()), counts
+
+
+def test_draft_entry_problems_name_the_line_of_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "collected.yaml"
+    path.write_text(
+        "sections:\n  agenda:\n    - id: a\n      title: Forum\n      url: https://e.example/f\n"
+        "      image: www.example.org/affiche.jpg\n      include: oui\n      lieu: Lyon\n"
+        "    - id: b\n      title: Bon\n      url: https://e.example/b\n"
+        "      categories: Emploi\n      sources: Observatoire\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ContentError) as caught:
+        load_included_items(path, SECTIONS)
+    assert [p.removeprefix(f"{path}") for p in caught.value.problems] == [
+        ":8: unknown key 'lieu' (known: id, include, title, url, summary, published, image, "
+        "image_alt, territory, categories, sources, section)",
+        ":7: 'include' must be true or false (got 'oui')",
+        ":6: 'image' must be an absolute URL (got 'www.example.org/affiche.jpg')",
+    ]
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:2] + lines[8:]), encoding="utf-8")  # only entry 'b'
+    [item] = load_included_items(path, SECTIONS)
+    assert (item.categories, item.sources) == (("Emploi",), ("Observatoire",))
