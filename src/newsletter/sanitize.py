@@ -32,19 +32,26 @@ DROP_CONTENT = frozenset(
 _VOID = frozenset({"br", "img", "hr", "wbr"})
 _BLOCK = frozenset({"p", "br", "li", "ul", "ol", "blockquote", "div", "h1", "h2", "h3", "tr"})
 _SPACES = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+_C0_AND_SPACE = "".join(chr(code) for code in range(0x21))
+_TAB_NEWLINE = re.compile(r"[\t\n\r]")
+#: Characters never valid as they are in a URL: encoded, so a link keeps its meaning.
+_URL_UNSAFE = re.compile(r'[\x00-\x20\x7f"<>`{}|^]')
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 ELLIPSIS = "\u2026"
 
 
 def safe_url(value: str, base: str | None = None, *, mailto: bool = True) -> str | None:
-    """``value`` resolved against ``base`` if it is an http(s) (or mailto) URL, else None."""
-    text = _CONTROL.sub("", value)
+    """``value`` resolved against ``base`` if it is an http(s) (or mailto) URL, else None.
+
+    As a browser reads it: C0 controls and spaces around it, and tabs and newlines anywhere,
+    do not count ('java\tscript:' is 'javascript:'); a space or quote inside is encoded.
+    """
+    text = url_text(value)
     if mailto and text.lower().startswith("mailto:"):
         return text
     try:
         if base:
-            text = urljoin(_CONTROL.sub("", base), text)
+            text = urljoin(url_text(base), text)
         parts = urlsplit(text)
         _ = parts.port  # raises ValueError on a malformed port
     except ValueError:
@@ -54,6 +61,12 @@ def safe_url(value: str, base: str | None = None, *, mailto: bool = True) -> str
     return text
 
 
+def url_text(value: str) -> str:
+    """A URL as written, cleaned the way browsers clean it, unsafe characters %-encoded."""
+    text = _TAB_NEWLINE.sub("", value.strip(_C0_AND_SPACE))
+    return _URL_UNSAFE.sub(lambda match: f"%{ord(match.group(0)):02X}", text)
+
+
 def collapse(text: str) -> str:
     """Whitespace runs (any kind) as one space, trimmed."""
     return _SPACES.sub(" ", text).strip()
@@ -61,7 +74,7 @@ def collapse(text: str) -> str:
 
 def _is_relative(value: str) -> bool:
     """A relative reference that no browser could read as a scheme (no ':' before '/?#')."""
-    first = re.split(r"[/?#]", _CONTROL.sub("", value), maxsplit=1)[0]
+    first = re.split(r"[/?#]", url_text(value), maxsplit=1)[0]
     return ":" not in first
 
 

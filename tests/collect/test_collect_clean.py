@@ -208,6 +208,22 @@ def test_canonical_url_drops_tracking_and_fragment() -> None:
     assert canonical_url("ftp://example.org/x") is None
 
 
+def test_urls_are_read_as_a_browser_reads_them() -> None:
+    # Spaces inside are encoded, not dropped (a dropped space is another, broken, address).
+    assert canonical_url("https://example.org/rapport final.pdf") == (
+        "https://example.org/rapport%20final.pdf"
+    )
+    assert canonical_url('https://example.org/a"onmouseover="x') == (
+        "https://example.org/a%22onmouseover=%22x"
+    )
+    assert canonical_url(" \x01https://example.org/été\n") == "https://example.org/été"
+    # Tabs and newlines do not count, anywhere: this is still javascript:.
+    assert canonical_url("java\tscr\nipt:alert(1)") is None
+    assert sanitize_html('<a href="rapport final.pdf">r</a>', "https://example.org/d/") == (
+        '<a href="https://example.org/d/rapport%20final.pdf" rel="noopener noreferrer">r</a>'
+    )
+
+
 def test_first_image_skips_pixels_and_resolves() -> None:
     html = (
         '<img src="https://feeds.feedburner.com/~r/x/~4/abc" width="1" height="1">'
