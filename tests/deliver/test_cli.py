@@ -233,6 +233,22 @@ def test_skipped_uncertain_recipients_are_told_after_the_send(
     assert sum(smtp_sink.received.values()) == 15
 
 
+def test_an_interrupted_test_send_is_not_resumed(project: Path) -> None:
+    invoke(project, "send", DAY, "--test", "--dry-run")
+    config = load_config(project / "schedule.yaml")
+    with Ledger(config.state_dir / "ledger.sqlite3") as ledger:
+        send = ledger.latest_send(ISSUE, test=True)
+        assert send is not None
+        ledger.claim_batch(send.id, 0, 10)  # killed mid-batch
+    code, out, err = invoke(project, "send", DAY, "--test")
+    assert code == 0 and "test send #2" in out and "is complete" in out, err
+    assert "resuming" not in out
+    code, out, err = invoke(project, "status", DAY)
+    assert "test send #1 of 2026-12-03: incomplete" in out
+    assert "an interrupted test: not resumed; the next --test is a new run" in out
+    assert "--resolve-uncertain" not in out
+
+
 def test_a_send_left_incomplete_by_temporary_errors_exits_1(project: Path) -> None:
     from .conftest import free_port
 

@@ -351,6 +351,22 @@ def test_test_sends_are_recorded_apart(project: Path) -> None:
     assert not (config.state_dir / "outbox" / "2026-12-03").exists()
 
 
+def test_an_interrupted_test_send_does_not_hold_back_the_next_one(project: Path) -> None:
+    from newsletter.deliver import send_issue
+
+    config = config_of(project)
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE, test=True)
+        ledger.claim_batch(plan.send.id, 0, 10)  # the test send was killed mid-batch
+    fixed = RenderedEmail(ISSUE, "Sujet corrigé", "", "<p>corrigé</p>", "corrigé")
+    report = asyncio.run(send_issue(config, ISSUE, lambda: fixed, test=True))
+    assert report.send.run == 2 and report.finished and report.counts["sent"] == 2
+    assert report.send.rendered.subject == "Sujet corrigé"  # the issue as it is now
+    assert not any("--resolve-uncertain" in line for line in report.lines())
+    files = (config.state_dir / "outbox" / "test" / "2026-12-03" / "run-2").glob("*.eml")
+    assert all(b"corrig" in path.read_bytes() for path in files)
+
+
 def test_send_issue_for_the_scheduler(project: Path) -> None:
     from newsletter.deliver import send_issue
 

@@ -155,7 +155,7 @@ def send_command(
             _already_sent(ledger, existing)
             return
         rendered = None
-        if existing is None or existing.started_at is None or (test and existing.finished_at):
+        if test or existing is None or existing.started_at is None:
             rendered = rendered_issue(
                 config, day, need_approval=not (test or dry_run) and requires_approval(config)
             )
@@ -288,12 +288,13 @@ def _status_of(ledger: Ledger, send: SendRecord) -> None:
             f"  audience file: {send.invalid_rows} invalid rows skipped, "
             f"{send.duplicate_rows} duplicates merged"
         )
-    if c["inflight"] and not send.finished_at:
+    if (c["inflight"] or c["uncertain"]) and send.test:
+        click.echo("  an interrupted test: not resumed; the next --test is a new run")
+    elif c["inflight"] and not send.finished_at:
         click.echo(
             "  in flight: the answer of a batch is not recorded yet (a send is running, or "
             "stopped abruptly; the next send reconciles it)"
         )
-    flag = " --test" if send.test else ""
     day = send.issue_date.isoformat()
     for state, title in (("uncertain", "uncertain"), ("failed", "failed"), ("retry", "to retry")):
         if not c[state]:
@@ -303,8 +304,8 @@ def _status_of(ledger: Ledger, send: SendRecord) -> None:
             click.echo(f"    {email}" + (f": {error}" if error and state != "uncertain" else ""))
         if c[state] > MAX_LISTED:
             click.echo(f"    ... and {c[state] - MAX_LISTED} more")
-    if c["uncertain"]:
-        click.echo(f"  decide: newsletter send {day}{flag} --resolve-uncertain resend|skip")
+    if c["uncertain"] and not send.test:
+        click.echo(f"  decide: newsletter send {day} --resolve-uncertain resend|skip")
 
 
 @click.command("unsubscribe")

@@ -70,7 +70,7 @@ class SendPlan:
                 f"  in flight when a run stopped: {c['inflight']} (reconciled with the provider "
                 "where it can tell, otherwise marked uncertain)"
             )
-        if c["uncertain"]:
+        if c["uncertain"] and not self.send.test:
             lines.append(
                 f"  uncertain: {c['uncertain']} (a run stopped before their answer was "
                 "recorded; decide with --resolve-uncertain resend|skip)"
@@ -130,17 +130,20 @@ class DeliveryReport:
         flag = " --test" if self.send.test else ""
         if r.error:
             lines.append(f"  stopped by an error: {r.error}")
-        if r.stopped and not r.error and not self.finished:
-            lines.append(f"  stopped on request; resume with: newsletter send {day}{flag}")
+        if r.stopped and not r.error and not self.finished and self.send.test:
+            lines.append(f"  stopped on request; a new test: newsletter send {day} --test")
+        elif r.stopped and not r.error and not self.finished:
+            lines.append(f"  stopped on request; resume with: newsletter send {day}")
         elif c["retry"] or c["pending"]:
             lines.append(
                 f"  {c['retry'] + c['pending']} recipients not sent yet (temporary errors); "
-                f"run 'newsletter send {day}{flag}' again to retry them"
+                f"run 'newsletter send {day}{flag}' again to "
+                + ("send a new test" if self.send.test else "retry them")
             )
-        if c["uncertain"]:
+        if c["uncertain"] and not self.send.test:
             lines.append(
                 f"  {c['uncertain']} uncertain: see 'newsletter status {day}', then "
-                f"'newsletter send {day}{flag} --resolve-uncertain resend' (or skip)"
+                f"'newsletter send {day} --resolve-uncertain resend' (or skip)"
             )
         if self.finished:
             lines.append(f"  {self.send.label} is complete")

@@ -195,8 +195,10 @@ def prepare_send(
             "holds; use delivery.audience.csv, or a provider with campaigns"
         )
     send = ledger.latest_send(issue_date, test=test)
-    if send is not None and test and send.finished_at is not None:
-        send = None  # each test send after a finished one is a new run
+    if send is not None and test and send.started_at is not None:
+        # A test never resumes: each --test is a new run, with the issue as it is now (an
+        # interrupted test must not hold back the editors' next one, or send them stale text).
+        send = None
     report = SnapshotReport()
     if send is None or send.started_at is None:
         if rendered is None:
@@ -337,11 +339,7 @@ async def send_issue(
         if not test and existing is not None and existing.finished_at is not None:
             empty = RunResult(0, 0, 0, 0, 0, 0, 0.0, False)
             return DeliveryReport(existing, empty, ledger.counts(existing.id), already_sent=True)
-        needs_email = (
-            existing is None
-            or existing.started_at is None
-            or (test and existing.finished_at is not None)
-        )
+        needs_email = test or existing is None or existing.started_at is None
         plan = prepare_send(
             ledger,
             config,
