@@ -279,8 +279,10 @@ def draft_marks(doc: Mapping[str, Any] | None) -> set[str]:
 
 
 def included_keys(paths: Iterable[Path]) -> set[str]:
-    """Ids, URL keys and normalized titles (``select.marks``) of every included entry in the
-    given drafts (unreadable ones skipped).
+    """Ids and URL keys of every included entry in the given drafts (unreadable ones skipped).
+
+    Not titles: a weekly column ('Revue de presse de la semaine') has the same title in every
+    issue, and must not be left out because last week's was included.
     """
     found: set[str] = set()
     for path in paths:
@@ -295,7 +297,8 @@ def included_keys(paths: Iterable[Path]) -> set[str]:
             for entry in entries if isinstance(entries, list) else []:
                 if not isinstance(entry, dict) or entry.get("include", True) is False:
                     continue
-                found |= marks(entry.get("id"), entry.get("title"))
+                if entry.get("id"):
+                    found.add(str(entry["id"]))
                 url = canonical_url(entry.get("url"))
                 if url:
                     found.add(item_key(url))

@@ -565,16 +565,17 @@ def test_a_story_already_in_the_draft_under_another_address_is_not_added_again(
     assert draft(project).read_text(encoding="utf-8") == before
 
 
-def test_a_story_of_an_earlier_issue_under_another_address_is_left_out(project: Path) -> None:
+def test_a_weekly_column_with_last_weeks_title_is_not_left_out(project: Path) -> None:
+    # Same title as an item of the previous issue, another address: a recurring column.
     earlier = project / "bulletins" / "2026-11-26" / "collected.yaml"
     earlier.parent.mkdir(parents=True)
     earlier.write_text(
         "sections:\n  publications:\n    - id: x\n      title: Un rapport sur les alliances\n"
-        "      url: https://ailleurs.example/rapport\n",
+        "      url: https://b.example/rapport-precedent\n",
         encoding="utf-8",
     )
     assert run(project).exit_code == 0
-    assert entries(project)["publications"] == []
+    assert [e["url"] for e in entries(project)["publications"]] == ["https://b.example/rapport"]
 
 
 def test_a_draft_saved_with_crlf_and_a_bom_keeps_its_line_endings(

@@ -211,7 +211,7 @@ def select_for_issue(
         fresh = [
             item
             for item in result.items
-            if select.in_window(item, window) and not select.already_seen(item, exclude)
+            if select.in_window(item, window) and item.key not in exclude
         ]
         capped = select.cap(fresh, result.source.max_items)
         counted.append(replace(result, in_window=len(capped)))
@@ -243,8 +243,7 @@ def _read_issue_folder(
     earlier = earlier_drafts(config, issue_date)
     exclude = included_keys(earlier)
     for draft in earlier:
-        for item in read_editor_items(draft.parent, sections)[0]:
-            exclude |= select.marks(item.key, item.title)
+        exclude.update(i.key for i in read_editor_items(draft.parent, sections)[0])
     return doc, editor_items, editor_problems, exclude
 
 
