@@ -97,6 +97,8 @@ def test_reply_lost_after_the_data_is_uncertain_never_resent(
         plan = prepare_send(ledger, config, rendered_email(), ISSUE)
         report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
         assert report.counts["sent"] == 23 and report.counts["uncertain"] == 2
+        assert report.run.unanswered == 2 and report.run.deferred == 0
+        assert "23 sent, 0 failed, 0 deferred, 2 uncertain (answer lost) in" in report.lines()[0]
         assert {e for e, _ in ledger.recipients_in(plan.send.id, "uncertain")} == lost
         report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
         assert not report.finished and report.counts["uncertain"] == 2

@@ -38,12 +38,14 @@ class Progress:
     sent: int = 0
     failed: int = 0
     deferred: int = 0
+    #: Answers lost after the request went out whole (maybe delivered).
+    unanswered: int = 0
     batches: int = 0
     started: float = field(default_factory=time.monotonic)
 
     @property
     def done(self) -> int:
-        return self.sent + self.failed + self.deferred
+        return self.sent + self.failed + self.deferred + self.unanswered
 
     @property
     def elapsed(self) -> float:
@@ -67,6 +69,8 @@ class RunResult:
     elapsed: float
     stopped: bool
     error: str | None = None
+    #: Recipients of this run whose answer was lost (now uncertain).
+    unanswered: int = 0
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -188,6 +192,7 @@ class Engine:
             sent=progress.sent,
             failed=progress.failed,
             deferred=progress.deferred,
+            unanswered=progress.unanswered,
             batches=progress.batches,
             elapsed=progress.elapsed,
             stopped=self.stop.is_set(),
@@ -292,6 +297,8 @@ class Engine:
                 progress.sent += 1
             elif outcome.state == "failed":
                 progress.failed += 1
+            elif outcome.state == "uncertain":
+                progress.unanswered += 1
             elif outcome.state != "pending":
                 progress.deferred += 1
 

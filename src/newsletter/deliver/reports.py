@@ -120,7 +120,9 @@ class DeliveryReport:
                 f"provider, {r.uncertain} uncertain"
             )
         lines.append(
-            f"{self.send.label}: {r.sent} sent, {r.failed} failed, {r.deferred} deferred in "
+            f"{self.send.label}: {r.sent} sent, {r.failed} failed, {r.deferred} deferred"
+            + (f", {r.unanswered} uncertain (answer lost)" if r.unanswered else "")
+            + " in "
             f"{r.elapsed:.1f} s ({rate:.0f}/s, {r.batches} batches)"
         )
         lines.append(
