@@ -185,6 +185,13 @@ async def test_collect_issue_takes_a_transport(
     assert [r.status for r in report.results] == [FetchStatus.OK]
     assert len(report.added) == 2
     assert seen[0].headers["user-agent"].startswith(f"newsletter/{__version__} ")
+    lines = report.lines(config.root)
+    assert lines[0].startswith("ok            Flux  2 in window, 2 new  (")
+    assert lines[1].startswith(
+        "total: 1 source (0 failed), 2 items in the week, 2 new in "
+        "bulletins/2026-12-03/collected.yaml, 0 editor items ("
+    )
+    assert len(lines) == 2
 
 
 async def test_a_small_gzip_body_that_inflates_past_the_cap_is_refused(

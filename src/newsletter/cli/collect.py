@@ -16,10 +16,9 @@ from newsletter.cli.common import (
     now_utc,
     warn,
 )
-from newsletter.collect.fetch import FetchOptions, FetchStatus
-from newsletter.collect.run import CollectReport, SourceResult, collect_issue
+from newsletter.collect.fetch import FetchOptions
+from newsletter.collect.run import CollectReport, collect_issue
 from newsletter.config import Config
-from newsletter.issue_files import display_path
 
 
 @click.command("collect")
@@ -56,51 +55,17 @@ def collect_command(
         sys.exit(1)
 
 
-def source_line(result: SourceResult, width: int) -> str:
-    """One line for a source: status, name, items in the window, new ones, time taken."""
-    name = result.source.name.ljust(width)
-    took = f"{result.seconds:.2f} s"
-    if result.failed:
-        streak = ""
-        if result.failures > 1 and result.failing_since is not None:
-            streak = (
-                f" [failed {result.failures} runs in a row since "
-                f"{result.failing_since:%Y-%m-%d %H:%M} UTC]"
-            )
-        return f"failed        {name}  {result.reason}{streak}  ({took})"
-    status = "ok" if result.status is FetchStatus.OK else "not modified"
-    return f"{status:<13} {name}  {result.in_window} in window, {result.new} new  ({took})"
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 item``, ``0 items``, ``2 items``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def print_report(config: Config, report: CollectReport) -> None:
-    width = max((len(r.source.name) for r in report.results), default=0)
-    for result in report.results:
-        line = source_line(result, width)
+    lines = report.lines(config.root)
+    for result, line in zip(report.results, lines, strict=False):
         click.echo(click.style(line, fg="red") if result.failed else line)
+    for result in report.results:
         for warning in result.warnings:
             warn(f"{result.source.name}: {warning}")
     for problem in report.editor_problems:
         warn(problem)
-    total_window = sum(r.in_window for r in report.results)
-    failed = len(report.failed)
-    shown = display_path(config, report.draft)
-    click.echo(
-        f"total: {plural(len(report.results), 'source')} ({failed} failed), "
-        f"{plural(total_window, 'item')} in the week, {len(report.added)} new in {shown}, "
-        f"{plural(report.editor_items, 'editor item')} ({report.seconds:.2f} s)"
-    )
-    if report.deleted:
-        click.echo(
-            f"{plural(report.deleted, 'item')} of the week deleted from the draft by an editor: "
-            f"not added back"
-        )
-    if report.backup is not None:
-        click.echo(f"previous version kept as {display_path(config, report.backup)}")
+    for line in lines[len(report.results) :]:
+        click.echo(line)
 
 
 def register(group: click.Group) -> None:

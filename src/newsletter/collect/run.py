@@ -84,6 +84,58 @@ class CollectReport:
     def failed(self) -> tuple[SourceResult, ...]:
         return tuple(r for r in self.results if r.failed)
 
+    def lines(self, root: Path | None = None) -> list[str]:
+        """What the CLI prints: one line per source (in config order), then the total, and
+        what became of the draft. Paths are shown relative to ``root`` when inside it.
+        """
+        width = max((len(r.source.name) for r in self.results), default=0)
+        out = [source_line(result, width) for result in self.results]
+        in_week = sum(r.in_window for r in self.results)
+        out.append(
+            f"total: {plural(len(self.results), 'source')} ({len(self.failed)} failed), "
+            f"{plural(in_week, 'item')} in the week, {len(self.added)} new in "
+            f"{_shown(self.draft, root)}, {plural(self.editor_items, 'editor item')} "
+            f"({self.seconds:.2f} s)"
+        )
+        if self.deleted:
+            out.append(
+                f"{plural(self.deleted, 'item')} of the week deleted from the draft by an "
+                f"editor: not added back"
+            )
+        if self.backup is not None:
+            out.append(f"previous version kept as {_shown(self.backup, root)}")
+        return out
+
+
+def source_line(result: SourceResult, width: int = 0) -> str:
+    """One line for a source: status, name, items in the window, new ones, time taken."""
+    name = result.source.name.ljust(width)
+    took = f"{result.seconds:.2f} s"
+    if result.failed:
+        streak = ""
+        if result.failures > 1 and result.failing_since is not None:
+            streak = (
+                f" [failed {result.failures} runs in a row since "
+                f"{result.failing_since:%Y-%m-%d %H:%M} UTC]"
+            )
+        return f"failed        {name}  {result.reason}{streak}  ({took})"
+    status = "ok" if result.status is FetchStatus.OK else "not modified"
+    return f"{status:<13} {name}  {result.in_window} in window, {result.new} new  ({took})"
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 item``, ``0 items``, ``2 items``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _shown(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            pass
+    return str(path)
+
 
 async def collect_sources(
     sources: Sequence[Source],
