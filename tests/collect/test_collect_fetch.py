@@ -207,3 +207,25 @@ async def test_a_small_gzip_body_that_inflates_past_the_cap_is_refused(
         options=FAST,
     )
     assert result.failed and result.reason == "the feed is larger than the 0.95 MB limit"
+
+
+async def test_an_undated_item_keeps_the_time_it_was_first_seen(tmp_path: Path) -> None:
+    def undated(*links: str) -> bytes:
+        items = "".join(
+            f"<item><title>Sans date {link}</title><link>{link}</link></item>" for link in links
+        )
+        return f'<rss version="2.0"><channel><title>T</title>{items}</channel></rss>'.encode()
+
+    feed = tmp_path / "undated.xml"
+    sources = [Source("Sans date", "undated.xml", "territoires")]
+    kwargs: dict[str, Any] = {"root": tmp_path, "state_dir": tmp_path / "state"}
+    feed.write_bytes(undated("https://e.example/a"))
+    [first] = await collect_sources(sources, now=NOW, **kwargs)
+    later = NOW + timedelta(days=3)
+    feed.write_bytes(undated("https://e.example/a", "https://e.example/b"))
+    [second] = await collect_sources(sources, now=later, **kwargs)
+    assert [i.published for i in first.items] == [NOW]
+    assert {i.url: i.published for i in second.items} == {
+        "https://e.example/a": NOW,
+        "https://e.example/b": later,
+    }
