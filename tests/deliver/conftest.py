@@ -108,6 +108,9 @@ class Sink:
     reject: frozenset[str] = frozenset()
     #: Store the message of these recipients, then lose the connection before the 250.
     lose_reply_for: frozenset[str] = frozenset()
+    #: Store the message of these recipients, then answer only after ``slow_seconds``.
+    slow_for: frozenset[str] = frozenset()
+    slow_seconds: float = 0.0
     #: Close each connection this many seconds after it delivered a message (an idle timeout).
     close_after: float | None = None
     #: Refuse MAIL FROM with this reply once ``refuse_mail_after`` messages were taken.
@@ -158,8 +161,8 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        # Faults happen before the message is stored: a server that stores a message and then
-        # loses the connection before its 250 is the one case no client can tell apart.
+        # A drop here comes after the client sent the final dot: it cannot tell it from a 250
+        # lost on the way (``lose_reply_for``), so either leaves the recipient uncertain.
         if self._roll(self.sink.drop_in_data):
             server.transport.close()
             return "421 4.3.0 closing connection"
@@ -170,6 +173,8 @@ class SinkHandler:
                 self.sink.received[rcpt.lower()] += 1
             if self.sink.keep_messages:
                 self.sink.messages.append(bytes(envelope.original_content or envelope.content))
+        if {rcpt.lower() for rcpt in envelope.rcpt_tos} & self.sink.slow_for:
+            await asyncio.sleep(self.sink.slow_seconds)  # stored; the client gives up waiting
         if self.sink.close_after is not None:
             asyncio.get_running_loop().call_later(self.sink.close_after, server.transport.close)
         if {rcpt.lower() for rcpt in envelope.rcpt_tos} & self.sink.lose_reply_for:

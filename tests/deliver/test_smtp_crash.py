@@ -105,6 +105,24 @@ def test_reply_lost_after_the_data_is_uncertain_never_resent(
     assert len(smtp_sink.received) == 25 and set(smtp_sink.received.values()) == {1}
 
 
+def test_a_timeout_waiting_for_the_data_reply_is_uncertain_never_resent(
+    project: Path, smtp_sink: Sink
+) -> None:
+    # RFC 1047: the server has queued the message but is slow to answer the final dot; the
+    # client times out. Retrying would deliver it twice.
+    smtp_sink.slow_for = frozenset({"abonne5@example.org"})
+    smtp_sink.slow_seconds = 1.5
+    smtp_config(project, smtp_sink, timeout=0.5, max_attempts=3)
+    config = config_of(project)
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=b"k"))
+        assert report.counts["sent"] == 24 and report.counts["uncertain"] == 1
+        [(address, error)] = ledger.recipients_in(plan.send.id, "uncertain")
+        assert address == "abonne5@example.org" and error and "maybe delivered" in error
+    assert len(smtp_sink.received) == 25 and set(smtp_sink.received.values()) == {1}
+
+
 def test_sender_refused_stops_the_send_and_fails_nobody(project: Path, smtp_sink: Sink) -> None:
     # After 12 messages the server refuses the sender (quota, authentication): a problem of
     # the account, not of the 13 recipients left, who must not be marked failed.
