@@ -773,3 +773,29 @@ def test_draft_entry_problems_name_the_line_of_the_key(tmp_path: Path) -> None:
     path.write_text("".join(lines[:2] + lines[8:]), encoding="utf-8")  # only entry 'b'
     [item] = load_included_items(path, SECTIONS)
     assert (item.categories, item.sources) == (("Emploi",), ("Observatoire",))
+
+
+def test_keys_an_editor_added_after_the_sections_keep_their_bytes(project: Path) -> None:
+    assert run(project).exit_code == 0
+    path = draft(project)
+    text = path.read_text(encoding="utf-8")
+    rapport = entry_block(text, "title: Un rapport sur les alliances")
+    edited = text.replace(rapport, "") + "# Pour la réunion de mercredi\nnotes: |\n  Relire.\n"
+    edited = edited.replace("include: true", "include:   true", 1)  # written out again, lost
+    path.write_text(edited, encoding="utf-8")
+    result = run(project)
+    assert result.exit_code == 0, result.output
+    assert "1 item of the week deleted" in result.output
+    # The deleted entry stays deleted; a really new one forces a merge.
+    (project / "feeds" / "b.xml").write_bytes(
+        (project / "feeds" / "b.xml")
+        .read_bytes()
+        .replace(b"https://b.example/rapport", b"https://b.example/rapport-2026")
+    )
+    result = run(project)
+    assert result.exit_code == 0, result.output
+    merged = path.read_text(encoding="utf-8")
+    start = merged.index("    - id: ", merged.index("  publications:"))
+    end = merged.index("  # Agenda")
+    assert "https://b.example/rapport-2026" in merged[start:end]
+    assert merged[:start] + merged[end:] == edited

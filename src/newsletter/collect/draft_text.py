@@ -54,8 +54,9 @@ def insert_as_text(
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += newline
     top_keys = list(doc.keys())
-    if top_keys[-1] != "sections":
-        return None  # something follows the sections: appending a section is not safe
+    after = top_keys.index("sections") + 1
+    # Where the sections end: the next top-level key (an editor's 'notes:', say), or the end.
+    end = doc.lc.key(top_keys[after])[0] if after < len(top_keys) else len(lines)
     groups: CommentedMap = doc["sections"]
     section_keys = list(groups.keys())
     key_col = groups.lc.key(section_keys[0])[1] if section_keys else 2
@@ -82,7 +83,7 @@ def insert_as_text(
             if position + 1 < len(section_keys):
                 at = groups.lc.key(section_keys[position + 1])[0]
             else:
-                at = len(lines)
+                at = end
             last_item_line = value.lc.item(len(value) - 1)[0]
             # Step back over blank lines and the comments of the section level (such as the
             # next section's title); a deeper '#' line may be the end of a block scalar.
@@ -91,6 +92,8 @@ def insert_as_text(
             inserts.append((at, dump_entries(entries, dash_col)))
         else:
             return None
+    if appended and end != len(lines):
+        return None  # a new section would land in the middle of what follows the sections
     for at, block in sorted(inserts, key=lambda pair: pair[0], reverse=True):
         lines.insert(at, block.replace("\n", newline))
     return "".join(lines) + appended.replace("\n", newline)
