@@ -328,6 +328,11 @@ def test_hostile_feed_through_the_draft_and_the_email_stays_inert(
     assert result.exit_code == 0, result.output
     path = tmp_path / "bulletins" / "2026-12-03" / "collected.yaml"
     sections = tuple(Section(name, name) for name in ("territoires", "publications", "agenda"))
+    draft_text = path.read_text(encoding="utf-8")
+    assert (
+        re.search(r"(?i)javascript:|vbscript:|data:|<script|<svg|onerror|onload", draft_text)
+        is None
+    )
     items = load_included_items(path, sections)
     assert len(items) >= len(PAYLOADS)
     for item in items:
