@@ -257,6 +257,24 @@ def test_provider_error_stops_the_run_and_keeps_recipients_pending(project: Path
         assert report.counts["uncertain"] == 25  # type: ignore[attr-defined]  # 3 batches
 
 
+def test_outbox_failing_mid_batch_is_reconciled_not_left_uncertain(project: Path) -> None:
+    config = config_of(project)
+    secret = load_secret(config)
+    outbox = config.state_dir / "outbox"
+    outbox.mkdir(parents=True)
+    (outbox / "2026-12-03").write_text("not a folder", encoding="utf-8")  # mkdir fails
+    with open_ledger(config) as ledger:
+        plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=secret))
+        assert report.run.error and "the next send reconciles it" in report.run.error
+        assert report.counts["uncertain"] == 0 and not report.finished
+        (outbox / "2026-12-03").unlink()  # the disk is fixed
+        report = asyncio.run(execute_send(ledger, config, plan.send, secret=secret))
+        assert report.finished and report.counts["sent"] == 25
+        assert report.run.reconciled > 0 and report.run.uncertain == 0
+    assert len(list((outbox / "2026-12-03").glob("*.eml"))) == 25
+
+
 def test_outbox_writes_one_file_per_message_and_reconciles(project: Path) -> None:
     config = config_of(project)
     secret = load_secret(config)

@@ -228,10 +228,15 @@ class Engine:
                 self._fail(str(exc))
                 return
             except Exception as exc:
-                self.ledger.mark_uncertain(record)
+                if self.provider.can_reconcile:
+                    # Left in flight: the next run asks the provider what became of it.
+                    fate = "the next send reconciles it with the provider"
+                else:
+                    self.ledger.mark_uncertain(record)
+                    fate = "its recipients are marked uncertain"
                 self._fail(
                     f"provider '{self.provider.name}' failed unexpectedly on batch "
-                    f"{batch.key}: {exc!r}; its recipients are marked uncertain"
+                    f"{batch.key}: {exc!r}; {fate}"
                 )
                 return
             outcomes, retry, wait = self._sort(results, pending, attempt)
