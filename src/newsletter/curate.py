@@ -1,6 +1,7 @@
 """Assemble an Issue from its folder: issue.md, the editors' items and the curated draft.
 
-Editor items come first in their section, then the draft's included items in the draft's order.
+Editor items come first in their section (last with ``editor_items: last`` in issue.md), the
+draft's included items in the draft's order; an item whose URL is already there is left out.
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ def load_issue(config: Config, issue_date: date) -> Issue:
     order = list(meta.section_order) or [s.id for s in config.sections]
     order += [s.id for s in config.sections if s.id not in order]
     titles = {s.id: s.title for s in config.sections}
+    # An editor's own item wins over a collected one with the same URL, wherever it goes.
+    editor_urls = {item.url for item in editor_items}
+    collected = [item for item in collected if item.url not in editor_urls]
+    ordered = (
+        [*collected, *editor_items] if meta.editor_items == "last" else [*editor_items, *collected]
+    )
     seen: set[str] = set()
     sections = []
     for section_id in order:
         items = []
-        for item in [*editor_items, *collected]:
+        for item in ordered:
             if item.section == section_id and item.url not in seen:
                 seen.add(item.url)
                 items.append(item)

@@ -16,7 +16,8 @@ from newsletter.frontmatter import read_front_matter
 from newsletter.model import IssueStatus
 
 ISSUE_FILE = "issue.md"
-_KNOWN_KEYS = {"number", "subject", "preheader", "status", "sections", "theme"}
+_KNOWN_KEYS = {"number", "subject", "preheader", "status", "sections", "theme", "editor_items"}
+EDITOR_ITEMS_PLACES = ("first", "last")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class IssueMeta:
     theme: str
     section_order: tuple[str, ...]
     editorial_md: str
+    #: Where the editors' own items go in their section: "first" (default) or "last".
+    editor_items: str = "first"
 
 
 def issue_dir(config: Config, issue_date: date) -> Path:
@@ -96,6 +99,7 @@ preheader: ""          # one line shown after the subject in the inbox
 status: draft          # 'newsletter approve {issue_date.isoformat()}' sets it to approved
 theme: ""              # the week's theme, shown in the header
 # sections: [{sections}]   # uncomment to change the order of the sections
+# editor_items: last     # your own *.md items after the collected ones (default: first)
 ---
 Bonjour [[first_name]],
 
@@ -154,6 +158,13 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
                 f"{name}:{doc.line_of('sections')}: unknown section '{section_id}' "
                 f"(schedule.yaml has: {', '.join(sorted(known_sections))})"
             )
+    editor_items = text("editor_items") or "first"
+    if editor_items not in EDITOR_ITEMS_PLACES:
+        problems.append(
+            f"{name}:{doc.line_of('editor_items')}: 'editor_items' must be 'first' or 'last' "
+            f"(got {editor_items!r})"
+        )
+        editor_items = "first"
     if problems:
         raise ContentError(problems[0], problems)
     return IssueMeta(
@@ -165,6 +176,7 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
         theme=text("theme"),
         section_order=tuple(order),
         editorial_md=doc.body.strip(),
+        editor_items=editor_items,
     )
 
 

@@ -53,15 +53,19 @@ def _run(
 
 
 def collect_job(config: Config, now: datetime, stop: threading.Event) -> None:
-    """Collect the next issue's sources into its draft; failed sources are logged."""
+    """Collect the next issue's sources into its draft; failed sources are logged.
+
+    When collect cannot write the draft at all (an editor's draft it cannot read, which it
+    refuses to touch), the editors are told by email.
+    """
     day = next_issue_date(now, config.newsletter.tz)
-    report = _run(lambda _event: collect_issue(config, day, now=now), stop)
-    log.info(
-        "collect %s: %d new items, %d sources failed, draft %s",
-        day, len(report.added), len(report.failed), report.draft,
-    )  # fmt: skip
-    for result in report.failed:
-        log.warning("collect %s: source %s failed: %s", day, result.source.name, result.reason)
+    try:
+        report = _run(lambda _event: collect_issue(config, day, now=now), stop)
+    except NewsletterError as exc:
+        notify_editors(config, day, "la collecte n'a pas pu écrire le brouillon", exc.problems)
+        return
+    for line in report.lines(config.root):
+        log.info("collect %s: %s", day, line)
 
 
 def send_test_job(config: Config, now: datetime, stop: threading.Event) -> None:
