@@ -110,3 +110,16 @@ def test_schedule_run_stops_cleanly_on_sigterm(sample_project: Path) -> None:
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert "scheduler stopped" in output
+
+
+def test_collect_job_alerts_when_the_draft_cannot_be_read(sample_project: Path) -> None:
+    draft = sample_project / "bulletins" / DATE / "collected.yaml"
+    draft.write_text("sections:\n  territoires: [\n", encoding="utf-8")
+    before = draft.read_bytes()
+    config = load_config(sample_project / "schedule.yaml")
+    collect_job(config, datetime(2026, 12, 2, 13, 0, tzinfo=UTC), threading.Event())
+    assert draft.read_bytes() == before
+    alerts = outbox_messages(sample_project, "test")
+    assert [str(m["To"]) for m in alerts] == ["redaction@example.org"]
+    body = alerts[0].get_body(preferencelist=("plain",))
+    assert body is not None and "collected.yaml" in body.get_content()
