@@ -137,7 +137,11 @@ class Engine:
             for member in members:
                 found = by_idx.get(member.idx)
                 if found is None or found.status is Status.UNCERTAIN:
-                    outcomes.append(Outcome(member.idx, "uncertain", error="not found"))
+                    outcomes.append(
+                        Outcome(
+                            member.idx, "uncertain", error=(found and found.error) or "not found"
+                        )
+                    )
                     uncertain += 1
                 elif found.status is Status.SENT:
                     outcomes.append(Outcome(member.idx, "sent", message_id=found.message_id))

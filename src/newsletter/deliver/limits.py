@@ -46,7 +46,8 @@ class SendOptions:
         )
 
     def backoff(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Full-jitter exponential backoff, never shorter than what the provider asked."""
+        """Exponential backoff, jittered between half and all of the step, never shorter than
+        what the provider asked (Retry-After, capped at ten times ``backoff_max``)."""
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         delay = rng.uniform(ceiling / 2, ceiling)
         if retry_after is not None:
