@@ -97,6 +97,8 @@ class Sink:
     """What the loopback SMTP server received, and how it misbehaves."""
 
     received: Counter[str] = field(default_factory=Counter)
+    #: The client ends of the connections that sent MAIL FROM (one per connection).
+    peers: set[object] = field(default_factory=set)
     messages: list[bytes] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: Probabilities of faults, per SMTP command.
@@ -145,6 +147,8 @@ class SinkHandler:
         ):
             return self.sink.refuse_mail
         envelope.mail_from = address
+        with self.sink.lock:
+            self.sink.peers.add(session.peer)
         return "250 OK"
 
     async def handle_RCPT(

@@ -22,6 +22,7 @@ import pytest
 
 from newsletter.deliver.ledger import Ledger
 from newsletter.deliver.service import execute_send, open_ledger, prepare_send
+from newsletter.tokens import verify_token
 
 from .conftest import ISSUE, Sink, config_of, rendered_email, write_audience, write_config
 
@@ -47,7 +48,7 @@ def smtp_config(root: Path, sink: Sink, **options: object) -> None:
 def test_smtp_sends_each_message(project: Path, smtp_sink: Sink) -> None:
     smtp_sink.keep_messages = True
     smtp_sink.reject = frozenset({"abonne7@example.org"})
-    smtp_config(project, smtp_sink)
+    smtp_config(project, smtp_sink, batch_size=5, max_in_flight=1)
     config = config_of(project)
     with open_ledger(config) as ledger:
         plan = prepare_send(ledger, config, rendered_email(), ISSUE)
@@ -57,7 +58,22 @@ def test_smtp_sends_each_message(project: Path, smtp_sink: Sink) -> None:
         assert failed[0][0] == "abonne7@example.org" and failed[0][1].startswith("550")
         assert report.finished
     assert sum(smtp_sink.received.values()) == 24
+    assert len(smtp_sink.peers) == 1  # one connection for the 5 batches, reused
     parsed = email.message_from_bytes(smtp_sink.messages[0], policy=default)
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in parsed.iter_parts()] == [
+        "text/plain",
+        "text/html",
+    ]
+    assert parsed["From"] == "Le RAMEAU <jeudi@example.org>"
+    assert parsed["To"] == "Prénom0 Nom0 <abonne0@example.org>"
+    assert parsed["Reply-To"] == "contact@example.org"
+    assert parsed["Date"].datetime.tzinfo is not None
+    assert parsed["Message-ID"].endswith("@example.org>")
+    https, mailto = (uri.strip(" <>") for uri in parsed["List-Unsubscribe"].split(","))
+    assert https.startswith("https://example.org/jeudi/unsubscribe/")
+    assert verify_token(b"k", https.rsplit("/", 1)[1]) == "abonne0@example.org"
+    assert mailto == "mailto:desinscription@example.org?subject=unsubscribe"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed.get_body(("plain",)).get_content().startswith("Bonjour Prénom")
 
