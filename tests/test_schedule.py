@@ -123,3 +123,17 @@ def test_collect_job_alerts_when_the_draft_cannot_be_read(sample_project: Path) 
     assert [str(m["To"]) for m in alerts] == ["redaction@example.org"]
     body = alerts[0].get_body(preferencelist=("plain",))
     assert body is not None and "collected.yaml" in body.get_content()
+
+
+def test_send_job_alerts_when_delivery_refuses(sample_project: Path) -> None:
+    (sample_project / "samples" / "subscribers.csv").write_text(
+        "email,first_name\npas-une-adresse,Paul\n", encoding="utf-8"
+    )
+    config = load_config(sample_project / "schedule.yaml")
+    stop = threading.Event()
+    collect_job(config, datetime(2026, 12, 2, 13, 0, tzinfo=UTC), stop)
+    send_job(config, datetime(2026, 12, 3, 8, 0, tzinfo=UTC), stop)
+    assert not list((sample_project / ".newsletter" / "outbox").glob(f"{DATE}/*.eml"))
+    alerts = outbox_messages(sample_project, "test")
+    assert [str(m["To"]) for m in alerts] == ["redaction@example.org"]
+    assert "a échoué" in str(alerts[0]["Subject"])

@@ -76,11 +76,7 @@ def send_test_job(config: Config, now: datetime, stop: threading.Event) -> None:
     except NewsletterError as exc:
         notify_editors(config, day, "le test n'a pas pu partir", exc.problems)
         return
-    report = _run(
-        lambda event: send_issue(config, day, lambda: rendered, test=True, stop=event), stop
-    )
-    for line in report.lines():
-        log.info("test send %s: %s", day, line)
+    _deliver(config, day, rendered, stop, test=True)
 
 
 def send_job(config: Config, now: datetime, stop: threading.Event) -> None:
@@ -98,9 +94,27 @@ def send_job(config: Config, now: datetime, stop: threading.Event) -> None:
     except NewsletterError as exc:
         notify_editors(config, day, "l'envoi n'est pas parti", exc.problems)
         return
-    report = _run(lambda event: send_issue(config, day, lambda: rendered, stop=event), stop)
+    _deliver(config, day, rendered, stop, test=False)
+
+
+def _deliver(
+    config: Config, day: date, rendered: RenderedEmail, stop: threading.Event, *, test: bool
+) -> None:
+    """Send (or resume) and log the outcome; tell the editors when it stopped short."""
+    label = "test send" if test else "send"
+    try:
+        report = _run(
+            lambda event: send_issue(config, day, lambda: rendered, test=test, stop=event), stop
+        )
+    except NewsletterError as exc:
+        notify_editors(config, day, f"l'envoi{' de test' if test else ''} a échoué", exc.problems)
+        return
     for line in report.lines():
-        log.info("send %s: %s", day, line)
+        log.info("%s %s: %s", label, day, line)
+    if not report.finished and not stop.is_set():
+        notify_editors(
+            config, day, f"l'envoi{' de test' if test else ''} est incomplet", report.lines()
+        )
 
 
 def notify_editors(config: Config, day: date, what: str, reasons: Sequence[str]) -> bool:
