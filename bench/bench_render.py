@@ -3,7 +3,7 @@
 For the sample issue (14 items) and a 40-item issue, with mjml-python, against the official
 Node ``mjml`` package compiling the same MJML inside one Node process (installed from npm into
 .cache/npm-mjml on first run; pass --no-node to skip it). Prints a Markdown table for
-docs/bench-render.md.
+docs/benchmarks.md.
 
     .venv/bin/python bench/bench_render.py [--runs 200] [--no-node]
 """
