@@ -15,12 +15,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from email.message import EmailMessage
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
 from newsletter.config import Config
 from newsletter.errors import DeliveryError
+from newsletter.message import build_message
 from newsletter.model import Recipient, RenderedEmail
 
 
@@ -197,6 +199,26 @@ def create_provider(config: Config, *, secret: bytes, name: str | None = None) -
     """Build the configured provider (or ``name``) from ``delivery.options``."""
     cls = provider_class(name or config.delivery.provider)
     return cls.from_context(ProviderContext(config, secret, dict(config.delivery.options)))
+
+
+def item_message(
+    batch: Batch, item: BatchItem, config: Config, secret: bytes
+) -> EmailMessage | RecipientResult:
+    """The MIME message for one recipient of a batch, for providers that send whole messages;
+    a PERMANENT result when it cannot be built for that address (the rest of the batch goes on).
+    """
+    try:
+        return build_message(
+            batch.rendered,
+            item.recipient,
+            config,
+            secret=secret,
+            test=batch.test,
+            message_id=item.message_id,
+        )
+    except (ValueError, TypeError) as exc:
+        reason = f"the message could not be built for this address: {exc}"
+        return RecipientResult(item.idx, Status.PERMANENT, error=reason)
 
 
 def message_id_for(domain: str, send_stamp: str, idx: int, email: str) -> str:

@@ -22,10 +22,10 @@ from newsletter.deliver.providers import (
     ProviderContext,
     RecipientResult,
     Status,
+    item_message,
     option,
     register_provider,
 )
-from newsletter.message import build_message
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 
@@ -69,18 +69,9 @@ class OutboxProvider(Provider):
         folder.mkdir(parents=True, exist_ok=True)
         results = []
         for item in batch.items:
-            try:
-                message = build_message(
-                    batch.rendered,
-                    item.recipient,
-                    self.config,
-                    secret=self.secret,
-                    test=batch.test,
-                    message_id=item.message_id,
-                )
-            except (ValueError, TypeError) as exc:
-                reason = f"the message could not be built for this address: {exc}"
-                results.append(RecipientResult(item.idx, Status.PERMANENT, error=reason))
+            message = item_message(batch, item, self.config, self.secret)
+            if isinstance(message, RecipientResult):
+                results.append(message)
                 continue
             try:
                 _write_atomic(folder / self.file_name(item), message.as_bytes())

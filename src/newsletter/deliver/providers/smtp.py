@@ -36,11 +36,11 @@ from newsletter.deliver.providers import (
     ProviderError,
     RecipientResult,
     Status,
+    item_message,
     option,
     register_provider,
 )
 from newsletter.errors import ConfigError
-from newsletter.message import build_message
 
 _SECURITY = ("starttls", "tls", "none")
 _DEFAULT_PORT = {"starttls": 587, "tls": 465, "none": 25}
@@ -267,18 +267,9 @@ class SmtpProvider(Provider):
                         for rest in batch.items[position:]
                     )
                     return results
-            try:
-                message = build_message(
-                    batch.rendered,
-                    item.recipient,
-                    self.config,
-                    secret=self.secret,
-                    test=batch.test,
-                    message_id=item.message_id,
-                )
-            except (ValueError, TypeError) as exc:
-                reason = f"the message could not be built for this address: {exc}"
-                results.append(RecipientResult(item.idx, Status.PERMANENT, error=reason))
+            message = item_message(batch, item, self.config, self.secret)
+            if isinstance(message, RecipientResult):
+                results.append(message)
                 continue
             smtp.data_sent = False
             try:
