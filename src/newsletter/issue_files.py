@@ -14,6 +14,7 @@ from newsletter.dates import french_date
 from newsletter.errors import ContentError
 from newsletter.frontmatter import read_front_matter
 from newsletter.model import IssueStatus
+from newsletter.paths import shown_path
 
 ISSUE_FILE = "issue.md"
 _KNOWN_KEYS = {"number", "subject", "preheader", "status", "sections", "theme", "editor_items"}
@@ -46,10 +47,7 @@ def issue_file(config: Config, issue_date: date) -> Path:
 
 def display_path(config: Config, path: Path) -> str:
     """``path`` relative to the project root when it lies inside it, for messages."""
-    try:
-        return str(path.resolve().relative_to(config.root))
-    except ValueError:
-        return str(path)
+    return shown_path(path, config.root)
 
 
 def previous_number(config: Config, issue_date: date) -> int | None:

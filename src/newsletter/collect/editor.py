@@ -13,6 +13,7 @@ from newsletter.collect.urls import absolute_url
 from newsletter.errors import ContentError
 from newsletter.frontmatter import FrontMatterDoc, read_front_matter
 from newsletter.model import Item, Origin, Section, item_key
+from newsletter.paths import shown_path
 from newsletter.sanitize import html_to_text, markdown_to_html
 
 ISSUE_FILE = "issue.md"
@@ -34,7 +35,7 @@ def read_editor_items(
     for path in sorted(folder.glob("*.md")):
         if path.name == ISSUE_FILE or path.name.startswith((".", "_")) or path.name == "README.md":
             continue
-        name = _display(path, root)
+        name = shown_path(path, root)
         if not path.is_file():
             continue
         encoding_problem = _not_utf8(path, name)
@@ -153,12 +154,3 @@ def _event_date(value: object, name: str, doc: FrontMatterDoc, problems: list[st
     except ValueError:
         problems.append(f"{name}:{doc.line_of('date')}: 'date' must be YYYY-MM-DD (got {value!r})")
         return None
-
-
-def _display(path: Path, root: Path | None) -> str:
-    if root is not None:
-        try:
-            return str(path.resolve().relative_to(root.resolve()))
-        except ValueError:
-            pass
-    return str(path)

@@ -40,6 +40,7 @@ from newsletter.drafts import (
 from newsletter.errors import CollectError
 from newsletter.issue_files import display_path, issue_dir
 from newsletter.model import Item, Source
+from newsletter.paths import shown_path
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class CollectReport:
         out.append(
             f"total: {plural(len(self.results), 'source')} ({len(self.failed)} failed), "
             f"{plural(in_week, 'item')} in the week, {len(self.added)} new in "
-            f"{_shown(self.draft, root)}, {plural(self.editor_items, 'editor item')} "
+            f"{shown_path(self.draft, root)}, {plural(self.editor_items, 'editor item')} "
             f"({self.seconds:.2f} s)"
         )
         if self.deleted:
@@ -103,7 +104,7 @@ class CollectReport:
                 f"editor: not added back"
             )
         if self.backup is not None:
-            out.append(f"previous version kept as {_shown(self.backup, root)}")
+            out.append(f"previous version kept as {shown_path(self.backup, root)}")
         return out
 
 
@@ -126,15 +127,6 @@ def source_line(result: SourceResult, width: int = 0) -> str:
 def plural(count: int, noun: str) -> str:
     """``1 item``, ``0 items``, ``2 items``."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _shown(path: Path, root: Path | None) -> str:
-    if root is not None:
-        try:
-            return str(path.resolve().relative_to(root.resolve()))
-        except ValueError:
-            pass
-    return str(path)
 
 
 async def collect_sources(
