@@ -94,6 +94,11 @@ class NewsletterSettings(_Strict):
     unsubscribe_mailto: str | None = None
     secret_env: str = "NEWSLETTER_SECRET"  # noqa: S105 (a variable name)
     window_days: int = Field(default=7, ge=1, le=62)
+    #: What a placeholder becomes for a reader who has no value for it, such as
+    #: {first_name: "chère lectrice, cher lecteur"}; without one it becomes empty.
+    placeholder_defaults: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], str] = Field(
+        default_factory=dict
+    )
 
     _reply_to = field_validator("reply_to")(lambda v: None if v is None else check_email(v))
     _mailto = field_validator("unsubscribe_mailto")(lambda v: None if v is None else check_email(v))

@@ -66,14 +66,19 @@ def unsubscribe_mailto(config: Config) -> str | None:
 
 def recipient_values(recipient: Recipient, config: Config, secret: bytes) -> dict[str, str]:
     """The values of the per-recipient placeholders, unescaped: the standard ones
-    (``PLACEHOLDERS``) and the audience file's other columns."""
-    return {
+    (``PLACEHOLDERS``) and the audience file's other columns; an empty value takes its
+    ``newsletter.placeholder_defaults`` entry when there is one."""
+    values = {
         **recipient.fields,
         "first_name": recipient.first_name,
         "name": recipient.name,
         "email": recipient.email,
         "unsubscribe_url": unsubscribe_url(config, secret, recipient.email),
     }
+    for name, default in config.newsletter.placeholder_defaults.items():
+        if not values.get(name, "").strip():
+            values[name] = default
+    return values
 
 
 def fill_placeholders(text: str, values: Mapping[str, str], *, escape: bool) -> str:
