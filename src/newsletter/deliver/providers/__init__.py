@@ -167,8 +167,8 @@ class Provider(ABC):
 
 #: Built-in providers by name, as the modules that register them; imported on first use.
 BUILTIN_PROVIDERS: dict[str, str] = {
-    "outbox": "newsletter.deliver.providers.outbox",
-    "smtp": "newsletter.deliver.providers.smtp",
+    name: f"newsletter.deliver.providers.{name}"
+    for name in ("outbox", "smtp", "brevo", "mailjet", "postmark", "sendgrid", "mailgun", "resend")
 }
 _REGISTRY: dict[str, type[Provider]] = {}
 
@@ -184,7 +184,12 @@ def register_provider(cls: T) -> T:
 def provider_class(name: str) -> type[Provider]:
     """The provider registered as ``name``; DeliveryError naming the known ones otherwise."""
     if name not in _REGISTRY and name in BUILTIN_PROVIDERS:
-        importlib.import_module(BUILTIN_PROVIDERS[name])
+        module = BUILTIN_PROVIDERS[name]
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
     try:
         return _REGISTRY[name]
     except KeyError:
