@@ -1,0 +1,181 @@
+"""The public endpoints as a pure request → response core: routes, tokens, the suppression list.
+
+``newsletter serve`` puts it behind a standard-library HTTP server (``serve.server``); tests can
+call ``UnsubscribeApp.handle`` directly. Routes come from ``newsletter.unsubscribe_url``:
+
+- ``POST <path with a token>``: RFC 8058 one-click unsubscribe (body
+  ``List-Unsubscribe=One-Click``), or the confirmation page's button. The address goes into
+  the ledger's suppression list; doing it twice is harmless.
+- ``GET``/``HEAD <path with a token>``: a confirmation page with a button; never unsubscribes
+  (mail scanners open links).
+- ``GET /healthz``: 200. Anything else: 404.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
+
+from newsletter.config import Config
+from newsletter.deliver.service import open_ledger
+from newsletter.errors import NewsletterError
+from newsletter.serve import pages
+from newsletter.tokens import verify_token
+
+HEALTH_PATH = "/healthz"
+MAX_BODY = 64 * 1024
+_MARKER = "NEWSLETTERTOKENSLOT"
+_SHOWN_TOKEN = 6  # last characters of a token (of its MAC, not the address) a log line keeps
+_UNPRINTABLE = re.compile(r"[\x00-\x20\x7f]+")
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),  # the token is in the URL
+    ("X-Robots-Tag", "noindex, nofollow"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'",
+    ),
+)
+
+
+class ServeError(NewsletterError):
+    """The public endpoints cannot start (a bad unsubscribe URL, a port taken)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where the token sits in the unsubscribe URL: ``prefix<token>suffix`` in the path, or
+    the query parameter ``query_param`` of the path ``prefix``."""
+
+    prefix: str
+    suffix: str = ""
+    query_param: str | None = None
+
+    def token_in(self, target: str) -> str | None:
+        """The token of a request target on this route (maybe invalid), or None if off it."""
+        parts = urlsplit(target)
+        path = unquote(parts.path)
+        if self.query_param is not None:
+            if path != self.prefix:
+                return None
+            values = parse_qs(parts.query).get(self.query_param)
+            return values[0] if values else None
+        if not (path.startswith(self.prefix) and path.endswith(self.suffix)):
+            return None
+        token = path[len(self.prefix) : len(path) - len(self.suffix)]
+        if not token or "/" in token or len(path) < len(self.prefix) + len(self.suffix):
+            return None
+        return token
+
+    @property
+    def shown(self) -> str:
+        """The route as a pattern, for messages."""
+        if self.query_param is not None:
+            return f"{self.prefix}?{self.query_param}={{token}}"
+        return f"{self.prefix}{{token}}{self.suffix}"
+
+
+def route_of(template: str) -> Route:
+    """The route of ``newsletter.unsubscribe_url`` (its path, with ``{token}`` as the variable
+    part; or a query parameter whose value is ``{token}``)."""
+    parts = urlsplit(template.replace("{token}", _MARKER))
+    path = unquote(parts.path) or "/"
+    if _MARKER in path:
+        prefix, _, suffix = path.partition(_MARKER)
+        if _MARKER not in suffix:
+            return Route(prefix=prefix, suffix=suffix)
+    else:
+        names = [name for name, value in parse_qsl(parts.query) if value == _MARKER]
+        if len(names) == 1:
+            return Route(prefix=path, query_param=names[0])
+    raise ServeError(
+        f"newsletter.unsubscribe_url: {template!r}: '{{token}}' must be once in the path or be "
+        "the whole value of one query parameter (such as https://example.org/unsubscribe/{token})"
+    )
+
+
+@dataclass(frozen=True)
+class Response:
+    """What to answer; ``outcome`` is for the log line only."""
+
+    status: int
+    body: str
+    content_type: str = "text/html"
+    outcome: str = ""
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+class UnsubscribeApp:
+    """Answers the public requests of one project. Thread-safe: each request that touches the
+    ledger opens its own connection (SQLite serializes the writes)."""
+
+    def __init__(
+        self,
+        config: Config,
+        secret: bytes,
+        *,
+        suppress: Callable[[str, str], bool] | None = None,
+        is_suppressed: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.config = config
+        self.route = route_of(config.newsletter.unsubscribe_url_template)
+        self._secret = secret
+        self._suppress = suppress or self._suppress_in_ledger
+        self._is_suppressed = is_suppressed or self._suppressed_in_ledger
+        settings = config.newsletter
+        self._title = settings.title
+        self._contact = settings.reply_to or settings.sender.email
+
+    # -- the ledger ---------------------------------------------------------------------
+    def _suppress_in_ledger(self, email: str, source: str) -> bool:
+        with open_ledger(self.config) as ledger:
+            return ledger.suppress([email], reason="unsubscribed", source=source) > 0
+
+    def _suppressed_in_ledger(self, email: str) -> bool:
+        with open_ledger(self.config) as ledger:
+            return ledger.is_suppressed(email)
+
+    # -- requests -----------------------------------------------------------------------
+    def handle(self, method: str, target: str, body: bytes = b"") -> Response:
+        """The answer to ``method target`` with ``body``; HEAD is answered as GET."""
+        if method in ("GET", "HEAD") and urlsplit(target).path == HEALTH_PATH:
+            return Response(200, "ok\n", "text/plain", "health")
+        token = self.route.token_in(target)
+        if token is None:
+            return Response(404, pages.not_found_page(), outcome="not found")
+        if method not in ("GET", "HEAD", "POST"):
+            allow = (("Allow", "GET, HEAD, POST"),)
+            return Response(405, pages.not_found_page(), outcome="method", headers=allow)
+        email = verify_token(self._secret, token)
+        if email is None:
+            page = pages.invalid_page(self._title, self._contact)
+            return Response(404, page, outcome="bad token")
+        if method == "POST":
+            one_click = dict(parse_qsl(body.decode("utf-8", "replace"))).get("List-Unsubscribe")
+            source = "one-click" if one_click == "One-Click" else "web page"
+            added = self._suppress(email, source)
+            outcome = f"unsubscribed ({source})" if added else f"already unsubscribed ({source})"
+            page = pages.done_page(self._title, email, self._contact)
+            return Response(200, page, outcome=outcome)
+        if self._is_suppressed(email):
+            page = pages.done_page(self._title, email, self._contact)
+            return Response(200, page, outcome="already unsubscribed (page)")
+        return Response(200, pages.confirm_page(self._title, email, self._contact), outcome="asked")
+
+    def shown_target(self, target: str) -> str:
+        """The request target for a log line: path only, the token cut to its last characters
+        (part of the MAC: they tell requests apart, not the address), no control chars."""
+        path = urlsplit(target).path
+        token = self.route.token_in(target)
+        if token is not None:
+            short = "…" + token[-_SHOWN_TOKEN:]
+            if self.route.query_param is not None:
+                path = f"{path}?{self.route.query_param}={short}"
+            else:
+                path = self.route.prefix + short + self.route.suffix
+        return _UNPRINTABLE.sub("?", path)[:200]
