@@ -1,0 +1,1 @@
+"""Tests of the Brevo, Mailjet and Postmark providers against fake APIs on loopback."""
