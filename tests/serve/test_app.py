@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from newsletter.config import Config
@@ -98,3 +100,32 @@ def test_log_target_keeps_only_the_start_of_the_token(config: Config) -> None:
     shown = app.shown_target(f"/jeudi/unsubscribe/{token}?x=1")
     assert shown == f"/jeudi/unsubscribe/…{token[-6:]}"
     assert app.shown_target("/a\x1bb c") == "/a?b?c"
+
+
+def test_a_ledger_that_cannot_be_written_is_a_503_not_a_200(config: Config) -> None:
+    def locked(email: str, source: str) -> bool:
+        raise sqlite3.OperationalError("database is locked")
+
+    app = UnsubscribeApp(config, SECRET.encode(), suppress=locked)
+    path = "/jeudi/unsubscribe/" + make_token(SECRET.encode(), "marie.dupont@example.org")
+    answer = app.handle("POST", path, b"List-Unsubscribe=One-Click")
+    assert answer.status == 503 and ("Retry-After", "60") in answer.headers
+    assert "Réessayez" in answer.body
+
+
+def test_multipart_one_click_body_is_recognised(config: Config) -> None:
+    seen: list[str] = []
+
+    def record(email: str, source: str) -> bool:
+        seen.append(source)
+        return True
+
+    app = UnsubscribeApp(config, SECRET.encode(), suppress=record)
+    path = "/jeudi/unsubscribe/" + make_token(SECRET.encode(), "marie.dupont@example.org")
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\n'
+        b"One-Click\r\n--b--\r\n"
+    )
+    assert app.handle("POST", path, body).status == 200
+    assert app.handle("POST", path, b"").status == 200
+    assert seen == ["one-click", "web page"]

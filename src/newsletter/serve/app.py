@@ -13,7 +13,9 @@ call ``UnsubscribeApp.handle`` directly. Routes come from ``newsletter.unsubscri
 
 from __future__ import annotations
 
+import logging
 import re
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
@@ -24,6 +26,7 @@ from newsletter.errors import NewsletterError
 from newsletter.serve import pages
 from newsletter.tokens import verify_token
 
+log = logging.getLogger("newsletter.serve")
 HEALTH_PATH = "/healthz"
 MAX_BODY = 64 * 1024
 _MARKER = "NEWSLETTERTOKENSLOT"
@@ -156,9 +159,15 @@ class UnsubscribeApp:
             page = pages.invalid_page(self._title, self._contact)
             return Response(404, page, outcome="bad token")
         if method == "POST":
-            one_click = dict(parse_qsl(body.decode("utf-8", "replace"))).get("List-Unsubscribe")
-            source = "one-click" if one_click == "One-Click" else "web page"
-            added = self._suppress(email, source)
+            # urlencoded or multipart (RFC 8058 allows both); the label is only for the list
+            source = "one-click" if b"One-Click" in body else "web page"
+            try:
+                added = self._suppress(email, source)
+            except (sqlite3.Error, NewsletterError) as exc:
+                # The ledger is locked or unwritable: say "try again" (RFC 9110 503), never 200.
+                log.error("cannot record an unsubscription: %s", exc)
+                page = pages.busy_page(self._title, self._contact)
+                return Response(503, page, outcome="ledger busy", headers=(("Retry-After", "60"),))
             outcome = f"unsubscribed ({source})" if added else f"already unsubscribed ({source})"
             page = pages.done_page(self._title, email, self._contact)
             return Response(200, page, outcome=outcome)

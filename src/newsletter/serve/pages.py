@@ -79,5 +79,17 @@ def invalid_page(newsletter: str, contact: str | None = None) -> str:
     return _page(title, body)
 
 
+def busy_page(newsletter: str, contact: str | None = None) -> str:
+    """The unsubscription could not be recorded right now (the reader should try again)."""
+    title = "Désinscription momentanément impossible"
+    body = (
+        f"<h1>{escape(title)}</h1>\n"
+        "<p>Votre demande n'a pas pu être enregistrée pour l'instant. Réessayez dans quelques "
+        f"minutes avec le même lien&nbsp;: vous ne recevrez plus «\u00a0{escape(newsletter)}"
+        "\u00a0» ensuite.</p>\n" + _contact(contact)
+    )
+    return _page(title, body)
+
+
 def not_found_page() -> str:
     return _page("Page introuvable", "<h1>Page introuvable</h1>")
