@@ -1,0 +1,177 @@
+"""The Mailjet provider: Globals once per request, Variables per message, answers per message."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from newsletter.deliver.limits import SendOptions
+from newsletter.deliver.providers import (
+    Batch,
+    BatchItem,
+    ProviderContext,
+    ProviderError,
+    RecipientResult,
+    Status,
+    create_provider,
+)
+from newsletter.deliver.providers.mailjet import MailjetProvider
+from newsletter.errors import ConfigError
+from newsletter.issue_files import set_status
+from newsletter.model import IssueStatus, Recipient
+
+from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
+from .fakes import FakeMailjet, basic_auth, serve
+from .test_brevo import NEWSLETTER, _run
+
+
+def _batch(count: int, *, key: str = "2026-12-03-send1-b1", test: bool = False) -> Batch:
+    items = tuple(
+        BatchItem(
+            n,
+            Recipient(
+                f"abonne{n}@example.org", f"Prénom{n} Nom{n}", f"Prénom{n}", {"ville": "Lyon"}
+            ),
+            f"<id{n}@example.org>",
+        )
+        for n in range(count)
+    )
+    return Batch(key, ISSUE, test, 1, rendered_email(), items)
+
+
+@pytest.fixture
+def mailjet_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILJET_API_KEY", "mj-key")
+    monkeypatch.setenv("MAILJET_SECRET_KEY", "mj-secret")
+
+
+def _provider(project: Path, base_url: str, **options: Any) -> MailjetProvider:
+    write_config(project, provider="mailjet", options={"base_url": base_url, **options})
+    provider = create_provider(config_of(project), secret=b"k" * 32)
+    assert isinstance(provider, MailjetProvider)
+    return provider
+
+
+async def _send(provider: MailjetProvider, *batches: Batch) -> list[list[RecipientResult]]:
+    async with provider:
+        return [await provider.send_batch(batch) for batch in batches]
+
+
+def test_both_secrets_are_required(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MJ_KEY", "k")
+    monkeypatch.delenv("MJ_SECRET", raising=False)
+    write_config(
+        project,
+        provider="mailjet",
+        options={"api_key_env": "MJ_KEY", "api_secret_env": "MJ_SECRET"},
+    )
+    with pytest.raises(ConfigError, match="api_secret_env: the environment variable MJ_SECRET"):
+        create_provider(config_of(project), secret=b"k")
+    assert SendOptions.from_options({"batch_size": 500}, MailjetProvider).batch_size == 50
+
+
+def test_payload_globals_once_variables_per_message(project: Path, mailjet_keys: None) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def app(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == basic_auth("mj-key", "mj-secret")
+        seen.append(json.loads(request.content))
+        messages = [
+            {"Status": "success", "To": [{"Email": m["To"][0]["Email"], "MessageID": 100 + n}]}
+            for n, m in enumerate(seen[-1]["Messages"])
+        ]
+        return httpx.Response(200, json={"Messages": messages})
+
+    write_config(project, provider="mailjet")
+    provider = MailjetProvider.from_context(ProviderContext(config_of(project), b"k" * 32, {}))
+    provider.transport = httpx.MockTransport(app)
+    (results,) = asyncio.run(_send(provider, _batch(3, test=True)))
+    assert [(r.status, r.message_id) for r in results] == [
+        (Status.SENT, "100"),
+        (Status.SENT, "101"),
+        (Status.SENT, "102"),
+    ]
+    body = seen[0]
+    glob = body["Globals"]
+    assert glob["TemplateLanguage"] is True and glob["DeduplicateCampaign"] is True
+    assert glob["CustomCampaign"] == "newsletter-2026-12-03-send1"
+    assert glob["Subject"].startswith("[TEST] ")
+    assert "{{var:html_first_name}}" in glob["HTMLPart"] and "[[" not in glob["HTMLPart"]
+    assert "{{var:text_unsubscribe_url}}" in glob["TextPart"]
+    assert all("HTMLPart" not in m and "TextPart" not in m for m in body["Messages"])
+    first = body["Messages"][0]
+    assert first["To"] == [{"Email": "abonne0@example.org", "Name": "Prénom0 Nom0"}]
+    assert first["Variables"]["html_first_name"] == "Prénom0"
+    assert first["Headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert first["Headers"]["List-Unsubscribe"].startswith("<https://example.org/jeudi/unsub")
+
+
+def test_per_message_errors_and_retries(project: Path, mailjet_keys: None) -> None:
+    api = FakeMailjet(reject={"abonne1@example.org"}, faults=["429", "500"])
+    with serve(api) as url:
+        limited, failed, mixed = asyncio.run(_send(_provider(project, url), *[_batch(3)] * 3))
+    assert {r.status for r in limited} == {Status.RETRYABLE}
+    assert {r.status for r in failed} == {Status.RETRYABLE}
+    assert [r.status for r in mixed] == [Status.SENT, Status.PERMANENT, Status.SENT]
+    assert "invalid email address" in (mixed[1].error or "")
+    assert sorted(api.delivered) == ["abonne0@example.org", "abonne2@example.org"]
+
+
+def test_lost_answer_is_uncertain_never_resent(project: Path, mailjet_keys: None) -> None:
+    api = FakeMailjet(faults=["lose"])
+    with serve(api) as url:
+        (lost,) = asyncio.run(_send(_provider(project, url, timeout=5), _batch(2)))
+    assert {r.status for r in lost} == {Status.UNCERTAIN}
+    assert len(api.requests) == 1 and len(api.delivered) == 2
+
+
+def test_bad_credentials_stop_the_run(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILJET_API_KEY", "mj-key")
+    monkeypatch.setenv("MAILJET_SECRET_KEY", "wrong")
+    with serve(FakeMailjet()) as url, pytest.raises(ProviderError, match="mailjet 401"):
+        asyncio.run(_send(_provider(project, url), _batch(1)))
+
+
+def test_cli_send_through_fake_mailjet(sample_project: Path) -> None:
+    write_audience(sample_project / "samples" / "subscribers.csv", 12)
+    api = FakeMailjet(faults=["503"])
+    env = {
+        **os.environ,
+        "NEWSLETTER_SECRET": "cli-test-secret",
+        "MJ_TEST_KEY": api.api_key,
+        "MJ_TEST_SECRET": api.api_secret,
+    }
+    config_file = sample_project / "schedule.yaml"
+    with serve(api) as url:
+        text = config_file.read_text(encoding="utf-8")
+        text = text.replace("provider: outbox", "provider: mailjet").replace(
+            "options: {}",
+            f"options: {{base_url: '{url}', api_key_env: MJ_TEST_KEY, "
+            "api_secret_env: MJ_TEST_SECRET, batch_size: 5, max_in_flight: 1, "
+            "backoff_base: 0.05, backoff_max: 0.1}",
+        )
+        config_file.write_text(text, encoding="utf-8")
+        set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
+        day = ISSUE.isoformat()
+        done = _run(sample_project, env, "send", day, "--yes")
+        assert done.returncode == 0, done.stderr
+        assert "12 sent" in done.stdout and "is complete" in done.stdout
+        count = len(api.requests)
+        again = _run(sample_project, env, "send", day, "--yes")
+        assert again.returncode == 0 and "was already sent" in again.stdout
+        assert len(api.requests) == count
+    assert NEWSLETTER.exists()
+    assert len(api.delivered) == 12 and set(api.delivered.values()) == {1}
+    assert api.deduplicated == 0
+    assert len(api.requests) == 4  # 3 batches, the first one twice (503)
+    for request in api.requests:
+        assert request.body["Globals"]["HTMLPart"].count("<html") == 1
+    _subject, html_body, text_body, headers = api.messages["abonne4@example.org"]
+    assert "Bonjour Prénom4" in html_body and "{{" not in html_body + text_body
+    assert "/unsubscribe/" in text_body and "List-Unsubscribe" in headers
