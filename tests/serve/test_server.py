@@ -96,7 +96,10 @@ def test_forged_token_refused_and_get_does_not_unsubscribe(
         assert ledger.is_suppressed(EMAIL)
 
 
-def test_cli_serves_on_a_free_port_and_exits_0_on_sigterm(project: Path, config: Config) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cli_serves_on_a_free_port_and_exits_0_on_a_signal(
+    project: Path, config: Config, signum: signal.Signals
+) -> None:
     env = {**os.environ, "NEWSLETTER_SECRET": SECRET}
     command = [str(NEWSLETTER), "serve", "--port", "0", "--config", str(project / "schedule.yaml")]
     process = subprocess.Popen(
@@ -113,7 +116,7 @@ def test_cli_serves_on_a_free_port_and_exits_0_on_sigterm(project: Path, config:
                 unsubscribe_path(EMAIL), content=b"List-Unsubscribe=One-Click", headers=ONE_CLICK
             )
             assert answer.status_code == 200
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         out, err = process.communicate(timeout=30)
     finally:
         if process.poll() is None:

@@ -56,9 +56,9 @@ def serve_command(host: str, port: int, config_file: str | None) -> None:
         )
     app = UnsubscribeApp(config, load_secret(config))
     open_ledger(config).close()  # fail now, not at the first reader, if the ledger is unusable
-    _log_to_stderr()
     server = UnsubscribeServer(app, host=host, port=port)
     server.start()
+    _log_to_stderr()
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
