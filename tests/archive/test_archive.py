@@ -66,7 +66,7 @@ def test_archive_after_a_real_send(project: Path, config: Config) -> None:
     assert code == 0, err
     code, out, err = invoke(project, "archive")
     assert code == 0, err
-    assert "archive: 1 issues" in out
+    assert "archive: 1 issue," in out
     archive = config.archive_dir
     page = (archive / DAY / "index.html").read_text(encoding="utf-8")
     index = (archive / "index.html").read_text(encoding="utf-8")
@@ -167,4 +167,4 @@ def test_cli_reports_an_issue_it_cannot_archive(project: Path, config: Config) -
     assert code == 1
     assert err.startswith("error: bulletins/2026-11-26/issue.md") and "Traceback" not in err
     assert (project / "site" / "2026-11-19" / "index.html").is_file()
-    assert "archive: 1 issues" in out
+    assert "archive: 1 issue," in out

@@ -9,6 +9,7 @@ import click
 from newsletter.archive import ArchiveError, build_archive
 from newsletter.cli.common import config_option, guarded, load
 from newsletter.issue_files import display_path
+from newsletter.words import plural
 
 
 @click.command("archive")
@@ -35,8 +36,8 @@ def archive_command(out_dir: Path | None, config_file: str | None) -> None:
     for path in report.written:
         click.echo(f"wrote {display_path(config, path)}")
     click.echo(
-        f"archive: {report.issues} issues, {len(report.written)} files written, "
-        f"{len(report.unchanged)} unchanged"
+        f"archive: {plural(report.issues, 'issue')}, {plural(len(report.written), 'file')} "
+        f"written, {len(report.unchanged)} unchanged"
     )
     if report.problems:
         raise ArchiveError(report.problems[0], report.problems)

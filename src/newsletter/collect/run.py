@@ -41,6 +41,7 @@ from newsletter.errors import CollectError
 from newsletter.issue_files import display_path, issue_dir
 from newsletter.model import Item, Source
 from newsletter.paths import shown_path
+from newsletter.words import plural
 
 
 @dataclass(frozen=True)
@@ -122,11 +123,6 @@ def source_line(result: SourceResult, width: int = 0) -> str:
         return f"failed        {name}  {result.reason}{streak}  ({took})"
     status = "ok" if result.status is FetchStatus.OK else "not modified"
     return f"{status:<13} {name}  {result.in_window} in window, {result.new} new  ({took})"
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 item``, ``0 items``, ``2 items``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 async def collect_sources(
