@@ -340,3 +340,80 @@ class FakeMailjet(FakeApi):
                 }
             ],
         }
+
+
+# -- Postmark ---------------------------------------------------------------------------
+
+
+@dataclass
+class FakePostmark(FakeApi):
+    """``POST /email/batch`` as postmarkapp.com documents it: ``X-Postmark-Server-Token``,
+    a JSON array of up to 500 messages, 200 with one result per message in order."""
+
+    token: str = "pm-token"  # noqa: S105 (a fake server)
+    #: Streams that manage unsubscribes themselves and refuse a custom List-Unsubscribe.
+    managed_streams: set[str] = field(default_factory=set)
+    #: Per-message ErrorCode to answer for these addresses (e.g. 406 inactive recipient).
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def fault_answer(self, code: int) -> Answer:
+        if code == 429:
+            return (
+                429,
+                {"Retry-After": str(self.retry_seconds)},
+                {
+                    "ErrorCode": 429,
+                    "Message": "Rate limit exceeded",
+                },
+            )
+        return code, {}, {"ErrorCode": 0, "Message": "Internal server error"}
+
+    def handle(self, request: Request) -> Answer:
+        if request.headers.get("x-postmark-server-token") != self.token:
+            return 401, {}, {"ErrorCode": 10, "Message": "Bad or missing API token"}
+        if request.method != "POST" or request.path != "/email/batch":
+            return 404, {}, {"ErrorCode": 0, "Message": "Not found"}
+        body = request.body
+        if not isinstance(body, list):
+            return 422, {}, {"ErrorCode": 402, "Message": "Invalid JSON"}
+        if len(body) > 500:
+            return 422, {}, {"ErrorCode": 410, "Message": "Too many batch messages"}
+        return 200, {}, [self._one(message) for message in body]
+
+    def _one(self, message: Any) -> dict[str, Any]:
+        def error(code: int, text: str) -> dict[str, Any]:
+            return {"ErrorCode": code, "Message": text}
+
+        if not isinstance(message, dict) or not message.get("From"):
+            return error(300, "Invalid email request: From is required")
+        to = str(message.get("To", ""))
+        address = to.rpartition("<")[2].rstrip(">") if "<" in to else to
+        if not _EMAIL.match(address):
+            return error(300, f"Invalid 'To' address: '{to}'.")
+        if address.lower() in self.errors:
+            return error(
+                self.errors[address.lower()],
+                "You tried to send to recipient(s) that have been marked as inactive.",
+            )
+        if not message.get("HtmlBody") and not message.get("TextBody"):
+            return error(300, "Provide either email TextBody or HtmlBody or both.")
+        headers = message.get("Headers") or []
+        if not all(isinstance(h, dict) and {"Name", "Value"} <= set(h) for h in headers):
+            return error(300, "Headers must be a list of {Name, Value}")
+        names = {h["Name"].lower() for h in headers}
+        if message.get("MessageStream") in self.managed_streams and "list-unsubscribe" in names:
+            return error(300, "List-Unsubscribe is managed by this broadcast stream")
+        self.deliver(
+            address,
+            str(message.get("Subject", "")),
+            str(message.get("HtmlBody", "")),
+            str(message.get("TextBody", "")),
+            {h["Name"]: h["Value"] for h in headers},
+        )
+        return {
+            "ErrorCode": 0,
+            "Message": "OK",
+            "MessageID": str(uuid.uuid4()),
+            "SubmittedAt": "2026-12-03T09:00:00.0000000-05:00",
+            "To": to,
+        }

@@ -1,0 +1,225 @@
+"""The ``postmark`` provider: Postmark's ``POST /email/batch``, up to 500 messages a request.
+
+Postmark's batch endpoint takes whole messages, so each recipient's message is filled here
+(as for SMTP) and the HTML goes once per recipient; the bulk endpoint, which would take the HTML
+once, answers asynchronously and could not be verified here (see docs/providers/postmark.md).
+Postmark answers 200 with one result per message, in order (``ErrorCode`` 0 is accepted).
+It has no idempotency key: an answer lost after the request went out leaves the batch uncertain.
+
+Options: ``base_url`` (default https://api.postmarkapp.com), ``api_key_env`` (default
+``POSTMARK_SERVER_TOKEN``), ``message_stream`` (default ``broadcast``), ``list_unsubscribe``
+(``ours``: send our List-Unsubscribe headers, the default; ``postmark``: a broadcast stream
+whose unsubscribe handling Postmark manages adds its own), ``timeout`` (seconds, default 30).
+"""
+
+from __future__ import annotations
+
+from email.utils import formataddr
+from typing import Any, ClassVar
+
+import httpx
+
+from newsletter.config import Config
+from newsletter.deliver.providers import (
+    Batch,
+    BatchItem,
+    Provider,
+    ProviderContext,
+    ProviderError,
+    RecipientResult,
+    Status,
+    option,
+    register_provider,
+)
+from newsletter.deliver.providers.brevo import (
+    base_url_option,
+    list_unsubscribe,
+    request_went_out,
+    secret_from_env,
+    timeout_option,
+)
+from newsletter.deliver.providers.http import retry_after, status_of
+from newsletter.message import TEST_PREFIX, fill_placeholders, one_line, recipient_values
+
+DEFAULT_BASE_URL = "https://api.postmarkapp.com"
+#: Postmark: at most 500 messages per batch request (and 50 MB).
+MAX_MESSAGES = 500
+#: Per-message error codes about the recipient (invalid address, inactive recipient).
+RECIPIENT_ERRORS = frozenset({300, 406})
+#: Per-message error codes about the account or sender: every other message fails the same way.
+ACCOUNT_ERRORS = frozenset({10, 400, 401, 405, 412, 413})
+_UNSUBSCRIBE = ("ours", "postmark")
+
+
+@register_provider
+class PostmarkProvider(Provider):
+    """Sends each batch as one ``/email/batch`` request of whole messages."""
+
+    name: ClassVar[str] = "postmark"
+    max_batch_size: ClassVar[int] = MAX_MESSAGES
+    personalizes: ClassVar[bool] = False
+    can_reconcile: ClassVar[bool] = False
+    option_keys: ClassVar[frozenset[str] | None] = frozenset(
+        {"base_url", "api_key_env", "message_stream", "list_unsubscribe", "timeout"}
+    )
+
+    def __init__(
+        self,
+        config: Config,
+        secret: bytes,
+        token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        message_stream: str = "broadcast",
+        our_unsubscribe: bool = True,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self.secret = secret
+        self.token = token
+        self.base_url = base_url.rstrip("/")
+        self.message_stream = message_stream
+        self.our_unsubscribe = our_unsubscribe
+        self.timeout = timeout
+        self.transport = transport
+        self.client: httpx.AsyncClient | None = None
+
+    @classmethod
+    def from_context(cls, context: ProviderContext) -> PostmarkProvider:
+        opts = context.options
+        unsubscribe = option(
+            opts,
+            "list_unsubscribe",
+            str,
+            "ours",
+            check=lambda v: v in _UNSUBSCRIBE,
+            expect="'ours' or 'postmark'",
+        )
+        return cls(
+            context.config,
+            context.secret,
+            secret_from_env(opts, "api_key_env", "POSTMARK_SERVER_TOKEN", "Postmark server token"),
+            base_url=base_url_option(opts, DEFAULT_BASE_URL),
+            message_stream=option(
+                opts, "message_stream", str, "broadcast", check=bool, expect="a stream id"
+            ),
+            our_unsubscribe=unsubscribe == "ours",
+            timeout=timeout_option(opts),
+        )
+
+    async def open(self) -> None:
+        if self.client is None:
+            self.client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers={"X-Postmark-Server-Token": self.token, "Accept": "application/json"},
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                transport=self.transport,
+            )
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            await client.aclose()
+
+    # -- the payload ------------------------------------------------------------------
+    def message(self, batch: Batch, item: BatchItem) -> dict[str, Any]:
+        """One recipient's whole message, placeholders filled (HTML-escaped in the HTML)."""
+        settings = self.config.newsletter
+        values = recipient_values(item.recipient, self.config, self.secret)
+        rendered = batch.rendered
+        subject = one_line(fill_placeholders(rendered.subject, values, escape=False))
+        message: dict[str, Any] = {
+            "From": formataddr((settings.sender.name, settings.sender.email)),
+            "To": formataddr((one_line(item.recipient.name), item.recipient.email)),
+            "Subject": (TEST_PREFIX if batch.test else "") + subject,
+            "HtmlBody": fill_placeholders(rendered.html, values, escape=True),
+            "TextBody": fill_placeholders(rendered.text, values, escape=False),
+            "MessageStream": self.message_stream,
+            "Tag": f"newsletter-{batch.issue_date.isoformat()}",
+            "Metadata": {"batch": batch.key, "idx": str(item.idx)},
+        }
+        if settings.reply_to:
+            message["ReplyTo"] = settings.reply_to
+        if self.our_unsubscribe:
+            message["Headers"] = [
+                {
+                    "Name": "List-Unsubscribe",
+                    "Value": list_unsubscribe(values["unsubscribe_url"], self.config),
+                },
+                {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"},
+            ]
+        return message
+
+    # -- sending ----------------------------------------------------------------------
+    async def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        if self.client is None:
+            raise RuntimeError("PostmarkProvider used outside 'async with'")
+        body = [self.message(batch, item) for item in batch.items]
+        try:
+            response = await self.client.post("/email/batch", json=body)
+        except httpx.TransportError as exc:
+            reason = f"postmark: {type(exc).__name__} {exc}".strip()
+            if request_went_out(exc):
+                # No idempotency key: the messages may have been taken. Never sent again.
+                return _all(batch, Status.UNCERTAIN, f"{reason}; answer lost")
+            return _all(batch, Status.RETRYABLE, reason)
+        return self._answer(batch, response)
+
+    def _answer(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
+        code = response.status_code
+        try:
+            data: Any = response.json()
+        except ValueError:
+            data = None
+        if code == 200 and isinstance(data, list) and len(data) == len(batch.items):
+            return self._per_message(batch, data)
+        found = data if isinstance(data, dict) else {}
+        reason = (
+            f"postmark {code} (ErrorCode {found.get('ErrorCode', '?')}): "
+            f"{found.get('Message') or response.reason_phrase}"
+        )
+        status = status_of(code)
+        if status is Status.RETRYABLE:
+            return _all(batch, Status.RETRYABLE, reason, retry_after(response.headers))
+        if status is Status.SENT:
+            return _all(batch, Status.UNCERTAIN, f"postmark {code}: unreadable answer")
+        if code == 401:
+            raise ProviderError(
+                f"{reason}; check the token in the variable named by delivery.options.api_key_env"
+            )
+        raise ProviderError(f"{reason} (the request was refused as a whole)")
+
+    @staticmethod
+    def _per_message(batch: Batch, answers: list[Any]) -> list[RecipientResult]:
+        results: list[RecipientResult] = []
+        refusal: str | None = None
+        for item, answer in zip(batch.items, answers, strict=True):
+            found = answer if isinstance(answer, dict) else {}
+            error_code = found.get("ErrorCode")
+            text = f"postmark ErrorCode {error_code}: {found.get('Message', '')}".strip()
+            if error_code == 0:
+                ident = found.get("MessageID")
+                results.append(
+                    RecipientResult(item.idx, Status.SENT, message_id=str(ident) if ident else None)
+                )
+            elif error_code in RECIPIENT_ERRORS:
+                results.append(RecipientResult(item.idx, Status.PERMANENT, error=text))
+            elif error_code == 429 or error_code == 100:
+                results.append(RecipientResult(item.idx, Status.RETRYABLE, error=text))
+            elif error_code in ACCOUNT_ERRORS:
+                refusal = refusal or text
+            else:
+                results.append(RecipientResult(item.idx, Status.PERMANENT, error=text))
+        if refusal is not None:
+            # Not about the recipients: keep what was settled, the others stay to send.
+            raise ProviderError(f"{refusal} (the account or sender was refused)", results=results)
+        return results
+
+
+def _all(
+    batch: Batch, status: Status, error: str, wait: float | None = None
+) -> list[RecipientResult]:
+    return [
+        RecipientResult(item.idx, status, error=error, retry_after=wait) for item in batch.items
+    ]

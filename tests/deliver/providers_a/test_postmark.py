@@ -1,0 +1,156 @@
+"""The Postmark provider: whole messages per recipient in /email/batch, answers per message."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from newsletter.deliver.limits import SendOptions
+from newsletter.deliver.providers import (
+    Batch,
+    BatchItem,
+    ProviderContext,
+    ProviderError,
+    RecipientResult,
+    Status,
+    create_provider,
+)
+from newsletter.deliver.providers.postmark import PostmarkProvider
+from newsletter.errors import ConfigError
+from newsletter.issue_files import set_status
+from newsletter.model import IssueStatus, Recipient
+
+from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
+from .fakes import FakePostmark, serve
+from .test_brevo import _run
+
+
+def _batch(count: int, *, extra: tuple[Recipient, ...] = (), test: bool = False) -> Batch:
+    people = [
+        Recipient(f"abonne{n}@example.org", f"Prénom{n} Nom{n}", f"Prénom{n}") for n in range(count)
+    ] + list(extra)
+    items = tuple(BatchItem(n, p, f"<id{n}@example.org>") for n, p in enumerate(people))
+    return Batch("2026-12-03-send1-b1", ISSUE, test, 1, rendered_email(), items)
+
+
+@pytest.fixture
+def token(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "pm-token")
+    return "pm-token"
+
+
+def _provider(project: Path, base_url: str, **options: Any) -> PostmarkProvider:
+    write_config(project, provider="postmark", options={"base_url": base_url, **options})
+    provider = create_provider(config_of(project), secret=b"k" * 32)
+    assert isinstance(provider, PostmarkProvider)
+    return provider
+
+
+async def _send(provider: PostmarkProvider, *batches: Batch) -> list[list[RecipientResult]]:
+    async with provider:
+        return [await provider.send_batch(batch) for batch in batches]
+
+
+def test_configuration(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POSTMARK_SERVER_TOKEN", raising=False)
+    write_config(project, provider="postmark")
+    with pytest.raises(ConfigError, match="environment variable POSTMARK_SERVER_TOKEN is not"):
+        create_provider(config_of(project), secret=b"k")
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "t")
+    write_config(project, provider="postmark", options={"list_unsubscribe": "both"})
+    with pytest.raises(ConfigError, match="list_unsubscribe: expected 'ours' or 'postmark'"):
+        create_provider(config_of(project), secret=b"k")
+    assert SendOptions.from_options({"batch_size": 5000}, PostmarkProvider).batch_size == 500
+
+
+def test_whole_messages_filled_and_escaped(project: Path, token: str) -> None:
+    seen: list[Any] = []
+
+    def app(request: httpx.Request) -> httpx.Response:
+        assert request.headers["x-postmark-server-token"] == token
+        seen.append(json.loads(request.content))
+        return httpx.Response(
+            200, json=[{"ErrorCode": 0, "MessageID": f"m{n}"} for n in range(len(seen[-1]))]
+        )
+
+    write_config(project, provider="postmark")
+    provider = PostmarkProvider.from_context(ProviderContext(config_of(project), b"k" * 32, {}))
+    provider.transport = httpx.MockTransport(app)
+    eve = Recipient("eve@example.org", "Eve, <b>", "<i>Eve</i>")
+    (results,) = asyncio.run(_send(provider, _batch(1, extra=(eve,), test=True)))
+    assert [(r.status, r.message_id) for r in results] == [(Status.SENT, "m0"), (Status.SENT, "m1")]
+    first, second = seen[0]
+    assert first["From"] == "Le RAMEAU <jeudi@example.org>"
+    # Non-ASCII names go RFC 2047-encoded: a valid header whatever Postmark does with UTF-8.
+    assert first["To"] == "=?utf-8?q?Pr=C3=A9nom0_Nom0?= <abonne0@example.org>"
+    assert second["To"] == '"Eve, <b>" <eve@example.org>'
+    assert first["Subject"].startswith("[TEST] Le Jeudi")
+    assert first["MessageStream"] == "broadcast" and first["ReplyTo"] == "contact@example.org"
+    assert "Bonjour &lt;i&gt;Eve&lt;/i&gt;," in second["HtmlBody"]
+    assert "Bonjour <i>Eve</i>," in second["TextBody"]
+    headers = {h["Name"]: h["Value"] for h in second["Headers"]}
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert headers["List-Unsubscribe"].endswith(
+        ">, <mailto:desinscription@example.org?subject=unsubscribe>"
+    )
+    assert second["Metadata"] == {"batch": "2026-12-03-send1-b1", "idx": "1"}
+
+
+def test_per_message_errors_rate_limit_and_lost_answer(project: Path, token: str) -> None:
+    api = FakePostmark(errors={"abonne1@example.org": 406}, faults=["429", "lose"])
+    with serve(api) as url:
+        provider = _provider(project, url, timeout=5)
+        limited, lost, mixed = asyncio.run(_send(provider, *[_batch(3)] * 3))
+    assert {(r.status, r.retry_after) for r in limited} == {(Status.RETRYABLE, 2.0)}
+    assert {r.status for r in lost} == {Status.UNCERTAIN}  # no idempotency: never resent
+    assert [r.status for r in mixed] == [Status.SENT, Status.PERMANENT, Status.SENT]
+    assert "inactive" in (mixed[1].error or "")
+
+
+def test_managed_stream_and_account_refusals(project: Path, token: str) -> None:
+    api = FakePostmark(managed_streams={"newsletter"}, errors={"abonne2@example.org": 412})
+    with serve(api) as url:
+        provider = _provider(project, url, message_stream="newsletter", list_unsubscribe="postmark")
+        (results,) = asyncio.run(_send(provider, _batch(2)))
+        assert [r.status for r in results] == [Status.SENT, Status.SENT]
+        assert "List-Unsubscribe" not in api.messages["abonne0@example.org"][3]
+        with pytest.raises(ProviderError, match="ErrorCode 412") as refused:
+            asyncio.run(_send(_provider(project, url), _batch(3)))
+        assert [r.status for r in refused.value.results] == [Status.SENT, Status.SENT]
+    other = FakePostmark(token="other")  # noqa: S106 (a fake server)
+    with serve(other) as url, pytest.raises(ProviderError, match="401"):
+        asyncio.run(_send(_provider(project, url), _batch(1)))
+
+
+def test_cli_send_through_fake_postmark(sample_project: Path) -> None:
+    write_audience(sample_project / "samples" / "subscribers.csv", 12)
+    api = FakePostmark(faults=["500"])
+    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", "PM_TEST_TOKEN": api.token}
+    config_file = sample_project / "schedule.yaml"
+    with serve(api) as url:
+        text = config_file.read_text(encoding="utf-8")
+        text = text.replace("provider: outbox", "provider: postmark").replace(
+            "options: {}",
+            f"options: {{base_url: '{url}', api_key_env: PM_TEST_TOKEN, batch_size: 5, "
+            "max_in_flight: 1, backoff_base: 0.05, backoff_max: 0.1}",
+        )
+        config_file.write_text(text, encoding="utf-8")
+        set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
+        day = ISSUE.isoformat()
+        done = _run(sample_project, env, "send", day, "--yes")
+        assert done.returncode == 0, done.stderr
+        assert "12 sent" in done.stdout and "is complete" in done.stdout
+        count = len(api.requests)
+        again = _run(sample_project, env, "send", day, "--yes")
+        assert again.returncode == 0 and "was already sent" in again.stdout
+        assert len(api.requests) == count == 4  # 3 batches, the first one twice (500)
+    assert len(api.delivered) == 12 and set(api.delivered.values()) == {1}
+    _subject, html_body, text_body, headers = api.messages["abonne7@example.org"]
+    assert "Bonjour Prénom7" in html_body and "[[" not in html_body + text_body
+    assert "/unsubscribe/" in headers["List-Unsubscribe"]
