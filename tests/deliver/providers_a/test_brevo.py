@@ -24,7 +24,7 @@ from newsletter.deliver.providers import (
     create_provider,
 )
 from newsletter.deliver.providers.brevo import BrevoProvider
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, DeliveryError
 from newsletter.issue_files import set_status
 from newsletter.model import IssueStatus, Recipient
 
@@ -222,12 +222,23 @@ def test_campaign_to_a_brevo_list(project: Path, brevo_key: str) -> None:
     assert "[[" not in body["htmlContent"]
 
 
+def test_campaign_answer_lost_in_a_server_error_is_not_a_refusal(
+    project: Path, brevo_key: str
+) -> None:
+    api = FakeBrevo()
+
+    async def go(provider: BrevoProvider) -> str:
+        async with provider:
+            return await provider.send_campaign(rendered_email(), "12", key="k")
+
+    with serve(api) as url:
+        api.faults = ["", "500"]  # the campaign is created, then sendNow answers 500
+        with pytest.raises(DeliveryError) as raised:
+            asyncio.run(go(_provider(project, url)))
+    assert not isinstance(raised.value, ProviderError)  # campaign.py: uncertain, not failed
+
+
 # -- end to end through the CLI -----------------------------------------------------------
-
-
-@pytest.fixture
-def cli_project(sample_project: Path) -> Path:
-    return sample_project
 
 
 def _run(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -278,3 +289,27 @@ def test_cli_send_through_fake_brevo(sample_project: Path) -> None:
     assert "Bonjour Prénom3" in html_body and "[[" not in html_body and "{{" not in html_body
     assert "Prénom3" in text_body and "/unsubscribe/" in headers["List-Unsubscribe"]
     assert subject.startswith("Le Jeudi")
+
+
+def test_cli_campaign_to_a_brevo_list(sample_project: Path) -> None:
+    api = FakeBrevo()
+    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", KEY_ENV: api.api_key}
+    config_file = sample_project / "schedule.yaml"
+    with serve(api) as url:
+        text = config_file.read_text(encoding="utf-8")
+        text = (
+            text.replace("provider: outbox", "provider: brevo")
+            .replace("audience: {csv: samples/subscribers.csv}", 'audience: {list_id: "12"}')
+            .replace("options: {}", f"options: {{base_url: '{url}', api_key_env: {KEY_ENV}}}")
+        )
+        config_file.write_text(text, encoding="utf-8")
+        set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
+        day = ISSUE.isoformat()
+        done = _run(sample_project, env, "send", day, "--yes")
+        assert done.returncode == 0, done.stderr
+        assert "campaign 1 sent to list 12" in done.stdout
+        again = _run(sample_project, env, "send", day, "--yes")
+        assert again.returncode == 0, again.stderr
+    assert api.campaigns_sent == [1] and len(api.campaigns) == 1
+    assert "{{ contact.FIRSTNAME }}" in api.campaigns[1]["htmlContent"]
+    assert "[[" not in api.campaigns[1]["htmlContent"]

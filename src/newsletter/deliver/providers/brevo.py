@@ -38,7 +38,7 @@ from newsletter.deliver.providers import (
     register_provider,
 )
 from newsletter.deliver.providers.http import retry_after, status_of
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, DeliveryError
 from newsletter.message import (
     TEST_PREFIX,
     one_line,
@@ -349,6 +349,9 @@ class BrevoProvider(Provider):
         if campaign_id is None:
             raise ProviderError("brevo: the campaign was created without an id in the answer")
         sent = await client.post(f"/v3/emailCampaigns/{campaign_id}/sendNow")
+        if sent.status_code >= 500:
+            # Brevo may have started the campaign: not a refusal, so it stays uncertain.
+            raise DeliveryError(_campaign_error(f"send campaign {campaign_id}", sent))
         if sent.status_code not in (200, 202, 204):
             raise ProviderError(_campaign_error(f"send campaign {campaign_id}", sent))
         return str(campaign_id)
