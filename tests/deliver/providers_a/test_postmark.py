@@ -154,3 +154,29 @@ def test_cli_send_through_fake_postmark(sample_project: Path) -> None:
     _subject, html_body, text_body, headers = api.messages["abonne7@example.org"]
     assert "Bonjour Prénom7" in html_body and "[[" not in html_body + text_body
     assert "/unsubscribe/" in headers["List-Unsubscribe"]
+
+
+def test_cli_lost_answer_leaves_the_batch_uncertain(sample_project: Path) -> None:
+    write_audience(sample_project / "samples" / "subscribers.csv", 10)
+    api = FakePostmark(faults=["", "lose"])  # the second batch is taken, its answer lost
+    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", "PM_TEST_TOKEN": api.token}
+    config_file = sample_project / "schedule.yaml"
+    with serve(api) as url:
+        text = config_file.read_text(encoding="utf-8")
+        text = text.replace("provider: outbox", "provider: postmark").replace(
+            "options: {}",
+            f"options: {{base_url: '{url}', api_key_env: PM_TEST_TOKEN, batch_size: 4, "
+            "max_in_flight: 1, timeout: 5}",
+        )
+        config_file.write_text(text, encoding="utf-8")
+        set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
+        day = ISSUE.isoformat()
+        done = _run(sample_project, env, "send", day, "--yes")
+        assert done.returncode == 0, done.stderr
+        status = _run(sample_project, env, "status", day)
+        assert "uncertain (4)" in status.stdout and "--resolve-uncertain" in status.stdout
+        count = len(api.requests)
+        again = _run(sample_project, env, "send", day, "--yes")
+        assert again.returncode == 0, again.stderr
+        assert len(api.requests) == count == 3  # never resent on its own
+    assert len(api.delivered) == 10 and set(api.delivered.values()) == {1}

@@ -55,6 +55,7 @@ IDEMPOTENCY_TTL = 25 * 60.0
 _PLACEHOLDER = re.compile(r"\[\[([a-z_][a-z0-9_]*)\]\]")
 #: An opening brace that would start a Brevo tag (``{{``, ``{%``, ``{#``) in our own content.
 _TAG_START = re.compile(r"\{(?=[{%#])")
+_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+[^\s<>()\[\]\"',;:.]")
 _SPECIALS = re.compile(r'[()<>@,;:\\".\[\]]')
 _NAMESPACE = uuid.UUID("6f1d7c4e-2b1a-4d8e-9a57-0c3b5e1f7a20")
 
@@ -308,8 +309,8 @@ class BrevoProvider(Provider):
     def _refused(batch: Batch, reason: str, message: str) -> list[RecipientResult]:
         """A 4xx for the whole request. Brevo checks the whole request first, so nothing was
         sent: the addresses it names fail, the others are retried without them."""
-        lowered = message.lower()
-        named = [item for item in batch.items if item.recipient.email.lower() in lowered]
+        mentioned = {found.lower() for found in _ADDRESS.findall(message)}
+        named = [item for item in batch.items if item.recipient.email.lower() in mentioned]
         if not named:
             raise ProviderError(f"{reason} (the request was refused as a whole)")
         return [
