@@ -85,7 +85,7 @@ def test_one_request_per_batch_with_idempotency_key(project: Path, resend: FakeR
     assert report.counts["sent"] == 12 and report.finished
     assert len(resend.requests) == 3
     keys = [r.headers["idempotency-key"] for r in resend.requests]
-    assert len(set(keys)) == 3 and all(k.startswith("2026-12-03-") for k in keys)
+    assert len(set(keys)) == 3 and all(k.startswith("newsletter/2026-12-03-") for k in keys)
     for request in resend.requests:
         assert request.headers["user-agent"].startswith("newsletter/")
         assert request.headers["x-batch-validation"] == "permissive"

@@ -1,9 +1,9 @@
 """The ``resend`` provider: Resend's batch API, one ``/emails/batch`` request per batch.
 
 ``POST {base_url}/emails/batch`` with ``Authorization: Bearer KEY``, a ``User-Agent`` (Resend
-requires one), ``Idempotency-Key: <batch key>`` and a JSON array of up to 100 emails. Resend's
-batch endpoint has no per-recipient templating for raw HTML, so each email carries its own
-filled-in HTML and text (the HTML goes once per recipient, not once per batch).
+requires one), an ``Idempotency-Key`` made from the batch key, and a JSON array of up to 100
+emails. Resend's batch endpoint has no per-recipient templating for raw HTML, so each email
+carries its own filled-in HTML and text (the HTML goes once per recipient, not once per batch).
 ``x-batch-validation: permissive`` lets Resend refuse one invalid email without the others.
 
 Options (``delivery.options``): ``base_url`` (default https://api.resend.com), ``api_key_env``
@@ -17,6 +17,7 @@ marked uncertain rather than left to a later run, which would use another key.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -157,8 +158,9 @@ class ResendProvider(Provider):
     async def send_batch(self, batch: Batch) -> list[RecipientResult]:
         if self._http is None:
             raise ProviderError("resend: the provider was used before open()")
-        if len(batch.key) > MAX_KEY_LENGTH:
-            raise ProviderError(f"resend: batch key {batch.key!r} is over 256 characters")
+        key = idempotency_key(batch)
+        if len(key) > MAX_KEY_LENGTH:
+            raise ProviderError(f"resend: idempotency key {key!r} is over 256 characters")
         data = json.dumps(self.emails(batch), ensure_ascii=False).encode("utf-8")
         self._tries[batch.key] += 1
         where = f"resend {self.settings.base_url}"
@@ -168,7 +170,7 @@ class ResendProvider(Provider):
                 content=data,
                 headers={
                     "Content-Type": "application/json",
-                    "Idempotency-Key": batch.key,
+                    "Idempotency-Key": key,
                     "x-batch-validation": "permissive",
                 },
             )
@@ -218,6 +220,14 @@ class ResendProvider(Provider):
             else r
             for r in results
         ]
+
+
+def idempotency_key(batch: Batch) -> str:
+    """``newsletter/<batch key>/<digest>``: the batch key names the issue, the run and the batch;
+    the digest of its Message-IDs (which carry the send's creation stamp) keeps two sends that
+    share an account (another project, a state folder started afresh) from sharing keys."""
+    ids = "|".join(item.message_id for item in batch.items)
+    return f"newsletter/{batch.key}/{hashlib.sha256(ids.encode()).hexdigest()[:16]}"
 
 
 def _mailbox(name: str, email: str) -> str:

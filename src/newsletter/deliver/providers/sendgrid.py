@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from newsletter import __version__
 from newsletter.config import Config
 from newsletter.deliver.providers import (
     Batch,
@@ -51,8 +52,14 @@ from newsletter.model import PLACEHOLDERS
 #: ``[[name]]``: a per-recipient placeholder in the rendered email (as ``newsletter.message``).
 PLACEHOLDER = re.compile(r"\[\[([a-z_][a-z0-9_]*)\]\]")
 #: Connection failures in which the request surely did not reach the provider whole.
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError)
-USER_AGENT = "newsletter/0.1 (+https://example.org/jeudi)"
+NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+)
+USER_AGENT = f"newsletter/{__version__} (httpx/{httpx.__version__})"
 
 
 def api_key(options: Mapping[str, Any], default_env: str, what: str) -> str:
