@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 Answer = tuple[int, dict[str, str], Any]
 
@@ -368,9 +369,14 @@ class FakePostmark(FakeApi):
             )
         return code, {}, {"ErrorCode": 0, "Message": "Internal server error"}
 
+    #: What the message search knows: (MessageID, address, Tag).
+    sent: list[tuple[str, str, str]] = field(default_factory=list)
+
     def handle(self, request: Request) -> Answer:
         if request.headers.get("x-postmark-server-token") != self.token:
             return 401, {}, {"ErrorCode": 10, "Message": "Bad or missing API token"}
+        if request.method == "GET" and request.path.startswith("/messages/outbound?"):
+            return self._search(request.path)
         if request.method != "POST" or request.path != "/email/batch":
             return 404, {}, {"ErrorCode": 0, "Message": "Not found"}
         body = request.body
@@ -410,10 +416,38 @@ class FakePostmark(FakeApi):
             str(message.get("TextBody", "")),
             {h["Name"]: h["Value"] for h in headers},
         )
+        ident = str(uuid.uuid4())
+        with self.lock:
+            self.sent.append((ident, address, str(message.get("Tag", ""))))
         return {
             "ErrorCode": 0,
             "Message": "OK",
-            "MessageID": str(uuid.uuid4()),
+            "MessageID": ident,
             "SubmittedAt": "2026-12-03T09:00:00.0000000-05:00",
             "To": to,
         }
+
+    def _search(self, path: str) -> Answer:
+        """``GET /messages/outbound``: count (at most 500) and offset are required."""
+        query = parse_qs(urlsplit(path).query)
+        try:
+            count, offset = int(query["count"][0]), int(query["offset"][0])
+        except (KeyError, ValueError):
+            return 422, {}, {"ErrorCode": 0, "Message": "count and offset are required"}
+        if not 0 < count <= 500:
+            return 422, {}, {"ErrorCode": 0, "Message": "count: at most 500"}
+        tag = query.get("tag", [None])[0]
+        with self.lock:
+            found = [m for m in self.sent if tag is None or m[2] == tag]
+        page = found[offset : offset + count]
+        messages = [
+            {
+                "MessageID": ident,
+                "Tag": found_tag,
+                "To": [{"Email": address, "Name": None}],
+                "Recipients": [address],
+                "Status": "Sent",
+            }
+            for ident, address, found_tag in page
+        ]
+        return 200, {}, {"TotalCount": len(found), "Messages": messages}

@@ -180,3 +180,62 @@ def test_cli_lost_answer_leaves_the_batch_uncertain(sample_project: Path) -> Non
         assert again.returncode == 0, again.stderr
         assert len(api.requests) == count == 3  # never resent on its own
     assert len(api.delivered) == 10 and set(api.delivered.values()) == {1}
+
+
+def test_reconcile_finds_the_batch_by_its_tag(project: Path, token: str) -> None:
+    api = FakePostmark(faults=["lose"])
+    lost_batch = _batch(3)
+    never_sent = Batch("2026-12-03-real1-b2", ISSUE, False, 1, rendered_email(), lost_batch.items)
+
+    async def go(provider: PostmarkProvider) -> tuple[Any, Any, Any]:
+        async with provider:
+            lost = await provider.send_batch(lost_batch)
+            return lost, await provider.reconcile(lost_batch), await provider.reconcile(never_sent)
+
+    with serve(api) as url:
+        lost, found, unknown = asyncio.run(go(_provider(project, url, timeout=5)))
+    assert {r.status for r in lost} == {Status.UNCERTAIN}
+    assert [(r.idx, r.status) for r in found] == [
+        (0, Status.SENT),
+        (1, Status.SENT),
+        (2, Status.SENT),
+    ]
+    assert {r.message_id for r in found} == {ident for ident, _, _ in api.sent}
+    assert unknown == []  # not found is not "not sent": the engine keeps them uncertain
+    searches = [r for r in api.requests if r.method == "GET"]
+    assert "tag=2026-12-03-send1-b1" in searches[0].path
+
+
+def test_cli_batch_in_flight_after_a_crash_is_reconciled(sample_project: Path) -> None:
+    from newsletter.deliver.ledger import Ledger
+
+    write_audience(sample_project / "samples" / "subscribers.csv", 10)
+    api = FakePostmark()
+    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", "PM_TEST_TOKEN": api.token}
+    config_file = sample_project / "schedule.yaml"
+    with serve(api) as url:
+        text = config_file.read_text(encoding="utf-8")
+        text = text.replace("provider: outbox", "provider: postmark").replace(
+            "options: {}",
+            f"options: {{base_url: '{url}', api_key_env: PM_TEST_TOKEN, batch_size: 4, "
+            "max_in_flight: 1}",
+        )
+        config_file.write_text(text, encoding="utf-8")
+        config = config_of(sample_project)
+        set_status(config, ISSUE, IssueStatus.APPROVED)
+        day = ISSUE.isoformat()
+        assert _run(sample_project, env, "send", day, "--dry-run").returncode == 0
+        with Ledger(config.state_dir / "ledger.sqlite3") as ledger:
+            send = ledger.latest_send(ISSUE, test=False)
+            assert send is not None
+            record, members, _ = ledger.claim_batch(send.id, 0, 4)  # then the process died
+            assert record is not None
+        # Postmark took two of that batch's messages before the crash.
+        key = f"{day}-real{send.run}-b{record.id}"
+        api.sent += [(f"pm-{m.idx}", m.recipient.email, key) for m in members[:2]]
+        done = _run(sample_project, env, "send", day, "--yes")
+        assert done.returncode == 0, done.stderr
+        assert "2 recipients reconciled with the provider, 2 uncertain" in done.stdout
+        assert "8 sent" in done.stdout
+    delivered = {m.recipient.email for m in members[:2]}
+    assert len(api.delivered) == 6 and not delivered & set(api.delivered)

@@ -5,6 +5,9 @@ Postmark's batch endpoint takes whole messages, so each recipient's message is f
 once, answers asynchronously and could not be verified here (see docs/providers/postmark.md).
 Postmark answers 200 with one result per message, in order (``ErrorCode`` 0 is accepted).
 It has no idempotency key: an answer lost after the request went out leaves the batch uncertain.
+Each message is tagged with its batch key, so a batch found in flight after a crash is looked
+up with the message search (``GET /messages/outbound?tag=...``): what Postmark lists was sent,
+the rest stays uncertain (the search may lag behind the sending).
 
 Options: ``base_url`` (default https://api.postmarkapp.com), ``api_key_env`` (default
 ``POSTMARK_SERVER_TOKEN``), ``message_stream`` (default ``broadcast``), ``list_unsubscribe``
@@ -58,7 +61,8 @@ class PostmarkProvider(Provider):
     name: ClassVar[str] = "postmark"
     max_batch_size: ClassVar[int] = MAX_MESSAGES
     personalizes: ClassVar[bool] = False
-    can_reconcile: ClassVar[bool] = False
+    #: Each message is tagged with its batch key: Postmark's message search finds a batch.
+    can_reconcile: ClassVar[bool] = True
     option_keys: ClassVar[frozenset[str] | None] = frozenset(
         {"base_url", "api_key_env", "message_stream", "list_unsubscribe", "timeout"}
     )
@@ -136,7 +140,7 @@ class PostmarkProvider(Provider):
             "HtmlBody": fill_placeholders(rendered.html, values, escape=True),
             "TextBody": fill_placeholders(rendered.text, values, escape=False),
             "MessageStream": self.message_stream,
-            "Tag": f"newsletter-{batch.issue_date.isoformat()}",
+            "Tag": batch.key,
             "Metadata": {"batch": batch.key, "idx": str(item.idx)},
         }
         if settings.reply_to:
@@ -189,6 +193,43 @@ class PostmarkProvider(Provider):
                 f"{reason}; check the token in the variable named by delivery.options.api_key_env"
             )
         raise ProviderError(f"{reason} (the request was refused as a whole)")
+
+    async def reconcile(self, batch: Batch) -> list[RecipientResult] | None:
+        """The batch's messages that Postmark's search lists are sent; the others stay unknown
+        (not found may only mean not indexed yet). None when the search fails."""
+        if self.client is None:
+            raise RuntimeError("PostmarkProvider used outside 'async with'")
+        params = {"tag": batch.key, "count": str(MAX_MESSAGES), "offset": "0"}
+        try:
+            response = await self.client.get("/messages/outbound", params=params)
+        except httpx.TransportError:
+            return None
+        if response.status_code != 200:
+            return None
+        try:
+            data = response.json()
+        except ValueError:
+            return None
+        found = data.get("Messages") if isinstance(data, dict) else None
+        if not isinstance(found, list):
+            return None
+        by_address: dict[str, str] = {}
+        for message in found:
+            if not isinstance(message, dict):
+                continue
+            to = [t.get("Email") for t in message.get("To") or [] if isinstance(t, dict)]
+            for address in [*(message.get("Recipients") or []), *to]:
+                if address:
+                    by_address[str(address).lower()] = str(message.get("MessageID") or "")
+        return [
+            RecipientResult(
+                item.idx,
+                Status.SENT,
+                message_id=by_address[item.recipient.email.lower()] or None,
+            )
+            for item in batch.items
+            if item.recipient.email.lower() in by_address
+        ]
 
     @staticmethod
     def _per_message(batch: Batch, answers: list[Any]) -> list[RecipientResult]:
