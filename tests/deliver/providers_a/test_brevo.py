@@ -313,3 +313,26 @@ def test_cli_campaign_to_a_brevo_list(sample_project: Path) -> None:
     assert api.campaigns_sent == [1] and len(api.campaigns) == 1
     assert "{{ contact.FIRSTNAME }}" in api.campaigns[1]["htmlContent"]
     assert "[[" not in api.campaigns[1]["htmlContent"]
+
+
+def test_cli_concurrent_batches_with_faults_send_each_once(sample_project: Path) -> None:
+    write_audience(sample_project / "samples" / "subscribers.csv", 120)
+    api = FakeBrevo(faults=["429", "lose", "500", "lose", "503"], retry_seconds=1)
+    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", KEY_ENV: api.api_key}
+    config_file = sample_project / "schedule.yaml"
+    with serve(api) as url:
+        text = config_file.read_text(encoding="utf-8")
+        text = text.replace("provider: outbox", "provider: brevo").replace(
+            "options: {}",
+            f"options: {{base_url: '{url}', api_key_env: {KEY_ENV}, batch_size: 10, "
+            "max_in_flight: 4, backoff_base: 0.05, backoff_max: 0.2, timeout: 5}",
+        )
+        config_file.write_text(text, encoding="utf-8")
+        set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
+        done = _run(sample_project, env, "send", ISSUE.isoformat(), "--yes")
+        assert done.returncode == 0, done.stderr
+        assert "120 sent" in done.stdout
+    assert len(api.delivered) == 120 and set(api.delivered.values()) == {1}
+    posts = [r for r in api.requests if r.path == "/v3/smtp/email"]
+    assert len(posts) == 12 + 5  # every fault cost one more request, nothing more
+    assert all(len(p.body["messageVersions"]) == 10 for p in posts)
