@@ -336,3 +336,21 @@ def test_cli_concurrent_batches_with_faults_send_each_once(sample_project: Path)
     posts = [r for r in api.requests if r.path == "/v3/smtp/email"]
     assert len(posts) == 12 + 5  # every fault cost one more request, nothing more
     assert all(len(p.body["messageVersions"]) == 10 for p in posts)
+
+
+def test_idempotency_key_differs_between_sends_with_the_same_batch_key() -> None:
+    from newsletter.deliver.providers.brevo import idempotency_key
+
+    first = _batch(3)
+    other_send = Batch(
+        first.key,
+        ISSUE,
+        False,
+        1,
+        first.rendered,
+        tuple(BatchItem(i.idx, i.recipient, "<other" + i.message_id[1:]) for i in first.items),
+    )
+    assert idempotency_key(first) == idempotency_key(_batch(3))
+    assert idempotency_key(first) != idempotency_key(other_send)
+    fewer = Batch(first.key, ISSUE, False, 1, first.rendered, first.items[:2])
+    assert idempotency_key(first) != idempotency_key(fewer)

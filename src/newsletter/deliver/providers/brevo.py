@@ -113,8 +113,10 @@ def encoded_name(name: str) -> str:
 
 def idempotency_key(batch: Batch) -> str:
     """A UUID (Brevo requires one) that is the same for the same request: the batch key and
-    its recipients. A retry with fewer recipients is another request, with another key."""
-    members = ",".join(str(item.idx) for item in batch.items)
+    its recipients' Message-IDs (which carry the send's creation stamp, so two projects on one
+    account, or a state folder made anew, never share a key). A retry with fewer recipients is
+    another request, with another key."""
+    members = ",".join(item.message_id for item in batch.items)
     return str(uuid.uuid5(_NAMESPACE, f"{batch.key}|{members}"))
 
 
