@@ -100,7 +100,7 @@ def test_payload_globals_once_variables_per_message(project: Path, mailjet_keys:
     body = seen[0]
     glob = body["Globals"]
     assert glob["TemplateLanguage"] is True and glob["DeduplicateCampaign"] is True
-    assert glob["CustomCampaign"] == "newsletter-2026-12-03-send1"
+    assert glob["CustomCampaign"] == "le-jeudi-de-l-odd-17-2026-12-03-send1"
     assert glob["Subject"].startswith("[TEST] ")
     assert "{{var:html_first_name}}" in glob["HTMLPart"] and "[[" not in glob["HTMLPart"]
     assert "{{var:text_unsubscribe_url}}" in glob["TextPart"]

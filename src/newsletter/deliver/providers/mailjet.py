@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -48,10 +49,13 @@ MAX_MESSAGES = 50
 _PLACEHOLDER = re.compile(r"\[\[([a-z_][a-z0-9_]*)\]\]")
 
 
-def campaign_name(batch: Batch) -> str:
-    """The send's ``CustomCampaign``: one per issue send or test run (the batch key without
-    its batch number), so deduplication spans the whole send and nothing else."""
-    return "newsletter-" + batch.key.rsplit("-b", 1)[0]
+def campaign_name(batch: Batch, title: str) -> str:
+    """The send's ``CustomCampaign``: the newsletter's title and the send (the batch key
+    without its batch number: ``le-jeudi-de-l-odd-17-2026-12-03-real1``), so deduplication
+    spans the whole send and nothing else, even with several newsletters on one account."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:40] or "newsletter"
+    return f"{slug}-{batch.key.rsplit('-b', 1)[0]}"
 
 
 @register_provider
@@ -129,7 +133,7 @@ class MailjetProvider(Provider):
             # Mailjet makes no text part from the HTML: always send ours.
             "TextPart": _mailjet_template(rendered.text, names, "text"),
             "TemplateLanguage": True,
-            "CustomCampaign": campaign_name(batch),
+            "CustomCampaign": campaign_name(batch, settings.title),
             "DeduplicateCampaign": True,
         }
         if settings.reply_to:
