@@ -86,8 +86,10 @@ def _run(ledger: Ledger, config: Config, provider: Provider, **kwargs: object) -
 def test_registry_by_name() -> None:
     assert provider_class("outbox").name == "outbox"
     assert provider_class("smtp").max_batch_size >= 1
-    with pytest.raises(DeliveryError, match="'brevo' is not available"):
-        provider_class("brevo")
+    for name in ("brevo", "mailjet", "postmark", "sendgrid", "mailgun", "resend"):
+        assert provider_class(name).name == name
+    with pytest.raises(DeliveryError, match="'pigeon' is not available"):
+        provider_class("pigeon")
     register_provider(ScriptedProvider)
     assert provider_class("scripted") is ScriptedProvider
 
