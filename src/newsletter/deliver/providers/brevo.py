@@ -15,7 +15,6 @@ Options: ``base_url`` (default https://api.brevo.com), ``api_key_env`` (default
 from __future__ import annotations
 
 import html
-import os
 import re
 import time
 import uuid
@@ -37,13 +36,21 @@ from newsletter.deliver.providers import (
     option,
     register_provider,
 )
-from newsletter.deliver.providers.http import retry_after, status_of
-from newsletter.errors import ConfigError, DeliveryError
+from newsletter.deliver.providers.http import (
+    base_url_option,
+    list_unsubscribe,
+    protect_tags,
+    request_went_out,
+    retry_after,
+    secret_from_env,
+    status_of,
+    timeout_option,
+)
+from newsletter.errors import DeliveryError
 from newsletter.message import (
     TEST_PREFIX,
     one_line,
     recipient_values,
-    unsubscribe_mailto,
 )
 from newsletter.model import PLACEHOLDERS, RenderedEmail
 
@@ -54,52 +61,9 @@ MAX_VERSIONS = 1000
 IDEMPOTENCY_TTL = 25 * 60.0
 _PLACEHOLDER = re.compile(r"\[\[([a-z_][a-z0-9_]*)\]\]")
 #: An opening brace that would start a Brevo tag (``{{``, ``{%``, ``{#``) in our own content.
-_TAG_START = re.compile(r"\{(?=[{%#])")
 _ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+[^\s<>()\[\]\"',;:.]")
 _SPECIALS = re.compile(r'[()<>@,;:\\".\[\]]')
 _NAMESPACE = uuid.UUID("6f1d7c4e-2b1a-4d8e-9a57-0c3b5e1f7a20")
-
-
-def secret_from_env(options: Mapping[str, Any], key: str, default: str, what: str) -> str:
-    """The secret in the environment variable that ``delivery.options.<key>`` names."""
-    name = option(options, key, str, default, expect="an environment variable name")
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise ConfigError(
-            f"delivery.options.{key}: the environment variable {name} is not set "
-            f"(export it with the {what})"
-        )
-    return value
-
-
-def base_url_option(options: Mapping[str, Any], default: str) -> str:
-    url = option(
-        options,
-        "base_url",
-        str,
-        default,
-        check=lambda v: v.startswith(("https://", "http://")),
-        expect="an http(s) URL such as " + default,
-    )
-    return str(url).rstrip("/")
-
-
-def timeout_option(options: Mapping[str, Any]) -> float:
-    return float(
-        option(options, "timeout", float, 30.0, check=lambda v: v > 0, expect="seconds (> 0)")
-    )
-
-
-def request_went_out(exc: httpx.TransportError) -> bool:
-    """True when the request was sent whole and only its answer was lost (maybe delivered);
-    False when it surely never reached the server whole (connect, write, pool errors)."""
-    return isinstance(exc, httpx.ReadTimeout | httpx.ReadError | httpx.RemoteProtocolError)
-
-
-def protect_tags(text: str, brace: str) -> str:
-    """Our content as literal text for a provider's template engine: each ``{`` that would
-    open a tag is produced by a variable instead (its value is not parsed again)."""
-    return _TAG_START.sub(lambda _m: brace, text)
 
 
 def encoded_name(name: str) -> str:
@@ -118,14 +82,6 @@ def idempotency_key(batch: Batch) -> str:
     another request, with another key."""
     members = ",".join(item.message_id for item in batch.items)
     return str(uuid.uuid5(_NAMESPACE, f"{batch.key}|{members}"))
-
-
-def list_unsubscribe(url: str, config: Config) -> str:
-    uris = [f"<{url}>"]
-    mailto = unsubscribe_mailto(config)
-    if mailto:
-        uris.append(f"<{mailto}>")
-    return ", ".join(uris)
 
 
 @register_provider

@@ -34,17 +34,17 @@ from newsletter.deliver.providers import (
     option,
     register_provider,
 )
-from newsletter.deliver.providers.sendgrid import (
+from newsletter.deliver.providers.http import (
     USER_AGENT,
     answer_text,
     api_key,
-    base_url,
+    base_url_option,
     failure_results,
     list_unsubscribe,
     placeholder_value,
     retag,
     subject_of,
-    timeout_of,
+    timeout_option,
     used_placeholders,
     whole_batch,
 )
@@ -118,10 +118,10 @@ class MailgunProvider(Provider):
             expect="a sending domain such as mg.example.org",
         )
         settings = MailgunSettings(
-            base_url=base_url(opts, REGIONS[region]),
+            base_url=base_url_option(opts, REGIONS[region]),
             domain=domain,
             api_key=api_key(opts, "MAILGUN_API_KEY", "Mailgun API key"),
-            timeout=timeout_of(opts),
+            timeout=timeout_option(opts),
         )
         return cls(context.config, context.secret, settings)
 
@@ -159,7 +159,9 @@ class MailgunProvider(Provider):
         variables: dict[str, dict[str, str]] = {}
         for item in batch.items:
             values = recipient_values(item.recipient, self.config, self.secret)
-            own: dict[str, str] = {UNSUBSCRIBE_VAR: list_unsubscribe(values, self.config)}
+            own: dict[str, str] = {
+                UNSUBSCRIBE_VAR: list_unsubscribe(values["unsubscribe_url"], self.config)
+            }
             for name in names:
                 own[variable(name, "h")] = placeholder_value(values, name, escape=True)
                 own[variable(name, "t")] = placeholder_value(values, name, escape=False)

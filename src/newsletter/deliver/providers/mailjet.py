@@ -31,15 +31,16 @@ from newsletter.deliver.providers import (
     Status,
     register_provider,
 )
-from newsletter.deliver.providers.brevo import (
+from newsletter.deliver.providers.http import (
     base_url_option,
     list_unsubscribe,
     protect_tags,
     request_went_out,
+    retry_after,
     secret_from_env,
+    status_of,
     timeout_option,
 )
-from newsletter.deliver.providers.http import retry_after, status_of
 from newsletter.message import TEST_PREFIX, one_line, recipient_values
 from newsletter.model import PLACEHOLDERS
 

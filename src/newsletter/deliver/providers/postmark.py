@@ -34,14 +34,15 @@ from newsletter.deliver.providers import (
     option,
     register_provider,
 )
-from newsletter.deliver.providers.brevo import (
+from newsletter.deliver.providers.http import (
     base_url_option,
     list_unsubscribe,
     request_went_out,
+    retry_after,
     secret_from_env,
+    status_of,
     timeout_option,
 )
-from newsletter.deliver.providers.http import retry_after, status_of
 from newsletter.message import TEST_PREFIX, fill_placeholders, one_line, recipient_values
 
 DEFAULT_BASE_URL = "https://api.postmarkapp.com"

@@ -37,16 +37,17 @@ from newsletter.deliver.providers import (
     option,
     register_provider,
 )
-from newsletter.deliver.providers.http import retry_after, status_of
-from newsletter.deliver.providers.sendgrid import (
+from newsletter.deliver.providers.http import (
     USER_AGENT,
     answer_text,
     api_key,
-    base_url,
+    base_url_option,
     failure_results,
     list_unsubscribe,
+    retry_after,
+    status_of,
     subject_of,
-    timeout_of,
+    timeout_option,
     whole_batch,
 )
 from newsletter.message import fill_placeholders, one_line, recipient_values
@@ -101,9 +102,9 @@ class ResendProvider(Provider):
     def from_context(cls, context: ProviderContext) -> ResendProvider:
         opts = context.options
         settings = ResendSettings(
-            base_url=base_url(opts, DEFAULT_BASE_URL),
+            base_url=base_url_option(opts, DEFAULT_BASE_URL),
             api_key=api_key(opts, "RESEND_API_KEY", "Resend API key"),
-            timeout=timeout_of(opts),
+            timeout=timeout_option(opts),
             max_attempts=option(
                 opts, "max_attempts", int, 5, check=lambda v: v > 0, expect="a number above 0"
             ),
@@ -145,7 +146,7 @@ class ResendProvider(Provider):
                 "html": fill_placeholders(batch.rendered.html, values, escape=True),
                 "text": fill_placeholders(batch.rendered.text, values, escape=False),
                 "headers": {
-                    "List-Unsubscribe": list_unsubscribe(values, self.config),
+                    "List-Unsubscribe": list_unsubscribe(values["unsubscribe_url"], self.config),
                     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 },
                 "tags": [{"name": "newsletter_batch", "value": batch.key}],

@@ -8,166 +8,47 @@ and HTML parts go once, one ``personalizations`` entry per recipient carries its
 Options (``delivery.options``): ``base_url`` (default https://api.sendgrid.com),
 ``api_key_env`` (default ``SENDGRID_API_KEY``), ``timeout`` (seconds, default 30).
 SendGrid has no idempotency key and no lookup of a request: an answer lost after the request
-went out leaves its recipients uncertain, never resent. The helpers at the top of this module
-(secrets, placeholders, request failures) are shared with the other HTTP API providers.
+went out leaves its recipients uncertain, never resent. The helpers it shares with the other
+HTTP API providers (secrets, placeholders, request failures) are in ``providers/http.py``.
 """
 
 from __future__ import annotations
 
-import html
 import json
-import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
 
-from newsletter import __version__
 from newsletter.config import Config
 from newsletter.deliver.providers import (
     Batch,
-    BatchItem,
     Provider,
     ProviderContext,
     ProviderError,
     RecipientResult,
     Status,
-    option,
     register_provider,
 )
-from newsletter.deliver.providers.http import retry_after, status_of
-from newsletter.errors import ConfigError
+from newsletter.deliver.providers.http import (
+    USER_AGENT,
+    api_key,
+    base_url_option,
+    failure_results,
+    list_unsubscribe,
+    placeholder_value,
+    retag,
+    subject_of,
+    timeout_option,
+    used_placeholders,
+    whole_batch,
+)
 from newsletter.message import (
-    TEST_PREFIX,
     one_line,
     recipient_values,
-    unsubscribe_mailto,
 )
-from newsletter.model import PLACEHOLDERS
-
-# -- shared by the HTTP API providers (sendgrid, mailgun, resend) ---------------------------
-
-#: ``[[name]]``: a per-recipient placeholder in the rendered email (as ``newsletter.message``).
-PLACEHOLDER = re.compile(r"\[\[([a-z_][a-z0-9_]*)\]\]")
-#: Connection failures in which the request surely did not reach the provider whole.
-NOT_SENT = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.WriteError,
-    httpx.WriteTimeout,
-)
-USER_AGENT = f"newsletter/{__version__} (httpx/{httpx.__version__})"
-
-
-def api_key(options: Mapping[str, Any], default_env: str, what: str) -> str:
-    """The secret from the environment variable that ``api_key_env`` names (or ``default_env``);
-    ConfigError naming the variable when it is unset or empty."""
-    env = option(options, "api_key_env", str, default_env, expect="an environment variable name")
-    value = os.environ.get(env, "").strip()
-    if not value:
-        raise ConfigError(
-            f"delivery.options.api_key_env: the environment variable {env} is not set "
-            f"(export it with the {what})"
-        )
-    return value
-
-
-def base_url(options: Mapping[str, Any], default: str) -> str:
-    """``base_url`` (the API origin, http or https), without a trailing slash."""
-    url = option(
-        options,
-        "base_url",
-        str,
-        default,
-        check=lambda v: re.match(r"^https?://[^/\s]+", v) is not None,
-        expect="an http(s) URL such as " + default,
-    )
-    return str(url).rstrip("/")
-
-
-def timeout_of(options: Mapping[str, Any]) -> float:
-    return float(
-        option(options, "timeout", float, 30.0, check=lambda v: v > 0, expect="seconds (> 0)")
-    )
-
-
-def used_placeholders(*texts: str) -> list[str]:
-    """The placeholder names found in ``texts``, in order of first appearance."""
-    seen: dict[str, None] = {}
-    for text in texts:
-        for match in PLACEHOLDER.finditer(text):
-            seen.setdefault(match.group(1), None)
-    return list(seen)
-
-
-def retag(text: str, tag: Mapping[str, str]) -> str:
-    """Replace each ``[[name]]`` that ``tag`` knows by the provider's own tag for it."""
-    return PLACEHOLDER.sub(lambda m: tag.get(m.group(1), m.group(0)), text)
-
-
-def placeholder_value(values: Mapping[str, str], name: str, *, escape: bool) -> str:
-    """What ``[[name]]`` becomes for one recipient, as ``fill_placeholders`` does locally: the
-    value (HTML-escaped for the HTML part), empty for a standard placeholder without one, the
-    placeholder itself for a name the audience has no column for."""
-    if name not in values:
-        return "" if name in PLACEHOLDERS else f"[[{name}]]"
-    return html.escape(values[name], quote=True) if escape else values[name]
-
-
-def list_unsubscribe(values: Mapping[str, str], config: Config) -> str:
-    """The RFC 2369 ``List-Unsubscribe`` value: the recipient's https URL, then the mailto."""
-    uris = [f"<{values['unsubscribe_url']}>"]
-    mailto = unsubscribe_mailto(config)
-    if mailto:
-        uris.append(f"<{mailto}>")
-    return ", ".join(uris)
-
-
-def subject_of(batch: Batch) -> str:
-    return (TEST_PREFIX if batch.test else "") + batch.rendered.subject
-
-
-def failure_results(
-    items: Sequence[BatchItem], exc: httpx.HTTPError, *, idempotent: bool, where: str
-) -> list[RecipientResult]:
-    """Results for a request that got no answer. Not sent (connection refused, request not
-    written): retryable. Sent and the answer lost (timeout, reset): uncertain, unless the
-    request carried an idempotency key, which makes sending it again safe."""
-    reason = f"{where}: {type(exc).__name__}: {exc or 'no detail'}"
-    if isinstance(exc, NOT_SENT) or idempotent:
-        return [RecipientResult(i.idx, Status.RETRYABLE, error=reason) for i in items]
-    reason += "; the request went out and its answer was lost: maybe delivered"
-    return [RecipientResult(i.idx, Status.UNCERTAIN, error=reason) for i in items]
-
-
-def answer_text(response: httpx.Response, limit: int = 300) -> str:
-    """A short one-line description of an error answer, for messages."""
-    text = " ".join(response.text.split())
-    return f"{response.status_code} {text[:limit]}".strip()
-
-
-def whole_batch(
-    items: Sequence[BatchItem], response: httpx.Response, provider: str
-) -> list[RecipientResult]:
-    """Results for an answer about the whole request: retryable (429, 5xx, with the wait the
-    headers ask for); a refusal of credentials or of the account stops the run."""
-    status = status_of(response.status_code)
-    reason = f"{provider}: {answer_text(response)}"
-    if status is Status.RETRYABLE:
-        wait = retry_after(response.headers)
-        return [
-            RecipientResult(i.idx, Status.RETRYABLE, error=reason, retry_after=wait) for i in items
-        ]
-    if response.status_code in (401, 403):
-        raise ProviderError(
-            f"{reason}: the API key was refused; check the variable named by "
-            "delivery.options.api_key_env"
-        )
-    raise ProviderError(f"{reason}: the request was refused; nothing of this batch was sent")
-
 
 # -- SendGrid ---------------------------------------------------------------------------------
 
@@ -236,9 +117,9 @@ class SendGridProvider(Provider):
     def from_context(cls, context: ProviderContext) -> SendGridProvider:
         opts = context.options
         settings = SendGridSettings(
-            base_url=base_url(opts, DEFAULT_BASE_URL),
+            base_url=base_url_option(opts, DEFAULT_BASE_URL),
             api_key=api_key(opts, "SENDGRID_API_KEY", "SendGrid API key"),
-            timeout=timeout_of(opts),
+            timeout=timeout_option(opts),
         )
         return cls(context.config, context.secret, settings)
 
@@ -302,7 +183,9 @@ class SendGridProvider(Provider):
                 to["name"] = f'"{_quote(display)}"' if re.search(r"[,;]", display) else display
             entry: dict[str, Any] = {
                 "to": [to],
-                "headers": {"List-Unsubscribe": list_unsubscribe(values, self.config)},
+                "headers": {
+                    "List-Unsubscribe": list_unsubscribe(values["unsubscribe_url"], self.config)
+                },
                 "custom_args": {"newsletter_message_id": item.message_id},
             }
             if substitutions:
