@@ -86,7 +86,7 @@ def test_window_is_half_open_and_configurable() -> None:
 
 def test_parse_issue_date_requires_a_thursday() -> None:
     assert parse_issue_date("2026-12-03") == date(2026, 12, 3)
-    with pytest.raises(ValueError, match=r"Wednesday.*nearest: 2026-12-03"):
+    with pytest.raises(ValueError, match=r"Wednesday.*around it: 2026-11-26 and 2026-12-03"):
         parse_issue_date("2026-12-02")
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         parse_issue_date("3/12/2026")
@@ -112,4 +112,4 @@ def test_cli_rejects_a_date_that_is_not_a_thursday(sample_project: object) -> No
         app, ["new", "2026-12-02", "--config", f"{sample_project}/schedule.yaml"]
     )
     assert result.exit_code == 2
-    assert "nearest: 2026-12-03" in result.output
+    assert "2026-11-26 and 2026-12-03" in result.output

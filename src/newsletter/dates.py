@@ -20,9 +20,11 @@ def parse_issue_date(text: str) -> date:
     except ValueError as exc:
         raise ValueError(f"{text!r} is not a date in the form YYYY-MM-DD") from exc
     if value.weekday() != THURSDAY:
+        after = next_thursday(value)
+        before = after - timedelta(days=7)
         raise ValueError(
             f"{text} is a {format_date(value, 'EEEE', locale='en')}; an issue is named by its "
-            f"Thursday (nearest: {next_thursday(value).isoformat()})"
+            f"Thursday (the Thursdays around it: {before.isoformat()} and {after.isoformat()})"
         )
     return value
 

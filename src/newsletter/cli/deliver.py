@@ -357,7 +357,7 @@ def suppress_command(csv_file: Path, reason: str, config_file: str | None) -> No
     config = load(config_file)
     by_reason: dict[str, list[str]] = {}
     invalid = 0
-    for row in read_audience(csv_file, display=str(csv_file)):
+    for row in read_audience(csv_file, display=str(csv_file), hint="check the --csv path"):
         if isinstance(row, AudienceProblem):
             invalid += 1
             if invalid <= MAX_LISTED:

@@ -92,7 +92,10 @@ def _utf8_lines(handle: BinaryIO, shown: str) -> Iterator[str]:
 
 
 def read_audience(
-    path: Path, *, display: str | None = None
+    path: Path,
+    *,
+    display: str | None = None,
+    hint: str = "check delivery.audience.csv in the config",
 ) -> Iterator[AudienceRow | AudienceProblem]:
     """Stream the rows of an audience CSV: valid recipients and the problems of the others.
 
@@ -105,8 +108,7 @@ def read_audience(
         handle = path.open("rb")
     except OSError as exc:
         raise DeliveryError(
-            f"{shown}: cannot read the audience file: {exc.strerror or exc} "
-            "(check delivery.audience.csv in the config)"
+            f"{shown}: cannot read the audience file: {exc.strerror or exc} ({hint})"
         ) from exc
     with handle:
         lines = _utf8_lines(handle, shown)
