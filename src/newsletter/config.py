@@ -29,6 +29,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from newsletter.cron import cron_trigger
 from newsletter.errors import ConfigError
 from newsletter.model import Section, Source
+from newsletter.yaml_errors import describe_yaml_error
 
 DEFAULT_CONFIG = "schedule.yaml"
 CONFIG_ENV = "NEWSLETTER_CONFIG"
@@ -287,10 +288,8 @@ def parse_config(text: str, file: Path) -> Config:
     try:
         data = yaml.load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 0
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
-        raise ConfigError(f"{file}:{line}: invalid YAML: {problem}") from exc
+        line, message = describe_yaml_error(exc)
+        raise ConfigError(f"{file}:{line}: {message}") from exc
     except YAMLError as exc:
         raise ConfigError(f"{file}: invalid YAML: {exc}") from exc
     if not isinstance(data, Mapping):

@@ -26,6 +26,7 @@ from newsletter.errors import ContentError
 from newsletter.issue_files import atomic_write, issue_dir
 from newsletter.model import Item, Origin, Section, item_key
 from newsletter.sanitize import html_to_text, markdown_to_html, text_to_markdown
+from newsletter.yaml_errors import describe_yaml_error
 
 DRAFT_FILE = "collected.yaml"
 BACKUP_SUFFIX = ".bak"
@@ -85,12 +86,8 @@ def parse_draft(text: str, name: str = DRAFT_FILE) -> CommentedMap | None:
     try:
         data = _yaml().load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise ContentError(
-            f"{name}:{line}: invalid YAML: {exc.problem or exc.context} (fix it, or restore "
-            f"{DRAFT_FILE}{BACKUP_SUFFIX})"
-        ) from exc
+        line, message = describe_yaml_error(exc)
+        raise ContentError(f"{name}:{line}: {message}") from exc
     except YAMLError as exc:
         raise ContentError(f"{name}:1: invalid YAML: {exc}") from exc
     if data is None:

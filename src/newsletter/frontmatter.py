@@ -10,6 +10,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from newsletter.errors import ContentError
+from newsletter.yaml_errors import describe_yaml_error
 
 FENCE = "---"
 
@@ -61,9 +62,8 @@ def read_front_matter(path: Path, *, display: str | None = None) -> FrontMatterD
     try:
         meta = YAML(typ="rt").load(head)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = (mark.line + 2) if mark is not None else 1
-        raise ContentError(f"{name}:{line}: invalid front matter: {exc.problem}") from exc
+        line, message = describe_yaml_error(exc, first_line=2)
+        raise ContentError(f"{name}:{line}: front matter: {message}") from exc
     except YAMLError as exc:
         raise ContentError(f"{name}:1: invalid front matter: {exc}") from exc
     if meta is None:

@@ -118,6 +118,11 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
     doc = read_front_matter(path, display=name)
     meta = doc.meta
     problems: list[str] = []
+    if not meta and _LOOKS_LIKE_SETTINGS.match(doc.body):
+        raise ContentError(
+            f"{name}:1: the settings (subject, status ...) must sit between two '---' lines at "
+            f"the top of the file; the first line must be '---'"
+        )
     for key in meta:
         if key not in _KNOWN_KEYS:
             known = ", ".join(sorted(_KNOWN_KEYS))
@@ -178,6 +183,9 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
     )
 
 
+_LOOKS_LIKE_SETTINGS = re.compile(
+    r"\A\s*(?:#[^\n]*\n\s*)*(number|subject|preheader|status|theme|sections|editor_items)\s*:"
+)
 _STATUS_LINE = re.compile(r"^status:[^\n#]*?(\s*#.*)?$", re.MULTILINE)
 
 
