@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from newsletter.cli import app
 from newsletter.config import load_config
 from newsletter.errors import ContentError
-from newsletter.issue_files import new_issue, read_issue_meta, set_status
+from newsletter.issue_files import SKELETON_EDITORIAL, new_issue, read_issue_meta, set_status
 from newsletter.model import IssueStatus
 
 DAY = date(2026, 12, 10)
@@ -120,7 +120,17 @@ def test_init_project_works_at_once_any_year(tmp_path: Path) -> None:
     with time_machine.travel(datetime(2027, 6, 15, 10, tzinfo=UTC), tick=False):
         assert runner.invoke(app, ["init", str(target)]).exit_code == 0
         config_args = ["--config", str(target / "schedule.yaml")]
-        for args in (["new"], ["collect"], ["check"], ["approve", "2027-06-17"], ["build"]):
+        assert runner.invoke(app, [*config_args, "new"]).exit_code == 0
+        issue_md = target / "bulletins" / "2027-06-17" / "issue.md"
+        skeleton = issue_md.read_text(encoding="utf-8")
+        assert runner.invoke(app, [*config_args, "collect"]).exit_code == 0
+        refused = runner.invoke(app, [*config_args, "check"])
+        assert refused.exit_code == 1 and "placeholder text" in refused.stderr
+        issue_md.write_text(
+            skeleton.replace(SKELETON_EDITORIAL, "Voici les nouvelles de la semaine."),
+            encoding="utf-8",
+        )
+        for args in (["check"], ["approve", "2027-06-17"], ["build"]):
             result = runner.invoke(app, [*config_args, *args])
             assert result.exit_code == 0, (args, result.output)
         sent = runner.invoke(app, [*config_args, "send", "--yes"])

@@ -17,6 +17,8 @@ from newsletter.model import IssueStatus
 from newsletter.paths import shown_path
 
 ISSUE_FILE = "issue.md"
+#: The editorial that ``new`` writes; ``check`` refuses to let it go out.
+SKELETON_EDITORIAL = "Écrivez ici l'édito de la semaine."
 _KNOWN_KEYS = {"number", "subject", "preheader", "status", "sections", "theme", "editor_items"}
 EDITOR_ITEMS_PLACES = ("first", "last")
 
@@ -101,7 +103,7 @@ theme: ""              # the week's theme, shown in the header
 ---
 Bonjour [[first_name]],
 
-Écrivez ici l'édito de la semaine.
+{SKELETON_EDITORIAL}
 """
     _write_new(path, text)
     return path, True

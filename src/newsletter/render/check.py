@@ -14,7 +14,7 @@ from markdown_it import MarkdownIt
 
 from newsletter.config import Config
 from newsletter.errors import RenderError
-from newsletter.issue_files import display_path, issue_file
+from newsletter.issue_files import SKELETON_EDITORIAL, display_path, issue_file
 from newsletter.model import PLACEHOLDERS, Issue, Item, RenderedEmail, placeholder
 from newsletter.render.contrast import MIN_CONTRAST, MUTED_COLOR, check_theme, contrast_ratio
 from newsletter.render.findings import Finding, Level, TokenFinding, errors, summary, warnings
@@ -127,6 +127,15 @@ def _check_issue_fields(issue: Issue, issue_md: str, names: Placeholders) -> lis
             )
         )
     found += _check_leftovers(subject, f"{issue_md} (subject)", names)
+    if SKELETON_EDITORIAL in issue.editorial_md:
+        found.append(
+            Finding(
+                Level.ERROR,
+                f"{issue_md} (editorial)",
+                f"the editorial still holds the placeholder text {SKELETON_EDITORIAL!r}: write "
+                "the editorial, or delete that line",
+            )
+        )
     if not issue.preheader.strip():
         found.append(
             Finding(
