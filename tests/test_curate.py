@@ -89,3 +89,30 @@ def test_every_problem_of_the_folder_is_reported(sample_project: Path) -> None:
         "issue.md:" in p and "'editor_items' must be 'first' or 'last'" in p for p in problems
     )
     assert any(p.startswith("bulletins/2026-12-03/atelier.md:3:") for p in problems)
+
+
+def test_editor_item_wins_over_the_same_link_with_tracking(sample_project: Path) -> None:
+    write_draft(sample_project)
+    atelier = sample_project / "bulletins" / "2026-12-03" / "atelier-alliances.md"
+    atelier.write_text(
+        atelier.read_text(encoding="utf-8").replace(
+            "faire-alliance-2026", "faire-alliance-2026?utm_source=lettre&utm_medium=email#haut"
+        ),
+        encoding="utf-8",
+    )
+    found = titles(sample_project, "territoires")
+    assert "Doublon de l'atelier" not in found
+    assert found[0].startswith("Atelier")
+
+
+def test_editor_url_with_a_space_is_refused(sample_project: Path) -> None:
+    atelier = sample_project / "bulletins" / "2026-12-03" / "atelier-alliances.md"
+    atelier.write_text(
+        atelier.read_text(encoding="utf-8").replace("example.org/jeudi", "exa mple.org/jeudi"),
+        encoding="utf-8",
+    )
+    with pytest.raises(ContentError) as info:
+        load_issue(load_config(sample_project / "schedule.yaml"), DAY)
+    assert info.value.problems[0].startswith(
+        "bulletins/2026-12-03/atelier-alliances.md:3: 'url' must not contain spaces"
+    )

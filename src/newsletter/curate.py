@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from newsletter.collect.editor import read_editor_items
+from newsletter.collect.urls import canonical_url
 from newsletter.config import Config
 from newsletter.drafts import draft_path, load_included_items
 from newsletter.errors import ContentError
@@ -41,9 +42,10 @@ def load_issue(config: Config, issue_date: date) -> Issue:
     order = list(meta.section_order) or [s.id for s in config.sections]
     order += [s.id for s in config.sections if s.id not in order]
     titles = {s.id: s.title for s in config.sections}
-    # An editor's own item wins over a collected one with the same URL, wherever it goes.
-    editor_urls = {item.url for item in editor_items}
-    collected = [item for item in collected if item.url not in editor_urls]
+    # An editor's own item wins over a collected one with the same link, wherever it goes;
+    # links are compared in their canonical form (no tracking parameters, no fragment).
+    editor_urls = {_link(item) for item in editor_items}
+    collected = [item for item in collected if _link(item) not in editor_urls]
     ordered = (
         [*collected, *editor_items] if meta.editor_items == "last" else [*editor_items, *collected]
     )
@@ -52,8 +54,8 @@ def load_issue(config: Config, issue_date: date) -> Issue:
     for section_id in order:
         items = []
         for item in ordered:
-            if item.section == section_id and item.url not in seen:
-                seen.add(item.url)
+            if item.section == section_id and _link(item) not in seen:
+                seen.add(_link(item))
                 items.append(item)
         sections.append(IssueSection(section_id, titles[section_id], tuple(items)))
     return Issue(
@@ -66,3 +68,7 @@ def load_issue(config: Config, issue_date: date) -> Issue:
         theme=meta.theme,
         sections=tuple(sections),
     )
+
+
+def _link(item: Item) -> str:
+    return canonical_url(item.url) or item.url

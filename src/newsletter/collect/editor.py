@@ -88,6 +88,11 @@ def editor_item(
         problems.append(
             f"{name}:{doc.line_of('url')}: 'url' must be an absolute URL (got {raw_url!r})"
         )
+    elif any(ch.isspace() for ch in raw_url):
+        problems.append(
+            f"{name}:{doc.line_of('url')}: 'url' must not contain spaces (got {raw_url!r}); "
+            "write them as %20 if the address really has them"
+        )
     section_ids = [s.id for s in sections]
     if section and section not in section_ids:
         problems.append(
