@@ -106,7 +106,7 @@ def test_missing_required_keys(tmp_path: Path) -> None:
 
 def test_wrong_type_of_section(tmp_path: Path) -> None:
     problems = problems_of(write(tmp_path, MINIMAL + "sections: territoires\n"))
-    assert any("schedule.yaml:5: sections: Input should be a valid list" in p for p in problems)
+    assert any("schedule.yaml:5: sections: must be a list ('- ' lines" in p for p in problems)
 
 
 def test_several_problems_in_line_order(tmp_path: Path) -> None:
@@ -214,3 +214,27 @@ def test_config_option_before_or_after_the_command(
     assert after.exit_code == 0, after.output
     env_only = CliRunner().invoke(app, ["new", "2026-12-17"])
     assert env_only.exit_code == 1 and "missing.yaml: no such config file" in env_only.stderr
+
+
+def test_friendly_messages_for_common_shapes(tmp_path: Path) -> None:
+    text = (
+        MINIMAL.replace(
+            'sender: {name: "Le RAMEAU", email: "jeudi@example.org"}', 'sender: "jeudi@example.org"'
+        )
+        + "sections:\n  - {id: Territoires, title: T}\ndelivery:\n  audience: {list_id: 12}\n"
+    )
+    problems = problems_of(write(tmp_path, text))
+    assert [p.split(":", 1)[1] for p in problems] == [
+        "3: newsletter.sender: must be a mapping of keys to values (key: value lines, or {...})",
+        "6: sections.0.id: 'Territoires' is not a valid section id: use lowercase letters, "
+        "digits, '-' and '_' (for example 'territoires')",
+    ]
+
+
+def test_unsubscribe_links_must_be_https(tmp_path: Path) -> None:
+    text = MINIMAL + "  unsubscribe_url: 'http://example.org/u/{token}'\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert ":5: newsletter.unsubscribe_url: must be an https URL" in problem
+    plain = MINIMAL.replace("https://example.org/jeudi", "http://example.org/jeudi")
+    (problem,) = problems_of(write(tmp_path, plain))
+    assert "set an https 'unsubscribe_url'" in problem

@@ -6,6 +6,7 @@ No logic lives here beyond validation and resolving paths against the config fil
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -121,10 +122,23 @@ class NewsletterSettings(_Strict):
     def _token_slot(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        check_http_url(value)
+        if not value.startswith("https://"):
+            raise ValueError(
+                f"must be an https URL (got {value!r}): mailbox providers only honour one-click "
+                "unsubscribe (RFC 8058) over https"
+            )
         if "{token}" not in value:
             raise ValueError("must contain '{token}' where the unsubscribe token goes")
         return value
+
+    @model_validator(mode="after")
+    def _https_unsubscribe(self) -> NewsletterSettings:
+        if self.unsubscribe_url is None and not self.web_url.startswith("https://"):
+            raise ValueError(
+                "web_url is not https, so the default unsubscribe link (web_url/unsubscribe/"
+                "{token}) would not be either: set an https 'unsubscribe_url'"
+            )
+        return self
 
     @property
     def tz(self) -> ZoneInfo:
@@ -144,8 +158,18 @@ class PathsSettings(_Strict):
 
 
 class SectionSettings(_Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    id: str
     title: str
+
+    @field_validator("id")
+    @classmethod
+    def _id_form(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", value):
+            raise ValueError(
+                f"{value!r} is not a valid section id: use lowercase letters, digits, '-' and "
+                "'_' (for example 'territoires')"
+            )
+        return value
 
 
 class SourceSettings(_Strict):
@@ -175,6 +199,11 @@ class JobsSettings(_Strict):
 class AudienceSettings(_Strict):
     csv: str | None = None
     list_id: str | None = None
+
+    @field_validator("list_id", mode="before")
+    @classmethod
+    def _number_is_fine(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AudienceSettings:
@@ -345,6 +374,10 @@ def _describe(error: Any, data: Any, file: Path) -> tuple[int, str]:
         message = f"unknown key '{path}'"
     elif kind == "missing":
         message = f"missing required key '{path}'"
+    elif kind == "model_type" or kind == "dict_type":
+        message = f"{path}: must be a mapping of keys to values (key: value lines, or {{...}})"
+    elif kind == "list_type":
+        message = f"{path}: must be a list ('- ' lines, or [...])"
     else:
         msg = str(error["msg"]).removeprefix("Value error, ")
         message = f"{path}: {msg}"

@@ -16,7 +16,13 @@ def schedule_group() -> None:
 
 
 @schedule_group.command("list")
-@click.option("--count", default=3, show_default=True, help="How many run times per job.")
+@click.option(
+    "--count",
+    type=click.IntRange(min=1, max=100),
+    default=3,
+    show_default=True,
+    help="How many run times per job.",
+)
 @config_option
 @guarded
 def list_command(count: int, config_file: str | None) -> None:
