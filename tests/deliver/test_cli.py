@@ -47,7 +47,7 @@ def test_send_flow_with_outbox(project: Path) -> None:
 
     code, out, err = invoke(project, "send", DAY, "--dry-run")
     assert code == 0, err
-    assert "to send: 13 in 1 batches" in out and "dry run: nothing was sent" in out
+    assert "to send: 13 in 1 batch" in out and "dry run: nothing was sent" in out
     assert "subscribers.csv:15: invalid address" in err
     assert "listed twice" in err
 

@@ -27,6 +27,7 @@ from newsletter.deliver.service import (
 )
 from newsletter.errors import DeliveryError
 from newsletter.tokens import load_secret
+from newsletter.words import plural
 
 MAX_LISTED = 20
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained", "manual")
@@ -175,7 +176,7 @@ def send_command(
         if resolve_uncertain is not None:
             changed = ledger.resolve_uncertain(plan.send.id, resolve_uncertain)
             verb = "to send again" if resolve_uncertain == "resend" else "skipped"
-            click.echo(f"{changed} uncertain recipients {verb}")
+            click.echo(f"{plural(changed, 'uncertain recipient')} {verb}")
             plan = prepare_send(ledger, config, None, day, test=test)
         _confirm(plan, yes or test)
         update, done = _progress_printer(every=10)
@@ -216,7 +217,8 @@ def _print_report(report: DeliveryReport) -> None:
         # Not a success: a script or cron job must see that the issue did not all go out.
         flag = " --test" if report.send.test else ""
         raise DeliveryError(
-            f"{report.send.label} is not complete: {left} recipients not sent yet (temporary "
+            f"{report.send.label} is not complete: {plural(left, 'recipient')} "
+            "not sent yet (temporary "
             f"errors outlasted the attempts); run 'newsletter send "
             f"{report.send.issue_date}{flag}' again to retry them"
         )
@@ -252,7 +254,9 @@ def status_command(issue_date: str | None, config_file: str | None) -> None:
         suppressions = ledger.suppression_counts()
         total = sum(suppressions.values())
         detail = ", ".join(f"{n} {reason}" for reason, n in suppressions.items())
-        click.echo(f"suppression list: {total} addresses" + (f" ({detail})" if detail else ""))
+        click.echo(
+            f"suppression list: {plural(total, 'address')}" + (f" ({detail})" if detail else "")
+        )
 
 
 def _status_of(ledger: Ledger, send: SendRecord) -> None:
@@ -279,7 +283,7 @@ def _status_of(ledger: Ledger, send: SendRecord) -> None:
             click.echo(f"  decide: newsletter send {day} --resolve-uncertain resend|skip")
         return
     click.echo(
-        f"  {sum(c.values())} recipients: {c['sent']} sent, {c['failed']} failed, "
+        f"  {plural(sum(c.values()), 'recipient')}: {c['sent']} sent, {c['failed']} failed, "
         f"{c['suppressed']} suppressed, {c['uncertain']} uncertain, {c['skipped']} skipped, "
         f"{c['pending'] + c['retry']} left, {c['inflight']} in flight"
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from newsletter.deliver.engine import RunResult
 from newsletter.deliver.ledger import CampaignRecord, SendRecord
+from newsletter.words import plural
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class SendPlan:
     def audience_text(self) -> str:
         if self.list_id is not None:
             return f"list {self.list_id} held by {self.provider}"
-        return f"{self.to_send} recipients"
+        return plural(self.to_send, "recipient")
 
     @property
     def batches(self) -> int:
@@ -57,7 +58,7 @@ class SendPlan:
         audience = sum(c.values())
         lines = [
             f"{self.send.label}: {self.send.rendered.subject!r} via {self.provider}",
-            f"  audience: {audience} recipients ({self.send.audience}); "
+            f"  audience: {plural(audience, 'recipient')} ({self.send.audience}); "
             f"{self.invalid} invalid rows skipped, {self.duplicates} duplicates merged",
             f"  suppressed: {c['suppressed']} (unsubscribed, bounced or complained)",
         ]
@@ -76,7 +77,8 @@ class SendPlan:
                 "recorded; decide with --resolve-uncertain resend|skip)"
             )
         lines.append(
-            f"  to send: {self.to_send} in {self.batches} batches of up to {self.batch_size}"
+            f"  to send: {self.to_send} in {plural(self.batches, 'batch')} "
+            f"of up to {self.batch_size}"
         )
         return lines
 
@@ -116,14 +118,15 @@ class DeliveryReport:
         lines = []
         if r.reconciled or r.uncertain:
             lines.append(
-                f"recovered an interrupted run: {r.reconciled} recipients reconciled with the "
+                "recovered an interrupted run: "
+                f"{plural(r.reconciled, 'recipient')} reconciled with the "
                 f"provider, {r.uncertain} uncertain"
             )
         lines.append(
             f"{self.send.label}: {r.sent} sent, {r.failed} failed, {r.deferred} deferred"
             + (f", {r.unanswered} uncertain (answer lost)" if r.unanswered else "")
             + " in "
-            f"{r.elapsed:.1f} s ({rate:.0f}/s, {r.batches} batches)"
+            f"{r.elapsed:.1f} s ({rate:.0f}/s, {plural(r.batches, 'batch')})"
         )
         lines.append(
             f"  in all: {c['sent']} sent, {c['failed']} failed, {c['suppressed']} suppressed, "
@@ -138,7 +141,8 @@ class DeliveryReport:
             lines.append(f"  stopped on request; resume with: newsletter send {day}")
         elif c["retry"] or c["pending"]:
             lines.append(
-                f"  {c['retry'] + c['pending']} recipients not sent yet (temporary errors); "
+                f"  {plural(c['retry'] + c['pending'], 'recipient')} not sent yet "
+                "(temporary errors); "
                 f"run 'newsletter send {day}{flag}' again to "
                 + ("send a new test" if self.send.test else "retry them")
             )
