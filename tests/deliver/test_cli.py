@@ -262,6 +262,7 @@ def test_a_send_left_incomplete_by_temporary_errors_exits_1(project: Path) -> No
     code, out, err = invoke(project, "send", DAY, "--yes")
     assert code == 1, out
     assert f"issue {DAY} is not complete: 30 recipients not sent yet" in err
+    assert "(last error: cannot connect to 127.0.0.1:" in err  # says why, not only status
     code, out, err = invoke(project, "status", DAY)
     assert "0 sent, 0 failed" in out and "30 left" in out
 

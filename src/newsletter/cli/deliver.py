@@ -171,7 +171,7 @@ def send_command(
             return
         if plan.list_id is not None:
             report = _send_campaign(ledger, config, plan, yes, resolve_uncertain)
-            _print_report(report)
+            _print_report(report, ledger)
             return
         if resolve_uncertain is not None:
             changed = ledger.resolve_uncertain(plan.send.id, resolve_uncertain)
@@ -193,7 +193,7 @@ def send_command(
             )
         finally:
             done()
-    _print_report(report)
+        _print_report(report, ledger)
 
 
 def _send_campaign(
@@ -207,7 +207,7 @@ def _send_campaign(
     return asyncio.run(execute_campaign(ledger, config, plan.send, secret=load_secret(config)))
 
 
-def _print_report(report: DeliveryReport) -> None:
+def _print_report(report: DeliveryReport, ledger: Ledger) -> None:
     for line in report.lines():
         click.echo(line)
     if report.run.error:
@@ -216,10 +216,11 @@ def _print_report(report: DeliveryReport) -> None:
     if left and not report.run.stopped and not report.already_sent:
         # Not a success: a script or cron job must see that the issue did not all go out.
         flag = " --test" if report.send.test else ""
+        errors = [e for _, e in ledger.recipients_in(report.send.id, "retry", limit=1) if e]
+        why = f" (last error: {errors[0]})" if errors else ""
         raise DeliveryError(
             f"{report.send.label} is not complete: {plural(left, 'recipient')} "
-            "not sent yet (temporary "
-            f"errors outlasted the attempts); run 'newsletter send "
+            f"not sent yet: temporary errors outlasted the attempts{why}; run 'newsletter send "
             f"{report.send.issue_date}{flag}' again to retry them"
         )
 
