@@ -295,3 +295,18 @@ def test_terminal_asks_for_confirmation(project: Path) -> None:
     assert b"send cancelled; nothing was sent" in seen
     config = load_config(project / "schedule.yaml")
     assert not (config.state_dir / "outbox" / DAY).exists()
+
+
+def test_dry_run_checks_the_provider_settings(project: Path) -> None:
+    config = project / "schedule.yaml"
+    text = config.read_text(encoding="utf-8")
+    start = text.index("delivery:")
+    config.write_text(
+        text[:start]
+        + "delivery:\n  provider: sendgrid\n  audience: {csv: samples/subscribers.csv}\n"
+        + "  options: {api_key_env: NEWSLETTER_TEST_UNSET_KEY}\n",
+        encoding="utf-8",
+    )
+    code, out, err = invoke(project, "send", DAY, "--dry-run")
+    assert code == 1, out
+    assert "NEWSLETTER_TEST_UNSET_KEY is not set" in err

@@ -15,6 +15,7 @@ from newsletter.deliver.audience import AudienceProblem, normalize_address, read
 from newsletter.deliver.campaign import execute_campaign, resolve_uncertain_campaign
 from newsletter.deliver.engine import Progress, RunResult
 from newsletter.deliver.ledger import Ledger, SendRecord
+from newsletter.deliver.providers import create_provider
 from newsletter.deliver.reports import DeliveryReport, SendPlan
 from newsletter.deliver.service import (
     execute_send,
@@ -167,7 +168,12 @@ def send_command(
         for line in plan.lines():
             click.echo(line)
         if dry_run:
-            click.echo("dry run: nothing was sent")
+            # Build the provider (its options and secrets), without sending, so that a
+            # mistake shows now rather than on Thursday morning.
+            create_provider(config, secret=load_secret(config))
+            click.echo(
+                f"dry run: nothing was sent (provider '{config.delivery.provider}' is ready)"
+            )
             return
         if plan.list_id is not None:
             report = _send_campaign(ledger, config, plan, yes, resolve_uncertain)
