@@ -310,3 +310,21 @@ def test_dry_run_checks_the_provider_settings(project: Path) -> None:
     code, out, err = invoke(project, "send", DAY, "--dry-run")
     assert code == 1, out
     assert "NEWSLETTER_TEST_UNSET_KEY is not set" in err
+
+
+def test_a_second_dry_run_shows_the_audience_file_as_it_is_now(project: Path) -> None:
+    samples = project / "samples"
+    (samples / "autres.csv").write_text(
+        "email,first_name\nzoe@example.org,Zoé\nyann@example.org,Yann\n", encoding="utf-8"
+    )
+    code, out, _ = invoke(project, "send", DAY, "--dry-run")
+    assert code == 0 and "(samples/subscribers.csv)" in out
+    config = project / "schedule.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("subscribers.csv", "autres.csv"),
+        encoding="utf-8",
+    )
+    code, out, _ = invoke(project, "send", DAY, "--dry-run")
+    assert code == 0 and "audience: 2 recipients (samples/autres.csv)" in out
+    code, out, _ = invoke(project, "status", DAY)
+    assert "audience: samples/autres.csv" in out

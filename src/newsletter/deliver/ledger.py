@@ -253,18 +253,22 @@ class Ledger(BatchLedger, ListsLedger):
             send_id = int(cursor.lastrowid or 0)
         return self.get_send(send_id)
 
-    def update_rendered(self, send_id: int, rendered: RenderedEmail, provider: str) -> None:
-        """Replace the stored email of a send that has not started (no batch yet)."""
+    def update_rendered(
+        self, send_id: int, rendered: RenderedEmail, provider: str, audience: str
+    ) -> None:
+        """Replace the stored email, provider and audience label of a send that has not
+        started (no batch yet): a dry run followed by edits is prepared again as it is now."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE sends SET subject = ?, preheader = ?, html = ?, text = ?, provider = ? "
-                "WHERE id = ? AND started_at IS NULL",
+                "UPDATE sends SET subject = ?, preheader = ?, html = ?, text = ?, provider = ?, "
+                "audience = ? WHERE id = ? AND started_at IS NULL",
                 (
                     rendered.subject,
                     rendered.preheader,
                     rendered.html,
                     rendered.text,
                     provider,
+                    audience,
                     send_id,
                 ),
             )

@@ -213,7 +213,7 @@ def prepare_send(
         if send is None:
             send = ledger.create_send(rendered, test=test, provider=provider_name, audience=label)
         else:
-            ledger.update_rendered(send.id, rendered, provider_name)
+            ledger.update_rendered(send.id, rendered, provider_name, label)
         ledger.snapshot(
             send.id,
             rows,
