@@ -238,3 +238,11 @@ def test_unsubscribe_links_must_be_https(tmp_path: Path) -> None:
     plain = MINIMAL.replace("https://example.org/jeudi", "http://example.org/jeudi")
     (problem,) = problems_of(write(tmp_path, plain))
     assert "set an https 'unsubscribe_url'" in problem
+
+
+def test_feed_with_an_unsupported_scheme(tmp_path: Path) -> None:
+    text = MINIMAL + "sources:\n  - {name: a, feed: 'ftp://example.org/f.xml', section: agenda}\n"
+    (problem,) = problems_of(write(tmp_path, text))
+    assert ":6: sources.0.feed: 'ftp://example.org/f.xml': a feed is an http(s) URL" in problem
+    ok = MINIMAL + "sources:\n  - {name: a, feed: 'samples/f.xml', section: agenda}\n"
+    assert load_config(write(tmp_path, ok)).sources[0].feed == "samples/f.xml"

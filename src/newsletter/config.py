@@ -179,6 +179,19 @@ class SourceSettings(_Strict):
     max_items: int | None = Field(default=None, ge=1)
     enabled: bool = True
 
+    @field_validator("feed")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", value)
+        # A single letter before ':' is a Windows drive, not a scheme.
+        if scheme and len(scheme.group(1)) > 1:
+            if scheme.group(1).lower() not in ("http", "https", "file"):
+                raise ValueError(
+                    f"{value!r}: a feed is an http(s) URL, a file: URL or a local path "
+                    f"('{scheme.group(1)}:' is not supported)"
+                )
+        return value
+
 
 class JobSettings(_Strict):
     cron: str

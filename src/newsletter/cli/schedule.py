@@ -51,6 +51,8 @@ def run_command(config_file: str | None) -> None:
 
     config = load(config_file)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # Our jobs log what they do; APScheduler's own INFO lines only repeat it.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     for plan in plan_jobs(config, now_utc(), 1):
         first = plan.next_runs[0].strftime("%Y-%m-%d %H:%M %z") if plan.next_runs else "never"
         click.echo(f"{plan.name}: next run {first}")
