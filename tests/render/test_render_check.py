@@ -255,3 +255,29 @@ def test_audience_columns_are_the_names_delivery_can_fill(tmp_path: Path) -> Non
     csv_file.write_text("\ufeffEmail;Prénom;Ville;code_postal\n", encoding="utf-8")
     assert audience_columns(csv_file) == {"email", "ville", "code_postal"}
     assert audience_columns(tmp_path / "absent.csv") == frozenset()
+
+
+def test_template_syntax_in_the_editorial_is_reported_once(tmp_path: Path) -> None:
+    import shutil
+
+    from click.testing import CliRunner
+
+    from newsletter.cli import app
+
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copyfile(repo / "schedule.yaml", tmp_path / "schedule.yaml")
+    shutil.copytree(repo / "samples", tmp_path / "samples")
+    shutil.copytree(
+        repo / "bulletins", tmp_path / "bulletins", ignore=shutil.ignore_patterns("collected*")
+    )
+    issue_md = tmp_path / "bulletins" / "2026-12-03" / "issue.md"
+    issue_md.write_text(
+        issue_md.read_text(encoding="utf-8").replace("Bonne lecture", "{{ x }} Bonne lecture"),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        app, ["check", "2026-12-03", "--config", f"{tmp_path}/schedule.yaml"]
+    )
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if "unresolved template syntax" in line]
+    assert len(lines) == 1 and "issue.md (editorial)" in lines[0]

@@ -346,7 +346,11 @@ def _check_leftovers(text: str, where: str, names: Placeholders) -> list[Finding
         snippet = match.group(0)
         if len(snippet) > 40:
             snippet = snippet[:37] + "..."
-        found.append(Finding(Level.ERROR, where, f"unresolved template syntax {snippet!r}"))
+        found.append(
+            TokenFinding(
+                Level.ERROR, where, f"unresolved template syntax {snippet!r}", match.group(0)
+            )
+        )
     return found
 
 
