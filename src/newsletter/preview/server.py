@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
-import threading
 from datetime import date
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 from newsletter.errors import NewsletterError
+from newsletter.httpserver import AppServer, BackgroundServer
 from newsletter.issue_files import display_path, issue_dir
 from newsletter.preview import pages
 from newsletter.preview.app import PreviewApp
@@ -33,21 +31,8 @@ class PreviewError(NewsletterError):
     """The preview server cannot start (the port is taken, the host is unknown)."""
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    app: PreviewApp
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A browser that reloads drops the requests in flight; that is not worth a traceback.
-        log.debug("connection from %s ended early", client_address, exc_info=True)
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: AppServer[PreviewApp]
     server_version = "newsletter-preview"
     # HTTP/1.0 (the default): one request per connection, so no idle keep-alive connection
     # outlives stop(); a slow client cannot hold a thread for long either.
@@ -178,80 +163,21 @@ def _parse_date(text: str) -> date | None:
         return None
 
 
-class PreviewServer:
+class PreviewServer(BackgroundServer[PreviewApp]):
     """The preview on ``host:port`` (port 0: a free one), served from a background thread.
 
     Use as a context manager, or call ``start()`` and ``stop()``.
     """
 
+    handler = _Handler
+    error = PreviewError
+    thread_name = "newsletter-preview"
+    url_suffix = "/"
+
     def __init__(self, config_file: Path, *, host: str = "127.0.0.1", port: int = 8017) -> None:
-        self.app = PreviewApp(config_file)
-        self.host = host
-        self.requested_port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(PreviewApp(config_file), host=host, port=port)
 
-    def start(self) -> None:
-        """Bind the socket and serve in a daemon thread; PreviewError if the port is taken."""
-        server_class = _Server6 if ":" in self.host else _Server
-        try:
-            server = server_class((self.host, self.requested_port), _Handler)
-        except OSError as exc:
-            hint = (
-                "choose another --port, or --port 0 for a free one"
-                if self.requested_port
-                else "check --host"
-            )
-            raise PreviewError(
-                f"cannot listen on {self.host}:{self.requested_port}: "
-                f"{exc.strerror or exc} ({hint})"
-            ) from exc
-        server.app = self.app
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            name="newsletter-preview",
-            daemon=True,
-        )
-        self._thread.start()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the preview server is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        host = self.host
-        if host in ("", "0.0.0.0"):  # noqa: S104 (only to print a usable URL)
-            host = "127.0.0.1"
-        elif host == "::":
-            host = "::1"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}/"
-
-    def stop(self) -> None:
-        """Stop serving and close the socket; requests in flight are abandoned."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> PreviewServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def bind_hint(self) -> str:
+        if self.requested_port:
+            return "choose another --port, or --port 0 for a free one"
+        return "check --host"

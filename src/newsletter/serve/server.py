@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import logging
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from newsletter.httpserver import AppServer, BackgroundServer
 from newsletter.serve.app import MAX_BODY, SECURITY_HEADERS, Response, ServeError, UnsubscribeApp
 
 DEFAULT_HOST = "127.0.0.1"
@@ -17,20 +15,8 @@ DEFAULT_PORT = 8018
 log = logging.getLogger("newsletter.serve")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    app: UnsubscribeApp
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("connection from %s ended early", client_address, exc_info=True)
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: AppServer[UnsubscribeApp]
     server_version = "newsletter-serve"
     sys_version = ""
     # HTTP/1.0: one request per connection; a slow client cannot hold a thread for long.
@@ -108,77 +94,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
 
-class UnsubscribeServer:
+class UnsubscribeServer(BackgroundServer[UnsubscribeApp]):
     """``UnsubscribeApp`` on ``host:port`` (port 0: a free one), served from a thread.
 
     Use as a context manager, or call ``start()`` and ``stop()``.
     """
 
+    handler = _Handler
+    error = ServeError
+    thread_name = "newsletter-serve"
+
     def __init__(
         self, app: UnsubscribeApp, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
     ) -> None:
-        self.app = app
-        self.host = host
-        self.requested_port = port
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Bind the socket and serve in a daemon thread; ServeError if that is not possible."""
-        server_class = _Server6 if ":" in self.host else _Server
-        try:
-            server = server_class((self.host, self.requested_port), _Handler)
-        except OSError as exc:
-            raise ServeError(
-                f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc} "
-                "(choose another --port, or --port 0 for a free one)"
-            ) from exc
-        server.app = self.app
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.2},
-            name="newsletter-serve",
-            daemon=True,
-        )
-        self._thread.start()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the server is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        host = self.host
-        if host in ("", "0.0.0.0"):  # noqa: S104 (only to print a usable URL)
-            host = "127.0.0.1"
-        elif host == "::":
-            host = "::1"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
-
-    def stop(self) -> None:
-        """Stop accepting requests and close the socket."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> UnsubscribeServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().__init__(app, host=host, port=port)
