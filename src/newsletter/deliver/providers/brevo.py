@@ -37,6 +37,7 @@ from newsletter.deliver.providers import (
     register_provider,
 )
 from newsletter.deliver.providers.http import (
+    api_client,
     base_url_option,
     list_unsubscribe,
     protect_tags,
@@ -132,11 +133,8 @@ class BrevoProvider(Provider):
 
     async def open(self) -> None:
         if self.client is None:
-            self.client = httpx.AsyncClient(
-                base_url=self.base_url,
-                headers={"api-key": self.api_key, "accept": "application/json"},
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-                transport=self.transport,
+            self.client = api_client(
+                self.base_url, self.timeout, self.transport, headers={"api-key": self.api_key}
             )
 
     async def close(self) -> None:

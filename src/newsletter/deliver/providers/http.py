@@ -93,7 +93,26 @@ def _seconds(raw: str, now: datetime) -> float | None:
     return value
 
 
-# -- options and secrets ----------------------------------------------------------------------
+# -- options, secrets and the client ---------------------------------------------------------
+
+
+def api_client(
+    base_url: str,
+    timeout: float,
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    auth: httpx.Auth | None = None,
+) -> httpx.AsyncClient:
+    """The client of one API provider: its origin, our User-Agent, JSON answers, a connect
+    timeout of at most 10 s, and ``transport`` when a test injects one."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+        transport=transport,
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+        auth=auth,
+    )
 
 
 def secret_from_env(options: Mapping[str, Any], key: str, default: str, what: str) -> str:

@@ -35,8 +35,8 @@ from newsletter.deliver.providers import (
     register_provider,
 )
 from newsletter.deliver.providers.http import (
-    USER_AGENT,
     answer_text,
+    api_client,
     api_key,
     base_url_option,
     failure_results,
@@ -127,14 +127,11 @@ class MailgunProvider(Provider):
 
     async def open(self) -> None:
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                base_url=self.settings.base_url,
-                timeout=httpx.Timeout(
-                    self.settings.timeout, connect=min(10.0, self.settings.timeout)
-                ),
-                transport=self.transport,
+            self._http = api_client(
+                self.settings.base_url,
+                self.settings.timeout,
+                self.transport,
                 auth=httpx.BasicAuth("api", self.settings.api_key),
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             )
 
     async def close(self) -> None:

@@ -32,6 +32,7 @@ from newsletter.deliver.providers import (
     register_provider,
 )
 from newsletter.deliver.providers.http import (
+    api_client,
     base_url_option,
     list_unsubscribe,
     protect_tags,
@@ -104,11 +105,8 @@ class MailjetProvider(Provider):
 
     async def open(self) -> None:
         if self.client is None:
-            self.client = httpx.AsyncClient(
-                base_url=self.base_url,
-                auth=httpx.BasicAuth(*self.credentials),
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-                transport=self.transport,
+            self.client = api_client(
+                self.base_url, self.timeout, self.transport, auth=httpx.BasicAuth(*self.credentials)
             )
 
     async def close(self) -> None:

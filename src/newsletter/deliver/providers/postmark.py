@@ -35,6 +35,7 @@ from newsletter.deliver.providers import (
     register_provider,
 )
 from newsletter.deliver.providers.http import (
+    api_client,
     base_url_option,
     list_unsubscribe,
     request_went_out,
@@ -115,11 +116,11 @@ class PostmarkProvider(Provider):
 
     async def open(self) -> None:
         if self.client is None:
-            self.client = httpx.AsyncClient(
-                base_url=self.base_url,
-                headers={"X-Postmark-Server-Token": self.token, "Accept": "application/json"},
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-                transport=self.transport,
+            self.client = api_client(
+                self.base_url,
+                self.timeout,
+                self.transport,
+                headers={"X-Postmark-Server-Token": self.token},
             )
 
     async def close(self) -> None:

@@ -33,7 +33,7 @@ from newsletter.deliver.providers import (
     register_provider,
 )
 from newsletter.deliver.providers.http import (
-    USER_AGENT,
+    api_client,
     api_key,
     base_url_option,
     failure_results,
@@ -125,17 +125,11 @@ class SendGridProvider(Provider):
 
     async def open(self) -> None:
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                base_url=self.settings.base_url,
-                timeout=httpx.Timeout(
-                    self.settings.timeout, connect=min(10.0, self.settings.timeout)
-                ),
-                transport=self.transport,
-                headers={
-                    "Authorization": f"Bearer {self.settings.api_key}",
-                    "User-Agent": USER_AGENT,
-                    "Accept": "application/json",
-                },
+            self._http = api_client(
+                self.settings.base_url,
+                self.settings.timeout,
+                self.transport,
+                headers={"Authorization": f"Bearer {self.settings.api_key}"},
             )
 
     async def close(self) -> None:
