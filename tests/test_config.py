@@ -246,3 +246,16 @@ def test_feed_with_an_unsupported_scheme(tmp_path: Path) -> None:
     assert ":6: sources.0.feed: 'ftp://example.org/f.xml': a feed is an http(s) URL" in problem
     ok = MINIMAL + "sources:\n  - {name: a, feed: 'samples/f.xml', section: agenda}\n"
     assert load_config(write(tmp_path, ok)).sources[0].feed == "samples/f.xml"
+
+
+def test_errors_found_later_still_name_the_config_line(sample_project: Path) -> None:
+    """A provider option is checked when the provider is built; the CLI still names its line."""
+    config = sample_project / "schedule.yaml"
+    text = config.read_text(encoding="utf-8").replace(
+        "  options: {}", "  options:\n    batch_size: 0"
+    )
+    config.write_text(text, encoding="utf-8")
+    line = text.splitlines().index("    batch_size: 0") + 1
+    result = CliRunner().invoke(app, ["send", "2026-12-03", "--dry-run", "--config", str(config)])
+    assert result.exit_code == 1
+    assert f"{config}:{line}: delivery.options.batch_size:" in result.stderr

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -254,6 +254,7 @@ class Config(_Strict):
 
     _root: Path = PrivateAttr(default_factory=Path.cwd)
     _file: Path | None = PrivateAttr(default=None)
+    _key_lines: dict[str, int] = PrivateAttr(default_factory=dict)
 
     # -- resolved views -------------------------------------------------------------
     @property
@@ -267,6 +268,19 @@ class Config(_Strict):
     def resolve(self, relative: str) -> Path:
         path = Path(relative).expanduser()
         return path if path.is_absolute() else self._root / path
+
+    def where(self, key_path: str) -> str | None:
+        """``file:line`` of a dotted key path (``delivery.options.batch_size``), or of its
+        deepest parent written in the file; None when the config was not read from a file."""
+        if self._file is None:
+            return None
+        parts = key_path.split(".")
+        while parts:
+            line = self._key_lines.get(".".join(parts))
+            if line is not None:
+                return f"{self._file}:{line}"
+            parts.pop()
+        return None
 
     @property
     def bulletins_dir(self) -> Path:
@@ -348,6 +362,7 @@ def parse_config(text: str, file: Path) -> Config:
     root = file.resolve().parent
     config._root = root
     config._file = file
+    config._key_lines = dict(_key_lines(data))
     return config
 
 
@@ -395,6 +410,20 @@ def _describe(error: Any, data: Any, file: Path) -> tuple[int, str]:
         msg = str(error["msg"]).removeprefix("Value error, ")
         message = f"{path}: {msg}"
     return line, f"{file}:{line}: {message}"
+
+
+def _key_lines(node: Any, prefix: str = "") -> Iterator[tuple[str, int]]:
+    """Every key path of the YAML tree (``a.b``, ``sources.0.feed``) with its 1-based line."""
+    if isinstance(node, CommentedMap):
+        for key in node:
+            path = f"{prefix}{key}"
+            yield path, node.lc.key(key)[0] + 1
+            yield from _key_lines(node[key], f"{path}.")
+    elif isinstance(node, CommentedSeq):
+        for index, item in enumerate(node):
+            path = f"{prefix}{index}"
+            yield path, node.lc.item(index)[0] + 1
+            yield from _key_lines(item, f"{path}.")
 
 
 def _line_of(data: Any, loc: tuple[Any, ...]) -> int:
