@@ -14,7 +14,6 @@ Options: ``base_url`` (default https://api.brevo.com), ``api_key_env`` (default
 
 from __future__ import annotations
 
-import html
 import re
 import time
 import uuid
@@ -46,6 +45,7 @@ from newsletter.deliver.providers.http import (
     secret_from_env,
     status_of,
     timeout_option,
+    variable_values,
 )
 from newsletter.errors import DeliveryError
 from newsletter.message import (
@@ -177,12 +177,7 @@ class BrevoProvider(Provider):
         to: dict[str, str] = {"email": item.recipient.email}
         if item.recipient.name.strip():
             to["name"] = encoded_name(item.recipient.name)
-        params: dict[str, str] = {"lb": "{"}
-        for name in names:
-            raw = values.get(name, "")
-            params[f"text_{name}"] = raw
-            params[f"line_{name}"] = one_line(raw)
-            params[f"html_{name}"] = html.escape(raw, quote=True)
+        params = variable_values(values, names)
         return {
             "to": [to],
             "params": params,

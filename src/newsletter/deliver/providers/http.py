@@ -26,7 +26,7 @@ from newsletter.deliver.providers import (
     option,
 )
 from newsletter.errors import ConfigError
-from newsletter.message import TEST_PREFIX, unsubscribe_mailto
+from newsletter.message import TEST_PREFIX, one_line, unsubscribe_mailto
 from newsletter.model import PLACEHOLDERS
 
 USER_AGENT = f"newsletter/{__version__} (httpx/{httpx.__version__})"
@@ -176,6 +176,19 @@ def placeholder_value(values: Mapping[str, str], name: str, *, escape: bool) -> 
     if name not in values:
         return "" if name in PLACEHOLDERS else f"[[{name}]]"
     return html.escape(values[name], quote=True) if escape else values[name]
+
+
+def variable_values(values: Mapping[str, str], names: set[str]) -> dict[str, str]:
+    """One recipient's values for a template engine with variables (Brevo, Mailjet): each
+    placeholder as ``text_x`` (text part), ``line_x`` (one line, for the subject) and ``html_x``
+    (HTML-escaped), plus ``lb``, the ``{`` that ``protect_tags`` puts in our own text."""
+    variables = {"lb": "{"}
+    for name in names:
+        raw = values.get(name, "")
+        variables[f"text_{name}"] = raw
+        variables[f"line_{name}"] = one_line(raw)
+        variables[f"html_{name}"] = html.escape(raw, quote=True)
+    return variables
 
 
 def protect_tags(text: str, brace: str) -> str:

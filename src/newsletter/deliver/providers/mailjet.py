@@ -12,7 +12,6 @@ Options: ``base_url`` (default https://api.mailjet.com), ``api_key_env`` / ``api
 
 from __future__ import annotations
 
-import html
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -41,6 +40,7 @@ from newsletter.deliver.providers.http import (
     secret_from_env,
     status_of,
     timeout_option,
+    variable_values,
 )
 from newsletter.message import TEST_PREFIX, one_line, recipient_values
 from newsletter.model import PLACEHOLDERS
@@ -146,12 +146,7 @@ class MailjetProvider(Provider):
         to: dict[str, str] = {"Email": item.recipient.email}
         if item.recipient.name.strip():
             to["Name"] = one_line(item.recipient.name)
-        variables: dict[str, str] = {"lb": "{"}
-        for name in names:
-            raw = values.get(name, "")
-            variables[f"text_{name}"] = raw
-            variables[f"line_{name}"] = one_line(raw)
-            variables[f"html_{name}"] = html.escape(raw, quote=True)
+        variables = variable_values(values, names)
         return {
             "To": [to],
             "Variables": variables,
