@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
-NEWSLETTER = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "newsletter"
 DAY = "2026-12-03"
 
 
@@ -24,7 +24,7 @@ def use_provider(project: Path, provider: str, options: dict[str, object]) -> No
 def newsletter(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """``newsletter ARGS --config project/schedule.yaml`` with ``env`` added to the environment."""
     return subprocess.run(
-        [str(NEWSLETTER), *args, "--config", str(project / "schedule.yaml")],
+        [sys.executable, "-m", "newsletter", *args, "--config", str(project / "schedule.yaml")],
         capture_output=True,
         text=True,
         env={**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", **env},

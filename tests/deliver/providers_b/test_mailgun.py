@@ -20,20 +20,18 @@ from newsletter.deliver.providers import (
     provider_class,
 )
 from newsletter.deliver.providers.mailgun import MailgunProvider, MailgunSettings
-from newsletter.deliver.reports import DeliveryReport
-from newsletter.deliver.service import execute_send, open_ledger, prepare_send
 from newsletter.errors import ConfigError
 from newsletter.message import build_message, fill_placeholders, recipient_values
-from newsletter.model import Recipient, RenderedEmail
+from newsletter.model import Recipient
 from newsletter.tokens import verify_token
 
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
 from .cli_run import DAY, newsletter, use_provider
+from .engine_run import SECRET, audience_rows, configure_provider, send
 from .fake_mailgun import FakeMailgun, parse_form
 from .fakes import serve
 
 KEY = "key-test"
-SECRET = b"k"
 
 
 @pytest.fixture
@@ -45,24 +43,7 @@ def mailgun(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMailgun]:
 
 
 def configure(root: Path, fake: FakeMailgun, **options: object) -> Config:
-    write_config(
-        root,
-        provider="mailgun",
-        options={
-            "base_url": fake.url,
-            "api_key_env": "TEST_MAILGUN_KEY",
-            "backoff_base": 0.01,
-            "backoff_max": 1,
-            **options,
-        },
-    )
-    return config_of(root)
-
-
-def send(config: Config, rendered: RenderedEmail | None = None) -> DeliveryReport:
-    with open_ledger(config) as ledger:
-        plan = prepare_send(ledger, config, rendered or rendered_email(), ISSUE)
-        return asyncio.run(execute_send(ledger, config, plan.send, secret=SECRET))
+    return configure_provider(root, "mailgun", fake.url, "TEST_MAILGUN_KEY", **options)
 
 
 def test_registry_and_options(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,7 +97,7 @@ def test_one_request_per_batch_with_recipient_variables(
     assert max(mailgun.counts().values()) == 1 and len(mailgun.counts()) == 12
     for got in mailgun.delivered:
         fields_of = {"ville": "Paris" if got.email.startswith("tricky") else "Lyon"}
-        row = next(r for r in _audience(project) if r[0] == got.email)
+        row = next(r for r in audience_rows(project) if r[0] == got.email)
         recipient = Recipient(got.email, row[2], row[1], fields_of)
         values = recipient_values(recipient, config, SECRET)
         assert got.html == fill_placeholders(rendered.html, values, escape=True)
@@ -131,13 +112,6 @@ def test_one_request_per_batch_with_recipient_variables(
     last = parse_form(mailgun.requests[2].headers["content-type"], mailgun.requests[2].body)
     assert last is not None
     assert '"Zoé \\"la\\" grande" <tricky@example.org>' in [v for k, v in last if k == "to"]
-
-
-def _audience(project: Path) -> list[tuple[str, str, str]]:
-    import csv
-
-    with (project / "subscribers.csv").open(encoding="utf-8") as handle:
-        return [(r["email"], r["first_name"], r["name"]) for r in csv.DictReader(handle)]
 
 
 def test_rate_limit_and_server_errors_are_retried(project: Path, mailgun: FakeMailgun) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,20 +13,19 @@ from newsletter.config import Config
 from newsletter.deliver.limits import SendOptions
 from newsletter.deliver.providers import ProviderContext, provider_class
 from newsletter.deliver.providers.resend import ResendProvider
-from newsletter.deliver.reports import DeliveryReport
-from newsletter.deliver.service import execute_send, open_ledger, prepare_send
+from newsletter.deliver.service import open_ledger
 from newsletter.errors import ConfigError
 from newsletter.message import build_message, fill_placeholders, recipient_values
-from newsletter.model import Recipient, RenderedEmail
+from newsletter.model import Recipient
 from newsletter.tokens import verify_token
 
-from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
+from ..conftest import config_of, rendered_email, write_audience, write_config
 from .cli_run import DAY, newsletter, use_provider
+from .engine_run import SECRET, audience_rows, configure_provider, send
 from .fake_resend import FakeResend
 from .fakes import serve
 
 KEY = "re_test"
-SECRET = b"k"
 
 
 @pytest.fixture
@@ -39,24 +37,7 @@ def resend(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeResend]:
 
 
 def configure(root: Path, fake: FakeResend, **options: object) -> Config:
-    write_config(
-        root,
-        provider="resend",
-        options={
-            "base_url": fake.url,
-            "api_key_env": "TEST_RESEND_KEY",
-            "backoff_base": 0.01,
-            "backoff_max": 1,
-            **options,
-        },
-    )
-    return config_of(root)
-
-
-def send(config: Config, rendered: RenderedEmail | None = None) -> DeliveryReport:
-    with open_ledger(config) as ledger:
-        plan = prepare_send(ledger, config, rendered or rendered_email(), ISSUE)
-        return asyncio.run(execute_send(ledger, config, plan.send, secret=SECRET))
+    return configure_provider(root, "resend", fake.url, "TEST_RESEND_KEY", **options)
 
 
 def test_registry_and_options(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,7 +76,7 @@ def test_one_request_per_batch_with_idempotency_key(project: Path, resend: FakeR
             assert email["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert max(resend.counts().values()) == 1 and len(resend.counts()) == 12
     for got in resend.delivered:
-        row = next(r for r in _audience(project) if r[0] == got.email)
+        row = next(r for r in audience_rows(project) if r[0] == got.email)
         ville = "Paris" if got.email.startswith("tricky") else "Lyon"
         recipient = Recipient(got.email, row[2], row[1], {"ville": ville})
         values = recipient_values(recipient, config, SECRET)
@@ -107,13 +88,6 @@ def test_one_request_per_batch_with_idempotency_key(project: Path, resend: FakeR
         assert mailto == "mailto:desinscription@example.org?subject=unsubscribe"
     tricky = next(d for d in resend.delivered if d.email.startswith("tricky"))
     assert "&lt;b&gt;Zoé&lt;/b&gt; &amp; &quot;Co&quot;" in tricky.html
-
-
-def _audience(project: Path) -> list[tuple[str, str, str]]:
-    import csv
-
-    with (project / "subscribers.csv").open(encoding="utf-8") as handle:
-        return [(r["email"], r["first_name"], r["name"]) for r in csv.DictReader(handle)]
 
 
 def test_lost_answer_is_retried_safely_with_the_same_key(project: Path, resend: FakeResend) -> None:

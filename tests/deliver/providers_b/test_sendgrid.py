@@ -15,20 +15,19 @@ from newsletter.config import Config
 from newsletter.deliver.limits import SendOptions
 from newsletter.deliver.providers import ProviderContext, provider_class
 from newsletter.deliver.providers.sendgrid import SendGridProvider
-from newsletter.deliver.reports import DeliveryReport
-from newsletter.deliver.service import execute_send, open_ledger, prepare_send
+from newsletter.deliver.service import open_ledger
 from newsletter.errors import ConfigError
 from newsletter.message import build_message, fill_placeholders, recipient_values
-from newsletter.model import Recipient, RenderedEmail
+from newsletter.model import Recipient
 from newsletter.tokens import verify_token
 
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
 from .cli_run import DAY, newsletter, use_provider
+from .engine_run import SECRET, audience_rows, configure_provider, send
 from .fake_sendgrid import FakeSendGrid
 from .fakes import serve
 
 KEY = "SG.test-key"
-SECRET = b"k"
 
 
 @pytest.fixture
@@ -40,24 +39,7 @@ def sendgrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
 
 
 def configure(root: Path, fake: FakeSendGrid, **options: object) -> Config:
-    write_config(
-        root,
-        provider="sendgrid",
-        options={
-            "base_url": fake.url,
-            "api_key_env": "TEST_SENDGRID_KEY",
-            "backoff_base": 0.01,
-            "backoff_max": 1,
-            **options,
-        },
-    )
-    return config_of(root)
-
-
-def send(config: Config, rendered: RenderedEmail | None = None) -> DeliveryReport:
-    with open_ledger(config) as ledger:
-        plan = prepare_send(ledger, config, rendered or rendered_email(), ISSUE)
-        return asyncio.run(execute_send(ledger, config, plan.send, secret=SECRET))
+    return configure_provider(root, "sendgrid", fake.url, "TEST_SENDGRID_KEY", **options)
 
 
 def test_registry_and_options(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,7 +90,7 @@ def test_one_request_per_batch_personalized_by_sendgrid(
         fields = {"ville": "Paris" if got.email.startswith("tricky") else "Lyon"}
         recipient = next(
             Recipient(got.email, name, first, fields)
-            for email, first, name in _audience(project)
+            for email, first, name in audience_rows(project)
             if email == got.email
         )
         values = recipient_values(recipient, config, SECRET)
@@ -124,13 +106,6 @@ def test_one_request_per_batch_personalized_by_sendgrid(
     body = json.loads(sendgrid.requests[2].body)
     names = [p["to"][0].get("name") for p in body["personalizations"]]
     assert '"Zoé, la <b>grande</b>"' in names  # SendGrid needs names with a comma quoted
-
-
-def _audience(project: Path) -> list[tuple[str, str, str]]:
-    import csv
-
-    with (project / "subscribers.csv").open(encoding="utf-8") as handle:
-        return [(r["email"], r["first_name"], r["name"]) for r in csv.DictReader(handle)]
 
 
 def test_rate_limit_reset_is_honoured(project: Path, sendgrid: FakeSendGrid) -> None:
