@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from .conftest import ISSUE, Sink, write_audience
 
 pytest.importorskip("newsletter.render", reason="the render stage is not available")
 
-NEWSLETTER = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "newsletter"
+NEWSLETTER = [sys.executable, "-m", "newsletter"]
 DAY = ISSUE.isoformat()
 
 
@@ -114,7 +115,7 @@ def test_cli_send_kill_send_status(project: Path, smtp_sink: Sink) -> None:
     _smtp_project(project, smtp_sink, 1500)
     config_file = str(project / "schedule.yaml")
     env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret"}
-    command = [str(NEWSLETTER), "send", DAY, "--yes", "--config", config_file]
+    command = [*NEWSLETTER, "send", DAY, "--yes", "--config", config_file]
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -131,7 +132,7 @@ def test_cli_send_kill_send_status(project: Path, smtp_sink: Sink) -> None:
     process.communicate(timeout=30)
 
     status = subprocess.run(
-        [str(NEWSLETTER), "status", DAY, "--config", config_file],
+        [*NEWSLETTER, "status", DAY, "--config", config_file],
         capture_output=True,
         text=True,
         env=env,
@@ -153,7 +154,7 @@ def test_cli_send_kill_send_status(project: Path, smtp_sink: Sink) -> None:
     assert max(smtp_sink.received.values()) == 1
 
     status = subprocess.run(
-        [str(NEWSLETTER), "status", DAY, "--config", config_file],
+        [*NEWSLETTER, "status", DAY, "--config", config_file],
         capture_output=True,
         text=True,
         env=env,
@@ -271,7 +272,7 @@ def test_terminal_asks_for_confirmation(project: Path) -> None:
     master, slave = os.openpty()
     env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret"}
     process = subprocess.Popen(
-        [str(NEWSLETTER), "send", DAY, "--config", str(project / "schedule.yaml")],
+        [*NEWSLETTER, "send", DAY, "--config", str(project / "schedule.yaml")],
         stdin=slave,
         stdout=slave,
         stderr=slave,

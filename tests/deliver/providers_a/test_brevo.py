@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from newsletter.model import IssueStatus, Recipient
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
 from .fakes import FakeBrevo, serve
 
-NEWSLETTER = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "newsletter"
+NEWSLETTER = [sys.executable, "-m", "newsletter"]
 KEY_ENV = "NEWSLETTER_TEST_BREVO_KEY"
 
 
@@ -243,7 +244,7 @@ def test_campaign_answer_lost_in_a_server_error_is_not_a_refusal(
 
 def _run(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(NEWSLETTER), *args, "--config", str(project / "schedule.yaml")],
+        [*NEWSLETTER, *args, "--config", str(project / "schedule.yaml")],
         capture_output=True,
         text=True,
         env=env,
