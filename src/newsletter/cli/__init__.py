@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
 from newsletter import __version__
@@ -33,20 +31,19 @@ def app(ctx: click.Context, config_file: str | None) -> None:
     ctx.obj = {"config_file": config_file}
 
 
-#: The command modules, each with a ``register(group)``; optional ones may be absent.
-COMMAND_MODULES = ("content", "collect", "render", "deliver", "preview", "schedule")
-OPTIONAL_COMMAND_MODULES = ("archive", "serve")
-
-
 def _register() -> None:
-    for name in COMMAND_MODULES + OPTIONAL_COMMAND_MODULES:
-        module_name = f"newsletter.cli.{name}"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if name in OPTIONAL_COMMAND_MODULES and exc.name == module_name:
-                continue
-            raise
+    from newsletter.cli import (
+        archive,
+        collect,
+        content,
+        deliver,
+        preview,
+        render,
+        schedule,
+        serve,
+    )
+
+    for module in (content, collect, render, deliver, preview, schedule, archive, serve):
         module.register(app)
 
 

@@ -184,12 +184,7 @@ def register_provider(cls: T) -> T:
 def provider_class(name: str) -> type[Provider]:
     """The provider registered as ``name``; DeliveryError naming the known ones otherwise."""
     if name not in _REGISTRY and name in BUILTIN_PROVIDERS:
-        module = BUILTIN_PROVIDERS[name]
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(BUILTIN_PROVIDERS[name])
     try:
         return _REGISTRY[name]
     except KeyError:
