@@ -28,7 +28,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def problems_of(path: Path) -> tuple[str, ...]:
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    return info.value.problems
+    return tuple(map(str, info.value.problems))
 
 
 def test_sample_config_loads(repo_root: Path) -> None:

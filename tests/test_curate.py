@@ -84,7 +84,7 @@ def test_every_problem_of_the_folder_is_reported(sample_project: Path) -> None:
     )
     with pytest.raises(ContentError) as info:
         load_issue(load_config(sample_project / "schedule.yaml"), DAY)
-    problems = info.value.problems
+    problems = tuple(map(str, info.value.problems))
     assert any(
         "issue.md:" in p and "'editor_items' must be 'first' or 'last'" in p for p in problems
     )
@@ -113,6 +113,6 @@ def test_editor_url_with_a_space_is_refused(sample_project: Path) -> None:
     )
     with pytest.raises(ContentError) as info:
         load_issue(load_config(sample_project / "schedule.yaml"), DAY)
-    assert info.value.problems[0].startswith(
+    assert str(info.value.problems[0]).startswith(
         "bulletins/2026-12-03/atelier-alliances.md:3: 'url' must not contain spaces"
     )

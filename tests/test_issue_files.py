@@ -54,7 +54,7 @@ def test_invalid_front_matter_names_file_and_line(sample_project: Path) -> None:
     )
     with pytest.raises(ContentError) as info:
         read_issue_meta(config, DAY)
-    problems = info.value.problems
+    problems = tuple(map(str, info.value.problems))
     assert "bulletins/2026-12-10/issue.md:5: unknown key 'color'" in problems[0]
     assert any(p.startswith("bulletins/2026-12-10/issue.md:4: 'number'") for p in problems)
     assert any(p.startswith("bulletins/2026-12-10/issue.md:3: 'status'") for p in problems)

@@ -18,7 +18,7 @@ def issue_problem(project: Path, front: str) -> str:
     (project / "bulletins" / "2026-12-03" / "issue.md").write_text(front, encoding="utf-8")
     with pytest.raises(NewsletterError) as info:
         read_issue_meta(load_config(project / "schedule.yaml"), DAY)
-    return info.value.problems[0]
+    return str(info.value.problems[0])
 
 
 def test_colon_in_a_value_asks_for_quotes(sample_project: Path) -> None:
@@ -56,5 +56,5 @@ def test_config_yaml_mistake_has_a_hint(tmp_path: Path) -> None:
     )
     with pytest.raises(NewsletterError) as info:
         load_config(tmp_path / "schedule.yaml")
-    assert ":2: invalid YAML" in info.value.problems[0]
-    assert "quotes" in info.value.problems[0]
+    assert ":2: invalid YAML" in str(info.value.problems[0])
+    assert "quotes" in str(info.value.problems[0])

@@ -28,7 +28,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from newsletter.cron import cron_trigger
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, Location, Problem
 from newsletter.model import Section, Source
 from newsletter.yaml_errors import describe_yaml_error
 
@@ -272,15 +272,25 @@ class Config(_Strict):
     def where(self, key_path: str) -> str | None:
         """``file:line`` of a dotted key path (``delivery.options.batch_size``), or of its
         deepest parent written in the file; None when the config was not read from a file."""
+        location = self.location(key_path)
+        return None if location is None else str(location)
+
+    def location(self, key_path: str) -> Location | None:
+        """The file and line of a dotted key path, as data; None when not read from a file."""
         if self._file is None:
             return None
         parts = key_path.split(".")
         while parts:
             line = self._key_lines.get(".".join(parts))
             if line is not None:
-                return f"{self._file}:{line}"
+                return Location(str(self._file), line)
             parts.pop()
         return None
+
+    def problem(self, key_path: str, message: str) -> Problem:
+        """A problem about a key of schedule.yaml, located at that key's line:
+        ``schedule.yaml:12: delivery.options.rate: expected a number``."""
+        return Problem(f"{key_path}: {message}", self.location(key_path))
 
     @property
     def bulletins_dir(self) -> Path:

@@ -23,7 +23,7 @@ def load_issue(config: Config, issue_date: date) -> Issue:
     try:
         meta = read_issue_meta(config, issue_date)
     except ContentError as exc:
-        problems.extend(exc.problems)
+        problems.extend(str(p) for p in exc.problems)
         meta = None
     editor_items, editor_problems = read_editor_items(
         issue_dir(config, issue_date), config.section_list, root=config.root
@@ -35,7 +35,7 @@ def load_issue(config: Config, issue_date: date) -> Issue:
         try:
             collected = load_included_items(path, config.section_list)
         except ContentError as exc:
-            problems.extend(exc.problems)
+            problems.extend(str(p) for p in exc.problems)
     if problems or meta is None:
         raise ContentError(problems[0], problems)
 

@@ -62,7 +62,12 @@ def collect_job(config: Config, now: datetime, stop: threading.Event) -> None:
     try:
         report = _run(lambda _event: collect_issue(config, day, now=now), stop)
     except NewsletterError as exc:
-        notify_editors(config, day, "la collecte n'a pas pu écrire le brouillon", exc.problems)
+        notify_editors(
+            config,
+            day,
+            "la collecte n'a pas pu écrire le brouillon",
+            [str(p) for p in exc.problems],
+        )
         return
     for line in report.lines(config.root):
         log.info("collect %s: %s", day, line)
@@ -74,7 +79,7 @@ def send_test_job(config: Config, now: datetime, stop: threading.Event) -> None:
     try:
         rendered = rendered_issue(config, day, need_approval=False)
     except NewsletterError as exc:
-        notify_editors(config, day, "le test n'a pas pu partir", exc.problems)
+        notify_editors(config, day, "le test n'a pas pu partir", [str(p) for p in exc.problems])
         return
     _deliver(config, day, rendered, stop, test=True)
 
@@ -92,7 +97,7 @@ def send_job(config: Config, now: datetime, stop: threading.Event) -> None:
         log.info("send %s: %s", day, exc)
         return
     except NewsletterError as exc:
-        notify_editors(config, day, "l'envoi n'est pas parti", exc.problems)
+        notify_editors(config, day, "l'envoi n'est pas parti", [str(p) for p in exc.problems])
         return
     _deliver(config, day, rendered, stop, test=False)
 
@@ -107,7 +112,12 @@ def _deliver(
             lambda event: send_issue(config, day, lambda: rendered, test=test, stop=event), stop
         )
     except NewsletterError as exc:
-        notify_editors(config, day, f"l'envoi{' de test' if test else ''} a échoué", exc.problems)
+        notify_editors(
+            config,
+            day,
+            f"l'envoi{' de test' if test else ''} a échoué",
+            [str(p) for p in exc.problems],
+        )
         return
     for line in report.lines():
         log.info("%s %s: %s", label, day, line)

@@ -118,12 +118,13 @@ def test_unknown_options_are_named_not_ignored(project: Path) -> None:
     config = config_of(project)
     with open_ledger(config) as ledger, pytest.raises(ConfigError) as caught:
         prepare_send(ledger, config, rendered_email(), ISSUE)
-    assert caught.value.problems[0].startswith(
+    assert str(caught.value.problems[0]).startswith(
         "delivery.options.max_inflight: unknown option for provider 'smtp'; did you mean "
         "'max_in_flight'?"
     )
     assert (
-        "delivery.options.hots" in caught.value.problems[1] and "'host'" in caught.value.problems[1]
+        "delivery.options.hots" in tuple(map(str, caught.value.problems))[1]
+        and "'host'" in tuple(map(str, caught.value.problems))[1]
     )
     write_config(project, options={"host": "localhost"})  # an smtp key, but the outbox is used
     with pytest.raises(ConfigError, match=r"delivery\.options\.host: unknown option for provider"):

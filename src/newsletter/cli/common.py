@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -13,7 +13,7 @@ import click
 
 from newsletter.config import Config, load_config
 from newsletter.dates import next_issue_date, parse_issue_date
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, Problem
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -78,9 +78,12 @@ def located(problem: str) -> str:
     return f"{where}: {problem}" if where else problem
 
 
-def fail(problems: tuple[str, ...] | list[str]) -> None:
-    for line in problems:
-        click.echo(f"error: {located(line)}", err=True)
+def fail(problems: Sequence[Problem | str]) -> None:
+    for problem in problems:
+        line = str(problem)
+        if isinstance(problem, str) or problem.location is None:
+            line = located(line)
+        click.echo(f"error: {line}", err=True)
     sys.exit(1)
 
 

@@ -45,7 +45,7 @@ def read_editor_items(
         try:
             doc = read_front_matter(path, display=name)
         except ContentError as exc:
-            problems.extend(exc.problems)
+            problems.extend(str(p) for p in exc.problems)
             continue
         item, found = editor_item(doc, name, sections)
         problems.extend(found)

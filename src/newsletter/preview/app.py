@@ -101,7 +101,7 @@ class PreviewApp:
                 try:
                     self._loaded = _LoadedConfig(stamp, load_config(self.config_file), ())
                 except NewsletterError as exc:
-                    self._loaded = _LoadedConfig(stamp, None, exc.problems)
+                    self._loaded = _LoadedConfig(stamp, None, tuple(map(str, exc.problems)))
             return self._loaded.config, self._loaded.errors
 
     @property
@@ -178,7 +178,7 @@ class PreviewApp:
             issue = _load_issue(config, issue_date)
             rendered = _render_issue(issue, config)
         except NewsletterError as exc:
-            errors.extend(exc.problems)
+            errors.extend(map(str, exc.problems))
         except Exception as exc:  # a bug in a stage must not take the preview down
             log.exception("preview of %s failed", issue_date)
             errors.append(
@@ -232,7 +232,7 @@ def _summary(config: Config, issue_date: date) -> IssueSummary:
     try:
         meta = read_issue_meta(config, issue_date)
     except NewsletterError as exc:
-        return IssueSummary(issue_date, problem=exc.problems[0])
+        return IssueSummary(issue_date, problem=str(exc.problems[0]))
     return IssueSummary(issue_date, meta.subject, meta.status.value, meta.number)
 
 
@@ -266,7 +266,7 @@ def _check(
 
         findings = check_issue(issue, rendered, config)
     except NewsletterError as exc:
-        return (), list(exc.problems)
+        return (), list(map(str, exc.problems))
     except Exception as exc:  # as in _build: show it, keep serving
         log.exception("check of %s failed", issue.date)
         return (), [f"internal error while checking: {type(exc).__name__}: {exc}"]

@@ -14,7 +14,7 @@ from typing import Any
 from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxError
 
 from newsletter.config import Config
-from newsletter.errors import RenderError
+from newsletter.errors import Location, Problem, RenderError
 from newsletter.issue_files import display_path
 from newsletter.model import Issue, RenderedEmail
 from newsletter.render.compile import (
@@ -82,28 +82,30 @@ def _render(env: Environment, name: str, context: dict[str, Any], config: Config
     try:
         return _CONTROL.sub("", env.get_template(name).render(context))
     except TemplateSyntaxError as exc:
-        where = _shown(config, exc.filename, exc.name or name)
-        raise RenderError(f"{where}:{exc.lineno}: template syntax error: {exc.message}") from exc
+        where = Location(_shown(config, exc.filename, exc.name or name), exc.lineno)
+        raise RenderError(Problem(f"template syntax error: {exc.message}", where)) from exc
     except TemplateNotFound as exc:
+        searched = ", ".join(str(p) for p in _searched(env))
         raise RenderError(
-            f"{name}: template '{exc.name}' not found in "
-            f"{', '.join(str(p) for p in _searched(env))}"
+            Problem(f"template '{exc.name}' not found in {searched}", Location(name))
         ) from exc
     except UnicodeDecodeError as exc:
         raise RenderError(
-            f"{_undecodable(env, config) or name}: not UTF-8 text ({exc.reason} at byte "
-            f"{exc.start}); save the template as UTF-8"
+            Problem(
+                f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the template as UTF-8",
+                Location(_undecodable(env, config) or name),
+            )
         ) from exc
     except RenderError:
         raise
     except Exception as exc:
         # A template can raise anything ({{ 1/0 }}, a filter given the wrong type): the user
         # needs the template and line, never a traceback.
-        where = _template_frame(exc, config) or name
+        where = _template_frame(exc, config) or Location(name)
         detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         familiar = (TemplateError, TypeError, ValueError, KeyError, AttributeError)
         kind = "" if isinstance(exc, familiar) else f"{type(exc).__name__}: "
-        raise RenderError(f"{where}: template error: {kind}{detail}") from exc
+        raise RenderError(Problem(f"template error: {kind}{detail}", where)) from exc
 
 
 def _in_template(exc: MjmlError, marked: str, env: Environment, config: Config) -> RenderError:
@@ -116,8 +118,9 @@ def _in_template(exc: MjmlError, marked: str, env: Environment, config: Config) 
     except TemplateNotFound:
         source, filename = "", None
     line = template_line(unmark(source), _full_line(marked, exc.line), exc.snippet)
-    where = _shown(config, filename, name) + (f":{line}" if line else "")
-    return RenderError(f"{where}: MJML error: {exc.detail} (line {exc.line} of the rendered MJML)")
+    where = Location(_shown(config, filename, name), line)
+    detail = f"MJML error: {exc.detail} (line {exc.line} of the rendered MJML)"
+    return RenderError(Problem(detail, where))
 
 
 def _undecodable(env: Environment, config: Config) -> str | None:
@@ -138,11 +141,11 @@ def _full_line(marked: str, line: int) -> str:
     return lines[line - 1] if 0 < line <= len(lines) else ""
 
 
-def _template_frame(exc: BaseException, config: Config) -> str | None:
-    """'file:line' of the innermost template frame in the traceback (Jinja rewrites them)."""
+def _template_frame(exc: BaseException, config: Config) -> Location | None:
+    """File and line of the innermost template frame in the traceback (Jinja rewrites them)."""
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename.endswith(".j2"):
-            return f"{_shown(config, frame.filename, frame.filename)}:{frame.lineno}"
+            return Location(_shown(config, frame.filename, frame.filename), frame.lineno)
     return None
 
 

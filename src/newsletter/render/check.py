@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from markdown_it import MarkdownIt
 
 from newsletter.config import Config
-from newsletter.errors import RenderError
+from newsletter.errors import Problem, RenderError
 from newsletter.issue_files import SKELETON_EDITORIAL, display_path, issue_file
 from newsletter.model import PLACEHOLDERS, Issue, Item, RenderedEmail, placeholder
 from newsletter.render.contrast import MIN_CONTRAST, MUTED_COLOR, check_theme, contrast_ratio
@@ -67,9 +67,9 @@ def render_and_check(issue: Issue, config: Config) -> tuple[RenderedEmail | None
     return rendered, check_issue(issue, rendered, config)
 
 
-def _finding_of(problem: str) -> Finding:
-    where, _, message = problem.partition(": ")
-    return Finding(Level.ERROR, where, message or problem)
+def _finding_of(problem: Problem) -> Finding:
+    where = str(problem.location) if problem.location is not None else ""
+    return Finding(Level.ERROR, where, problem.message)
 
 
 def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) -> list[Finding]:
