@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import load_config
-from newsletter.curate import load_issue
 from newsletter.errors import ContentError
+from newsletter.issue.curate import load_issue
 
 DAY = date(2026, 12, 3)
 

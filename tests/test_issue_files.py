@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from newsletter.cli import app
 from newsletter.config import load_config
 from newsletter.errors import ContentError
-from newsletter.issue_files import SKELETON_EDITORIAL, new_issue, read_issue_meta, set_status
-from newsletter.model import IssueStatus
+from newsletter.issue.folder import new_issue, read_issue_meta, set_status
+from newsletter.model import SKELETON_EDITORIAL, IssueStatus
 
 DAY = date(2026, 12, 10)
 

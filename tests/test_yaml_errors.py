@@ -9,7 +9,7 @@ import pytest
 
 from newsletter.config import load_config
 from newsletter.errors import NewsletterError
-from newsletter.issue_files import read_issue_meta
+from newsletter.issue.folder import read_issue_meta
 
 DAY = date(2026, 12, 3)
 

@@ -28,7 +28,7 @@ from newsletter.config import Config
 from newsletter.deliver.ledger import Ledger, SendRecord
 from newsletter.deliver.service import open_ledger
 from newsletter.errors import NewsletterError
-from newsletter.issue_files import atomic_write
+from newsletter.files import atomic_write
 from newsletter.model import RenderedEmail
 
 __all__ = ["ArchiveError", "ArchiveReport", "ArchivedIssue", "build_archive", "sent_issues"]
@@ -50,7 +50,7 @@ class ArchiveReport:
 
 
 def _rerender(config: Config, send: SendRecord) -> RenderedEmail:
-    from newsletter.curate import load_issue
+    from newsletter.issue.curate import load_issue
     from newsletter.render import render_issue
 
     return render_issue(load_issue(config, send.issue_date), config)

@@ -193,6 +193,13 @@ class SourceSettings(_Strict):
         return value
 
 
+class CollectSettings(_Strict):
+    """How collect treats what it finds (the CLI's options only override these)."""
+
+    #: Feed summaries are cut after this many words; 0 keeps them whole.
+    summary_words: int = Field(default=60, ge=0)
+
+
 class JobSettings(_Strict):
     cron: str
     _cron = field_validator("cron")(check_cron)
@@ -249,6 +256,7 @@ class Config(_Strict):
     theme: Theme = Theme()
     sections: list[SectionSettings] = Field(default_factory=lambda: list(DEFAULT_SECTIONS))
     sources: list[SourceSettings] = Field(default_factory=list)
+    collect: CollectSettings = CollectSettings()
     jobs: JobsSettings = JobsSettings()
     delivery: DeliverySettings = DeliverySettings()
 
@@ -275,12 +283,13 @@ class Config(_Strict):
         location = self.location(key_path)
         return None if location is None else str(location)
 
-    def location(self, key_path: str) -> Location | None:
-        """The file and line of a dotted key path, as data; None when not read from a file."""
+    def location(self, key_path: str, *, exact: bool = False) -> Location | None:
+        """The file and line of a dotted key path (or of its deepest parent written in the
+        file, unless ``exact``), as data; None when not read from a file or not found."""
         if self._file is None:
             return None
         parts = key_path.split(".")
-        while parts:
+        while parts and (not exact or len(parts) == len(key_path.split("."))):
             line = self._key_lines.get(".".join(parts))
             if line is not None:
                 return Location(str(self._file), line)

@@ -9,7 +9,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from newsletter.errors import ContentError
+from newsletter.errors import ContentError, Location, Problem
 from newsletter.yaml_errors import describe_yaml_error
 
 FENCE = "---"
@@ -63,7 +63,7 @@ def read_front_matter(path: Path, *, display: str | None = None) -> FrontMatterD
         meta = YAML(typ="rt").load(head)
     except MarkedYAMLError as exc:
         line, message = describe_yaml_error(exc, first_line=2)
-        raise ContentError(f"{name}:{line}: front matter: {message}") from exc
+        raise ContentError(Problem(f"front matter: {message}", Location(name, line))) from exc
     except YAMLError as exc:
         raise ContentError(f"{name}:1: invalid front matter: {exc}") from exc
     if meta is None:

@@ -24,6 +24,10 @@ def placeholder(name: str) -> str:
     return f"[[{name}]]"
 
 
+#: The editorial that ``new`` writes into issue.md; ``check`` refuses to let it go out.
+SKELETON_EDITORIAL = "Écrivez ici l'édito de la semaine."
+
+
 @dataclass(frozen=True)
 class Section:
     """A block of the email, such as "Bonnes nouvelles des territoires"."""
@@ -75,6 +79,15 @@ class Item:
     event_date: date | None = None
     #: Where the item was read from, for messages: a file path, or a feed name.
     origin_ref: str = ""
+    #: The line of ``origin_ref`` the item starts at, when it was read from a file.
+    origin_line: int | None = None
+
+    @property
+    def origin_place(self) -> str:
+        """``origin_ref`` with its line, as messages show it (``collected.yaml:12``)."""
+        if self.origin_line is None:
+            return self.origin_ref
+        return f"{self.origin_ref}:{self.origin_line}"
 
 
 @dataclass(frozen=True)

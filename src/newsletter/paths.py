@@ -1,8 +1,16 @@
-"""How paths are shown in messages: relative to the project root when they lie inside it."""
+"""Where an issue's files are, and how paths are shown in messages (relative to the project)."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from newsletter.config import Config
+
+#: The issue's settings and editorial, in its folder ``bulletins/DATE/``.
+ISSUE_FILE = "issue.md"
 
 
 def shown_path(path: Path, root: Path | None) -> str:
@@ -13,3 +21,16 @@ def shown_path(path: Path, root: Path | None) -> str:
         except ValueError:
             pass
     return str(path)
+
+
+def issue_dir(config: Config, issue_date: date) -> Path:
+    return config.bulletins_dir / issue_date.isoformat()
+
+
+def issue_file(config: Config, issue_date: date) -> Path:
+    return issue_dir(config, issue_date) / ISSUE_FILE
+
+
+def display_path(config: Config, path: Path) -> str:
+    """``path`` relative to the project root when it lies inside it, for messages."""
+    return shown_path(path, config.root)

@@ -16,7 +16,7 @@ from newsletter.config import Config, load_config
 from newsletter.deliver.audience import AudienceProblem, read_audience
 from newsletter.deliver.ledger import Ledger
 from newsletter.deliver.service import open_ledger
-from newsletter.issue_files import set_status
+from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus, RenderedEmail
 from newsletter.tokens import make_token
 

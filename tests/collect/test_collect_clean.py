@@ -18,8 +18,7 @@ from newsletter.cli import app
 from newsletter.collect.clean import clean_text, first_image, image_alt
 from newsletter.collect.parse import loose_date, parse_feed
 from newsletter.collect.select import title_key
-from newsletter.collect.urls import absolute_url, canonical_url
-from newsletter.drafts import load_included_items
+from newsletter.issue.draft import load_included_items
 from newsletter.model import Section, Source
 from newsletter.sanitize import (
     collapse,
@@ -31,6 +30,7 @@ from newsletter.sanitize import (
     truncate_html,
     truncate_words,
 )
+from newsletter.urls import absolute_url, canonical_url
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 SOURCE = Source("Hostile", "unused", "territoires")

@@ -20,8 +20,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from newsletter.cli import app
-from newsletter.drafts import load_included_items, merge_draft
 from newsletter.errors import ContentError
+from newsletter.issue.draft import load_included_items, merge_draft
 from newsletter.model import Item, Section, item_key
 from newsletter.sanitize import text_to_markdown
 
@@ -368,10 +368,10 @@ def test_a_section_key_moves_an_entry(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        "newsletter.drafts",
-        "newsletter.collect.urls",
-        "newsletter.collect.editor",
-        "newsletter.collect.draft_text",
+        "newsletter.issue.draft",
+        "newsletter.urls",
+        "newsletter.issue.editor_items",
+        "newsletter.issue.draft_text",
     ],
 )
 def test_each_module_imports_on_its_own(module: str) -> None:

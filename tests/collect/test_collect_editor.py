@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from newsletter.collect.editor import read_editor_items
+from newsletter.issue.editor_items import read_editor_items
 from newsletter.model import Origin, Section
 
 SECTIONS = (Section("territoires", "T"), Section("agenda", "A"))
@@ -53,7 +53,7 @@ def test_every_problem_names_file_and_line(tmp_path: Path) -> None:
     items, problems = read_editor_items(folder, SECTIONS, root=tmp_path)
     assert items == []
     name = "bulletins/2026-12-03/atelier.md"
-    assert problems == [
+    assert [str(p) for p in problems] == [
         f"{name}:5: unknown key 'lieu' (known: title, url, section, territory, image, "
         "image_alt, date)",
         f"{name}:4: 'url' must be an absolute URL (got 'www.example.org')",
@@ -74,7 +74,7 @@ def test_a_file_not_in_utf8_names_its_line_and_the_others_are_used(tmp_path: Pat
     write(folder, "ok.md", "---\ntitle: Bon\nurl: https://e.example/ok\nsection: agenda\n---\n")
     items, problems = read_editor_items(folder, SECTIONS, root=tmp_path)
     assert [i.title for i in items] == ["Bon"]
-    assert problems == [
+    assert [str(p) for p in problems] == [
         "bulletins/2026-12-03/latin.md:3: not UTF-8 text (byte 0xc9); save the file as UTF-8 "
         "in your editor"
     ]

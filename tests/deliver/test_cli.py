@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from newsletter.cli import app
 from newsletter.config import load_config
 from newsletter.deliver.ledger import Ledger
-from newsletter.issue_files import set_status
+from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus
 
 from .conftest import ISSUE, Sink, write_audience

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from newsletter.config import load_config
-from newsletter.issue_files import new_issue
+from newsletter.issue.folder import new_issue
 from newsletter.preview import PreviewServer
 
 from .helpers import DATE, edit

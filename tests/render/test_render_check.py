@@ -226,7 +226,7 @@ def test_an_email_without_unsubscribe_link_is_an_error(config: Config, issue: Is
     )
     (config.templates_dir / "text.txt.j2").write_text("{{ title }}\n", encoding="utf-8")
     _, findings = render_and_check(issue, config)
-    assert [f.where for f in errors(findings) if "no unsubscribe link" in f.message] == [
+    assert [str(f.where) for f in errors(findings) if "no unsubscribe link" in f.message] == [
         "email.html",
         "email.txt",
     ]

@@ -8,7 +8,7 @@ import click
 
 from newsletter.archive import ArchiveError, build_archive
 from newsletter.cli.common import config_option, guarded, load
-from newsletter.issue_files import display_path
+from newsletter.paths import display_path
 from newsletter.words import plural
 
 

@@ -28,13 +28,13 @@ from newsletter.config import Config
 @click.option(
     "--summary-words",
     type=click.IntRange(min=0),
-    default=FetchOptions.summary_words,
-    show_default=True,
-    help="Cut feed summaries after this many words (0: keep them whole).",
+    default=None,
+    help="Cut feed summaries after this many words (0: keep them whole); "
+    "default: collect.summary_words in the config, 60 when unset.",
 )
 @guarded
 def collect_command(
-    issue_date: str | None, config_file: str | None, strict: bool, summary_words: int
+    issue_date: str | None, config_file: str | None, strict: bool, summary_words: int | None
 ) -> None:
     """Fetch every source and write or merge bulletins/DATE/collected.yaml.
 
@@ -48,7 +48,7 @@ def collect_command(
     """
     config = load(config_file)
     day = issue_date_of(config, issue_date)
-    options = FetchOptions(summary_words=summary_words)
+    options = None if summary_words is None else FetchOptions(summary_words=summary_words)
     report = asyncio.run(collect_issue(config, day, now=now_utc(), options=options))
     print_report(config, report)
     if strict and report.failed:
@@ -63,7 +63,7 @@ def print_report(config: Config, report: CollectReport) -> None:
         for warning in result.warnings:
             warn(f"{result.source.name}: {warning}")
     for problem in report.editor_problems:
-        warn(problem)
+        warn(str(problem))
     for line in lines[len(report.results) :]:
         click.echo(line)
 

@@ -16,7 +16,8 @@ from newsletter.cli.common import (
     now_utc,
 )
 from newsletter.dates import next_issue_date
-from newsletter.issue_files import display_path, new_issue
+from newsletter.issue.folder import new_issue
+from newsletter.paths import display_path
 from newsletter.scaffold import scaffold_project
 
 DEFAULT_TIMEZONE = "Europe/Paris"

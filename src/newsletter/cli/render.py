@@ -8,11 +8,13 @@ from pathlib import Path
 import click
 
 from newsletter.cli.common import config_option, date_argument, guarded, issue_date_of, load
-from newsletter.curate import load_issue
 from newsletter.errors import ContentError, RenderError
-from newsletter.issue_files import atomic_write, display_path, set_status
+from newsletter.files import atomic_write
+from newsletter.issue.curate import load_issue
+from newsletter.issue.folder import set_status
 from newsletter.message import build_message
 from newsletter.model import SAMPLE_RECIPIENT, IssueStatus
+from newsletter.paths import display_path
 from newsletter.render import render_issue
 from newsletter.render.check import Finding, Level, errors, render_and_check, summary
 from newsletter.tokens import load_secret

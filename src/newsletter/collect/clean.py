@@ -10,8 +10,8 @@ import re
 
 import nh3
 
-from newsletter.collect.urls import absolute_url
 from newsletter.sanitize import DROP_CONTENT, collapse
+from newsletter.urls import absolute_url
 
 _IMG_TAG = re.compile(r"<img\b[^>]*>", re.I)
 _IMG_SRC = re.compile(r"""\bsrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)

@@ -17,7 +17,6 @@ from typing import Any
 import feedparser
 
 from newsletter.collect.clean import clean_text, first_image, image_alt, is_image_url
-from newsletter.collect.urls import absolute_url, canonical_url
 from newsletter.model import Item, Origin, Source, item_key
 from newsletter.sanitize import (
     html_to_text,
@@ -26,6 +25,7 @@ from newsletter.sanitize import (
     truncate_html,
     truncate_words,
 )
+from newsletter.urls import absolute_url, canonical_url
 
 DEFAULT_SUMMARY_WORDS = 60
 TITLE_FALLBACK_WORDS = 12

@@ -15,32 +15,27 @@ import httpx
 from ruamel.yaml.comments import CommentedMap
 
 from newsletter.collect import select
-from newsletter.collect.editor import read_editor_items
 from newsletter.collect.fetch import FetchOptions, FetchStatus, fetch, make_client
 from newsletter.collect.parse import NotAFeedError, parse_feed
-from newsletter.collect.state import (
-    FeedState,
-    load_draft_keys,
-    load_state,
-    save_draft_keys,
-    save_state,
-)
+from newsletter.collect.state import FeedState, load_state, save_state
 from newsletter.config import Config
 from newsletter.dates import week_window
-from newsletter.drafts import (
+from newsletter.errors import CollectError, Problem
+from newsletter.issue.draft import (
     draft_ids,
     draft_marks,
     draft_path,
     included_keys,
+    load_draft_keys,
     merge_draft,
     parse_draft,
     read_draft_text,
+    save_draft_keys,
     write_draft,
 )
-from newsletter.errors import CollectError
-from newsletter.issue_files import display_path, issue_dir
+from newsletter.issue.editor_items import read_editor_items
 from newsletter.model import Item, Source
-from newsletter.paths import shown_path
+from newsletter.paths import display_path, issue_dir, shown_path
 from newsletter.words import plural
 
 
@@ -77,7 +72,7 @@ class CollectReport:
     results: tuple[SourceResult, ...]
     added: tuple[Item, ...]
     editor_items: int
-    editor_problems: tuple[str, ...]
+    editor_problems: tuple[Problem, ...]
     seconds: float
     #: Items of the week left out because an editor deleted their entry from the draft.
     deleted: int = 0
@@ -272,7 +267,7 @@ def earlier_drafts(config: Config, issue_date: date, weeks: int = 12) -> list[Pa
 
 def _read_issue_folder(
     config: Config, issue_date: date, existing: str | None
-) -> tuple[CommentedMap | None, list[Item], list[str], set[str]]:
+) -> tuple[CommentedMap | None, list[Item], list[Problem], set[str]]:
     """The current draft, the editors' items, and the keys of items already published."""
     sections = config.section_list
     path = draft_path(config, issue_date)
@@ -298,6 +293,7 @@ async def collect_issue(
 ) -> CollectReport:
     """Collect every enabled source for the issue of ``issue_date`` and merge the draft."""
     started = time.perf_counter()
+    options = options or FetchOptions(summary_words=config.collect.summary_words)
     sections = config.section_list
     path = draft_path(config, issue_date)
     existing = read_draft_text(path, display_path(config, path))

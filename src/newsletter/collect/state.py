@@ -68,27 +68,6 @@ def save_state(state_dir: Path, source_name: str, state: FeedState) -> None:
     _write_json(path, _state_to_json(state))
 
 
-def draft_keys_file(state_dir: Path, issue_date: date) -> Path:
-    return state_dir / "drafts" / f"{issue_date.isoformat()}.json"
-
-
-def load_draft_keys(state_dir: Path, issue_date: date) -> set[str]:
-    """The ids of every entry collect has ever written to the issue's draft (empty if unknown).
-
-    An id in here but no longer in the draft was deleted by an editor: collect does not add
-    it back.
-    """
-    try:
-        data = json.loads(draft_keys_file(state_dir, issue_date).read_text(encoding="utf-8"))
-        return {str(key) for key in data["keys"]}
-    except (OSError, ValueError, TypeError, KeyError):
-        return set()
-
-
-def save_draft_keys(state_dir: Path, issue_date: date, keys: set[str]) -> None:
-    _write_json(draft_keys_file(state_dir, issue_date), {"keys": sorted(keys)})
-
-
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,7 @@ def rendered_issue(
     Raises DeliveryError listing every reason (content errors, not approved, check errors),
     and EmptyIssue for an issue without items when ``skip_if_empty``.
     """
-    from newsletter.curate import load_issue
+    from newsletter.issue.curate import load_issue
     from newsletter.render.check import errors, render_and_check
 
     issue = load_issue(config, issue_date)

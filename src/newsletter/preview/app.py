@@ -18,9 +18,10 @@ from pathlib import Path
 
 from newsletter.config import Config, load_config
 from newsletter.errors import NewsletterError
-from newsletter.issue_files import IssueMeta, display_path, issue_dir, read_issue_meta
+from newsletter.issue.folder import IssueMeta, read_issue_meta
 from newsletter.message import fill_placeholders, recipient_values
 from newsletter.model import SAMPLE_RECIPIENT, Issue, Recipient, RenderedEmail
+from newsletter.paths import display_path, issue_dir
 from newsletter.preview.watch import fingerprint
 from newsletter.resources import default_templates_dir
 
@@ -246,7 +247,7 @@ def _meta(config: Config, issue_date: date) -> IssueMeta | None:
 
 def _load_issue(config: Config, issue_date: date) -> Issue:
     # Imported here so that the preview starts (and shows the error) even while a stage is broken.
-    from newsletter.curate import load_issue
+    from newsletter.issue.curate import load_issue
 
     return load_issue(config, issue_date)
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from newsletter.errors import NewsletterError
 from newsletter.httpserver import AppServer, BackgroundServer
-from newsletter.issue_files import display_path, issue_dir
+from newsletter.paths import display_path, issue_dir
 from newsletter.preview import pages
 from newsletter.preview.app import PreviewApp
 

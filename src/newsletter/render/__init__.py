@@ -15,8 +15,8 @@ from jinja2 import Environment, TemplateError, TemplateNotFound, TemplateSyntaxE
 
 from newsletter.config import Config
 from newsletter.errors import Location, Problem, RenderError
-from newsletter.issue_files import display_path
 from newsletter.model import Issue, RenderedEmail
+from newsletter.paths import display_path
 from newsletter.render.compile import (
     MjmlError,
     compile_mjml,

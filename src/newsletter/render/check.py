@@ -9,13 +9,21 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
 from markdown_it import MarkdownIt
 
 from newsletter.config import Config
-from newsletter.errors import Problem, RenderError
-from newsletter.issue_files import SKELETON_EDITORIAL, display_path, issue_file
-from newsletter.model import PLACEHOLDERS, Issue, Item, RenderedEmail, placeholder
+from newsletter.errors import Location, Problem, RenderError
+from newsletter.model import (
+    PLACEHOLDERS,
+    SKELETON_EDITORIAL,
+    Issue,
+    Item,
+    RenderedEmail,
+    placeholder,
+)
+from newsletter.paths import display_path, issue_file
 from newsletter.render.contrast import MIN_CONTRAST, MUTED_COLOR, check_theme, contrast_ratio
 from newsletter.render.findings import Finding, Level, TokenFinding, errors, summary, warnings
 from newsletter.render.placeholders import Placeholders, audience_columns
@@ -52,6 +60,8 @@ _PLACEHOLDER = re.compile(r"\[\[\s*([^\[\]]{1,40}?)\s*\]\]")
 _EXACT_PLACEHOLDERS = frozenset(f"[[{name}]]" for name in PLACEHOLDERS)
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _MARKDOWN = MarkdownIt("commonmark", {"html": False})
+_HTML_PART = Location("email.html")
+_TEXT_PART = Location("email.txt")
 
 
 def render_and_check(issue: Issue, config: Config) -> tuple[RenderedEmail | None, list[Finding]]:
@@ -68,17 +78,17 @@ def render_and_check(issue: Issue, config: Config) -> tuple[RenderedEmail | None
 
 
 def _finding_of(problem: Problem) -> Finding:
-    where = str(problem.location) if problem.location is not None else ""
-    return Finding(Level.ERROR, where, problem.message)
+    return Finding(Level.ERROR, problem.location or Location(), problem.message)
 
 
 def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) -> list[Finding]:
     """Every error and warning for the issue, and for its rendered email when given."""
-    issue_md = display_path(config, issue_file(config, issue.date))
+    issue_md = Location(display_path(config, issue_file(config, issue.date)))
+    editorial = replace(issue_md, label="(editorial)")
     names = Placeholders.of(config)
     found: list[Finding] = []
     found += _check_issue_fields(issue, issue_md, names)
-    seen: dict[str, str] = {}
+    seen: dict[str, Location] = {}
     for item in issue.items:
         found += _check_item(item, seen)
     if not issue.items:
@@ -91,11 +101,11 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
             )
         )
     if issue.editorial_md.strip():
-        found += _check_links(_markdown_links(issue.editorial_md), f"{issue_md} (editorial)")
+        found += _check_links(_markdown_links(issue.editorial_md), editorial)
         found += _check_content_images(
-            _MARKDOWN.render(issue.editorial_md), f"{issue_md} (editorial)", "in the editorial"
+            _MARKDOWN.render(issue.editorial_md), editorial, "in the editorial"
         )
-        found += _check_leftovers(issue.editorial_md, f"{issue_md} (editorial)", names)
+        found += _check_leftovers(issue.editorial_md, editorial, names)
     found += check_theme(config)
     if rendered is not None:
         # A token already reported where it was written is not reported again in the output.
@@ -110,7 +120,7 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
     return found
 
 
-def _check_issue_fields(issue: Issue, issue_md: str, names: Placeholders) -> list[Finding]:
+def _check_issue_fields(issue: Issue, issue_md: Location, names: Placeholders) -> list[Finding]:
     found: list[Finding] = []
     subject = issue.subject.strip()
     if not subject:
@@ -126,12 +136,13 @@ def _check_issue_fields(issue: Issue, issue_md: str, names: Placeholders) -> lis
                 f"{MAX_SUBJECT}",
             )
         )
-    found += _check_leftovers(subject, f"{issue_md} (subject)", names)
+    found += _check_leftovers(subject, replace(issue_md, label="(subject)"), names)
+    editorial = replace(issue_md, label="(editorial)")
     if SKELETON_EDITORIAL in issue.editorial_md:
         found.append(
             Finding(
                 Level.ERROR,
-                f"{issue_md} (editorial)",
+                editorial,
                 f"the editorial still holds the placeholder text {SKELETON_EDITORIAL!r}: write "
                 "the editorial, or delete that line",
             )
@@ -148,15 +159,16 @@ def _check_issue_fields(issue: Issue, issue_md: str, names: Placeholders) -> lis
     return found
 
 
-def item_label(item: Item) -> str:
-    """How findings name an item: its source (file or feed) and its title."""
+def item_label(item: Item) -> Location:
+    """Where findings place an item: its source (file and line, or feed), its title, its key."""
     title = item.title.strip() or item.url or item.key
     if len(title) > 50:
         title = title[:47] + "..."
-    return f"{item.origin_ref or 'item'} [{title!r}]"
+    label = f"[{title!r}]" if item.origin_ref else f"item [{title!r}]"
+    return Location(item.origin_ref, item.origin_line, label=label, item=item.key)
 
 
-def _check_item(item: Item, seen: dict[str, str]) -> list[Finding]:
+def _check_item(item: Item, seen: dict[str, Location]) -> list[Finding]:
     where = item_label(item)
     found: list[Finding] = []
     if not item.title.strip():
@@ -213,7 +225,7 @@ def check_rendered(
         found.append(
             Finding(
                 Level.ERROR,
-                "email.html",
+                _HTML_PART,
                 f"the HTML is {size / 1024:.0f} KB; Gmail clips messages over 102 KB "
                 "(remove items or shorten summaries)",
             )
@@ -222,18 +234,18 @@ def check_rendered(
         found.append(
             Finding(
                 Level.WARNING,
-                "email.html",
+                _HTML_PART,
                 f"the HTML is {size / 1024:.0f} KB, close to Gmail's 102 KB clipping limit",
             )
         )
-    for text, where in ((rendered.html, "email.html"), (rendered.text, "email.txt")):
+    for text, where in ((rendered.html, _HTML_PART), (rendered.text, _TEXT_PART)):
         found += [
             f
             for f in _check_leftovers(text, where, names)
             if not (isinstance(f, TokenFinding) and f.token in reported)
         ]
     unsubscribe = placeholder("unsubscribe_url")
-    for text, where in ((rendered.html, "email.html"), (rendered.text, "email.txt")):
+    for text, where in ((rendered.html, _HTML_PART), (rendered.text, _TEXT_PART)):
         if unsubscribe not in text:
             found.append(
                 Finding(
@@ -245,24 +257,24 @@ def check_rendered(
                 )
             )
     if 'lang="' not in rendered.html[:2000]:
-        found.append(Finding(Level.WARNING, "email.html", "no lang attribute on <html>"))
+        found.append(Finding(Level.WARNING, _HTML_PART, "no lang attribute on <html>"))
     bad_links: set[str] = set()
     for tag, attrs in _tags(rendered.html):
         url = attrs.get("src" if tag == "img" else "href")
         if url is not None and url not in known and url not in bad_links:
-            problems = _check_links([url], "email.html (templates)")
+            problems = _check_links([url], replace(_HTML_PART, label="(templates)"))
             if problems:
                 bad_links.add(url)
                 found += problems
         if tag == "img" and attrs.get("src", "") not in content_images:
             src = attrs.get("src", "")
             if "alt" not in attrs:
-                found.append(Finding(Level.WARNING, "email.html", f"image without alt: {src}"))
+                found.append(Finding(Level.WARNING, _HTML_PART, f"image without alt: {src}"))
             if not attrs.get("width") or not attrs.get("height"):
                 found.append(
                     Finding(
                         Level.WARNING,
-                        "email.html",
+                        _HTML_PART,
                         f"image without width and height (layout jumps, Outlook may "
                         f"show it full size): {src}",
                     )
@@ -270,7 +282,7 @@ def check_rendered(
     return found
 
 
-def _check_content_images(html: str, where: str, what: str) -> list[Finding]:
+def _check_content_images(html: str, where: Location, what: str) -> list[Finding]:
     """Images written in a summary or the editorial: alt text, and no size (sanitized away)."""
     found: list[Finding] = []
     for tag, attrs in _tags(html):
@@ -305,7 +317,7 @@ def _content_images(issue: Issue) -> frozenset[str]:
     )
 
 
-def _check_links(urls: Iterable[str], where: str, what: str = "link") -> list[Finding]:
+def _check_links(urls: Iterable[str], where: Location, what: str = "link") -> list[Finding]:
     found: list[Finding] = []
     for url in urls:
         url = url.strip()
@@ -329,7 +341,7 @@ def _check_links(urls: Iterable[str], where: str, what: str = "link") -> list[Fi
     return found
 
 
-def _check_leftovers(text: str, where: str, names: Placeholders) -> list[Finding]:
+def _check_leftovers(text: str, where: Location, names: Placeholders) -> list[Finding]:
     found: list[Finding] = []
     for match in _PLACEHOLDER.finditer(text):
         token, name = match.group(0), match.group(1)

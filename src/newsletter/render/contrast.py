@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from newsletter.config import Config
-from newsletter.issue_files import display_path
+from newsletter.errors import Location
+from newsletter.paths import display_path
 from newsletter.render.findings import Finding, Level
 
 MIN_CONTRAST = 4.5
@@ -60,20 +61,12 @@ def check_theme(config: Config) -> list[Finding]:
     return found
 
 
-def _config_where(config: Config, key: str) -> str:
-    """'schedule.yaml:LINE' of a theme key (default colours have no line)."""
+def _config_where(config: Config, key: str) -> Location:
+    """schedule.yaml and the line of a theme key (default colours have no line)."""
     if config.file is None:
-        return "schedule.yaml"
-    where = display_path(config, config.file)
-    try:
-        lines = config.file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return where
-    pattern = re.compile(rf"(^|[\s{{,]){key}\s*:")
-    for number, line in enumerate(lines, start=1):
-        if pattern.search(line.split("#", 1)[0]):
-            return f"{where}:{number}"
-    return where
+        return Location("schedule.yaml")
+    found = config.location(f"theme.{key}", exact=True)
+    return Location(display_path(config, config.file), found.line if found else None)
 
 
 def contrast_ratio(first: str, second: str) -> float | None:

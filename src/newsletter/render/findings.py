@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from newsletter.errors import Location, Problem
+
 
 class Level(StrEnum):
     ERROR = "error"
@@ -14,14 +16,18 @@ class Level(StrEnum):
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem: how bad, where (item, file or feed) and what to do."""
+    """One problem: how bad, where (item, file or feed, as data) and what to do."""
 
     level: Level
-    where: str
+    where: Location
     message: str
 
+    @property
+    def problem(self) -> Problem:
+        return Problem(self.message, self.where)
+
     def __str__(self) -> str:
-        return f"{self.where}: {self.message}" if self.where else self.message
+        return str(self.problem)
 
 
 @dataclass(frozen=True)

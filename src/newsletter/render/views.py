@@ -86,7 +86,7 @@ def item_view(item: Item, locale: str = "fr_FR") -> ItemView:
         summary_html=Markup(french_spacing(summary_html)),  # noqa: S704 (sanitized above)
         summary_text=summary_text,
         event=event_date(item.event_date, locale) if item.event_date else None,
-        origin_ref=item.origin_ref,
+        origin_ref=item.origin_place,
     )
 
 

@@ -23,7 +23,7 @@ from newsletter.deliver.providers import (
 )
 from newsletter.deliver.providers.postmark import PostmarkProvider
 from newsletter.errors import ConfigError
-from newsletter.issue_files import set_status
+from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus, Recipient
 
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from newsletter.config import Config
 from newsletter.dates import french_date
-from newsletter.errors import ContentError
+from newsletter.errors import ContentError, Location, Problem
+from newsletter.files import atomic_write
 from newsletter.frontmatter import read_front_matter
-from newsletter.model import IssueStatus
-from newsletter.paths import shown_path
+from newsletter.model import SKELETON_EDITORIAL, IssueStatus
+from newsletter.paths import ISSUE_FILE, display_path, issue_file
 
-ISSUE_FILE = "issue.md"
-#: The editorial that ``new`` writes; ``check`` refuses to let it go out.
-SKELETON_EDITORIAL = "Écrivez ici l'édito de la semaine."
 _KNOWN_KEYS = {"number", "subject", "preheader", "status", "sections", "theme", "editor_items"}
 EDITOR_ITEMS_PLACES = ("first", "last")
 
@@ -37,19 +33,6 @@ class IssueMeta:
     editorial_md: str
     #: Where the editors' own items go in their section: "first" (default) or "last".
     editor_items: str = "first"
-
-
-def issue_dir(config: Config, issue_date: date) -> Path:
-    return config.bulletins_dir / issue_date.isoformat()
-
-
-def issue_file(config: Config, issue_date: date) -> Path:
-    return issue_dir(config, issue_date) / ISSUE_FILE
-
-
-def display_path(config: Config, path: Path) -> str:
-    """``path`` relative to the project root when it lies inside it, for messages."""
-    return shown_path(path, config.root)
 
 
 def previous_number(config: Config, issue_date: date) -> int | None:
@@ -119,7 +102,7 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
         )
     doc = read_front_matter(path, display=name)
     meta = doc.meta
-    problems: list[str] = []
+    problems: list[Problem] = []
     if not meta and _LOOKS_LIKE_SETTINGS.match(doc.body):
         raise ContentError(
             f"{name}:1: the settings (subject, status ...) must sit between two '---' lines at "
@@ -128,46 +111,59 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
     for key in meta:
         if key not in _KNOWN_KEYS:
             known = ", ".join(sorted(_KNOWN_KEYS))
-            problems.append(f"{name}:{doc.line_of(key)}: unknown key '{key}' (known: {known})")
+            problems.append(
+                Problem(f"unknown key '{key}' (known: {known})", Location(name, doc.line_of(key)))
+            )
 
     def text(key: str) -> str:
         value = meta.get(key, "")
         if value is None:
             return ""
         if not isinstance(value, str | int | float):
-            problems.append(f"{name}:{doc.line_of(key)}: '{key}' must be text")
+            problems.append(Problem(f"'{key}' must be text", Location(name, doc.line_of(key))))
             return ""
         return str(value).strip()
 
     number = meta.get("number")
     if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
-        problems.append(f"{name}:{doc.line_of('number')}: 'number' must be a whole number")
+        problems.append(
+            Problem("'number' must be a whole number", Location(name, doc.line_of("number")))
+        )
         number = None
     status_text = text("status") or IssueStatus.DRAFT.value
     try:
         status = IssueStatus(status_text)
     except ValueError:
         problems.append(
-            f"{name}:{doc.line_of('status')}: 'status' must be 'draft' or 'approved' "
-            f"(got {status_text!r})"
+            Problem(
+                f"'status' must be 'draft' or 'approved' (got {status_text!r})",
+                Location(name, doc.line_of("status")),
+            )
         )
         status = IssueStatus.DRAFT
     order = meta.get("sections") or []
     known_sections = {s.id for s in config.sections}
     if not isinstance(order, list) or not all(isinstance(s, str) for s in order):
-        problems.append(f"{name}:{doc.line_of('sections')}: 'sections' must be a list of ids")
+        problems.append(
+            Problem("'sections' must be a list of ids", Location(name, doc.line_of("sections")))
+        )
         order = []
     for section_id in order:
         if section_id not in known_sections:
             problems.append(
-                f"{name}:{doc.line_of('sections')}: unknown section '{section_id}' "
-                f"(schedule.yaml has: {', '.join(sorted(known_sections))})"
+                Problem(
+                    f"unknown section '{section_id}' "
+                    f"(schedule.yaml has: {', '.join(sorted(known_sections))})",
+                    Location(name, doc.line_of("sections")),
+                )
             )
     editor_items = text("editor_items") or "first"
     if editor_items not in EDITOR_ITEMS_PLACES:
         problems.append(
-            f"{name}:{doc.line_of('editor_items')}: 'editor_items' must be 'first' or 'last' "
-            f"(got {editor_items!r})"
+            Problem(
+                f"'editor_items' must be 'first' or 'last' (got {editor_items!r})",
+                Location(name, doc.line_of("editor_items")),
+            )
         )
         editor_items = "first"
     if problems:
@@ -206,25 +202,6 @@ def set_status(config: Config, issue_date: date, status: IssueStatus) -> bool:
         head = head.rstrip("\n") + f"\nstatus: {status.value}"
     atomic_write(path, head + rest)
     return True
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _write_new(path: Path, text: str) -> None:

@@ -8,22 +8,23 @@ from __future__ import annotations
 
 from datetime import date
 
-from newsletter.collect.editor import read_editor_items
-from newsletter.collect.urls import canonical_url
 from newsletter.config import Config
-from newsletter.drafts import draft_path, load_included_items
-from newsletter.errors import ContentError
-from newsletter.issue_files import issue_dir, read_issue_meta
+from newsletter.errors import ContentError, Problem
+from newsletter.issue.draft import draft_path, load_included_items
+from newsletter.issue.editor_items import read_editor_items
+from newsletter.issue.folder import read_issue_meta
 from newsletter.model import Issue, IssueSection, Item
+from newsletter.paths import issue_dir
+from newsletter.urls import canonical_url
 
 
 def load_issue(config: Config, issue_date: date) -> Issue:
     """The issue of ``issue_date`` as the editors left it; ContentError lists every problem."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     try:
         meta = read_issue_meta(config, issue_date)
     except ContentError as exc:
-        problems.extend(str(p) for p in exc.problems)
+        problems.extend(exc.problems)
         meta = None
     editor_items, editor_problems = read_editor_items(
         issue_dir(config, issue_date), config.section_list, root=config.root
@@ -35,7 +36,7 @@ def load_issue(config: Config, issue_date: date) -> Issue:
         try:
             collected = load_included_items(path, config.section_list)
         except ContentError as exc:
-            problems.extend(str(p) for p in exc.problems)
+            problems.extend(exc.problems)
     if problems or meta is None:
         raise ContentError(problems[0], problems)
 

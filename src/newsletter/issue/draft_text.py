@@ -1,7 +1,7 @@
 """The text of ``collected.yaml`` as collect writes it: new entries inserted as lines after
 the editors' own, scalars that read back exactly, and the check that a merge lost nothing.
 
-Used by ``newsletter.drafts``; kept apart so that module stays about reading and merging.
+Used by ``newsletter.issue.draft``; kept apart so that module stays about reading and merging.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ exactly as the editor left it, wherever they moved it. The previous file is kept
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -18,14 +19,15 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from newsletter.collect.draft_text import insert_as_text, keeps_everything
-from newsletter.collect.select import marks
-from newsletter.collect.urls import absolute_url, canonical_url
 from newsletter.config import Config
-from newsletter.errors import ContentError
-from newsletter.issue_files import atomic_write, issue_dir
+from newsletter.errors import ContentError, Location, Problem
+from newsletter.files import atomic_write
+from newsletter.issue.draft_text import insert_as_text, keeps_everything
+from newsletter.issue.seen import marks
 from newsletter.model import Item, Origin, Section, item_key
+from newsletter.paths import issue_dir
 from newsletter.sanitize import html_to_text, markdown_to_html, text_to_markdown
+from newsletter.urls import absolute_url, canonical_url
 from newsletter.yaml_errors import describe_yaml_error
 
 DRAFT_FILE = "collected.yaml"
@@ -44,6 +46,28 @@ The previous version of this file is kept as collected.yaml.bak.
 
 def draft_path(config: Config, issue_date: date) -> Path:
     return issue_dir(config, issue_date) / DRAFT_FILE
+
+
+def draft_keys_file(state_dir: Path, issue_date: date) -> Path:
+    return state_dir / "drafts" / f"{issue_date.isoformat()}.json"
+
+
+def load_draft_keys(state_dir: Path, issue_date: date) -> set[str]:
+    """The ids of every entry collect has ever written to the issue's draft (empty if unknown).
+
+    An id in here but no longer in the draft was deleted by an editor: collect does not add
+    it back.
+    """
+    try:
+        data = json.loads(draft_keys_file(state_dir, issue_date).read_text(encoding="utf-8"))
+        return {str(key) for key in data["keys"]}
+    except (OSError, ValueError, TypeError, KeyError):
+        return set()
+
+
+def save_draft_keys(state_dir: Path, issue_date: date, keys: set[str]) -> None:
+    text = json.dumps({"keys": sorted(keys)}, ensure_ascii=False, separators=(",", ":"))
+    atomic_write(draft_keys_file(state_dir, issue_date), text)
 
 
 def _yaml() -> YAML:
@@ -76,8 +100,11 @@ def read_draft_text(path: Path, name: str) -> str | None:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ContentError(
-            f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file "
-            f"as UTF-8 in your editor"
+            Problem(
+                f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file "
+                f"as UTF-8 in your editor",
+                Location(name, line),
+            )
         ) from exc
 
 
@@ -87,7 +114,7 @@ def parse_draft(text: str, name: str = DRAFT_FILE) -> CommentedMap | None:
         data = _yaml().load(text)
     except MarkedYAMLError as exc:
         line, message = describe_yaml_error(exc)
-        raise ContentError(f"{name}:{line}: {message}") from exc
+        raise ContentError(Problem(f"{message}", Location(name, line))) from exc
     except YAMLError as exc:
         raise ContentError(f"{name}:1: invalid YAML: {exc}") from exc
     if data is None:
@@ -104,8 +131,10 @@ def parse_draft(text: str, name: str = DRAFT_FILE) -> CommentedMap | None:
         raise ContentError(f"{name}:1: expected a 'sections:' mapping of section ids to items")
     groups: CommentedMap = data["sections"]
     problems = [
-        f"{name}:{groups.lc.key(key)[0] + 1}: '{key}' must be a list of entries "
-        f"('- id: ...' lines) or empty, not {_kind(value)}"
+        Problem(
+            f"'{key}' must be a list of entries ('- id: ...' lines) or empty, not {_kind(value)}",
+            Location(name, groups.lc.key(key)[0] + 1),
+        )
         for key, value in groups.items()
         if value is not None and not isinstance(value, CommentedSeq)
     ]
@@ -266,7 +295,7 @@ def load_included_items(path: Path, sections: Sequence[Section]) -> list[Item]:
 
 
 def draft_marks(doc: Mapping[str, Any] | None) -> set[str]:
-    """``draft_ids`` plus the normalized titles of every entry (see ``select.marks``)."""
+    """``draft_ids`` plus the normalized titles of every entry (see ``seen.marks``)."""
     found = draft_ids(doc)
     for entries in doc["sections"].values() if doc is not None else ():
         for entry in entries or []:
@@ -304,34 +333,39 @@ def included_keys(paths: Iterable[Path]) -> set[str]:
 
 def _included_items(
     doc: CommentedMap, name: str, section_ids: set[str]
-) -> tuple[list[Item], list[str]]:
+) -> tuple[list[Item], list[Problem]]:
     items: list[Item] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     groups: CommentedMap = doc["sections"]
     for section_id, entries in groups.items():
         line = groups.lc.key(section_id)[0] + 1
         if section_id not in section_ids:
             problems.append(
-                f"{name}:{line}: unknown section '{section_id}' "
-                f"(schedule.yaml has: {', '.join(sorted(section_ids))})"
+                Problem(
+                    f"unknown section '{section_id}' "
+                    f"(schedule.yaml has: {', '.join(sorted(section_ids))})",
+                    Location(name, line),
+                )
             )
             continue
         if entries is None:
             continue
         if not isinstance(entries, CommentedSeq):
-            problems.append(f"{name}:{line}: '{section_id}' must be a list of items")
+            problems.append(
+                Problem(f"'{section_id}' must be a list of items", Location(name, line))
+            )
             continue
         for index, entry in enumerate(entries):
             entry_line = entries.lc.item(index)[0] + 1
-            where = f"{name}:{entry_line}"
+            where = Location(name, entry_line)
             target = str(section_id)
             if isinstance(entry, CommentedMap) and entry.get("section") is not None:
                 # 'section:' in an entry moves it without cutting and pasting the lines.
                 target = str(entry["section"])
                 if target not in section_ids:
+                    known = ", ".join(sorted(section_ids))
                     problems.append(
-                        f"{where}: unknown section '{target}' "
-                        f"(schedule.yaml has: {', '.join(sorted(section_ids))})"
+                        Problem(f"unknown section '{target}' (schedule.yaml has: {known})", where)
                     )
                     continue
             item = _entry_item(entry, target, where, problems)
@@ -340,37 +374,39 @@ def _included_items(
     return items, problems
 
 
-def _entry_item(entry: Any, section_id: str, where: str, problems: list[str]) -> Item | None:
+def _entry_item(
+    entry: Any, section_id: str, where: Location, problems: list[Problem]
+) -> Item | None:
     """The entry as an Item when it is valid and included; its problems go to ``problems``.
 
-    ``where`` is 'file:line' of the entry; a problem with one key names that key's line.
+    ``where`` is the entry's file and line; a problem with one key names that key's line.
     """
     if not isinstance(entry, CommentedMap):
-        problems.append(f"{where}: each item must be a mapping with 'title:' and 'url:'")
+        problems.append(Problem("each item must be a mapping with 'title:' and 'url:'", where))
         return None
-    name = where.rsplit(":", 1)[0]
 
-    def at(key: str) -> str:
-        return f"{name}:{entry.lc.key(key)[0] + 1}" if key in entry else where
+    def at(key: str) -> Location:
+        return Location(where.file, entry.lc.key(key)[0] + 1) if key in entry else where
 
-    found: list[str] = []
+    found: list[Problem] = []
     unknown = [str(k) for k in entry if k not in ENTRY_KEYS]
     if unknown:
-        found.append(
-            f"{at(unknown[0])}: unknown key '{unknown[0]}' (known: {', '.join(ENTRY_KEYS)})"
-        )
+        known = ", ".join(ENTRY_KEYS)
+        found.append(Problem(f"unknown key '{unknown[0]}' (known: {known})", at(unknown[0])))
     include = entry.get("include", True)
     if not isinstance(include, bool):
-        found.append(f"{at('include')}: 'include' must be true or false (got {include!r})")
+        found.append(Problem(f"'include' must be true or false (got {include!r})", at("include")))
     title = entry.get("title")
     if not isinstance(title, str) or not title.strip():
-        found.append(f"{at('title')}: each item needs a 'title'")
+        found.append(Problem("each item needs a 'title'", at("title")))
     url = absolute_url(entry.get("url"))
     if url is None:
-        found.append(f"{at('url')}: 'url' must be an absolute URL (got {entry.get('url')!r})")
+        got = entry.get("url")
+        found.append(Problem(f"'url' must be an absolute URL (got {got!r})", at("url")))
     image = absolute_url(entry.get("image")) if entry.get("image") else None
     if entry.get("image") and image is None:
-        found.append(f"{at('image')}: 'image' must be an absolute URL (got {entry.get('image')!r})")
+        got = entry.get("image")
+        found.append(Problem(f"'image' must be an absolute URL (got {got!r})", at("image")))
     problems.extend(found)
     if found or url is None or not isinstance(title, str) or include is not True:
         return None
@@ -390,7 +426,8 @@ def _entry_item(entry: Any, section_id: str, where: str, problems: list[str]) ->
         categories=_texts(entry.get("categories")),
         sources=_texts(entry.get("sources")),
         origin=Origin.FEED,
-        origin_ref=where,
+        origin_ref=where.file,
+        origin_line=where.line,
     )
 
 

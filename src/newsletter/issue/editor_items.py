@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
-from newsletter.collect.urls import absolute_url
-from newsletter.errors import ContentError
+from newsletter.errors import ContentError, Location, Problem
 from newsletter.frontmatter import FrontMatterDoc, read_front_matter
 from newsletter.model import Item, Origin, Section, item_key
 from newsletter.paths import shown_path
 from newsletter.sanitize import html_to_text, markdown_to_html
+from newsletter.urls import absolute_url
 
 ISSUE_FILE = "issue.md"
 REQUIRED_KEYS = ("title", "url", "section")
@@ -23,7 +23,7 @@ OPTIONAL_KEYS = ("territory", "image", "image_alt", "date")
 
 def read_editor_items(
     folder: Path, sections: Sequence[Section], *, root: Path | None = None
-) -> tuple[list[Item], list[str]]:
+) -> tuple[list[Item], list[Problem]]:
     """Read every editor item in an issue folder, in file-name order.
 
     Returns the valid items and one problem line per error; a file with errors gives no item.
@@ -31,7 +31,7 @@ def read_editor_items(
     if not folder.is_dir():
         return [], []
     items: list[Item] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     for path in sorted(folder.glob("*.md")):
         if path.name == ISSUE_FILE or path.name.startswith((".", "_")) or path.name == "README.md":
             continue
@@ -45,7 +45,7 @@ def read_editor_items(
         try:
             doc = read_front_matter(path, display=name)
         except ContentError as exc:
-            problems.extend(str(p) for p in exc.problems)
+            problems.extend(exc.problems)
             continue
         item, found = editor_item(doc, name, sections)
         problems.extend(found)
@@ -56,29 +56,37 @@ def read_editor_items(
 
 def editor_item(
     doc: FrontMatterDoc, name: str, sections: Sequence[Section]
-) -> tuple[Item | None, list[str]]:
+) -> tuple[Item | None, list[Problem]]:
     """Validate one editor file; returns the item (None on errors) and the problems."""
     meta = doc.meta
-    problems: list[str] = []
+    problems: list[Problem] = []
     known = (*REQUIRED_KEYS, *OPTIONAL_KEYS)
     if not meta:
-        return None, [f"{name}:1: missing front matter: start the file with '---', then "
-                      f"'title:', 'url:' and 'section:' lines, then '---'"]  # fmt: skip
+        return None, [
+            Problem(
+                "missing front matter: start the file with '---', then 'title:', 'url:' and "
+                "'section:' lines, then '---'",
+                Location(name, 1),
+            )
+        ]
     for key in meta:
         if key not in known:
             problems.append(
-                f"{name}:{doc.line_of(str(key))}: unknown key '{key}' (known: {', '.join(known)})"
+                Problem(
+                    f"unknown key '{key}' (known: {', '.join(known)})",
+                    Location(name, doc.line_of(str(key))),
+                )
             )
     for key in REQUIRED_KEYS:
         if key not in meta or meta[key] in (None, ""):
-            problems.append(f"{name}:{doc.line_of(key)}: missing '{key}'")
+            problems.append(Problem(f"missing '{key}'", Location(name, doc.line_of(key))))
 
     def text(key: str) -> str:
         value = meta.get(key)
         if value is None:
             return ""
         if not isinstance(value, str | int | float) or isinstance(value, bool):
-            problems.append(f"{name}:{doc.line_of(key)}: '{key}' must be text")
+            problems.append(Problem(f"'{key}' must be text", Location(name, doc.line_of(key))))
             return ""
         return str(value).strip()
 
@@ -86,24 +94,35 @@ def editor_item(
     url = absolute_url(raw_url)
     if raw_url and url is None:
         problems.append(
-            f"{name}:{doc.line_of('url')}: 'url' must be an absolute URL (got {raw_url!r})"
+            Problem(
+                f"'url' must be an absolute URL (got {raw_url!r})",
+                Location(name, doc.line_of("url")),
+            )
         )
     elif any(ch.isspace() for ch in raw_url):
         problems.append(
-            f"{name}:{doc.line_of('url')}: 'url' must not contain spaces (got {raw_url!r}); "
-            "write them as %20 if the address really has them"
+            Problem(
+                f"'url' must not contain spaces (got {raw_url!r}); "
+                "write them as %20 if the address really has them",
+                Location(name, doc.line_of("url")),
+            )
         )
     section_ids = [s.id for s in sections]
     if section and section not in section_ids:
         problems.append(
-            f"{name}:{doc.line_of('section')}: unknown section '{section}' "
-            f"(schedule.yaml has: {', '.join(section_ids)})"
+            Problem(
+                f"unknown section '{section}' (schedule.yaml has: {', '.join(section_ids)})",
+                Location(name, doc.line_of("section")),
+            )
         )
     raw_image = text("image")
     image = absolute_url(raw_image) if raw_image else None
     if raw_image and image is None:
         problems.append(
-            f"{name}:{doc.line_of('image')}: 'image' must be an absolute URL (got {raw_image!r})"
+            Problem(
+                f"'image' must be an absolute URL (got {raw_image!r})",
+                Location(name, doc.line_of("image")),
+            )
         )
     event_date = _event_date(meta.get("date"), name, doc, problems)
     if problems or url is None:
@@ -128,8 +147,8 @@ def editor_item(
     )
 
 
-def _not_utf8(path: Path, name: str) -> str | None:
-    """A problem line naming where a file stops being UTF-8, or None (also when unreadable:
+def _not_utf8(path: Path, name: str) -> Problem | None:
+    """A problem naming where a file stops being UTF-8, or None (also when unreadable:
     reading it again will say why).
     """
     try:
@@ -140,14 +159,16 @@ def _not_utf8(path: Path, name: str) -> str | None:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return (
-            f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as "
-            f"UTF-8 in your editor"
+        return Problem(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8 in your editor",
+            Location(name, line),
         )
     return None
 
 
-def _event_date(value: object, name: str, doc: FrontMatterDoc, problems: list[str]) -> date | None:
+def _event_date(
+    value: object, name: str, doc: FrontMatterDoc, problems: list[Problem]
+) -> date | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -157,5 +178,9 @@ def _event_date(value: object, name: str, doc: FrontMatterDoc, problems: list[st
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        problems.append(f"{name}:{doc.line_of('date')}: 'date' must be YYYY-MM-DD (got {value!r})")
+        problems.append(
+            Problem(
+                f"'date' must be YYYY-MM-DD (got {value!r})", Location(name, doc.line_of("date"))
+            )
+        )
         return None
