@@ -25,10 +25,10 @@ from newsletter.archive_pages import (
     unsubscribe_info_page,
 )
 from newsletter.config import Config
-from newsletter.deliver.ledger import Ledger, SendRecord
-from newsletter.deliver.service import open_ledger
+from newsletter.deliver.ledger import Ledger, SendRecord, open_ledger
 from newsletter.errors import NewsletterError
 from newsletter.files import atomic_write
+from newsletter.issue.prepare import prepare, rendered_or_raise
 from newsletter.model import RenderedEmail
 
 __all__ = ["ArchiveError", "ArchiveReport", "ArchivedIssue", "build_archive", "sent_issues"]
@@ -50,10 +50,7 @@ class ArchiveReport:
 
 
 def _rerender(config: Config, send: SendRecord) -> RenderedEmail:
-    from newsletter.issue.curate import load_issue
-    from newsletter.render import render_issue
-
-    return render_issue(load_issue(config, send.issue_date), config)
+    return rendered_or_raise(prepare(config, send.issue_date))
 
 
 def sent_issues(

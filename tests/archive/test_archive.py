@@ -14,8 +14,7 @@ from newsletter.archive import build_archive
 from newsletter.cli import app
 from newsletter.config import Config, load_config
 from newsletter.deliver.audience import AudienceProblem, read_audience
-from newsletter.deliver.ledger import Ledger
-from newsletter.deliver.service import open_ledger
+from newsletter.deliver.ledger import Ledger, open_ledger
 from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus, RenderedEmail
 from newsletter.tokens import make_token

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from newsletter.config import Config
-from newsletter.deliver.service import open_ledger
+from newsletter.deliver.ledger import open_ledger
 from newsletter.serve import ServeError, UnsubscribeApp, route_of
 from newsletter.tokens import make_token
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import app
 from newsletter.config import Config
-from newsletter.deliver.service import open_ledger
+from newsletter.deliver.ledger import open_ledger
 from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus
 from newsletter.serve import UnsubscribeServer

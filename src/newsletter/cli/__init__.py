@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from newsletter import __version__
+from newsletter.cli import archive, collect, content, deliver, preview, render, schedule, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -31,23 +32,8 @@ def app(ctx: click.Context, config_file: str | None) -> None:
     ctx.obj = {"config_file": config_file}
 
 
-def _register() -> None:
-    from newsletter.cli import (
-        archive,
-        collect,
-        content,
-        deliver,
-        preview,
-        render,
-        schedule,
-        serve,
-    )
-
-    for module in (content, collect, render, deliver, preview, schedule, archive, serve):
-        module.register(app)
-
-
-_register()
+for _module in (content, collect, render, deliver, preview, schedule, archive, serve):
+    _module.register(app)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -10,17 +11,16 @@ import click
 from newsletter.cli.common import config_option, date_argument, guarded, issue_date_of, load
 from newsletter.errors import ContentError, RenderError
 from newsletter.files import atomic_write
-from newsletter.issue.curate import load_issue
 from newsletter.issue.folder import set_status
+from newsletter.issue.prepare import prepare, rendered_or_raise
 from newsletter.message import build_message
 from newsletter.model import SAMPLE_RECIPIENT, IssueStatus
 from newsletter.paths import display_path
-from newsletter.render import render_issue
-from newsletter.render.check import Finding, Level, errors, render_and_check, summary
+from newsletter.render.check import Finding, Level, summary
 from newsletter.tokens import load_secret
 
 
-def _print_findings(findings: list[Finding]) -> None:
+def _print_findings(findings: Sequence[Finding]) -> None:
     for finding in findings:
         colour = "red" if finding.level is Level.ERROR else "yellow"
         click.echo(click.style(f"{finding.level.value}: ", fg=colour) + str(finding), err=True)
@@ -42,13 +42,13 @@ def check_command(issue_date: str | None, config_file: str | None) -> None:
     """
     config = load(config_file)
     day = issue_date_of(config, issue_date)
-    issue = load_issue(config, day)
-    rendered, findings = render_and_check(issue, config)
-    _print_findings(findings)
+    prepared = prepare(config, day)
+    rendered = prepared.rendered
+    _print_findings(prepared.findings)
     size = f", {len(rendered.html.encode()) / 1024:.0f} KB of HTML" if rendered else ""
-    count = len(issue.items)
-    click.echo(f"{day}: {count} item{'s' * (count != 1)}{size}; {summary(findings)}")
-    if errors(findings):
+    count = len(prepared.issue.items)
+    click.echo(f"{day}: {count} item{'s' * (count != 1)}{size}; {summary(prepared.findings)}")
+    if prepared.errors:
         raise SystemExit(1)
 
 
@@ -74,8 +74,7 @@ def build_command(issue_date: str | None, out_dir: Path | None, config_file: str
     """
     config = load(config_file)
     day = issue_date_of(config, issue_date)
-    issue = load_issue(config, day)
-    rendered = render_issue(issue, config)
+    rendered = rendered_or_raise(prepare(config, day))
     target = (out_dir if out_dir is not None else config.build_dir) / day.isoformat()
     message = build_message(rendered, SAMPLE_RECIPIENT, config, secret=load_secret(config))
     html, text = _parts(message)
@@ -111,9 +110,8 @@ def approve_command(issue_date: str, config_file: str | None) -> None:
     """
     config = load(config_file)
     day = issue_date_of(config, issue_date)
-    issue = load_issue(config, day)
-    _, findings = render_and_check(issue, config)
-    problems = errors(findings)
+    prepared = prepare(config, day)
+    problems = prepared.errors
     if problems:
         raise ContentError(
             f"{day}: not approved, check found {len(problems)} error(s)",
@@ -121,7 +119,8 @@ def approve_command(issue_date: str, config_file: str | None) -> None:
             + [str(p) for p in problems],
         )
     changed = set_status(config, day, IssueStatus.APPROVED)
-    click.echo(f"{day}: {'approved' if changed else 'already approved'} ({summary(findings)})")
+    outcome = "approved" if changed else "already approved"
+    click.echo(f"{day}: {outcome} ({summary(prepared.findings)})")
 
 
 def register(group: click.Group) -> None:

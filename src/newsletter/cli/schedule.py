@@ -7,6 +7,7 @@ import logging
 import click
 
 from newsletter.cli.common import config_option, guarded, load, now_utc
+from newsletter.jobs import JOB_ACTIONS
 from newsletter.schedule import plan_jobs, run_scheduler
 
 
@@ -47,8 +48,6 @@ def run_command(config_file: str | None) -> None:
 
     SIGTERM or SIGINT lets the running job finish its current batch, then exits.
     """
-    from newsletter.jobs import JOB_ACTIONS
-
     config = load(config_file)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # Our jobs log what they do; APScheduler's own INFO lines only repeat it.

@@ -12,7 +12,7 @@ from types import FrameType
 import click
 
 from newsletter.cli.common import config_option, guarded, load, warn
-from newsletter.deliver.service import open_ledger
+from newsletter.deliver.ledger import open_ledger
 from newsletter.serve import DEFAULT_HOST, DEFAULT_PORT, UnsubscribeApp, UnsubscribeServer
 from newsletter.tokens import SECRET_FILE, load_secret
 

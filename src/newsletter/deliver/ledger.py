@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 
+from newsletter.config import Config
 from newsletter.deliver.audience import address_key
 from newsletter.deliver.ledger_batches import BatchLedger
 from newsletter.deliver.ledger_lists import ListsLedger
@@ -397,3 +398,8 @@ class Ledger(BatchLedger, ListsLedger):
             query += " LIMIT ?"
             args = (*args, limit)
         return [(str(email), error) for email, error in self._db.execute(query, args)]
+
+
+def open_ledger(config: Config) -> Ledger:
+    """The ledger of this project, under ``paths.state``."""
+    return Ledger.in_state_dir(config.state_dir)

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from newsletter.config import Config
-from newsletter.errors import Location, Problem
+from newsletter.errors import Location, Problem, RenderError
 from newsletter.issue.curate import load_issue
 from newsletter.model import Issue, IssueStatus, RenderedEmail
 from newsletter.paths import display_path, issue_file
 from newsletter.render.check import render_and_check
-from newsletter.render.findings import Finding, Level
+from newsletter.render.findings import Finding, Level, RenderFailure
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,11 @@ class PreparedIssue:
     @property
     def errors(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.level is Level.ERROR)
+
+    @property
+    def render_failures(self) -> tuple[Finding, ...]:
+        """The template or MJML errors that kept the email from rendering (none if it did)."""
+        return tuple(f for f in self.findings if isinstance(f, RenderFailure))
 
     @property
     def warnings(self) -> tuple[Finding, ...]:
@@ -66,3 +71,12 @@ def prepare(config: Config, issue_date: date) -> PreparedIssue:
     issue = load_issue(config, issue_date)
     rendered, findings = render_and_check(issue, config)
     return PreparedIssue(issue, rendered, tuple(findings))
+
+
+def rendered_or_raise(prepared: PreparedIssue) -> RenderedEmail:
+    """The email of a prepared issue; RenderError with the template's problems when a
+    template or MJML error kept it from rendering."""
+    if prepared.rendered is None:
+        problems = [finding.problem for finding in prepared.render_failures or prepared.errors]
+        raise RenderError(problems[0] if problems else "the issue could not be rendered", problems)
+    return prepared.rendered

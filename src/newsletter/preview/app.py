@@ -19,8 +19,9 @@ from pathlib import Path
 from newsletter.config import Config, load_config
 from newsletter.errors import NewsletterError
 from newsletter.issue.folder import IssueMeta, read_issue_meta
+from newsletter.issue.prepare import prepare
 from newsletter.message import fill_placeholders, recipient_values
-from newsletter.model import SAMPLE_RECIPIENT, Issue, Recipient, RenderedEmail
+from newsletter.model import SAMPLE_RECIPIENT, Recipient, RenderedEmail
 from newsletter.paths import display_path, issue_dir
 from newsletter.preview.watch import fingerprint
 from newsletter.resources import default_templates_dir
@@ -173,11 +174,10 @@ class PreviewApp:
             return IssueView(issue_date, version, errors=config_errors)
         errors: list[str] = []
         meta = _meta(config, issue_date)
-        issue: Issue | None = None
         rendered: RenderedEmail | None = None
+        findings: tuple[FindingLine, ...] = ()
         try:
-            issue = _load_issue(config, issue_date)
-            rendered = _render_issue(issue, config)
+            prepared = prepare(config, issue_date)
         except NewsletterError as exc:
             errors.extend(map(str, exc.problems))
         except Exception as exc:  # a bug in a stage must not take the preview down
@@ -186,10 +186,14 @@ class PreviewApp:
                 f"internal error while rendering: {type(exc).__name__}: {exc} "
                 "(the traceback is in the terminal that runs 'newsletter preview')"
             )
-        findings: tuple[FindingLine, ...] = ()
-        if issue is not None:
-            findings, check_errors = _check(issue, rendered, config)
-            errors.extend(check_errors)
+        else:
+            rendered = prepared.rendered
+            errors.extend(str(f) for f in prepared.render_failures)
+            findings = tuple(
+                FindingLine(f.level.value, str(f))
+                for f in prepared.findings
+                if f not in prepared.render_failures
+            )
         values = recipient_values(self.recipient, config, _PREVIEW_KEY)
         subject = meta.subject if meta else ""
         preheader = meta.preheader if meta else ""
@@ -243,32 +247,3 @@ def _meta(config: Config, issue_date: date) -> IssueMeta | None:
         return read_issue_meta(config, issue_date)
     except NewsletterError:
         return None
-
-
-def _load_issue(config: Config, issue_date: date) -> Issue:
-    # Imported here so that the preview starts (and shows the error) even while a stage is broken.
-    from newsletter.issue.curate import load_issue
-
-    return load_issue(config, issue_date)
-
-
-def _render_issue(issue: Issue, config: Config) -> RenderedEmail:
-    from newsletter.render import render_issue
-
-    return render_issue(issue, config)
-
-
-def _check(
-    issue: Issue, rendered: RenderedEmail | None, config: Config
-) -> tuple[tuple[FindingLine, ...], list[str]]:
-    """The findings of ``check`` for the issue (and its rendered email when there is one)."""
-    try:
-        from newsletter.render.check import check_issue
-
-        findings = check_issue(issue, rendered, config)
-    except NewsletterError as exc:
-        return (), list(map(str, exc.problems))
-    except Exception as exc:  # as in _build: show it, keep serving
-        log.exception("check of %s failed", issue.date)
-        return (), [f"internal error while checking: {type(exc).__name__}: {exc}"]
-    return tuple(FindingLine(f.level.value, str(f)) for f in findings), []

@@ -24,8 +24,17 @@ from newsletter.model import (
     placeholder,
 )
 from newsletter.paths import display_path, issue_file
+from newsletter.render import render_issue
 from newsletter.render.contrast import MIN_CONTRAST, MUTED_COLOR, check_theme, contrast_ratio
-from newsletter.render.findings import Finding, Level, TokenFinding, errors, summary, warnings
+from newsletter.render.findings import (
+    Finding,
+    Level,
+    RenderFailure,
+    TokenFinding,
+    errors,
+    summary,
+    warnings,
+)
 from newsletter.render.placeholders import Placeholders, audience_columns
 from newsletter.sanitize import html_to_text
 
@@ -66,8 +75,6 @@ _TEXT_PART = Location("email.txt")
 
 def render_and_check(issue: Issue, config: Config) -> tuple[RenderedEmail | None, list[Finding]]:
     """Render the issue and check it; a template or MJML error becomes an error finding."""
-    from newsletter.render import render_issue
-
     try:
         rendered: RenderedEmail | None = render_issue(issue, config)
     except RenderError as exc:
@@ -78,7 +85,7 @@ def render_and_check(issue: Issue, config: Config) -> tuple[RenderedEmail | None
 
 
 def _finding_of(problem: Problem) -> Finding:
-    return Finding(Level.ERROR, problem.location or Location(), problem.message)
+    return RenderFailure(Level.ERROR, problem.location or Location(), problem.message)
 
 
 def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) -> list[Finding]:

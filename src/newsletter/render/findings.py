@@ -37,6 +37,11 @@ class TokenFinding(Finding):
     token: str = ""
 
 
+@dataclass(frozen=True)
+class RenderFailure(Finding):
+    """A template or MJML error that kept the email from rendering at all."""
+
+
 def errors(findings: Iterable[Finding]) -> list[Finding]:
     return [f for f in findings if f.level is Level.ERROR]
 

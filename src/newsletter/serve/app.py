@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 from newsletter.config import Config
-from newsletter.deliver.service import open_ledger
+from newsletter.deliver.ledger import open_ledger
 from newsletter.errors import NewsletterError
 from newsletter.serve import pages
 from newsletter.tokens import verify_token
