@@ -6,8 +6,9 @@ import io
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,8 +21,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from newsletter.cli import app
+from newsletter.config import load_config
 from newsletter.errors import ContentError
 from newsletter.issue.draft import load_included_items, merge_draft
+from newsletter.jobs import collect_job
 from newsletter.model import Item, Section, item_key
 from newsletter.sanitize import text_to_markdown
 
@@ -345,6 +348,30 @@ def test_max_items_keeps_the_newest_of_a_source(project: Path) -> None:
 def test_summary_words_option_truncates(project: Path) -> None:
     assert run(project, "--summary-words", "2").exit_code == 0
     assert entries(project)["publications"][0]["summary"] == "Résumé de\u2026"
+
+
+def test_summary_words_in_the_config_is_what_collect_and_the_scheduler_use(project: Path) -> None:
+    config = project / "schedule.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "collect:\n  summary_words: 2\n", encoding="utf-8"
+    )
+    assert run(project).exit_code == 0
+    assert entries(project)["publications"][0]["summary"] == "Résumé de\u2026"
+    # The scheduler's collect job takes the same setting from the config.
+    (project / "bulletins" / DAY / "collected.yaml").unlink()
+    shutil.rmtree(project / ".newsletter", ignore_errors=True)
+    loaded = load_config(config)
+    collect_job(loaded, datetime(2026, 12, 2, 13, 0, tzinfo=UTC), threading.Event())
+    assert entries(project)["publications"][0]["summary"] == "Résumé de\u2026"
+
+
+def test_the_summary_words_option_overrides_the_config(project: Path) -> None:
+    config = project / "schedule.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "collect:\n  summary_words: 2\n", encoding="utf-8"
+    )
+    assert run(project, "--summary-words", "0").exit_code == 0
+    assert not entries(project)["publications"][0]["summary"].endswith("\u2026")
 
 
 def test_a_section_key_moves_an_entry(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from newsletter.issue.draft import draft_path, load_included_items
 from newsletter.issue.editor_items import read_editor_items
 from newsletter.issue.folder import read_issue_meta
 from newsletter.model import Issue, IssueSection, Item
-from newsletter.paths import issue_dir
+from newsletter.paths import display_path, issue_dir
 from newsletter.urls import canonical_url
 
 
@@ -34,7 +34,9 @@ def load_issue(config: Config, issue_date: date) -> Issue:
     path = draft_path(config, issue_date)
     if path.exists():
         try:
-            collected = load_included_items(path, config.section_list)
+            collected = load_included_items(
+                path, config.section_list, display=display_path(config, path)
+            )
         except ContentError as exc:
             problems.extend(exc.problems)
     if problems or meta is None:

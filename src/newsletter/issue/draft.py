@@ -279,12 +279,15 @@ def write_draft(path: Path, text: str) -> Path | None:
     return backup
 
 
-def load_included_items(path: Path, sections: Sequence[Section]) -> list[Item]:
-    """The included entries of a draft, in the file's order, as Items.
+def load_included_items(
+    path: Path, sections: Sequence[Section], *, display: str | None = None
+) -> list[Item]:
+    """The included entries of a draft, in the file's order, as Items; ``display`` is the
+    file's name in messages (default: relative to the working directory).
 
-    Raises ContentError with one line per problem (file:line: what to fix).
+    Raises ContentError with one problem per mistake (file, line, what to fix).
     """
-    name = _display(path)
+    name = display or _display(path)
     doc = read_draft(path, name)
     if doc is None:
         return []
