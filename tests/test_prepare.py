@@ -71,13 +71,18 @@ def test_a_finding_about_a_draft_item_carries_its_file_line_and_key(
     assert finding.problem.location == where
 
 
-def test_content_errors_are_raised_with_their_location(sample_project: Path) -> None:
+def test_content_errors_are_failures_with_their_location(sample_project: Path) -> None:
     item = sample_project / "bulletins" / "2026-12-03" / "atelier-alliances.md"
     item.write_text("---\ntitle: Atelier\nurl: www.example.org\nsection: territoires\n---\n")
     config = load_config(sample_project / "schedule.yaml")
+    prepared = prepare(config, DAY)
+    assert prepared.rendered is None
+    (failure,) = prepared.failures
+    assert failure.problem in prepared.send_blockers(config, need_approval=False)
+    problem = failure.problem
     with pytest.raises(ContentError) as caught:
-        prepare(config, DAY)
-    (problem,) = caught.value.problems
+        rendered_or_raise(prepared)
+    assert caught.value.problems == (problem,)
     assert problem.location == Location("bulletins/2026-12-03/atelier-alliances.md", 3)
     assert problem.message == "'url' must be an absolute URL (got 'www.example.org')"
 
@@ -89,7 +94,7 @@ def test_a_template_error_is_a_render_failure_not_a_crash(sample_project: Path) 
     config = load_config(sample_project / "schedule.yaml")
     prepared = prepare(config, DAY)
     assert prepared.rendered is None
-    (failure,) = prepared.render_failures
+    (failure,) = prepared.failures
     assert failure.where == Location("templates/email.mjml.j2", 1)
     assert "template syntax error" in failure.message
     assert failure.problem in prepared.send_blockers(config, need_approval=False)

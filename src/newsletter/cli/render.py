@@ -46,7 +46,7 @@ def check_command(issue_date: str | None, config_file: str | None) -> None:
     rendered = prepared.rendered
     _print_findings(prepared.findings)
     size = f", {len(rendered.html.encode()) / 1024:.0f} KB of HTML" if rendered else ""
-    count = len(prepared.issue.items)
+    count = prepared.item_count
     click.echo(f"{day}: {count} item{'s' * (count != 1)}{size}; {summary(prepared.findings)}")
     if prepared.errors:
         raise SystemExit(1)

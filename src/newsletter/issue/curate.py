@@ -20,6 +20,18 @@ from newsletter.urls import canonical_url
 
 def load_issue(config: Config, issue_date: date) -> Issue:
     """The issue of ``issue_date`` as the editors left it; ContentError lists every problem."""
+    issue, problems = curate_issue(config, issue_date)
+    if problems or issue is None:
+        raise ContentError(problems[0], problems)
+    return issue
+
+
+def curate_issue(config: Config, issue_date: date) -> tuple[Issue | None, tuple[Problem, ...]]:
+    """The issue made of what is valid in its folder, and a problem for each mistake.
+
+    Never raises for what editors wrote: the issue is None only when issue.md itself cannot
+    be read; an invalid item is left out and reported.
+    """
     problems: list[Problem] = []
     try:
         meta = read_issue_meta(config, issue_date)
@@ -39,8 +51,8 @@ def load_issue(config: Config, issue_date: date) -> Issue:
             )
         except ContentError as exc:
             problems.extend(exc.problems)
-    if problems or meta is None:
-        raise ContentError(problems[0], problems)
+    if meta is None:
+        return None, tuple(problems)
 
     order = list(meta.section_order) or [s.id for s in config.sections]
     order += [s.id for s in config.sections if s.id not in order]
@@ -61,7 +73,7 @@ def load_issue(config: Config, issue_date: date) -> Issue:
                 seen.add(_link(item))
                 items.append(item)
         sections.append(IssueSection(section_id, titles[section_id], tuple(items)))
-    return Issue(
+    issue = Issue(
         date=issue_date,
         subject=meta.subject,
         preheader=meta.preheader,
@@ -71,6 +83,7 @@ def load_issue(config: Config, issue_date: date) -> Issue:
         theme=meta.theme,
         sections=tuple(sections),
     )
+    return issue, tuple(problems)
 
 
 def _link(item: Item) -> str:

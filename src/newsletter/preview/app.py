@@ -188,11 +188,11 @@ class PreviewApp:
             )
         else:
             rendered = prepared.rendered
-            errors.extend(str(f) for f in prepared.render_failures)
+            errors.extend(str(f) for f in prepared.failures)
             findings = tuple(
                 FindingLine(f.level.value, str(f))
                 for f in prepared.findings
-                if f not in prepared.render_failures
+                if f not in prepared.failures
             )
         values = recipient_values(self.recipient, config, _PREVIEW_KEY)
         subject = meta.subject if meta else ""

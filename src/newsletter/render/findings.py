@@ -42,6 +42,11 @@ class RenderFailure(Finding):
     """A template or MJML error that kept the email from rendering at all."""
 
 
+@dataclass(frozen=True)
+class ContentFailure(Finding):
+    """A mistake in an editor's file that keeps the issue from being built as written."""
+
+
 def errors(findings: Iterable[Finding]) -> list[Finding]:
     return [f for f in findings if f.level is Level.ERROR]
 
