@@ -31,6 +31,7 @@ from newsletter.cron import cron_trigger
 from newsletter.errors import ConfigError, Location, Problem
 from newsletter.model import Section, Source
 from newsletter.yaml_errors import describe_yaml_error
+from newsletter.yaml_text import load_text
 
 DEFAULT_CONFIG = "schedule.yaml"
 CONFIG_ENV = "NEWSLETTER_CONFIG"
@@ -359,9 +360,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
 
 def parse_config(text: str, file: Path) -> Config:
-    yaml = YAML(typ="rt")
     try:
-        data = yaml.load(text)
+        data = load_text(YAML(typ="rt"), text)
     except MarkedYAMLError as exc:
         line, message = describe_yaml_error(exc)
         raise ConfigError(f"{file}:{line}: {message}") from exc

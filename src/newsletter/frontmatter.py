@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from newsletter.errors import ContentError, Location, Problem
 from newsletter.yaml_errors import describe_yaml_error
+from newsletter.yaml_text import editor_yaml, load_text
 
 FENCE = "---"
 
@@ -60,7 +60,7 @@ def read_front_matter(path: Path, *, display: str | None = None) -> FrontMatterD
     if head is None:
         return FrontMatterDoc(path, CommentedMap(), body, body_line)
     try:
-        meta = YAML(typ="rt").load(head)
+        meta = load_text(editor_yaml(), head)
     except MarkedYAMLError as exc:
         line, message = describe_yaml_error(exc, first_line=2)
         raise ContentError(Problem(f"front matter: {message}", Location(name, line))) from exc

@@ -29,6 +29,7 @@ from newsletter.paths import issue_dir
 from newsletter.sanitize import html_to_text, markdown_to_html, text_to_markdown
 from newsletter.urls import absolute_url, canonical_url
 from newsletter.yaml_errors import describe_yaml_error
+from newsletter.yaml_text import editor_yaml, load_text
 
 DRAFT_FILE = "collected.yaml"
 BACKUP_SUFFIX = ".bak"
@@ -70,8 +71,9 @@ def save_draft_keys(state_dir: Path, issue_date: date, keys: set[str]) -> None:
     atomic_write(draft_keys_file(state_dir, issue_date), text)
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
+def _yaml(*, reading: bool = False) -> YAML:
+    """The draft's YAML; for ``reading``, dates stay text (``yaml_text``)."""
+    yaml = editor_yaml() if reading else YAML(typ="rt")
     yaml.width = 4096  # one line per value: wrapped plain scalars confuse hand edits
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.preserve_quotes = True
@@ -111,7 +113,7 @@ def read_draft_text(path: Path, name: str) -> str | None:
 def parse_draft(text: str, name: str = DRAFT_FILE) -> CommentedMap | None:
     """Parse a draft's text; ContentError names the line of a YAML error."""
     try:
-        data = _yaml().load(text)
+        data = load_text(_yaml(reading=True), text)
     except MarkedYAMLError as exc:
         line, message = describe_yaml_error(exc)
         raise ContentError(Problem(f"{message}", Location(name, line))) from exc
@@ -316,7 +318,7 @@ def included_keys(paths: Iterable[Path]) -> set[str]:
     found: set[str] = set()
     for path in paths:
         try:
-            data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+            data = load_text(editor_yaml("safe", pure=True), path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, YAMLError):
             continue
         groups = data.get("sections") if isinstance(data, dict) else None

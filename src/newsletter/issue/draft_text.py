@@ -10,9 +10,10 @@ import json
 import re
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+
+from newsletter.yaml_text import editor_yaml, load_text
 
 
 def plain(value: Any) -> Any:
@@ -31,7 +32,7 @@ def keeps_everything(
     sections: no editor's value moved into a comment, no entry lost or split.
     """
     try:
-        data = YAML(typ="safe", pure=True).load(text)
+        data = load_text(editor_yaml("safe", pure=True), text)
     except YAMLError:
         return False
     expected = plain(doc)
