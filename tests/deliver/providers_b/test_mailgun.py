@@ -19,7 +19,7 @@ from newsletter.deliver.providers import (
     Status,
     provider_class,
 )
-from newsletter.deliver.providers.mailgun import MailgunProvider, MailgunSettings
+from newsletter.deliver.providers.mailgun import MailgunOptions, MailgunProvider
 from newsletter.errors import ConfigError
 from newsletter.message import build_message, fill_placeholders, recipient_values
 from newsletter.model import Recipient
@@ -169,7 +169,8 @@ def test_options_over_16kb_are_refused_before_sending(project: Path) -> None:
     provider = MailgunProvider(
         config_of(project),
         SECRET,
-        MailgunSettings("https://api.mailgun.net", "example.org", KEY, 5.0),
+        MailgunOptions(base_url="https://api.mailgun.net", domain="example.org", timeout=5.0),
+        [KEY],
         transport=httpx.MockTransport(app),
     )
 
@@ -194,7 +195,8 @@ def test_connection_failures(project: Path) -> None:
         provider = MailgunProvider(
             config_of(project),
             SECRET,
-            MailgunSettings("https://api.mailgun.net", "example.org", KEY, 5.0),
+            MailgunOptions(base_url="https://api.mailgun.net", domain="example.org", timeout=5.0),
+            [KEY],
             transport=httpx.MockTransport(app),
         )
         batch = Batch(

@@ -166,7 +166,7 @@ def test_connection_failures_with_mock_transport(project: Path) -> None:
     write_config(project, provider="sendgrid")
     config = config_of(project)
     from newsletter.deliver.providers import Batch, BatchItem, Status
-    from newsletter.deliver.providers.sendgrid import SendGridSettings
+    from newsletter.deliver.providers.sendgrid import SendGridOptions
 
     def run(error: Exception) -> list[Status]:
         def app(request: httpx.Request) -> httpx.Response:
@@ -175,7 +175,8 @@ def test_connection_failures_with_mock_transport(project: Path) -> None:
         provider = SendGridProvider(
             config,
             SECRET,
-            SendGridSettings("https://api.sendgrid.com", KEY, 5.0),
+            SendGridOptions(base_url="https://api.sendgrid.com", timeout=5.0),
+            [KEY],
             transport=httpx.MockTransport(app),
         )
         batch = Batch(
