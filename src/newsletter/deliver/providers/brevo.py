@@ -33,17 +33,19 @@ from newsletter.deliver.providers import (
 from newsletter.deliver.providers.api import ApiRequest, HttpApiProvider
 from newsletter.deliver.providers.http import (
     all_results,
+    as_variables,
+    batch_values,
     json_object,
-    list_unsubscribe,
     protect_tags,
     retry_after,
     status_of,
+    unsubscribe_headers,
     variable_values,
 )
 from newsletter.deliver.providers.options import EnvName, HttpApiOptions
 from newsletter.errors import DeliveryError
-from newsletter.message import TEST_PREFIX, one_line, recipient_values
-from newsletter.model import PLACEHOLDERS, RenderedEmail
+from newsletter.message import TEST_PREFIX, one_line
+from newsletter.model import RenderedEmail
 
 DEFAULT_BASE_URL = "https://api.brevo.com"
 #: Brevo: at most 1000 message versions per request (one recipient per version here).
@@ -102,11 +104,7 @@ class BrevoProvider(HttpApiProvider):
     def payload(self, batch: Batch) -> dict[str, Any]:
         """The JSON body for a batch: content once, one message version per recipient."""
         settings = self.config.newsletter
-        values = {
-            item.idx: recipient_values(item.recipient, self.config, self.secret)
-            for item in batch.items
-        }
-        names = set(PLACEHOLDERS).union(*(v.keys() for v in values.values()))
+        values, names = batch_values(batch, self.config, self.secret)
         rendered = batch.rendered
         subject = (TEST_PREFIX if batch.test else "") + rendered.subject
         body: dict[str, Any] = {
@@ -132,10 +130,7 @@ class BrevoProvider(HttpApiProvider):
         return {
             "to": [to],
             "params": params,
-            "headers": {
-                "List-Unsubscribe": list_unsubscribe(values["unsubscribe_url"], self.config),
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            },
+            "headers": unsubscribe_headers(values, self.config),
         }
 
     # -- sending ----------------------------------------------------------------------
@@ -232,15 +227,8 @@ class BrevoProvider(HttpApiProvider):
 
 
 def _brevo_template(text: str, names: set[str], kind: str) -> str:
-    """Our placeholders as Brevo params of one kind (``html``: escaped, ``text``, ``line``:
-    one line for the subject); names no recipient has stay as they are, as locally."""
-    text = protect_tags(text, "{{ params.lb }}")
-
-    def tag(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return f"{{{{ params.{kind}_{name} }}}}" if name in names else match.group(0)
-
-    return _PLACEHOLDER.sub(tag, text)
+    """Our placeholders as Brevo variables of one kind; see ``as_variables``."""
+    return as_variables(text, names, kind, "{{{{ params.{var} }}}}", "{{ params.lb }}")
 
 
 #: Our placeholders in a campaign to a Brevo list: its contact attributes and its own link.

@@ -24,7 +24,7 @@ from newsletter.deliver.providers import (
     RecipientResult,
     Status,
 )
-from newsletter.message import TEST_PREFIX, one_line, unsubscribe_mailto
+from newsletter.message import TEST_PREFIX, one_line, recipient_values, unsubscribe_mailto
 from newsletter.model import PLACEHOLDERS
 
 USER_AGENT = f"newsletter/{__version__} (httpx/{httpx.__version__})"
@@ -128,6 +128,37 @@ def variable_values(values: Mapping[str, str], names: set[str]) -> dict[str, str
         variables[f"line_{name}"] = one_line(raw)
         variables[f"html_{name}"] = html.escape(raw, quote=True)
     return variables
+
+
+def batch_values(
+    batch: Batch, config: Config, secret: bytes
+) -> tuple[dict[int, dict[str, str]], set[str]]:
+    """Each recipient's placeholder values by ``idx``, and every placeholder name known in the
+    batch (the standard ones and the audience's columns), for the template-variable providers."""
+    values = {item.idx: recipient_values(item.recipient, config, secret) for item in batch.items}
+    return values, set(PLACEHOLDERS).union(*(v.keys() for v in values.values()))
+
+
+def as_variables(text: str, names: set[str], kind: str, tag: str, brace: str) -> str:
+    """Our content for a template engine with variables: each ``[[name]]`` known in the batch
+    becomes ``tag`` filled with the variable ``{kind}_{name}`` (``html``: escaped, ``text``,
+    ``line``: one line, for the subject), unknown names stay as written (as locally), and each
+    ``{`` that would open a tag is produced by the variable in ``brace``."""
+    text = protect_tags(text, brace)
+
+    def retagged(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return tag.format(var=f"{kind}_{name}") if name in names else match.group(0)
+
+    return PLACEHOLDER.sub(retagged, text)
+
+
+def unsubscribe_headers(values: Mapping[str, str], config: Config) -> dict[str, str]:
+    """One recipient's ``List-Unsubscribe`` and ``List-Unsubscribe-Post`` (RFC 8058) headers."""
+    return {
+        "List-Unsubscribe": list_unsubscribe(values["unsubscribe_url"], config),
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
 
 
 def protect_tags(text: str, brace: str) -> str:

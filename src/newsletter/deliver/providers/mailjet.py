@@ -32,21 +32,20 @@ from newsletter.deliver.providers import (
 from newsletter.deliver.providers.api import ApiRequest, HttpApiProvider
 from newsletter.deliver.providers.http import (
     all_results,
+    as_variables,
+    batch_values,
     json_object,
-    list_unsubscribe,
-    protect_tags,
     retry_after,
     status_of,
+    unsubscribe_headers,
     variable_values,
 )
 from newsletter.deliver.providers.options import EnvName, HttpApiOptions
-from newsletter.message import TEST_PREFIX, one_line, recipient_values
-from newsletter.model import PLACEHOLDERS
+from newsletter.message import TEST_PREFIX, one_line
 
 DEFAULT_BASE_URL = "https://api.mailjet.com"
 #: Mailjet: at most 50 messages per Send API v3.1 request.
 MAX_MESSAGES = 50
-_PLACEHOLDER = re.compile(r"\[\[([a-z_][a-z0-9_]*)\]\]")
 
 
 def campaign_name(batch: Batch, title: str) -> str:
@@ -85,11 +84,7 @@ class MailjetProvider(HttpApiProvider):
     def payload(self, batch: Batch) -> dict[str, Any]:
         """``Globals`` with the content once, one message per recipient."""
         settings = self.config.newsletter
-        values = {
-            item.idx: recipient_values(item.recipient, self.config, self.secret)
-            for item in batch.items
-        }
-        names = set(PLACEHOLDERS).union(*(v.keys() for v in values.values()))
+        values, names = batch_values(batch, self.config, self.secret)
         rendered = batch.rendered
         subject = (TEST_PREFIX if batch.test else "") + rendered.subject
         globals_: dict[str, Any] = {
@@ -118,10 +113,7 @@ class MailjetProvider(HttpApiProvider):
             "To": [to],
             "Variables": variables,
             "CustomID": f"{item.idx}",
-            "Headers": {
-                "List-Unsubscribe": list_unsubscribe(values["unsubscribe_url"], self.config),
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            },
+            "Headers": unsubscribe_headers(values, self.config),
         }
 
     # -- sending ----------------------------------------------------------------------
@@ -184,12 +176,5 @@ def _message_of(data: Mapping[str, Any]) -> str:
 
 
 def _mailjet_template(text: str, names: set[str], kind: str) -> str:
-    """Our placeholders as Mailjet variables of one kind (``html``: escaped, ``text``,
-    ``line``: for the subject); names no recipient has stay as they are."""
-    text = protect_tags(text, "{{var:lb}}")
-
-    def tag(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return f"{{{{var:{kind}_{name}}}}}" if name in names else match.group(0)
-
-    return _PLACEHOLDER.sub(tag, text)
+    """Our placeholders as Mailjet variables of one kind; see ``as_variables``."""
+    return as_variables(text, names, kind, "{{{{var:{var}}}}}", "{{var:lb}}")

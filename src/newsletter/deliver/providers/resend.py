@@ -37,9 +37,9 @@ from newsletter.deliver.providers.http import (
     all_results,
     answer_text,
     json_object,
-    list_unsubscribe,
     retry_after,
     subject_of,
+    unsubscribe_headers,
     whole_batch,
 )
 from newsletter.deliver.providers.options import EnvName, HttpApiOptions
@@ -89,10 +89,7 @@ class ResendProvider(HttpApiProvider):
                 "subject": one_line(fill_placeholders(subject, values, escape=False)),
                 "html": fill_placeholders(batch.rendered.html, values, escape=True),
                 "text": fill_placeholders(batch.rendered.text, values, escape=False),
-                "headers": {
-                    "List-Unsubscribe": list_unsubscribe(values["unsubscribe_url"], self.config),
-                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                },
+                "headers": unsubscribe_headers(values, self.config),
                 "tags": [{"name": "newsletter_batch", "value": batch.key}],
             }
             if settings.reply_to:
