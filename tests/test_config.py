@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import app
 from newsletter.config import load_config
+from newsletter.deliver.settings import check_delivery
 from newsletter.errors import ConfigError
 
 MINIMAL = """\
@@ -26,8 +27,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def problems_of(path: Path) -> tuple[str, ...]:
+    """The problems of loading ``path`` as the faces do (the delivery part is checked too)."""
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        check_delivery(load_config(path))
     return tuple(map(str, info.value.problems))
 
 
@@ -72,7 +74,7 @@ def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
         ),
         (
             "delivery:\n  provider: pigeon\n",
-            "schedule.yaml:6: delivery.provider: Input should be 'outbox'",
+            "schedule.yaml:6: delivery.provider: 'pigeon' is not a provider; ",
         ),
         (
             "delivery:\n  test_recipients: ['not-an-address']\n",

@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
@@ -234,9 +234,8 @@ class AudienceSettings(_Strict):
 
 
 class DeliverySettings(_Strict):
-    provider: Literal[
-        "outbox", "smtp", "brevo", "mailjet", "postmark", "sendgrid", "mailgun", "resend"
-    ] = "outbox"
+    #: A provider's name; checked against the registry by ``newsletter.deliver.settings``.
+    provider: str = "outbox"
     audience: AudienceSettings = AudienceSettings(csv="samples/subscribers.csv")
     test_recipients: list[EmailAddress] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)

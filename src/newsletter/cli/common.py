@@ -13,6 +13,7 @@ import click
 
 from newsletter.config import Config, load_config
 from newsletter.dates import next_issue_date, parse_issue_date
+from newsletter.deliver.settings import check_delivery
 from newsletter.errors import NewsletterError, Problem
 
 P = ParamSpec("P")
@@ -46,6 +47,7 @@ def load(config_file: str | None) -> Config:
         if root is not None and isinstance(root.obj, dict):
             config_file = root.obj.get("config_file")
     config = load_config(config_file)
+    check_delivery(config)
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
         ctx.find_root().meta[_LOADED] = config

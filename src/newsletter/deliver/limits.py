@@ -1,17 +1,19 @@
-"""How hard a send pushes: the engine's options from ``delivery.options``, and the rate limit."""
+"""How hard a send pushes: the engine's options, read from the provider's validated options
+model, and the rate limit."""
 
 from __future__ import annotations
 
 import asyncio
-import difflib
 import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from newsletter.deliver.providers import Provider, option
-from newsletter.errors import ConfigError
+from newsletter.deliver.providers import Provider
+from newsletter.deliver.providers.options import ENGINE_OPTIONS, ProviderOptions, parse_options
+
+__all__ = ["ENGINE_OPTIONS", "RateLimiter", "SendOptions"]
 
 
 @dataclass(frozen=True)
@@ -27,22 +29,21 @@ class SendOptions:
     backoff_max: float = 60.0
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any], provider: type[Provider]) -> SendOptions:
-        _check_keys(options, provider)
-
-        def positive(key: str, kind: type[int] | type[float], default: Any) -> Any:
-            return option(
-                options, key, kind, default, check=lambda v: v > 0, expect="a number above 0"
-            )
-
-        size = positive("batch_size", int, min(100, provider.max_batch_size))
+    def from_options(
+        cls, options: Mapping[str, Any] | ProviderOptions, provider: type[Provider]
+    ) -> SendOptions:
+        """From ``delivery.options`` (checked against the provider's model: ConfigError
+        naming every bad key) or from options already validated."""
+        if not isinstance(options, ProviderOptions):
+            options = parse_options(provider.options_model, options, provider=provider.name)
+        size = options.batch_size or min(100, provider.max_batch_size)
         return cls(
             batch_size=min(size, provider.max_batch_size),
-            max_in_flight=positive("max_in_flight", int, 4),
-            rate=positive("rate", float, None),
-            max_attempts=positive("max_attempts", int, 5),
-            backoff_base=positive("backoff_base", float, 1.0),
-            backoff_max=positive("backoff_max", float, 60.0),
+            max_in_flight=options.max_in_flight,
+            rate=options.rate,
+            max_attempts=options.max_attempts,
+            backoff_base=options.backoff_base,
+            backoff_max=options.backoff_max,
         )
 
     def backoff(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
@@ -53,30 +54,6 @@ class SendOptions:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.backoff_max * 10))
         return delay
-
-
-ENGINE_OPTIONS = frozenset(
-    {"batch_size", "max_in_flight", "rate", "max_attempts", "backoff_base", "backoff_max"}
-)
-
-
-def _check_keys(options: Mapping[str, Any], provider: type[Provider]) -> None:
-    """A key that neither the engine nor the provider reads is a mistake: say so."""
-    if provider.option_keys is None:
-        return
-    known = ENGINE_OPTIONS | provider.option_keys
-    problems = []
-    for key in options:
-        if key in known:
-            continue
-        close = difflib.get_close_matches(str(key), sorted(known), n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        problems.append(
-            f"delivery.options.{key}: unknown option for provider '{provider.name}'; {hint}"
-            f"known options: {', '.join(sorted(known))}"
-        )
-    if problems:
-        raise ConfigError(problems[0], problems)
 
 
 class RateLimiter:

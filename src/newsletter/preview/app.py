@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from newsletter.config import Config, load_config
+from newsletter.deliver.settings import check_delivery
 from newsletter.errors import NewsletterError
 from newsletter.issue.folder import IssueMeta, read_issue_meta
 from newsletter.issue.prepare import prepare
@@ -101,7 +102,9 @@ class PreviewApp:
         with self._lock:
             if self._loaded is None or self._loaded.stamp != stamp:
                 try:
-                    self._loaded = _LoadedConfig(stamp, load_config(self.config_file), ())
+                    config = load_config(self.config_file)
+                    check_delivery(config)
+                    self._loaded = _LoadedConfig(stamp, config, ())
                 except NewsletterError as exc:
                     self._loaded = _LoadedConfig(stamp, None, tuple(map(str, exc.problems)))
             return self._loaded.config, self._loaded.errors

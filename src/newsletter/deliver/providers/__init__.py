@@ -3,25 +3,35 @@
 A provider says how many recipients one request takes (``max_batch_size``), whether it fills
 the per-recipient values itself (``personalizes``), sends a batch and answers per recipient
 (sent / retryable / permanent), and may look up a batch whose answer was lost in a crash
-(``reconcile``). Providers are found by name in a registry: built-in ones are imported when
-first asked for, others call ``register_provider``.
+(``reconcile``). Each declares its ``delivery.options`` as a pydantic model (``options_model``).
+Providers are found by name in one registry: built-in ones are imported when first asked for,
+plug-ins are found through the entry-point group ``newsletter.providers`` (``name =
+"module:Class"``), and code may call ``register_provider``.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from email.message import EmailMessage
 from enum import StrEnum
+from importlib.metadata import entry_points
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
 from newsletter.config import Config
-from newsletter.errors import DeliveryError
+from newsletter.deliver.providers.options import (
+    M,
+    OpenOptions,
+    ProviderOptions,
+    parse_options,
+)
+from newsletter.errors import DeliveryError, Problem
 from newsletter.message import build_message
 from newsletter.model import Recipient, RenderedEmail
 
@@ -79,6 +89,10 @@ class ProviderContext:
     secret: bytes
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    def settings(self, model: type[M], provider: str) -> M:
+        """The options validated by ``model``; ConfigError naming each bad key and its line."""
+        return parse_options(model, self.options, provider=provider, config=self.config)
+
 
 class ProviderError(DeliveryError):
     """The provider refused the request for a reason retrying will not fix (credentials,
@@ -91,8 +105,8 @@ class ProviderError(DeliveryError):
 
     def __init__(
         self,
-        message: str,
-        problems: Sequence[str] = (),
+        message: str | Problem,
+        problems: Sequence[str | Problem] = (),
         *,
         results: Sequence[RecipientResult] = (),
     ) -> None:
@@ -115,9 +129,9 @@ class Provider(ABC):
     can_reconcile: ClassVar[bool] = False
     #: True when ``send_campaign`` sends to a list held by the provider (audience.list_id).
     sends_campaigns: ClassVar[bool] = False
-    #: The ``delivery.options`` keys this provider reads (besides the engine's); any other
-    #: key is a configuration error (a typo would otherwise be ignored). None: not checked.
-    option_keys: ClassVar[frozenset[str] | None] = None
+    #: What ``delivery.options`` may hold for this provider, the engine's options included;
+    #: checked when schedule.yaml is loaded. ``OpenOptions`` checks only the engine's.
+    options_model: ClassVar[type[ProviderOptions]] = OpenOptions
 
     @classmethod
     @abstractmethod
@@ -170,6 +184,8 @@ BUILTIN_PROVIDERS: dict[str, str] = {
     name: f"newsletter.deliver.providers.{name}"
     for name in ("outbox", "smtp", "brevo", "mailjet", "postmark", "sendgrid", "mailgun", "resend")
 }
+#: The entry-point group through which installed packages add providers.
+ENTRY_POINT_GROUP = "newsletter.providers"
 _REGISTRY: dict[str, type[Provider]] = {}
 
 T = TypeVar("T", bound=type[Provider])
@@ -181,23 +197,63 @@ def register_provider(cls: T) -> T:
     return cls
 
 
+def provider_names() -> list[str]:
+    """Every provider that can be chosen: built in, registered, or from a plug-in."""
+    plugins = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(set(_REGISTRY) | set(BUILTIN_PROVIDERS) | plugins)
+
+
+def _load_plugin(name: str) -> None:
+    """Register the provider a plug-in declares under ``name`` in the entry-point group."""
+    for entry in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        try:
+            cls = entry.load()
+        except Exception as exc:  # a broken plug-in is the user's to fix: say which
+            raise DeliveryError(
+                f"delivery.provider: the plug-in provider '{name}' ({entry.value}) could not "
+                f"be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not (isinstance(cls, type) and issubclass(cls, Provider)):
+            raise DeliveryError(
+                f"delivery.provider: the plug-in '{name}' ({entry.value}) is not a Provider class"
+            )
+        _REGISTRY.setdefault(name, cls)
+        return
+
+
 def provider_class(name: str) -> type[Provider]:
     """The provider registered as ``name``; DeliveryError naming the known ones otherwise."""
-    if name not in _REGISTRY and name in BUILTIN_PROVIDERS:
-        importlib.import_module(BUILTIN_PROVIDERS[name])
+    if name not in _REGISTRY:
+        if name in BUILTIN_PROVIDERS:
+            importlib.import_module(BUILTIN_PROVIDERS[name])
+        else:
+            _load_plugin(name)
     try:
         return _REGISTRY[name]
     except KeyError:
-        known = sorted(set(_REGISTRY) | set(BUILTIN_PROVIDERS))
         raise DeliveryError(
             f"delivery.provider: '{name}' is not available in this version "
-            f"(available: {', '.join(known)})"
+            f"(available: {', '.join(provider_names())})"
         ) from None
+
+
+def unknown_provider(name: str) -> str | None:
+    """Why ``name`` cannot be chosen as a provider (with a did-you-mean), or None if it can."""
+    names = provider_names()
+    if name in names:
+        return None
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"'{name}' is not a provider; {hint}available: {', '.join(names)}"
 
 
 def create_provider(config: Config, *, secret: bytes, name: str | None = None) -> Provider:
     """Build the configured provider (or ``name``) from ``delivery.options``."""
-    cls = provider_class(name or config.delivery.provider)
+    chosen = name or config.delivery.provider
+    why = unknown_provider(chosen)
+    if why is not None:
+        raise DeliveryError(config.problem("delivery.provider", why))
+    cls = provider_class(chosen)
     return cls.from_context(ProviderContext(config, secret, dict(config.delivery.options)))
 
 
@@ -225,33 +281,3 @@ def message_id_for(domain: str, send_stamp: str, idx: int, email: str) -> str:
     """A Message-ID that stays the same for one recipient of one send, across retries."""
     digest = hashlib.sha256(f"{send_stamp}|{idx}|{email}".encode()).hexdigest()[:20]
     return f"<{digest}.{idx}@{domain}>"
-
-
-def option(
-    options: Mapping[str, Any],
-    key: str,
-    kind: Callable[[Any], Any],
-    default: Any,
-    *,
-    check: Callable[[Any], bool] = lambda _value: True,
-    expect: str = "",
-) -> Any:
-    """Read ``delivery.options.<key>``; ConfigError saying what is expected otherwise."""
-    from newsletter.errors import ConfigError
-
-    if key not in options or options[key] is None:
-        return default
-    raw = options[key]
-    try:
-        if isinstance(raw, bool) and kind in (int, float):
-            raise TypeError
-        if kind is int and isinstance(raw, float) and not raw.is_integer():
-            raise ValueError  # 2.5 batches in flight is a mistake, not 2
-        value = kind(raw)
-    except (TypeError, ValueError):
-        value = None
-    if value is None or not check(value):
-        raise ConfigError(
-            f"delivery.options.{key}: expected {expect or kind.__name__} (got {raw!r})"
-        )
-    return value

@@ -8,52 +8,44 @@ its recipients) makes a retry of the same request harmless for Brevo's 30 minute
 ``duplicate_parameter`` on a retry means the first request was taken. Lists held by Brevo
 (``audience: {list_id}``) go out as an email campaign (``/v3/emailCampaigns`` then ``sendNow``).
 
-Options: ``base_url`` (default https://api.brevo.com), ``api_key_env`` (default
-``BREVO_API_KEY``), ``timeout`` (seconds, default 30).
+Options (``BrevoOptions``): ``base_url`` (default https://api.brevo.com), ``api_key_env``
+(default ``BREVO_API_KEY``), ``timeout`` (seconds, default 30), and the engine's.
 """
 
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Mapping
 from email.header import Header
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from newsletter.config import Config
 from newsletter.deliver.providers import (
     Batch,
     BatchItem,
-    Provider,
-    ProviderContext,
     ProviderError,
     RecipientResult,
     Status,
-    option,
     register_provider,
 )
+from newsletter.deliver.providers.api import ApiRequest, HttpApiProvider
 from newsletter.deliver.providers.http import (
-    api_client,
-    base_url_option,
-    list_unsubscribe,
+    all_results,
+    as_variables,
+    batch_values,
+    json_object,
     protect_tags,
-    request_went_out,
     retry_after,
-    secret_from_env,
     status_of,
-    timeout_option,
+    unsubscribe_headers,
     variable_values,
 )
+from newsletter.deliver.providers.options import EnvName, HttpApiOptions
 from newsletter.errors import DeliveryError
-from newsletter.message import (
-    TEST_PREFIX,
-    one_line,
-    recipient_values,
-)
-from newsletter.model import PLACEHOLDERS, RenderedEmail
+from newsletter.message import TEST_PREFIX, one_line
+from newsletter.model import RenderedEmail
 
 DEFAULT_BASE_URL = "https://api.brevo.com"
 #: Brevo: at most 1000 message versions per request (one recipient per version here).
@@ -85,77 +77,34 @@ def idempotency_key(batch: Batch) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{batch.key}|{members}"))
 
 
+class BrevoOptions(HttpApiOptions):
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: EnvName = "BREVO_API_KEY"
+
+
 @register_provider
-class BrevoProvider(Provider):
+class BrevoProvider(HttpApiProvider):
     """Sends each batch as one Brevo request with one message version per recipient."""
 
-    name: ClassVar[str] = "brevo"
-    max_batch_size: ClassVar[int] = MAX_VERSIONS
-    personalizes: ClassVar[bool] = True
-    can_reconcile: ClassVar[bool] = False
-    sends_campaigns: ClassVar[bool] = True
-    option_keys: ClassVar[frozenset[str] | None] = frozenset({"base_url", "api_key_env", "timeout"})
+    name = "brevo"
+    max_batch_size = MAX_VERSIONS
+    personalizes = True
+    sends_campaigns = True
+    options_model = BrevoOptions
+    secret_options = (("api_key_env", "Brevo API key"),)
+    idempotency_ttl = IDEMPOTENCY_TTL
 
-    def __init__(
-        self,
-        config: Config,
-        secret: bytes,
-        api_key: str,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 30.0,
-        max_attempts: int = 5,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.config = config
-        self.secret = secret
-        self.api_key = api_key
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.transport = transport
-        self.client: httpx.AsyncClient | None = None
-        #: Per idempotency key: attempts so far, and when an answer was first lost.
-        self._attempts: dict[str, int] = {}
-        self._lost_at: dict[str, float] = {}
+    def auth_headers(self) -> dict[str, str]:
+        return {"api-key": self.credentials[0]}
 
-    @classmethod
-    def from_context(cls, context: ProviderContext) -> BrevoProvider:
-        opts = context.options
-        return cls(
-            context.config,
-            context.secret,
-            secret_from_env(opts, "api_key_env", "BREVO_API_KEY", "Brevo API key"),
-            base_url=base_url_option(opts, DEFAULT_BASE_URL),
-            timeout=timeout_option(opts),
-            max_attempts=option(opts, "max_attempts", int, 5, check=lambda v: v > 0),
-        )
-
-    async def open(self) -> None:
-        if self.client is None:
-            self.client = api_client(
-                self.base_url, self.timeout, self.transport, headers={"api-key": self.api_key}
-            )
-
-    async def close(self) -> None:
-        client, self.client = self.client, None
-        if client is not None:
-            await client.aclose()
-
-    def _client(self) -> httpx.AsyncClient:
-        if self.client is None:
-            raise RuntimeError("BrevoProvider used outside 'async with'")
-        return self.client
+    def attempt_key(self, batch: Batch) -> str:
+        return idempotency_key(batch)
 
     # -- the payload ------------------------------------------------------------------
     def payload(self, batch: Batch) -> dict[str, Any]:
         """The JSON body for a batch: content once, one message version per recipient."""
         settings = self.config.newsletter
-        values = {
-            item.idx: recipient_values(item.recipient, self.config, self.secret)
-            for item in batch.items
-        }
-        names = set(PLACEHOLDERS).union(*(v.keys() for v in values.values()))
+        values, names = batch_values(batch, self.config, self.secret)
         rendered = batch.rendered
         subject = (TEST_PREFIX if batch.test else "") + rendered.subject
         body: dict[str, Any] = {
@@ -181,56 +130,24 @@ class BrevoProvider(Provider):
         return {
             "to": [to],
             "params": params,
-            "headers": {
-                "List-Unsubscribe": list_unsubscribe(values["unsubscribe_url"], self.config),
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            },
+            "headers": unsubscribe_headers(values, self.config),
         }
 
     # -- sending ----------------------------------------------------------------------
-    async def send_batch(self, batch: Batch) -> list[RecipientResult]:
-        body = self.payload(batch)
-        key = body["headers"]["idempotencyKey"]
-        lost_at = self._lost_at.get(key)
-        if lost_at is not None and time.monotonic() - lost_at > IDEMPOTENCY_TTL:
-            # Brevo may have forgotten the key by now: a resend could deliver twice.
-            return _all(batch, Status.UNCERTAIN, error="answer lost; idempotency key expired")
-        tried_before = key in self._attempts
-        self._attempts[key] = attempt = self._attempts.get(key, 0) + 1
-        try:
-            response = await self._client().post("/v3/smtp/email", json=body)
-        except httpx.TransportError as exc:
-            reason = f"brevo: {type(exc).__name__} {exc}".strip()
-            if request_went_out(exc):
-                self._lost_at.setdefault(key, time.monotonic())
-            return self._transient(batch, key, attempt, reason, None)
-        return self._answer(batch, key, attempt, tried_before, response)
+    def request(self, batch: Batch) -> ApiRequest:
+        return ApiRequest("POST", "/v3/smtp/email", batch.items, {"json": self.payload(batch)})
 
-    def _transient(
-        self, batch: Batch, key: str, attempt: int, reason: str, wait: float | None
-    ) -> list[RecipientResult]:
-        if key not in self._lost_at:
-            return _all(batch, Status.RETRYABLE, error=reason, retry_after=wait)
-        if attempt >= self.max_attempts:
-            # The engine gives up after this attempt, and a later run would send these
-            # recipients under another key: the lost answer stays unknown.
-            return _all(batch, Status.UNCERTAIN, error=f"{reason}; an earlier answer was lost")
-        # The same request under the same idempotency key is safe to send again.
-        return _all(batch, Status.RETRYABLE, error=f"{reason} (answer lost)", retry_after=wait)
-
-    def _answer(
-        self, batch: Batch, key: str, attempt: int, tried_before: bool, response: httpx.Response
+    def answer(
+        self, batch: Batch, request: ApiRequest, response: httpx.Response
     ) -> list[RecipientResult]:
         code = response.status_code
-        data = _json(response)
+        data = json_object(response)
         error_code = str(data.get("code", ""))
         message = str(data.get("message", ""))
         reason = f"brevo {code} {error_code}: {message or response.reason_phrase}"
         status = status_of(code)
         if status is Status.RETRYABLE:
-            return self._transient(batch, key, attempt, reason, retry_after(response.headers))
-        lost = self._lost_at.pop(key, None) is not None
-        self._attempts.pop(key, None)
+            return all_results(batch.items, status, reason, retry_after(response.headers))
         if status is Status.SENT:
             ids = data.get("messageIds")
             if not isinstance(ids, list):
@@ -243,17 +160,17 @@ class BrevoProvider(Provider):
                 )
                 for n, item in enumerate(batch.items)
             ]
-        if code == 400 and error_code == "duplicate_parameter" and tried_before:
+        if code == 400 and error_code == "duplicate_parameter" and self.tries(batch) > 1:
             # Brevo already took a request with this key: an earlier attempt went out.
-            return _all(batch, Status.SENT, error=None)
+            return all_results(batch.items, Status.SENT, None)
         if code in (401, 402, 403):
             raise ProviderError(
                 f"{reason}; check the key in the variable named by delivery.options.api_key_env "
                 "and the account's credits and senders"
             )
-        if lost:
+        if self.answer_lost(batch):
             # Refused now, but the request whose answer was lost may have gone out.
-            return _all(batch, Status.UNCERTAIN, error=f"{reason} after an answer was lost")
+            return all_results(batch.items, Status.UNCERTAIN, f"{reason} after an answer was lost")
         return self._refused(batch, reason, message)
 
     @staticmethod
@@ -293,11 +210,11 @@ class BrevoProvider(Provider):
             body["previewText"] = rendered.preheader
         if settings.reply_to:
             body["replyTo"] = settings.reply_to
-        client = self._client()
+        client = self.http()
         created = await client.post("/v3/emailCampaigns", json=body)
         if created.status_code not in (200, 201):
             raise ProviderError(_campaign_error("create the campaign", created))
-        campaign_id = _json(created).get("id")
+        campaign_id = json_object(created).get("id")
         if campaign_id is None:
             raise ProviderError("brevo: the campaign was created without an id in the answer")
         sent = await client.post(f"/v3/emailCampaigns/{campaign_id}/sendNow")
@@ -309,33 +226,9 @@ class BrevoProvider(Provider):
         return str(campaign_id)
 
 
-def _all(
-    batch: Batch, status: Status, *, error: str | None, retry_after: float | None = None
-) -> list[RecipientResult]:
-    return [
-        RecipientResult(item.idx, status, error=error, retry_after=retry_after)
-        for item in batch.items
-    ]
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _brevo_template(text: str, names: set[str], kind: str) -> str:
-    """Our placeholders as Brevo params of one kind (``html``: escaped, ``text``, ``line``:
-    one line for the subject); names no recipient has stay as they are, as locally."""
-    text = protect_tags(text, "{{ params.lb }}")
-
-    def tag(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return f"{{{{ params.{kind}_{name} }}}}" if name in names else match.group(0)
-
-    return _PLACEHOLDER.sub(tag, text)
+    """Our placeholders as Brevo variables of one kind; see ``as_variables``."""
+    return as_variables(text, names, kind, "{{{{ params.{var} }}}}", "{{ params.lb }}")
 
 
 #: Our placeholders in a campaign to a Brevo list: its contact attributes and its own link.
@@ -358,7 +251,7 @@ def _campaign_template(text: str) -> str:
 
 
 def _campaign_error(what: str, response: httpx.Response) -> str:
-    data = _json(response)
+    data = json_object(response)
     message = data.get("message", "")
     extra = " (out of credits)" if response.status_code == 402 else ""
     return f"brevo: could not {what}: {response.status_code} {message}{extra}".strip()

@@ -1,12 +1,12 @@
 """Helpers shared by the HTTP API providers (Brevo, Mailjet, Postmark, SendGrid, Mailgun,
-Resend): their options and secrets, placeholders in the provider's own syntax, and what an
-answer, or its absence, means for each recipient (sent, retryable, permanent, uncertain).
+Resend): placeholders in the provider's own syntax, and what an answer means for each recipient
+(sent, retryable, permanent). Their base class, which owns the client and the reading of a
+request that got no answer, is ``providers/api.py``.
 """
 
 from __future__ import annotations
 
 import html
-import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -23,10 +23,8 @@ from newsletter.deliver.providers import (
     ProviderError,
     RecipientResult,
     Status,
-    option,
 )
-from newsletter.errors import ConfigError
-from newsletter.message import TEST_PREFIX, one_line, unsubscribe_mailto
+from newsletter.message import TEST_PREFIX, one_line, recipient_values, unsubscribe_mailto
 from newsletter.model import PLACEHOLDERS
 
 USER_AGENT = f"newsletter/{__version__} (httpx/{httpx.__version__})"
@@ -93,65 +91,6 @@ def _seconds(raw: str, now: datetime) -> float | None:
     return value
 
 
-# -- options, secrets and the client ---------------------------------------------------------
-
-
-def api_client(
-    base_url: str,
-    timeout: float,
-    transport: httpx.AsyncBaseTransport | None = None,
-    *,
-    headers: Mapping[str, str] | None = None,
-    auth: httpx.Auth | None = None,
-) -> httpx.AsyncClient:
-    """The client of one API provider: its origin, our User-Agent, JSON answers, a connect
-    timeout of at most 10 s, and ``transport`` when a test injects one."""
-    return httpx.AsyncClient(
-        base_url=base_url,
-        timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
-        transport=transport,
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
-        auth=auth,
-    )
-
-
-def secret_from_env(options: Mapping[str, Any], key: str, default: str, what: str) -> str:
-    """The secret in the environment variable that ``delivery.options.<key>`` names (or
-    ``default``); ConfigError naming the variable when it is unset or empty."""
-    name = option(options, key, str, default, expect="an environment variable name")
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise ConfigError(
-            f"delivery.options.{key}: the environment variable {name} is not set "
-            f"(export it with the {what})"
-        )
-    return value
-
-
-def api_key(options: Mapping[str, Any], default_env: str, what: str) -> str:
-    """The API key from the variable that ``api_key_env`` names (or ``default_env``)."""
-    return secret_from_env(options, "api_key_env", default_env, what)
-
-
-def base_url_option(options: Mapping[str, Any], default: str) -> str:
-    """``base_url`` (the API origin, http or https), without a trailing slash."""
-    url = option(
-        options,
-        "base_url",
-        str,
-        default,
-        check=lambda v: re.match(r"^https?://[^/\s]+", v) is not None,
-        expect="an http(s) URL such as " + default,
-    )
-    return str(url).rstrip("/")
-
-
-def timeout_option(options: Mapping[str, Any]) -> float:
-    return float(
-        option(options, "timeout", float, 30.0, check=lambda v: v > 0, expect="seconds (> 0)")
-    )
-
-
 # -- placeholders in the provider's syntax ----------------------------------------------------
 
 
@@ -191,6 +130,37 @@ def variable_values(values: Mapping[str, str], names: set[str]) -> dict[str, str
     return variables
 
 
+def batch_values(
+    batch: Batch, config: Config, secret: bytes
+) -> tuple[dict[int, dict[str, str]], set[str]]:
+    """Each recipient's placeholder values by ``idx``, and every placeholder name known in the
+    batch (the standard ones and the audience's columns), for the template-variable providers."""
+    values = {item.idx: recipient_values(item.recipient, config, secret) for item in batch.items}
+    return values, set(PLACEHOLDERS).union(*(v.keys() for v in values.values()))
+
+
+def as_variables(text: str, names: set[str], kind: str, tag: str, brace: str) -> str:
+    """Our content for a template engine with variables: each ``[[name]]`` known in the batch
+    becomes ``tag`` filled with the variable ``{kind}_{name}`` (``html``: escaped, ``text``,
+    ``line``: one line, for the subject), unknown names stay as written (as locally), and each
+    ``{`` that would open a tag is produced by the variable in ``brace``."""
+    text = protect_tags(text, brace)
+
+    def retagged(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return tag.format(var=f"{kind}_{name}") if name in names else match.group(0)
+
+    return PLACEHOLDER.sub(retagged, text)
+
+
+def unsubscribe_headers(values: Mapping[str, str], config: Config) -> dict[str, str]:
+    """One recipient's ``List-Unsubscribe`` and ``List-Unsubscribe-Post`` (RFC 8058) headers."""
+    return {
+        "List-Unsubscribe": list_unsubscribe(values["unsubscribe_url"], config),
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
 def protect_tags(text: str, brace: str) -> str:
     """Our content as literal text for a provider's template engine: each ``{`` that would
     open a tag is produced by a variable instead (its value is not parsed again)."""
@@ -219,17 +189,20 @@ def request_went_out(exc: httpx.HTTPError) -> bool:
     return not isinstance(exc, NOT_SENT)
 
 
-def failure_results(
-    items: Sequence[BatchItem], exc: httpx.HTTPError, *, idempotent: bool, where: str
+def all_results(
+    items: Sequence[BatchItem], status: Status, error: str | None, wait: float | None = None
 ) -> list[RecipientResult]:
-    """Results for a request that got no answer. Not sent (connection refused, request not
-    written): retryable. Sent and the answer lost (timeout, reset): uncertain, unless the
-    request carried an idempotency key, which makes sending it again safe."""
-    reason = f"{where}: {type(exc).__name__}: {exc or 'no detail'}"
-    if not request_went_out(exc) or idempotent:
-        return [RecipientResult(i.idx, Status.RETRYABLE, error=reason) for i in items]
-    reason += "; the request went out and its answer was lost: maybe delivered"
-    return [RecipientResult(i.idx, Status.UNCERTAIN, error=reason) for i in items]
+    """The same result for every recipient of a request."""
+    return [RecipientResult(item.idx, status, error=error, retry_after=wait) for item in items]
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object, or an empty one when it is not one."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def answer_text(response: httpx.Response, limit: int = 300) -> str:
@@ -246,10 +219,7 @@ def whole_batch(
     status = status_of(response.status_code)
     reason = f"{provider}: {answer_text(response)}"
     if status is Status.RETRYABLE:
-        wait = retry_after(response.headers)
-        return [
-            RecipientResult(i.idx, Status.RETRYABLE, error=reason, retry_after=wait) for i in items
-        ]
+        return all_results(items, Status.RETRYABLE, reason, retry_after(response.headers))
     if response.status_code in (401, 403):
         raise ProviderError(
             f"{reason}: the API key was refused; check the variable named by "

@@ -6,9 +6,10 @@ per address) fill ``%recipient.x%`` server-side. Without recipient variables Mai
 one message with every address in ``To``: they are always sent. Mailgun answers 200 with the
 message id of the batch.
 
-Options (``delivery.options``): ``domain`` (the Mailgun sending domain; default the sender's),
-``region`` (``us`` or ``eu``: api.mailgun.net or api.eu.mailgun.net), ``base_url`` (the API
-origin, overrides ``region``), ``api_key_env`` (default ``MAILGUN_API_KEY``), ``timeout``.
+Options (``MailgunOptions``, with the engine's): ``domain`` (the Mailgun sending domain;
+default the sender's), ``region`` (``us`` or ``eu``: api.mailgun.net or api.eu.mailgun.net),
+``base_url`` (the API origin, overrides ``region``), ``api_key_env`` (default
+``MAILGUN_API_KEY``), ``timeout``.
 Mailgun has no idempotency key: an answer lost after the request went out leaves its recipients
 uncertain, never resent.
 """
@@ -17,37 +18,31 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import model_validator
 
 from newsletter.config import Config
 from newsletter.deliver.providers import (
     Batch,
-    Provider,
-    ProviderContext,
     ProviderError,
     RecipientResult,
     Status,
-    option,
     register_provider,
 )
+from newsletter.deliver.providers.api import ApiRequest, HttpApiProvider
 from newsletter.deliver.providers.http import (
     answer_text,
-    api_client,
-    api_key,
-    base_url_option,
-    failure_results,
     list_unsubscribe,
     placeholder_value,
     retag,
     subject_of,
-    timeout_option,
     used_placeholders,
     whole_batch,
 )
+from newsletter.deliver.providers.options import EnvName, HttpApiOptions, checked
 from newsletter.message import one_line, recipient_values
 
 REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
@@ -64,80 +59,53 @@ def variable(name: str, part: str) -> str:
     return f"{part}_{name}"
 
 
-@dataclass(frozen=True)
-class MailgunSettings:
-    base_url: str
-    domain: str
-    api_key: str
-    timeout: float
+class MailgunOptions(HttpApiOptions):
+    #: Default: the origin of ``region``.
+    base_url: str = REGIONS["us"]
+    region: Annotated[str, checked(str, "'us' or 'eu'", lambda v: v in REGIONS)] = "us"
+    #: Default: the sender's domain.
+    domain: Annotated[
+        str,
+        checked(
+            str,
+            "a sending domain such as mg.example.org",
+            lambda v: re.fullmatch(r"[A-Za-z0-9.-]+\.[A-Za-z0-9-]+", v) is not None,
+        ),
+    ] = ""
+    api_key_env: EnvName = "MAILGUN_API_KEY"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _region_origin(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and data.get("base_url") is None
+            and data.get("region") in REGIONS
+        ):
+            return {**data, "base_url": REGIONS[data["region"]]}
+        return data
 
 
 @register_provider
-class MailgunProvider(Provider):
+class MailgunProvider(HttpApiProvider):
     """One ``/v3/{domain}/messages`` batch-sending request per batch, with recipient variables."""
 
-    name: ClassVar[str] = "mailgun"
-    max_batch_size: ClassVar[int] = MAX_RECIPIENTS
-    personalizes: ClassVar[bool] = True
-    can_reconcile: ClassVar[bool] = False
-    option_keys: ClassVar[frozenset[str] | None] = frozenset(
-        {"base_url", "region", "domain", "api_key_env", "timeout"}
-    )
-
-    def __init__(
-        self,
-        config: Config,
-        secret: bytes,
-        settings: MailgunSettings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.config = config
-        self.secret = secret
-        self.settings = settings
-        self.transport = transport
-        self._http: httpx.AsyncClient | None = None
+    name = "mailgun"
+    max_batch_size = MAX_RECIPIENTS
+    personalizes = True
+    options_model = MailgunOptions
+    secret_options = (("api_key_env", "Mailgun API key"),)
+    settings: MailgunOptions
 
     @classmethod
-    def from_context(cls, context: ProviderContext) -> MailgunProvider:
-        opts = context.options
-        region = option(
-            opts,
-            "region",
-            str,
-            "us",
-            check=lambda v: v in REGIONS,
-            expect="'us' or 'eu'",
-        )
-        domain = option(
-            opts,
-            "domain",
-            str,
-            context.config.newsletter.sender.email.rpartition("@")[2],
-            check=lambda v: re.fullmatch(r"[A-Za-z0-9.-]+\.[A-Za-z0-9-]+", v) is not None,
-            expect="a sending domain such as mg.example.org",
-        )
-        settings = MailgunSettings(
-            base_url=base_url_option(opts, REGIONS[region]),
-            domain=domain,
-            api_key=api_key(opts, "MAILGUN_API_KEY", "Mailgun API key"),
-            timeout=timeout_option(opts),
-        )
-        return cls(context.config, context.secret, settings)
+    def complete(cls, settings: HttpApiOptions, config: Config) -> HttpApiOptions:
+        if isinstance(settings, MailgunOptions) and not settings.domain:
+            sender_domain = config.newsletter.sender.email.rpartition("@")[2]
+            return settings.model_copy(update={"domain": sender_domain})
+        return settings
 
-    async def open(self) -> None:
-        if self._http is None:
-            self._http = api_client(
-                self.settings.base_url,
-                self.settings.timeout,
-                self.transport,
-                auth=httpx.BasicAuth("api", self.settings.api_key),
-            )
-
-    async def close(self) -> None:
-        http, self._http = self._http, None
-        if http is not None:
-            await http.aclose()
+    def auth(self) -> httpx.Auth:
+        return httpx.BasicAuth("api", self.credentials[0])
 
     @property
     def path(self) -> str:
@@ -185,9 +153,7 @@ class MailgunProvider(Provider):
             fields.append(("h:Reply-To", settings.reply_to))
         return fields
 
-    async def send_batch(self, batch: Batch) -> list[RecipientResult]:
-        if self._http is None:
-            raise ProviderError("mailgun: the provider was used before open()")
+    def request(self, batch: Batch) -> ApiRequest:
         fields = self.form(batch)
         options = sum(
             len(k.encode()) + len(v.encode()) for k, v in fields if k[:2] in ("o:", "h:", "v:")
@@ -197,15 +163,14 @@ class MailgunProvider(Provider):
                 f"mailgun: the o:, h: and v: options of batch {batch.key} take {options} bytes, "
                 f"over Mailgun's {MAX_OPTION_BYTES}"
             )
+        # (None, value): plain form fields, sent as multipart/form-data.
+        files = [(key, (None, value.encode("utf-8"))) for key, value in fields]
+        return ApiRequest("POST", self.path, batch.items, {"files": files})
+
+    def answer(
+        self, batch: Batch, request: ApiRequest, response: httpx.Response
+    ) -> list[RecipientResult]:
         where = f"mailgun {self.settings.base_url}"
-        try:
-            response = await self._http.post(
-                self.path,
-                # (None, value): plain form fields, sent as multipart/form-data.
-                files=[(key, (None, value.encode("utf-8"))) for key, value in fields],
-            )
-        except httpx.HTTPError as exc:
-            return failure_results(batch.items, exc, idempotent=False, where=where)
         if response.status_code == 200:
             message_id = _message_id(response)
             if message_id is None:

@@ -6,8 +6,10 @@ message carries only its recipient, its ``Variables`` and its ``List-Unsubscribe
 Every message is in the send's ``CustomCampaign`` with ``DeduplicateCampaign: true``, so Mailjet
 itself refuses a second message to the same address in the same send.
 
-Options: ``base_url`` (default https://api.mailjet.com), ``api_key_env`` / ``api_secret_env``
-(defaults ``MAILJET_API_KEY`` / ``MAILJET_SECRET_KEY``), ``timeout`` (seconds, default 30).
+Options (``MailjetOptions``): ``base_url`` (default https://api.mailjet.com), ``api_key_env`` /
+``api_secret_env`` (defaults ``MAILJET_API_KEY`` / ``MAILJET_SECRET_KEY``), ``timeout``
+(seconds, default 30), and the engine's. No idempotency key: an answer lost after the request
+went out leaves its recipients uncertain, never sent again.
 """
 
 from __future__ import annotations
@@ -15,40 +17,35 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from newsletter.config import Config
 from newsletter.deliver.providers import (
     Batch,
     BatchItem,
-    Provider,
-    ProviderContext,
     ProviderError,
     RecipientResult,
     Status,
     register_provider,
 )
+from newsletter.deliver.providers.api import ApiRequest, HttpApiProvider
 from newsletter.deliver.providers.http import (
-    api_client,
-    base_url_option,
-    list_unsubscribe,
-    protect_tags,
-    request_went_out,
+    all_results,
+    as_variables,
+    batch_values,
+    json_object,
     retry_after,
-    secret_from_env,
     status_of,
-    timeout_option,
+    unsubscribe_headers,
     variable_values,
 )
-from newsletter.message import TEST_PREFIX, one_line, recipient_values
-from newsletter.model import PLACEHOLDERS
+from newsletter.deliver.providers.options import EnvName, HttpApiOptions
+from newsletter.message import TEST_PREFIX, one_line
 
 DEFAULT_BASE_URL = "https://api.mailjet.com"
 #: Mailjet: at most 50 messages per Send API v3.1 request.
 MAX_MESSAGES = 50
-_PLACEHOLDER = re.compile(r"\[\[([a-z_][a-z0-9_]*)\]\]")
 
 
 def campaign_name(batch: Batch, title: str) -> str:
@@ -60,69 +57,34 @@ def campaign_name(batch: Batch, title: str) -> str:
     return f"{slug}-{batch.key.rsplit('-b', 1)[0]}"
 
 
+class MailjetOptions(HttpApiOptions):
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: EnvName = "MAILJET_API_KEY"
+    api_secret_env: EnvName = "MAILJET_SECRET_KEY"  # noqa: S105 (a variable's name)
+
+
 @register_provider
-class MailjetProvider(Provider):
+class MailjetProvider(HttpApiProvider):
     """Sends each batch as one Send API v3.1 request with shared ``Globals``."""
 
-    name: ClassVar[str] = "mailjet"
-    max_batch_size: ClassVar[int] = MAX_MESSAGES
-    personalizes: ClassVar[bool] = True
-    can_reconcile: ClassVar[bool] = False
-    option_keys: ClassVar[frozenset[str] | None] = frozenset(
-        {"base_url", "api_key_env", "api_secret_env", "timeout"}
+    name = "mailjet"
+    max_batch_size = MAX_MESSAGES
+    personalizes = True
+    options_model = MailjetOptions
+    secret_options = (
+        ("api_key_env", "Mailjet API key"),
+        ("api_secret_env", "Mailjet secret key"),
     )
 
-    def __init__(
-        self,
-        config: Config,
-        secret: bytes,
-        credentials: tuple[str, str],
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.config = config
-        self.secret = secret
-        self.credentials = credentials
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.transport = transport
-        self.client: httpx.AsyncClient | None = None
-
-    @classmethod
-    def from_context(cls, context: ProviderContext) -> MailjetProvider:
-        opts = context.options
-        key = secret_from_env(opts, "api_key_env", "MAILJET_API_KEY", "Mailjet API key")
-        secret = secret_from_env(opts, "api_secret_env", "MAILJET_SECRET_KEY", "Mailjet secret key")
-        return cls(
-            context.config,
-            context.secret,
-            (key, secret),
-            base_url=base_url_option(opts, DEFAULT_BASE_URL),
-            timeout=timeout_option(opts),
-        )
-
-    async def open(self) -> None:
-        if self.client is None:
-            self.client = api_client(
-                self.base_url, self.timeout, self.transport, auth=httpx.BasicAuth(*self.credentials)
-            )
-
-    async def close(self) -> None:
-        client, self.client = self.client, None
-        if client is not None:
-            await client.aclose()
+    def auth(self) -> httpx.Auth:
+        key, secret = self.credentials
+        return httpx.BasicAuth(key, secret)
 
     # -- the payload ------------------------------------------------------------------
     def payload(self, batch: Batch) -> dict[str, Any]:
         """``Globals`` with the content once, one message per recipient."""
         settings = self.config.newsletter
-        values = {
-            item.idx: recipient_values(item.recipient, self.config, self.secret)
-            for item in batch.items
-        }
-        names = set(PLACEHOLDERS).union(*(v.keys() for v in values.values()))
+        values, names = batch_values(batch, self.config, self.secret)
         rendered = batch.rendered
         subject = (TEST_PREFIX if batch.test else "") + rendered.subject
         globals_: dict[str, Any] = {
@@ -151,29 +113,18 @@ class MailjetProvider(Provider):
             "To": [to],
             "Variables": variables,
             "CustomID": f"{item.idx}",
-            "Headers": {
-                "List-Unsubscribe": list_unsubscribe(values["unsubscribe_url"], self.config),
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            },
+            "Headers": unsubscribe_headers(values, self.config),
         }
 
     # -- sending ----------------------------------------------------------------------
-    async def send_batch(self, batch: Batch) -> list[RecipientResult]:
-        if self.client is None:
-            raise RuntimeError("MailjetProvider used outside 'async with'")
-        try:
-            response = await self.client.post("/v3.1/send", json=self.payload(batch))
-        except httpx.TransportError as exc:
-            reason = f"mailjet: {type(exc).__name__} {exc}".strip()
-            if request_went_out(exc):
-                # No idempotency key: the request may have been taken. Never sent again.
-                return _all(batch, Status.UNCERTAIN, f"{reason}; answer lost")
-            return _all(batch, Status.RETRYABLE, reason)
-        return self._answer(batch, response)
+    def request(self, batch: Batch) -> ApiRequest:
+        return ApiRequest("POST", "/v3.1/send", batch.items, {"json": self.payload(batch)})
 
-    def _answer(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
+    def answer(
+        self, batch: Batch, request: ApiRequest, response: httpx.Response
+    ) -> list[RecipientResult]:
         code = response.status_code
-        data = _json(response)
+        data = json_object(response)
         messages = data.get("Messages")
         if isinstance(messages, list) and len(messages) == len(batch.items):
             # Mailjet answers per message, in order (200 when all succeeded, 400 otherwise).
@@ -183,10 +134,11 @@ class MailjetProvider(Provider):
         reason = f"mailjet {code}: {_message_of(data) or response.reason_phrase}"
         status = status_of(code)
         if status is Status.RETRYABLE:
-            return _all(batch, Status.RETRYABLE, reason, retry_after(response.headers))
+            return all_results(batch.items, status, reason, retry_after(response.headers))
         if status is Status.SENT:
             # Taken, but the answer does not say per message: maybe delivered, never resent.
-            return _all(batch, Status.UNCERTAIN, f"mailjet {code}: answer without messages")
+            reason = f"mailjet {code}: answer without messages"
+            return all_results(batch.items, Status.UNCERTAIN, reason)
         if code in (401, 403):
             raise ProviderError(
                 f"{reason}; check the keys in the variables named by delivery.options."
@@ -216,22 +168,6 @@ def _result(item: BatchItem, answer: Any) -> RecipientResult:
     return RecipientResult(item.idx, status, error=f"mailjet: {text or 'message refused'}")
 
 
-def _all(
-    batch: Batch, status: Status, error: str, wait: float | None = None
-) -> list[RecipientResult]:
-    return [
-        RecipientResult(item.idx, status, error=error, retry_after=wait) for item in batch.items
-    ]
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _message_of(data: Mapping[str, Any]) -> str:
     for key in ("ErrorMessage", "message", "Message"):
         if data.get(key):
@@ -240,12 +176,5 @@ def _message_of(data: Mapping[str, Any]) -> str:
 
 
 def _mailjet_template(text: str, names: set[str], kind: str) -> str:
-    """Our placeholders as Mailjet variables of one kind (``html``: escaped, ``text``,
-    ``line``: for the subject); names no recipient has stay as they are."""
-    text = protect_tags(text, "{{var:lb}}")
-
-    def tag(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return f"{{{{var:{kind}_{name}}}}}" if name in names else match.group(0)
-
-    return _PLACEHOLDER.sub(tag, text)
+    """Our placeholders as Mailjet variables of one kind; see ``as_variables``."""
+    return as_variables(text, names, kind, "{{{{var:{var}}}}}", "{{var:lb}}")

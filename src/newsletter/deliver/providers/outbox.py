@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from newsletter.config import Config
 from newsletter.deliver.providers import (
@@ -23,11 +23,16 @@ from newsletter.deliver.providers import (
     RecipientResult,
     Status,
     item_message,
-    option,
     register_provider,
 )
+from newsletter.deliver.providers.options import ProviderOptions, checked
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
+
+
+class OutboxOptions(ProviderOptions):
+    #: Another folder than ``state/outbox`` (relative to schedule.yaml).
+    outbox_dir: Annotated[str, checked(str, "a folder path")] | None = None
 
 
 @register_provider
@@ -38,7 +43,7 @@ class OutboxProvider(Provider):
     max_batch_size: ClassVar[int] = 500
     personalizes: ClassVar[bool] = False
     can_reconcile: ClassVar[bool] = True
-    option_keys: ClassVar[frozenset[str] | None] = frozenset({"outbox_dir"})
+    options_model: ClassVar[type[ProviderOptions]] = OutboxOptions
 
     def __init__(self, config: Config, secret: bytes, root: Path) -> None:
         self.config = config
@@ -47,7 +52,7 @@ class OutboxProvider(Provider):
 
     @classmethod
     def from_context(cls, context: ProviderContext) -> OutboxProvider:
-        folder = option(context.options, "outbox_dir", str, None, expect="a folder path")
+        folder = context.settings(OutboxOptions, cls.name).outbox_dir
         root = context.config.resolve(folder) if folder else context.config.state_dir / "outbox"
         return cls(context.config, context.secret, root)
 

@@ -9,7 +9,8 @@ Each message is tagged with its batch key, so a batch found in flight after a cr
 up with the message search (``GET /messages/outbound?tag=...``): what Postmark lists was sent,
 the rest stays uncertain (the search may lag behind the sending).
 
-Options: ``base_url`` (default https://api.postmarkapp.com), ``api_key_env`` (default
+Options (``PostmarkOptions``, with the engine's): ``base_url`` (default
+https://api.postmarkapp.com), ``api_key_env`` (default
 ``POSTMARK_SERVER_TOKEN``), ``message_stream`` (default ``broadcast``), ``list_unsubscribe``
 (``ours``: send our List-Unsubscribe headers, the default; ``postmark``: a broadcast stream
 whose unsubscribe handling Postmark manages adds its own), ``timeout`` (seconds, default 30).
@@ -18,32 +19,26 @@ whose unsubscribe handling Postmark manages adds its own), ``timeout`` (seconds,
 from __future__ import annotations
 
 from email.utils import formataddr
-from typing import Any, ClassVar
+from typing import Annotated, Any
 
 import httpx
 
-from newsletter.config import Config
 from newsletter.deliver.providers import (
     Batch,
     BatchItem,
-    Provider,
-    ProviderContext,
     ProviderError,
     RecipientResult,
     Status,
-    option,
     register_provider,
 )
+from newsletter.deliver.providers.api import ApiRequest, HttpApiProvider
 from newsletter.deliver.providers.http import (
-    api_client,
-    base_url_option,
+    all_results,
     list_unsubscribe,
-    request_went_out,
     retry_after,
-    secret_from_env,
     status_of,
-    timeout_option,
 )
+from newsletter.deliver.providers.options import EnvName, HttpApiOptions, checked
 from newsletter.message import TEST_PREFIX, fill_placeholders, one_line, recipient_values
 
 DEFAULT_BASE_URL = "https://api.postmarkapp.com"
@@ -56,77 +51,30 @@ ACCOUNT_ERRORS = frozenset({10, 400, 401, 405, 412, 413})
 _UNSUBSCRIBE = ("ours", "postmark")
 
 
+class PostmarkOptions(HttpApiOptions):
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: EnvName = "POSTMARK_SERVER_TOKEN"
+    message_stream: Annotated[str, checked(str, "a stream id", bool)] = "broadcast"
+    #: ``ours``: send our List-Unsubscribe headers; ``postmark``: the stream adds its own.
+    list_unsubscribe: Annotated[
+        str, checked(str, "'ours' or 'postmark'", lambda v: v in _UNSUBSCRIBE)
+    ] = "ours"
+
+
 @register_provider
-class PostmarkProvider(Provider):
+class PostmarkProvider(HttpApiProvider):
     """Sends each batch as one ``/email/batch`` request of whole messages."""
 
-    name: ClassVar[str] = "postmark"
-    max_batch_size: ClassVar[int] = MAX_MESSAGES
-    personalizes: ClassVar[bool] = False
+    name = "postmark"
+    max_batch_size = MAX_MESSAGES
     #: Each message is tagged with its batch key: Postmark's message search finds a batch.
-    can_reconcile: ClassVar[bool] = True
-    option_keys: ClassVar[frozenset[str] | None] = frozenset(
-        {"base_url", "api_key_env", "message_stream", "list_unsubscribe", "timeout"}
-    )
+    can_reconcile = True
+    options_model = PostmarkOptions
+    secret_options = (("api_key_env", "Postmark server token"),)
+    settings: PostmarkOptions
 
-    def __init__(
-        self,
-        config: Config,
-        secret: bytes,
-        token: str,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        message_stream: str = "broadcast",
-        our_unsubscribe: bool = True,
-        timeout: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.config = config
-        self.secret = secret
-        self.token = token
-        self.base_url = base_url.rstrip("/")
-        self.message_stream = message_stream
-        self.our_unsubscribe = our_unsubscribe
-        self.timeout = timeout
-        self.transport = transport
-        self.client: httpx.AsyncClient | None = None
-
-    @classmethod
-    def from_context(cls, context: ProviderContext) -> PostmarkProvider:
-        opts = context.options
-        unsubscribe = option(
-            opts,
-            "list_unsubscribe",
-            str,
-            "ours",
-            check=lambda v: v in _UNSUBSCRIBE,
-            expect="'ours' or 'postmark'",
-        )
-        return cls(
-            context.config,
-            context.secret,
-            secret_from_env(opts, "api_key_env", "POSTMARK_SERVER_TOKEN", "Postmark server token"),
-            base_url=base_url_option(opts, DEFAULT_BASE_URL),
-            message_stream=option(
-                opts, "message_stream", str, "broadcast", check=bool, expect="a stream id"
-            ),
-            our_unsubscribe=unsubscribe == "ours",
-            timeout=timeout_option(opts),
-        )
-
-    async def open(self) -> None:
-        if self.client is None:
-            self.client = api_client(
-                self.base_url,
-                self.timeout,
-                self.transport,
-                headers={"X-Postmark-Server-Token": self.token},
-            )
-
-    async def close(self) -> None:
-        client, self.client = self.client, None
-        if client is not None:
-            await client.aclose()
+    def auth_headers(self) -> dict[str, str]:
+        return {"X-Postmark-Server-Token": self.credentials[0]}
 
     # -- the payload ------------------------------------------------------------------
     def message(self, batch: Batch, item: BatchItem) -> dict[str, Any]:
@@ -141,13 +89,13 @@ class PostmarkProvider(Provider):
             "Subject": (TEST_PREFIX if batch.test else "") + subject,
             "HtmlBody": fill_placeholders(rendered.html, values, escape=True),
             "TextBody": fill_placeholders(rendered.text, values, escape=False),
-            "MessageStream": self.message_stream,
+            "MessageStream": self.settings.message_stream,
             "Tag": batch.key,
             "Metadata": {"batch": batch.key, "idx": str(item.idx)},
         }
         if settings.reply_to:
             message["ReplyTo"] = settings.reply_to
-        if self.our_unsubscribe:
+        if self.settings.list_unsubscribe == "ours":
             message["Headers"] = [
                 {
                     "Name": "List-Unsubscribe",
@@ -158,21 +106,13 @@ class PostmarkProvider(Provider):
         return message
 
     # -- sending ----------------------------------------------------------------------
-    async def send_batch(self, batch: Batch) -> list[RecipientResult]:
-        if self.client is None:
-            raise RuntimeError("PostmarkProvider used outside 'async with'")
+    def request(self, batch: Batch) -> ApiRequest:
         body = [self.message(batch, item) for item in batch.items]
-        try:
-            response = await self.client.post("/email/batch", json=body)
-        except httpx.TransportError as exc:
-            reason = f"postmark: {type(exc).__name__} {exc}".strip()
-            if request_went_out(exc):
-                # No idempotency key: the messages may have been taken. Never sent again.
-                return _all(batch, Status.UNCERTAIN, f"{reason}; answer lost")
-            return _all(batch, Status.RETRYABLE, reason)
-        return self._answer(batch, response)
+        return ApiRequest("POST", "/email/batch", batch.items, {"json": body})
 
-    def _answer(self, batch: Batch, response: httpx.Response) -> list[RecipientResult]:
+    def answer(
+        self, batch: Batch, request: ApiRequest, response: httpx.Response
+    ) -> list[RecipientResult]:
         code = response.status_code
         try:
             data: Any = response.json()
@@ -187,9 +127,10 @@ class PostmarkProvider(Provider):
         )
         status = status_of(code)
         if status is Status.RETRYABLE:
-            return _all(batch, Status.RETRYABLE, reason, retry_after(response.headers))
+            return all_results(batch.items, status, reason, retry_after(response.headers))
         if status is Status.SENT:
-            return _all(batch, Status.UNCERTAIN, f"postmark {code}: unreadable answer")
+            reason = f"postmark {code}: unreadable answer"
+            return all_results(batch.items, Status.UNCERTAIN, reason)
         if code == 401:
             raise ProviderError(
                 f"{reason}; check the token in the variable named by delivery.options.api_key_env"
@@ -199,11 +140,9 @@ class PostmarkProvider(Provider):
     async def reconcile(self, batch: Batch) -> list[RecipientResult] | None:
         """The batch's messages that Postmark's search lists are sent; the others stay unknown
         (not found may only mean not indexed yet). None when the search fails."""
-        if self.client is None:
-            raise RuntimeError("PostmarkProvider used outside 'async with'")
         params = {"tag": batch.key, "count": str(MAX_MESSAGES), "offset": "0"}
         try:
-            response = await self.client.get("/messages/outbound", params=params)
+            response = await self.http().get("/messages/outbound", params=params)
         except httpx.TransportError:
             return None
         if response.status_code != 200:
@@ -258,11 +197,3 @@ class PostmarkProvider(Provider):
             # Not about the recipients: keep what was settled, the others stay to send.
             raise ProviderError(f"{refusal} (the account or sender was refused)", results=results)
         return results
-
-
-def _all(
-    batch: Batch, status: Status, error: str, wait: float | None = None
-) -> list[RecipientResult]:
-    return [
-        RecipientResult(item.idx, status, error=error, retry_after=wait) for item in batch.items
-    ]

@@ -6,50 +6,43 @@ emails. Resend's batch endpoint has no per-recipient templating for raw HTML, so
 carries its own filled-in HTML and text (the HTML goes once per recipient, not once per batch).
 ``x-batch-validation: permissive`` lets Resend refuse one invalid email without the others.
 
-Options (``delivery.options``): ``base_url`` (default https://api.resend.com), ``api_key_env``
-(default ``RESEND_API_KEY``), ``timeout`` (seconds, default 30).
+Options (``ResendOptions``, with the engine's): ``base_url`` (default https://api.resend.com),
+``api_key_env`` (default ``RESEND_API_KEY``), ``timeout`` (seconds, default 30).
 
 The idempotency key makes a retry safe: an answer lost after the request went out is retried
 with the same key, and Resend answers with the emails it created the first time instead of
 sending them again (for 24 hours). If every retry of such a batch fails too, its recipients are
-marked uncertain rather than left to a later run, which would use another key.
+marked uncertain rather than left to a later run, which would use another key
+(``HttpApiProvider`` does both, as the provider is idempotent).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from newsletter.config import Config
 from newsletter.deliver.providers import (
     Batch,
     BatchItem,
-    Provider,
-    ProviderContext,
     ProviderError,
     RecipientResult,
     Status,
-    option,
     register_provider,
 )
+from newsletter.deliver.providers.api import ApiRequest, HttpApiProvider
 from newsletter.deliver.providers.http import (
+    all_results,
     answer_text,
-    api_client,
-    api_key,
-    base_url_option,
-    failure_results,
-    list_unsubscribe,
+    json_object,
     retry_after,
-    status_of,
     subject_of,
-    timeout_option,
+    unsubscribe_headers,
     whole_batch,
 )
+from newsletter.deliver.providers.options import EnvName, HttpApiOptions
 from newsletter.message import fill_placeholders, one_line, recipient_values
 
 DEFAULT_BASE_URL = "https://api.resend.com"
@@ -60,70 +53,27 @@ MAX_KEY_LENGTH = 256
 CONCURRENT = "concurrent_idempotent_requests"
 MISMATCH = "invalid_idempotent_request"
 QUOTA = ("daily_quota_exceeded", "monthly_quota_exceeded")
+#: Resend keeps an idempotency key 24 hours.
+IDEMPOTENCY_TTL = 24 * 3600.0
 
 
-@dataclass(frozen=True)
-class ResendSettings:
-    base_url: str
-    api_key: str
-    timeout: float
-    #: The engine's ``max_attempts``: the last try of a batch whose answer was once lost.
-    max_attempts: int = 5
+class ResendOptions(HttpApiOptions):
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: EnvName = "RESEND_API_KEY"
 
 
 @register_provider
-class ResendProvider(Provider):
+class ResendProvider(HttpApiProvider):
     """One ``/emails/batch`` request per batch, made safe to retry by its idempotency key."""
 
-    name: ClassVar[str] = "resend"
-    max_batch_size: ClassVar[int] = MAX_EMAILS
-    personalizes: ClassVar[bool] = False
-    can_reconcile: ClassVar[bool] = False
-    option_keys: ClassVar[frozenset[str] | None] = frozenset({"base_url", "api_key_env", "timeout"})
+    name = "resend"
+    max_batch_size = MAX_EMAILS
+    options_model = ResendOptions
+    secret_options = (("api_key_env", "Resend API key"),)
+    idempotency_ttl = IDEMPOTENCY_TTL
 
-    def __init__(
-        self,
-        config: Config,
-        secret: bytes,
-        settings: ResendSettings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.config = config
-        self.secret = secret
-        self.settings = settings
-        self.transport = transport
-        self._http: httpx.AsyncClient | None = None
-        #: Batch keys whose answer was lost once (maybe delivered), and tries per key.
-        self._lost: set[str] = set()
-        self._tries: Counter[str] = Counter()
-
-    @classmethod
-    def from_context(cls, context: ProviderContext) -> ResendProvider:
-        opts = context.options
-        settings = ResendSettings(
-            base_url=base_url_option(opts, DEFAULT_BASE_URL),
-            api_key=api_key(opts, "RESEND_API_KEY", "Resend API key"),
-            timeout=timeout_option(opts),
-            max_attempts=option(
-                opts, "max_attempts", int, 5, check=lambda v: v > 0, expect="a number above 0"
-            ),
-        )
-        return cls(context.config, context.secret, settings)
-
-    async def open(self) -> None:
-        if self._http is None:
-            self._http = api_client(
-                self.settings.base_url,
-                self.settings.timeout,
-                self.transport,
-                headers={"Authorization": f"Bearer {self.settings.api_key}"},
-            )
-
-    async def close(self) -> None:
-        http, self._http = self._http, None
-        if http is not None:
-            await http.aclose()
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credentials[0]}"}
 
     def emails(self, batch: Batch) -> list[dict[str, Any]]:
         """The JSON array of a batch: one whole email per recipient, filled in locally."""
@@ -139,10 +89,7 @@ class ResendProvider(Provider):
                 "subject": one_line(fill_placeholders(subject, values, escape=False)),
                 "html": fill_placeholders(batch.rendered.html, values, escape=True),
                 "text": fill_placeholders(batch.rendered.text, values, escape=False),
-                "headers": {
-                    "List-Unsubscribe": list_unsubscribe(values["unsubscribe_url"], self.config),
-                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                },
+                "headers": unsubscribe_headers(values, self.config),
                 "tags": [{"name": "newsletter_batch", "value": batch.key}],
             }
             if settings.reply_to:
@@ -150,71 +97,43 @@ class ResendProvider(Provider):
             emails.append(email)
         return emails
 
-    async def send_batch(self, batch: Batch) -> list[RecipientResult]:
-        if self._http is None:
-            raise ProviderError("resend: the provider was used before open()")
+    def request(self, batch: Batch) -> ApiRequest:
         key = idempotency_key(batch)
         if len(key) > MAX_KEY_LENGTH:
             raise ProviderError(f"resend: idempotency key {key!r} is over 256 characters")
         data = json.dumps(self.emails(batch), ensure_ascii=False).encode("utf-8")
-        self._tries[batch.key] += 1
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+            "x-batch-validation": "permissive",
+        }
+        return ApiRequest(
+            "POST", "/emails/batch", batch.items, {"content": data, "headers": headers}
+        )
+
+    def answer(
+        self, batch: Batch, request: ApiRequest, response: httpx.Response
+    ) -> list[RecipientResult]:
         where = f"resend {self.settings.base_url}"
-        try:
-            response = await self._http.post(
-                "/emails/batch",
-                content=data,
-                headers={
-                    "Content-Type": "application/json",
-                    "Idempotency-Key": key,
-                    "x-batch-validation": "permissive",
-                },
-            )
-        except httpx.HTTPError as exc:
-            results = failure_results(batch.items, exc, idempotent=True, where=where)
-            if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-                self._lost.add(batch.key)
-            return self._unless_last(batch, results)
         if response.status_code == 200:
             return _created(batch.items, response)
-        name = _error_name(response)
+        name = str(json_object(response).get("name", ""))
         if response.status_code == 409 and name == MISMATCH:
             # The key was used before with another body: that batch went out in some form.
             reason = (
                 f"{where}: {answer_text(response)}; this batch was sent before: maybe delivered"
             )
-            return [RecipientResult(i.idx, Status.UNCERTAIN, error=reason) for i in batch.items]
+            return all_results(batch.items, Status.UNCERTAIN, reason)
         if response.status_code == 409 and name == CONCURRENT:
             reason = f"{where}: {answer_text(response)}"
             wait = retry_after(response.headers) or 1.0
-            results = [
-                RecipientResult(i.idx, Status.RETRYABLE, error=reason, retry_after=wait)
-                for i in batch.items
-            ]
-            return self._unless_last(batch, results)
+            return all_results(batch.items, Status.RETRYABLE, reason, wait)
         if response.status_code == 429 and name in QUOTA:
             raise ProviderError(
                 f"{where}: {answer_text(response)}: the account's sending quota is used up; "
                 "the rest stays to send: run send again when the quota allows"
             )
-        if status_of(response.status_code) is Status.RETRYABLE:
-            return self._unless_last(batch, whole_batch(batch.items, response, "resend"))
         return whole_batch(batch.items, response, "resend")
-
-    def _unless_last(self, batch: Batch, results: list[RecipientResult]) -> list[RecipientResult]:
-        """Retryable results, except on the engine's last try of a batch whose answer was lost
-        once: the next run would send it under another key, so its recipients are uncertain."""
-        if batch.key not in self._lost or self._tries[batch.key] < self.settings.max_attempts:
-            return results
-        return [
-            RecipientResult(
-                r.idx,
-                Status.UNCERTAIN,
-                error=f"{r.error}; an earlier answer to this batch was lost: maybe delivered",
-            )
-            if r.status is Status.RETRYABLE
-            else r
-            for r in results
-        ]
 
 
 def idempotency_key(batch: Batch) -> str:
@@ -232,23 +151,10 @@ def _mailbox(name: str, email: str) -> str:
     return f'"{quoted}" <{email}>'
 
 
-def _error_name(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    return str(body.get("name", "")) if isinstance(body, dict) else ""
-
-
 def _created(items: tuple[BatchItem, ...], response: httpx.Response) -> list[RecipientResult]:
     """Results of a 200: ``errors`` name the refused emails by index (permissive mode); ``data``
     holds the ids of the created ones, in the order of the request."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
+    body = json_object(response)
     refused: dict[int, str] = {}
     for error in body.get("errors") or []:
         if isinstance(error, dict) and isinstance(error.get("index"), int):

@@ -5,11 +5,10 @@ and HTML parts go once, one ``personalizations`` entry per recipient carries its
 ``substitutions`` (our ``[[name]]`` placeholders, HTML-escaped for the HTML part) and its own
 ``List-Unsubscribe`` header. SendGrid answers 202 with an ``X-Message-Id`` for the request.
 
-Options (``delivery.options``): ``base_url`` (default https://api.sendgrid.com),
-``api_key_env`` (default ``SENDGRID_API_KEY``), ``timeout`` (seconds, default 30).
-SendGrid has no idempotency key and no lookup of a request: an answer lost after the request
-went out leaves its recipients uncertain, never resent. The helpers it shares with the other
-HTTP API providers (secrets, placeholders, request failures) are in ``providers/http.py``.
+Options (``SendGridOptions``, with the engine's): ``base_url`` (default
+https://api.sendgrid.com), ``api_key_env`` (default ``SENDGRID_API_KEY``), ``timeout`` (seconds,
+default 30). SendGrid has no idempotency key and no lookup of a request: an answer lost after
+the request went out leaves its recipients uncertain, never resent (``HttpApiProvider``).
 """
 
 from __future__ import annotations
@@ -17,38 +16,28 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from newsletter.config import Config
 from newsletter.deliver.providers import (
     Batch,
-    Provider,
-    ProviderContext,
     ProviderError,
     RecipientResult,
     Status,
     register_provider,
 )
+from newsletter.deliver.providers.api import ApiRequest, HttpApiProvider
 from newsletter.deliver.providers.http import (
-    api_client,
-    api_key,
-    base_url_option,
-    failure_results,
     list_unsubscribe,
     placeholder_value,
     retag,
     subject_of,
-    timeout_option,
     used_placeholders,
     whole_batch,
 )
-from newsletter.message import (
-    one_line,
-    recipient_values,
-)
+from newsletter.deliver.providers.options import EnvName, HttpApiOptions
+from newsletter.message import one_line, recipient_values
 
 # -- SendGrid ---------------------------------------------------------------------------------
 
@@ -82,60 +71,23 @@ def tag_for(name: str, part: str) -> str:
     return f"[%{part}:{name}%]"
 
 
-@dataclass(frozen=True)
-class SendGridSettings:
-    base_url: str
-    api_key: str
-    timeout: float
+class SendGridOptions(HttpApiOptions):
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: EnvName = "SENDGRID_API_KEY"
 
 
 @register_provider
-class SendGridProvider(Provider):
+class SendGridProvider(HttpApiProvider):
     """One ``/v3/mail/send`` request per batch, personalized by SendGrid's substitutions."""
 
-    name: ClassVar[str] = "sendgrid"
-    max_batch_size: ClassVar[int] = MAX_PERSONALIZATIONS
-    personalizes: ClassVar[bool] = True
-    can_reconcile: ClassVar[bool] = False
-    option_keys: ClassVar[frozenset[str] | None] = frozenset({"base_url", "api_key_env", "timeout"})
+    name = "sendgrid"
+    max_batch_size = MAX_PERSONALIZATIONS
+    personalizes = True
+    options_model = SendGridOptions
+    secret_options = (("api_key_env", "SendGrid API key"),)
 
-    def __init__(
-        self,
-        config: Config,
-        secret: bytes,
-        settings: SendGridSettings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.config = config
-        self.secret = secret
-        self.settings = settings
-        self.transport = transport
-        self._http: httpx.AsyncClient | None = None
-
-    @classmethod
-    def from_context(cls, context: ProviderContext) -> SendGridProvider:
-        opts = context.options
-        settings = SendGridSettings(
-            base_url=base_url_option(opts, DEFAULT_BASE_URL),
-            api_key=api_key(opts, "SENDGRID_API_KEY", "SendGrid API key"),
-            timeout=timeout_option(opts),
-        )
-        return cls(context.config, context.secret, settings)
-
-    async def open(self) -> None:
-        if self._http is None:
-            self._http = api_client(
-                self.settings.base_url,
-                self.settings.timeout,
-                self.transport,
-                headers={"Authorization": f"Bearer {self.settings.api_key}"},
-            )
-
-    async def close(self) -> None:
-        http, self._http = self._http, None
-        if http is not None:
-            await http.aclose()
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credentials[0]}"}
 
     # -- the request ------------------------------------------------------------------------
     def payload(self, batch: Batch) -> tuple[dict[str, Any], list[RecipientResult]]:
@@ -200,9 +152,7 @@ class SendGridProvider(Provider):
             body["reply_to"] = {"email": settings.reply_to}
         return body, refused
 
-    async def send_batch(self, batch: Batch) -> list[RecipientResult]:
-        if self._http is None:
-            raise ProviderError("sendgrid: the provider was used before open()")
+    def request(self, batch: Batch) -> ApiRequest | list[RecipientResult]:
         body, refused = self.payload(batch)
         if not body["personalizations"]:
             return refused
@@ -212,18 +162,22 @@ class SendGridProvider(Provider):
                 f"sendgrid: batch {batch.key} is {len(data)} bytes, over SendGrid's 30 MB "
                 "per request; lower delivery.options.batch_size"
             )
-        sent_to = [i for i in batch.items if i.idx not in {r.idx for r in refused}]
-        try:
-            response = await self._http.post(
-                "/v3/mail/send", content=data, headers={"Content-Type": "application/json"}
-            )
-        except httpx.HTTPError as exc:
-            return refused + failure_results(
-                sent_to, exc, idempotent=False, where=f"sendgrid {self.settings.base_url}"
-            )
+        left_out = {r.idx for r in refused}
+        return ApiRequest(
+            "POST",
+            "/v3/mail/send",
+            tuple(i for i in batch.items if i.idx not in left_out),
+            {"content": data, "headers": {"Content-Type": "application/json"}},
+            settled=tuple(refused),
+        )
+
+    def answer(
+        self, batch: Batch, request: ApiRequest, response: httpx.Response
+    ) -> list[RecipientResult]:
+        sent_to = request.items
         if response.status_code in (200, 202):
             message_id = response.headers.get("x-message-id")
-            return refused + [
+            return [
                 RecipientResult(i.idx, Status.SENT, message_id=message_id or i.message_id)
                 for i in sent_to
             ]
@@ -232,7 +186,7 @@ class SendGridProvider(Provider):
             if bad:
                 # Only some addresses were refused: they fail; the others were not sent either
                 # (SendGrid refuses the whole request) and go again at once without them.
-                return refused + [
+                return [
                     RecipientResult(item.idx, Status.PERMANENT, error=bad[n])
                     if n in bad
                     else RecipientResult(
@@ -243,7 +197,7 @@ class SendGridProvider(Provider):
                     )
                     for n, item in enumerate(sent_to)
                 ]
-        return refused + whole_batch(sent_to, response, "sendgrid")
+        return whole_batch(sent_to, response, "sendgrid")
 
 
 def _tags(names: Sequence[str], part: str) -> dict[str, str]:

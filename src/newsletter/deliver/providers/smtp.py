@@ -26,7 +26,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from newsletter.config import Config
 from newsletter.deliver.providers import (
@@ -37,13 +37,34 @@ from newsletter.deliver.providers import (
     RecipientResult,
     Status,
     item_message,
-    option,
     register_provider,
+)
+from newsletter.deliver.providers.options import (
+    EnvName,
+    ProviderOptions,
+    Seconds,
+    checked,
+    option_problem,
 )
 from newsletter.errors import ConfigError
 
 _SECURITY = ("starttls", "tls", "none")
 _DEFAULT_PORT = {"starttls": 587, "tls": 465, "none": 25}
+
+
+class SmtpOptions(ProviderOptions):
+    host: Annotated[str, checked(str, "a host name")] = "localhost"
+    #: Default: 587, or 465 with ``security: tls``, 25 with ``none``.
+    port: Annotated[int, checked(int, "a port number", lambda v: 0 < v < 65536)] | None = None
+    security: Annotated[
+        str, checked(str, "one of " + ", ".join(_SECURITY), lambda v: v in _SECURITY)
+    ] = "starttls"
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+    timeout: Seconds = 30.0
+    #: The bounce address; default: the sender.
+    envelope_from: Annotated[str, checked(str, "an email address")] | None = None
+    ca_file: Annotated[str, checked(str, "a PEM file path")] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,18 +106,7 @@ class SmtpProvider(Provider):
     max_batch_size: ClassVar[int] = 100
     personalizes: ClassVar[bool] = False
     can_reconcile: ClassVar[bool] = False
-    option_keys: ClassVar[frozenset[str] | None] = frozenset(
-        {
-            "host",
-            "port",
-            "security",
-            "username_env",
-            "password_env",
-            "timeout",
-            "envelope_from",
-            "ca_file",
-        }
-    )
+    options_model: ClassVar[type[ProviderOptions]] = SmtpOptions
 
     def __init__(self, config: Config, secret: bytes, settings: SmtpSettings) -> None:
         self.config = config
@@ -106,61 +116,44 @@ class SmtpProvider(Provider):
 
     @classmethod
     def from_context(cls, context: ProviderContext) -> SmtpProvider:
-        opts = context.options
-        security = option(
-            opts,
-            "security",
-            str,
-            "starttls",
-            check=lambda v: v in _SECURITY,
-            expect="one of " + ", ".join(_SECURITY),
-        )
-        port = option(
-            opts,
-            "port",
-            int,
-            _DEFAULT_PORT[security],
-            check=lambda v: 0 < v < 65536,
-            expect="a port number",
-        )
+        opts = context.settings(SmtpOptions, cls.name)
+        config = context.config
         username = password = None
-        user_env = option(opts, "username_env", str, None, expect="an environment variable name")
-        pass_env = option(opts, "password_env", str, None, expect="an environment variable name")
-        if user_env:
-            username = os.environ.get(user_env)
+        if opts.username_env:
+            username = os.environ.get(opts.username_env)
             if not username:
                 raise ConfigError(
-                    f"delivery.options.username_env: the environment variable {user_env} "
-                    "is not set (export it with the SMTP user name)"
+                    option_problem(
+                        config,
+                        "username_env",
+                        f"the environment variable {opts.username_env} is not set "
+                        "(export it with the SMTP user name)",
+                    )
                 )
-        if pass_env:
-            password = os.environ.get(pass_env)
+        if opts.password_env:
+            password = os.environ.get(opts.password_env)
             if password is None:
                 raise ConfigError(
-                    f"delivery.options.password_env: the environment variable {pass_env} "
-                    "is not set (export it with the SMTP password)"
+                    option_problem(
+                        config,
+                        "password_env",
+                        f"the environment variable {opts.password_env} is not set "
+                        "(export it with the SMTP password)",
+                    )
                 )
-        ca_file = option(opts, "ca_file", str, None, expect="a PEM file path")
-        if ca_file is not None:
-            ca_file = str(context.config.resolve(ca_file))
+        ca_file = None
+        if opts.ca_file is not None:
+            ca_file = str(config.resolve(opts.ca_file))
             if not Path(ca_file).is_file():
-                raise ConfigError(f"delivery.options.ca_file: no such file: {ca_file}")
+                raise ConfigError(option_problem(config, "ca_file", f"no such file: {ca_file}"))
         settings = SmtpSettings(
-            host=option(opts, "host", str, "localhost", expect="a host name"),
-            port=port,
-            security=security,
+            host=opts.host,
+            port=opts.port or _DEFAULT_PORT[opts.security],
+            security=opts.security,
             username=username,
             password=password,
-            timeout=option(
-                opts, "timeout", float, 30.0, check=lambda v: v > 0, expect="seconds (> 0)"
-            ),
-            envelope_from=option(
-                opts,
-                "envelope_from",
-                str,
-                context.config.newsletter.sender.email,
-                expect="an email address",
-            ),
+            timeout=opts.timeout,
+            envelope_from=opts.envelope_from or config.newsletter.sender.email,
             ca_file=ca_file,
         )
         return cls(context.config, context.secret, settings)

@@ -27,8 +27,9 @@ from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus, Recipient
 
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
-from .fakes import FakeMailjet, basic_auth, serve
-from .test_brevo import _run
+from .driver import newsletter
+from .fake_mailjet import FakeMailjet, basic_auth
+from .fakes import serve
 
 
 def _batch(count: int, *, key: str = "2026-12-03-send1-b1", test: bool = False) -> Batch:
@@ -120,7 +121,7 @@ def test_per_message_errors_and_retries(project: Path, mailjet_keys: None) -> No
     assert {r.status for r in failed} == {Status.RETRYABLE}
     assert [r.status for r in mixed] == [Status.SENT, Status.PERMANENT, Status.SENT]
     assert "invalid email address" in (mixed[1].error or "")
-    assert sorted(api.delivered) == ["abonne0@example.org", "abonne2@example.org"]
+    assert sorted(api.counts()) == ["abonne0@example.org", "abonne2@example.org"]
 
 
 def test_lost_answer_is_uncertain_never_resent(project: Path, mailjet_keys: None) -> None:
@@ -128,10 +129,10 @@ def test_lost_answer_is_uncertain_never_resent(project: Path, mailjet_keys: None
     with serve(api) as url:
         (lost,) = asyncio.run(_send(_provider(project, url, timeout=5), _batch(2)))
     assert {r.status for r in lost} == {Status.UNCERTAIN}
-    assert len(api.requests) == 1 and len(api.delivered) == 2
+    assert len(api.requests) == 1 and len(api.counts()) == 2
 
 
-def test_bad_credentials_stop_the_run(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_credentials_stop_thenewsletter(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAILJET_API_KEY", "mj-key")
     monkeypatch.setenv("MAILJET_SECRET_KEY", "wrong")
     with serve(FakeMailjet()) as url, pytest.raises(ProviderError, match="mailjet 401"):
@@ -159,18 +160,18 @@ def test_cli_send_through_fake_mailjet(sample_project: Path) -> None:
         config_file.write_text(text, encoding="utf-8")
         set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
         day = ISSUE.isoformat()
-        done = _run(sample_project, env, "send", day, "--yes")
+        done = newsletter(sample_project, env, "send", day, "--yes")
         assert done.returncode == 0, done.stderr
         assert "12 sent" in done.stdout and "is complete" in done.stdout
         count = len(api.requests)
-        again = _run(sample_project, env, "send", day, "--yes")
+        again = newsletter(sample_project, env, "send", day, "--yes")
         assert again.returncode == 0 and "was already sent" in again.stdout
         assert len(api.requests) == count
-    assert len(api.delivered) == 12 and set(api.delivered.values()) == {1}
+    assert len(api.counts()) == 12 and set(api.counts().values()) == {1}
     assert api.deduplicated == 0
     assert len(api.requests) == 4  # 3 batches, the first one twice (503)
     for request in api.requests:
-        assert request.body["Globals"]["HTMLPart"].count("<html") == 1
+        assert request.json["Globals"]["HTMLPart"].count("<html") == 1
     _subject, html_body, text_body, headers = api.messages["abonne4@example.org"]
     assert "Bonjour Prénom4" in html_body and "{{" not in html_body + text_body
     assert "/unsubscribe/" in text_body and "List-Unsubscribe" in headers

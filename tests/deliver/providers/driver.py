@@ -1,9 +1,13 @@
-"""Run the send engine in-process on a test project pointed at a fake provider."""
+"""The one driver of the provider tests: run the send engine in-process, or ``newsletter`` in a
+subprocess, on a test project pointed at a fake provider."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from newsletter.config import Config
@@ -14,6 +18,7 @@ from newsletter.model import RenderedEmail
 from ..conftest import ISSUE, config_of, rendered_email, write_config
 
 SECRET = b"k"
+DAY = "2026-12-03"
 
 
 def configure_provider(
@@ -45,3 +50,27 @@ def audience_rows(project: Path) -> list[tuple[str, str, str]]:
     """(email, first_name, name) of the test project's subscribers."""
     with (project / "subscribers.csv").open(encoding="utf-8") as handle:
         return [(r["email"], r["first_name"], r["name"]) for r in csv.DictReader(handle)]
+
+
+def use_provider(project: Path, provider: str, options: dict[str, object]) -> None:
+    """Point the sample project's schedule.yaml at ``provider`` with ``options``."""
+    config = project / "schedule.yaml"
+    text = config.read_text(encoding="utf-8")
+    assert "provider: outbox" in text and "options: {}" in text
+    inline = ", ".join(f"{key}: {value}" for key, value in options.items())
+    text = text.replace("provider: outbox", f"provider: {provider}")
+    text = text.replace("options: {}", f"options: {{{inline}}}")
+    config.write_text(text, encoding="utf-8")
+
+
+def newsletter(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``newsletter ARGS --config project/schedule.yaml`` with ``env`` added to the environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", *args, "--config", str(project / "schedule.yaml")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", **env},
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        check=False,
+    )

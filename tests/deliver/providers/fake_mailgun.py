@@ -17,7 +17,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from email.utils import parseaddr
 
-from .fakes import Answer, Delivered, FakeProvider, Request
+from .fakes import Answer, FakeApi, Request
 
 
 def parse_form(content_type: str, body: bytes) -> list[tuple[str, str]] | None:
@@ -45,13 +45,15 @@ def _json(status: int, message: str) -> Answer:
     )
 
 
-class FakeMailgun(FakeProvider):
+class FakeMailgun(FakeApi):
     def __init__(self, key: str = "key-test", domain: str = "example.org") -> None:
         super().__init__()
         self.key = key
         self.domain = domain
 
-    def rate_limited(self, request: Request) -> Answer:
+    def fault_answer(self, code: int, request: Request) -> Answer:
+        if code != 429:
+            return super().fault_answer(code, request)
         self.limited_until = request.at + 1.0
         return Answer(429, b'{"message":"Too many requests"}', {"Retry-After": "1"})
 
@@ -72,7 +74,7 @@ class FakeMailgun(FakeProvider):
         if problems:
             self.problems.extend(problems)
             return _json(400, problems[0])
-        self.deliver(fields)
+        self.deliver_form(fields)
         queued = {"id": f"<{uuid.uuid4().hex}@{self.domain}>", "message": "Queued. Thank you."}
         return Answer(200, json.dumps(queued).encode(), {"Content-Type": "application/json"})
 
@@ -106,7 +108,7 @@ class FakeMailgun(FakeProvider):
             problems.append(f"o:, h:, v: options take {options} bytes, over 16 kB")
         return problems
 
-    def deliver(self, fields: list[tuple[str, str]]) -> None:
+    def deliver_form(self, fields: list[tuple[str, str]]) -> None:
         single = dict(fields)
         variables = json.loads(single["recipient-variables"])
         headers = {key[2:]: value for key, value in fields if key.startswith("h:")}
@@ -117,12 +119,10 @@ class FakeMailgun(FakeProvider):
             def fill(text: str, own: dict[str, str] = own) -> str:
                 return re.sub(r"%recipient\.([^%]+)%", lambda m: str(own.get(m.group(1), "")), text)
 
-            self.delivered.append(
-                Delivered(
-                    email=email,
-                    subject=fill(single["subject"]),
-                    html=fill(single["html"]),
-                    text=fill(single["text"]),
-                    headers={key: fill(value) for key, value in headers.items()},
-                )
+            self.deliver(
+                email,
+                fill(single["subject"]),
+                fill(single["html"]),
+                fill(single["text"]),
+                {key: fill(value) for key, value in headers.items()},
             )

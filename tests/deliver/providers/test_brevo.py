@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -30,9 +28,10 @@ from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus, Recipient
 
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
-from .fakes import FakeBrevo, serve
+from .driver import newsletter
+from .fake_brevo import FakeBrevo
+from .fakes import serve
 
-NEWSLETTER = [sys.executable, "-m", "newsletter"]
 KEY_ENV = "NEWSLETTER_TEST_BREVO_KEY"
 
 
@@ -158,7 +157,7 @@ def test_rate_limit_then_sent_with_the_reset_header(project: Path, brevo_key: st
     assert {r.status for r in second} == {Status.RETRYABLE}
     assert [r.status for r in third] == [Status.SENT] * 3
     assert all(r.message_id and r.message_id.endswith("@smtp-relay.mailin.fr>") for r in third)
-    assert max(api.delivered.values()) == 1 and len(api.delivered) == 3
+    assert max(api.counts().values()) == 1 and len(api.counts()) == 3
 
 
 def test_lost_answer_is_retried_under_the_same_key_and_counted_once(
@@ -171,7 +170,7 @@ def test_lost_answer_is_retried_under_the_same_key_and_counted_once(
     assert "answer lost" in (lost[0].error or "")
     # Brevo answers 400 duplicate_parameter: the first request went out.
     assert [r.status for r in again] == [Status.SENT] * 2
-    assert len(api.requests) == 2 and max(api.delivered.values()) == 1
+    assert len(api.requests) == 2 and max(api.counts().values()) == 1
 
 
 def test_lost_answers_until_the_last_attempt_become_uncertain(
@@ -195,10 +194,10 @@ def test_refused_address_fails_alone(project: Path, brevo_key: str) -> None:
         rest = Batch(batch.key, ISSUE, False, 1, batch.rendered, batch.items[::2])
         (retried,) = asyncio.run(_send(_provider(project, url), rest))
     assert [r.status for r in retried] == [Status.SENT, Status.SENT]
-    assert sorted(api.delivered) == ["abonne0@example.org", "abonne2@example.org"]
+    assert sorted(api.counts()) == ["abonne0@example.org", "abonne2@example.org"]
 
 
-def test_bad_key_stops_the_run(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_key_stops_thenewsletter(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BREVO_API_KEY", "wrong")
     with serve(FakeBrevo()) as url, pytest.raises(ProviderError, match="brevo 401 unauthorized"):
         asyncio.run(_send(_provider(project, url), _batch(1)))
@@ -242,18 +241,6 @@ def test_campaign_answer_lost_in_a_server_error_is_not_a_refusal(
 # -- end to end through the CLI -----------------------------------------------------------
 
 
-def _run(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*NEWSLETTER, *args, "--config", str(project / "schedule.yaml")],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_cli_send_through_fake_brevo(sample_project: Path) -> None:
     write_audience(sample_project / "samples" / "subscribers.csv", 12)
     api = FakeBrevo(faults=["429", "lose"], retry_seconds=2)
@@ -269,23 +256,23 @@ def test_cli_send_through_fake_brevo(sample_project: Path) -> None:
         config_file.write_text(text, encoding="utf-8")
         set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
         day = ISSUE.isoformat()
-        done = _run(sample_project, env, "send", day, "--yes")
+        done = newsletter(sample_project, env, "send", day, "--yes")
         assert done.returncode == 0, done.stderr
         assert "12 sent" in done.stdout and "is complete" in done.stdout
         requests = len(api.requests)
-        again = _run(sample_project, env, "send", day, "--yes")
+        again = newsletter(sample_project, env, "send", day, "--yes")
         assert again.returncode == 0 and "was already sent" in again.stdout
         assert len(api.requests) == requests
-    assert len(api.delivered) == 12 and set(api.delivered.values()) == {1}
+    assert len(api.counts()) == 12 and set(api.counts().values()) == {1}
     posts = [r for r in api.requests if r.path == "/v3/smtp/email"]
     # 3 batches (5, 5, 2): the first met a 429, then its retry lost its answer and the
     # third try was told duplicate_parameter (sent).
-    assert len(posts) == 5 and [len(p.body["messageVersions"]) for p in posts] == [5, 5, 5, 5, 2]
+    assert len(posts) == 5 and [len(p.json["messageVersions"]) for p in posts] == [5, 5, 5, 5, 2]
     assert posts[1].at - posts[0].at >= 2.0  # waited for x-sib-ratelimit-reset, not 0.5 s
-    assert posts[2].body["headers"] == posts[1].body["headers"]  # the same idempotency key
+    assert posts[2].json["headers"] == posts[1].json["headers"]  # the same idempotency key
     for post in posts:
-        assert post.body["htmlContent"].count("<html") == 1
-        assert all("htmlContent" not in v for v in post.body["messageVersions"])
+        assert post.json["htmlContent"].count("<html") == 1
+        assert all("htmlContent" not in v for v in post.json["messageVersions"])
     subject, html_body, text_body, headers = api.messages["abonne3@example.org"]
     assert "Bonjour Prénom3" in html_body and "[[" not in html_body and "{{" not in html_body
     assert "Prénom3" in text_body and "/unsubscribe/" in headers["List-Unsubscribe"]
@@ -306,10 +293,10 @@ def test_cli_campaign_to_a_brevo_list(sample_project: Path) -> None:
         config_file.write_text(text, encoding="utf-8")
         set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
         day = ISSUE.isoformat()
-        done = _run(sample_project, env, "send", day, "--yes")
+        done = newsletter(sample_project, env, "send", day, "--yes")
         assert done.returncode == 0, done.stderr
         assert "campaign 1 sent to list 12" in done.stdout
-        again = _run(sample_project, env, "send", day, "--yes")
+        again = newsletter(sample_project, env, "send", day, "--yes")
         assert again.returncode == 0, again.stderr
     assert api.campaigns_sent == [1] and len(api.campaigns) == 1
     assert "{{ contact.FIRSTNAME }}" in api.campaigns[1]["htmlContent"]
@@ -330,13 +317,13 @@ def test_cli_concurrent_batches_with_faults_send_each_once(sample_project: Path)
         )
         config_file.write_text(text, encoding="utf-8")
         set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
-        done = _run(sample_project, env, "send", ISSUE.isoformat(), "--yes")
+        done = newsletter(sample_project, env, "send", ISSUE.isoformat(), "--yes")
         assert done.returncode == 0, done.stderr
         assert "120 sent" in done.stdout
-    assert len(api.delivered) == 120 and set(api.delivered.values()) == {1}
+    assert len(api.counts()) == 120 and set(api.counts().values()) == {1}
     posts = [r for r in api.requests if r.path == "/v3/smtp/email"]
     assert len(posts) == 12 + 5  # every fault cost one more request, nothing more
-    assert all(len(p.body["messageVersions"]) == 10 for p in posts)
+    assert all(len(p.json["messageVersions"]) == 10 for p in posts)
 
 
 def test_idempotency_key_differs_between_sends_with_the_same_batch_key() -> None:

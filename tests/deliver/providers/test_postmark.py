@@ -27,8 +27,9 @@ from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus, Recipient
 
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
-from .fakes import FakePostmark, serve
-from .test_brevo import _run
+from .driver import newsletter
+from .fake_postmark import FakePostmark
+from .fakes import serve
 
 
 def _batch(count: int, *, extra: tuple[Recipient, ...] = (), test: bool = False) -> Batch:
@@ -143,14 +144,14 @@ def test_cli_send_through_fake_postmark(sample_project: Path) -> None:
         config_file.write_text(text, encoding="utf-8")
         set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
         day = ISSUE.isoformat()
-        done = _run(sample_project, env, "send", day, "--yes")
+        done = newsletter(sample_project, env, "send", day, "--yes")
         assert done.returncode == 0, done.stderr
         assert "12 sent" in done.stdout and "is complete" in done.stdout
         count = len(api.requests)
-        again = _run(sample_project, env, "send", day, "--yes")
+        again = newsletter(sample_project, env, "send", day, "--yes")
         assert again.returncode == 0 and "was already sent" in again.stdout
         assert len(api.requests) == count == 4  # 3 batches, the first one twice (500)
-    assert len(api.delivered) == 12 and set(api.delivered.values()) == {1}
+    assert len(api.counts()) == 12 and set(api.counts().values()) == {1}
     _subject, html_body, text_body, headers = api.messages["abonne7@example.org"]
     assert "Bonjour Prénom7" in html_body and "[[" not in html_body + text_body
     assert "/unsubscribe/" in headers["List-Unsubscribe"]
@@ -171,15 +172,15 @@ def test_cli_lost_answer_leaves_the_batch_uncertain(sample_project: Path) -> Non
         config_file.write_text(text, encoding="utf-8")
         set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
         day = ISSUE.isoformat()
-        done = _run(sample_project, env, "send", day, "--yes")
+        done = newsletter(sample_project, env, "send", day, "--yes")
         assert done.returncode == 0, done.stderr
-        status = _run(sample_project, env, "status", day)
+        status = newsletter(sample_project, env, "status", day)
         assert "uncertain (4)" in status.stdout and "--resolve-uncertain" in status.stdout
         count = len(api.requests)
-        again = _run(sample_project, env, "send", day, "--yes")
+        again = newsletter(sample_project, env, "send", day, "--yes")
         assert again.returncode == 0, again.stderr
         assert len(api.requests) == count == 3  # never resent on its own
-    assert len(api.delivered) == 10 and set(api.delivered.values()) == {1}
+    assert len(api.counts()) == 10 and set(api.counts().values()) == {1}
 
 
 def test_reconcile_finds_the_batch_by_its_tag(project: Path, token: str) -> None:
@@ -224,7 +225,7 @@ def test_cli_batch_in_flight_after_a_crash_is_reconciled(sample_project: Path) -
         config = config_of(sample_project)
         set_status(config, ISSUE, IssueStatus.APPROVED)
         day = ISSUE.isoformat()
-        assert _run(sample_project, env, "send", day, "--dry-run").returncode == 0
+        assert newsletter(sample_project, env, "send", day, "--dry-run").returncode == 0
         with Ledger(config.state_dir / "ledger.sqlite3") as ledger:
             send = ledger.latest_send(ISSUE, test=False)
             assert send is not None
@@ -233,9 +234,9 @@ def test_cli_batch_in_flight_after_a_crash_is_reconciled(sample_project: Path) -
         # Postmark took two of that batch's messages before the crash.
         key = f"{day}-real{send.run}-b{record.id}"
         api.sent += [(f"pm-{m.idx}", m.recipient.email, key) for m in members[:2]]
-        done = _run(sample_project, env, "send", day, "--yes")
+        done = newsletter(sample_project, env, "send", day, "--yes")
         assert done.returncode == 0, done.stderr
         assert "2 recipients reconciled with the provider, 2 uncertain" in done.stdout
         assert "8 sent" in done.stdout
     delivered = {m.recipient.email for m in members[:2]}
-    assert len(api.delivered) == 6 and not delivered & set(api.delivered)
+    assert len(api.counts()) == 6 and not delivered & set(api.counts())

@@ -17,7 +17,7 @@ import uuid
 from email.utils import parseaddr
 from typing import Any
 
-from .fakes import Answer, Delivered, FakeProvider, Request
+from .fakes import Answer, FakeApi, Request
 
 _TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -29,7 +29,7 @@ def _error(status: int, name: str, message: str, headers: dict[str, str] | None 
     )
 
 
-class FakeResend(FakeProvider):
+class FakeResend(FakeApi):
     def __init__(self, key: str = "re_test") -> None:
         super().__init__()
         self.key = key
@@ -40,7 +40,9 @@ class FakeResend(FakeProvider):
         self.replayed = 0
         self.quota_used = False
 
-    def rate_limited(self, request: Request) -> Answer:
+    def fault_answer(self, code: int, request: Request) -> Answer:
+        if code != 429:
+            return super().fault_answer(code, request)
         self.limited_until = request.at + 1.0
         headers = {
             "ratelimit-limit": "2",
@@ -100,7 +102,7 @@ class FakeResend(FakeProvider):
         for n, email in enumerate(emails):
             if n not in refused:
                 data.append({"id": str(uuid.uuid4())})
-                self.deliver(email)
+                self.deliver_email(email)
         body: dict[str, Any] = {"data": data}
         if permissive:
             body["errors"] = errors
@@ -126,13 +128,11 @@ class FakeResend(FakeProvider):
                 return f"invalid tag {tag}"
         return ""
 
-    def deliver(self, email: dict[str, Any]) -> None:
-        self.delivered.append(
-            Delivered(
-                email=parseaddr(email["to"][0])[1],
-                subject=email["subject"],
-                html=email.get("html", ""),
-                text=email.get("text", ""),
-                headers=dict(email.get("headers") or {}),
-            )
+    def deliver_email(self, email: dict[str, Any]) -> None:
+        self.deliver(
+            parseaddr(email["to"][0])[1],
+            email["subject"],
+            email.get("html", ""),
+            email.get("text", ""),
+            dict(email.get("headers") or {}),
         )

@@ -19,15 +19,14 @@ from newsletter.deliver.providers import (
     Status,
     provider_class,
 )
-from newsletter.deliver.providers.mailgun import MailgunProvider, MailgunSettings
+from newsletter.deliver.providers.mailgun import MailgunOptions, MailgunProvider
 from newsletter.errors import ConfigError
 from newsletter.message import build_message, fill_placeholders, recipient_values
 from newsletter.model import Recipient
 from newsletter.tokens import verify_token
 
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
-from .cli_run import DAY, newsletter, use_provider
-from .engine_run import SECRET, audience_rows, configure_provider, send
+from .driver import DAY, SECRET, audience_rows, configure_provider, newsletter, send, use_provider
 from .fake_mailgun import FakeMailgun, parse_form
 from .fakes import serve
 
@@ -37,7 +36,8 @@ KEY = "key-test"
 @pytest.fixture
 def mailgun(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMailgun]:
     monkeypatch.setenv("TEST_MAILGUN_KEY", KEY)
-    with serve(FakeMailgun(KEY, "example.org")) as fake:
+    fake = FakeMailgun(KEY, "example.org")
+    with serve(fake):
         yield fake
     assert not fake.problems, fake.problems
 
@@ -115,7 +115,7 @@ def test_one_request_per_batch_with_recipient_variables(
 
 
 def test_rate_limit_and_server_errors_are_retried(project: Path, mailgun: FakeMailgun) -> None:
-    mailgun.script = ["429", "503", "500"]
+    mailgun.faults = ["429", "503", "500"]
     config = configure(project, mailgun, batch_size=10, max_in_flight=1)
     report = send(config)
     assert report.counts["sent"] == 25 and report.finished
@@ -125,7 +125,7 @@ def test_rate_limit_and_server_errors_are_retried(project: Path, mailgun: FakeMa
 
 
 def test_lost_answer_is_uncertain_never_resent(project: Path, mailgun: FakeMailgun) -> None:
-    mailgun.script = ["lose"]
+    mailgun.faults = ["lose"]
     config = configure(project, mailgun, batch_size=10, max_in_flight=1)
     report = send(config)
     assert report.counts["sent"] == 15 and report.counts["uncertain"] == 10
@@ -169,7 +169,8 @@ def test_options_over_16kb_are_refused_before_sending(project: Path) -> None:
     provider = MailgunProvider(
         config_of(project),
         SECRET,
-        MailgunSettings("https://api.mailgun.net", "example.org", KEY, 5.0),
+        MailgunOptions(base_url="https://api.mailgun.net", domain="example.org", timeout=5.0),
+        [KEY],
         transport=httpx.MockTransport(app),
     )
 
@@ -194,7 +195,8 @@ def test_connection_failures(project: Path) -> None:
         provider = MailgunProvider(
             config_of(project),
             SECRET,
-            MailgunSettings("https://api.mailgun.net", "example.org", KEY, 5.0),
+            MailgunOptions(base_url="https://api.mailgun.net", domain="example.org", timeout=5.0),
+            [KEY],
             transport=httpx.MockTransport(app),
         )
         batch = Batch(
@@ -226,7 +228,7 @@ def test_cli_send_end_to_end(sample_project: Path, mailgun: FakeMailgun) -> None
             "backoff_max": 1,
         },
     )
-    mailgun.script = ["429"]
+    mailgun.faults = ["429"]
     env = {"TEST_MAILGUN_KEY": KEY}
     first = newsletter(sample_project, env, "send", DAY, "--yes")
     assert first.returncode == 0, first.stderr

@@ -20,8 +20,7 @@ from newsletter.model import Recipient
 from newsletter.tokens import verify_token
 
 from ..conftest import config_of, rendered_email, write_audience, write_config
-from .cli_run import DAY, newsletter, use_provider
-from .engine_run import SECRET, audience_rows, configure_provider, send
+from .driver import DAY, SECRET, audience_rows, configure_provider, newsletter, send, use_provider
 from .fake_resend import FakeResend
 from .fakes import serve
 
@@ -31,7 +30,8 @@ KEY = "re_test"
 @pytest.fixture
 def resend(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeResend]:
     monkeypatch.setenv("TEST_RESEND_KEY", KEY)
-    with serve(FakeResend(KEY)) as fake:
+    fake = FakeResend(KEY)
+    with serve(fake):
         yield fake
     assert not fake.problems, fake.problems
 
@@ -91,7 +91,7 @@ def test_one_request_per_batch_with_idempotency_key(project: Path, resend: FakeR
 
 
 def test_lost_answer_is_retried_safely_with_the_same_key(project: Path, resend: FakeResend) -> None:
-    resend.script = ["", "lose"]
+    resend.faults = ["", "lose"]
     config = configure(project, resend, batch_size=10, max_in_flight=1)
     report = send(config)
     assert report.counts["sent"] == 25 and report.counts["uncertain"] == 0
@@ -106,7 +106,7 @@ def test_lost_answer_is_retried_safely_with_the_same_key(project: Path, resend: 
 def test_lost_answer_then_every_retry_failing_is_uncertain(
     project: Path, resend: FakeResend
 ) -> None:
-    resend.script = ["lose", "500", "500"]
+    resend.faults = ["lose", "500", "500"]
     config = configure(project, resend, batch_size=10, max_in_flight=1, max_attempts=3)
     report = send(config)
     assert report.counts["uncertain"] == 10 and report.counts["retry"] == 0
@@ -117,7 +117,7 @@ def test_lost_answer_then_every_retry_failing_is_uncertain(
 
 
 def test_rate_limit_is_honoured(project: Path, resend: FakeResend) -> None:
-    resend.script = ["429", "500"]
+    resend.faults = ["429", "500"]
     config = configure(project, resend, batch_size=10, max_in_flight=1)
     report = send(config)
     assert report.counts["sent"] == 25 and report.finished
@@ -163,7 +163,7 @@ def test_cli_send_end_to_end(sample_project: Path, resend: FakeResend) -> None:
             "backoff_max": 1,
         },
     )
-    resend.script = ["429", "lose"]
+    resend.faults = ["429", "lose"]
     env = {"TEST_RESEND_KEY": KEY}
     first = newsletter(sample_project, env, "send", DAY, "--yes")
     assert first.returncode == 0, first.stderr

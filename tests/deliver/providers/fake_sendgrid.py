@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from .fakes import Answer, Delivered, FakeProvider, Request
+from .fakes import Answer, FakeApi, Request
 
 FORBIDDEN = {
     "to",
@@ -36,7 +36,7 @@ def _error(status: int, message: str, field: str | None = None) -> Answer:
     return Answer(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
 
-class FakeSendGrid(FakeProvider):
+class FakeSendGrid(FakeApi):
     def __init__(self, key: str = "SG.test-key") -> None:
         super().__init__()
         self.key = key
@@ -45,7 +45,9 @@ class FakeSendGrid(FakeProvider):
         #: Seconds until the rate limit resets, announced in a 429.
         self.reset_in = 2
 
-    def rate_limited(self, request: Request) -> Answer:
+    def fault_answer(self, code: int, request: Request) -> Answer:
+        if code != 429:
+            return super().fault_answer(code, request)
         reset = int(time.time()) + self.reset_in
         self.limited_until = float(reset)
         return Answer(
@@ -84,7 +86,7 @@ class FakeSendGrid(FakeProvider):
                     400, "Does not contain a valid address.", f"personalizations.{n}.to.0.email"
                 )
         for entry in body["personalizations"]:
-            self.deliver(body, entry)
+            self.deliver_personalization(body, entry)
         return Answer(202, b"", {"X-Message-Id": uuid.uuid4().hex[:22]})
 
     def check(self, body: dict[str, Any]) -> list[str]:
@@ -126,7 +128,7 @@ class FakeSendGrid(FakeProvider):
             problems.append(f"content: text/plain then text/html expected (got {types})")
         return problems
 
-    def deliver(self, body: dict[str, Any], entry: dict[str, Any]) -> None:
+    def deliver_personalization(self, body: dict[str, Any], entry: dict[str, Any]) -> None:
         subs: dict[str, str] = entry.get("substitutions", {})
 
         def fill(text: str) -> str:
@@ -137,12 +139,10 @@ class FakeSendGrid(FakeProvider):
         parts = {part["type"]: part["value"] for part in body["content"]}
         headers = {**body.get("headers", {}), **entry.get("headers", {})}
         for t in entry["to"]:
-            self.delivered.append(
-                Delivered(
-                    email=t["email"],
-                    subject=fill(entry.get("subject", body["subject"])),
-                    html=fill(parts["text/html"]),
-                    text=fill(parts["text/plain"]),
-                    headers=headers,
-                )
+            self.deliver(
+                t["email"],
+                fill(entry.get("subject", body["subject"])),
+                fill(parts["text/html"]),
+                fill(parts["text/plain"]),
+                headers,
             )

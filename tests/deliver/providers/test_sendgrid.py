@@ -22,8 +22,7 @@ from newsletter.model import Recipient
 from newsletter.tokens import verify_token
 
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
-from .cli_run import DAY, newsletter, use_provider
-from .engine_run import SECRET, audience_rows, configure_provider, send
+from .driver import DAY, SECRET, audience_rows, configure_provider, newsletter, send, use_provider
 from .fake_sendgrid import FakeSendGrid
 from .fakes import serve
 
@@ -33,7 +32,8 @@ KEY = "SG.test-key"
 @pytest.fixture
 def sendgrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
     monkeypatch.setenv("TEST_SENDGRID_KEY", KEY)
-    with serve(FakeSendGrid(KEY)) as fake:
+    fake = FakeSendGrid(KEY)
+    with serve(fake):
         yield fake
     assert not fake.problems, fake.problems
 
@@ -109,7 +109,7 @@ def test_one_request_per_batch_personalized_by_sendgrid(
 
 
 def test_rate_limit_reset_is_honoured(project: Path, sendgrid: FakeSendGrid) -> None:
-    sendgrid.script = ["429", "500"]
+    sendgrid.faults = ["429", "500"]
     sendgrid.reset_in = 1
     config = configure(project, sendgrid, batch_size=10, max_in_flight=1)
     report = send(config)
@@ -120,7 +120,7 @@ def test_rate_limit_reset_is_honoured(project: Path, sendgrid: FakeSendGrid) -> 
 
 
 def test_lost_answer_is_uncertain_never_resent(project: Path, sendgrid: FakeSendGrid) -> None:
-    sendgrid.script = ["", "lose"]
+    sendgrid.faults = ["", "lose"]
     config = configure(project, sendgrid, batch_size=10, max_in_flight=1)
     report = send(config)
     assert report.counts["sent"] == 15 and report.counts["uncertain"] == 10
@@ -166,7 +166,7 @@ def test_connection_failures_with_mock_transport(project: Path) -> None:
     write_config(project, provider="sendgrid")
     config = config_of(project)
     from newsletter.deliver.providers import Batch, BatchItem, Status
-    from newsletter.deliver.providers.sendgrid import SendGridSettings
+    from newsletter.deliver.providers.sendgrid import SendGridOptions
 
     def run(error: Exception) -> list[Status]:
         def app(request: httpx.Request) -> httpx.Response:
@@ -175,7 +175,8 @@ def test_connection_failures_with_mock_transport(project: Path) -> None:
         provider = SendGridProvider(
             config,
             SECRET,
-            SendGridSettings("https://api.sendgrid.com", KEY, 5.0),
+            SendGridOptions(base_url="https://api.sendgrid.com", timeout=5.0),
+            [KEY],
             transport=httpx.MockTransport(app),
         )
         batch = Batch(
@@ -213,7 +214,7 @@ def test_cli_send_end_to_end(sample_project: Path, sendgrid: FakeSendGrid) -> No
             "backoff_max": 1,
         },
     )
-    sendgrid.script = ["", "429"]
+    sendgrid.faults = ["", "429"]
     sendgrid.reset_in = 1
     env = {"TEST_SENDGRID_KEY": KEY}
     first = newsletter(sample_project, env, "send", DAY, "--yes")
