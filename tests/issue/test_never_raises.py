@@ -23,9 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 DAY = date(2026, 12, 3)
 ITEM_KEYS = ("title", "url", "section", "territory", "image", "image_alt", "date", "autre")
 ISSUE_KEYS = ("number", "subject", "preheader", "status", "sections", "theme", "editor_items")
-PROPERTY = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 #: Values as an editor might type them after 'key: ', odd ones included.
 raw_values = st.one_of(
