@@ -58,3 +58,39 @@ def test_config_yaml_mistake_has_a_hint(tmp_path: Path) -> None:
         load_config(tmp_path / "schedule.yaml")
     assert ":2: invalid YAML" in str(info.value.problems[0])
     assert "quotes" in str(info.value.problems[0])
+
+
+@pytest.mark.parametrize(
+    ("front", "line", "hint"),
+    [
+        (
+            "---\nnumber: 150\nsubject:Le Jeudi\n---\nTexte\n",
+            3,
+            "put a space after the ':' of 'subject:'",
+        ),
+        (
+            "---\nnumber: 150\n  subject: Le Jeudi\n---\nTexte\n",
+            3,
+            "'subject:' does not line up with 'number:' on the line above: start it at column 1",
+        ),
+    ],
+)
+def test_yaml_hints_point_at_the_real_cause(
+    sample_project: Path, front: str, line: int, hint: str
+) -> None:
+    problem = issue_problem(sample_project, front)
+    assert problem.startswith(f"bulletins/2026-12-03/issue.md:{line}: front matter: invalid YAML")
+    assert hint in problem
+
+
+def test_a_line_break_in_the_sender_name_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "schedule.yaml").write_text(
+        'newsletter:\n  title: "Le Jeudi"\n  web_url: "https://jeudi.fr"\n'
+        '  sender: {name: "Le RAMEAU\\r\\nBcc: x@y.fr", email: "jeudi@jeudi.fr"}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(NewsletterError) as info:
+        load_config(tmp_path / "schedule.yaml")
+    problem = str(info.value.problems[0])
+    assert problem.startswith(f"{tmp_path}/schedule.yaml:4: newsletter.sender.name: must be one")
+    assert "headers" in problem

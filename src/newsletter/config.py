@@ -29,6 +29,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from newsletter.cron import cron_trigger
 from newsletter.errors import ConfigError, Location, Problem
+from newsletter.files import decode_utf8
 from newsletter.model import Section, Source
 from newsletter.yaml_errors import describe_yaml_error
 from newsletter.yaml_text import load_text
@@ -63,12 +64,26 @@ def check_cron(value: str) -> str:
 EmailAddress = Annotated[str, AfterValidator(check_email)]
 
 
+def check_one_line(value: str) -> str:
+    """Text that goes into an email header: one line, no control characters."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError(
+            f"must be one line of text without control characters (got {value!r}): it goes "
+            "into the email's headers"
+        )
+    return value
+
+
+#: Text that ends up in a header (the sender's name, the newsletter's title).
+HeaderText = Annotated[str, AfterValidator(check_one_line)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Sender(_Strict):
-    name: str
+    name: HeaderText
     email: str
 
     _email = field_validator("email")(check_email)
@@ -87,7 +102,7 @@ class Theme(_Strict):
 
 
 class NewsletterSettings(_Strict):
-    title: str
+    title: HeaderText
     language: str = "fr"
     timezone: str = "Europe/Paris"
     sender: Sender
@@ -347,14 +362,16 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read, parse and validate the config file; raise ConfigError naming each problem's line."""
     file = config_path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = decode_utf8(file.read_bytes(), str(file))
     except FileNotFoundError as exc:
         raise ConfigError(
             f"{file}: no such config file (pass --config PATH, set ${CONFIG_ENV}, or run "
             f"'newsletter init DIR')"
         ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"{file}: cannot read config file: {exc}") from exc
+    if isinstance(text, Problem):
+        raise ConfigError(text)
     return parse_config(text, file)
 
 

@@ -1,10 +1,13 @@
-"""Writing files so that a reader never sees half of one: a temporary file, then a rename."""
+"""Files as people write and read them: atomic writes (a temporary file, then a rename), and
+one message for a file that is not UTF-8."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+
+from newsletter.errors import Location, Problem
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -24,3 +27,20 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def not_utf8(data: bytes, exc: UnicodeDecodeError, name: str) -> Problem:
+    """The one message for a file that is not UTF-8: where the first bad byte is, what to do."""
+    line = data[: exc.start].count(b"\n") + 1
+    return Problem(
+        f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8 in your editor",
+        Location(name, line),
+    )
+
+
+def decode_utf8(data: bytes, name: str) -> str | Problem:
+    """The text of ``data``, or the not-UTF-8 problem naming ``name`` and the line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return not_utf8(data, exc, name)

@@ -9,6 +9,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from newsletter.errors import ContentError, Location, Problem
+from newsletter.files import decode_utf8
 from newsletter.yaml_errors import describe_yaml_error
 from newsletter.yaml_text import editor_yaml, load_text
 
@@ -48,11 +49,11 @@ def read_front_matter(path: Path, *, display: str | None = None) -> FrontMatterD
     """Read ``path``; raise ContentError naming the file and line on malformed input."""
     name = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ContentError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        text = decode_utf8(path.read_bytes(), name)
     except OSError as exc:
         raise ContentError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    if isinstance(text, Problem):
+        raise ContentError(text)
     try:
         head, body, body_line = split_front_matter(text)
     except ValueError as exc:

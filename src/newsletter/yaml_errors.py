@@ -6,6 +6,9 @@ quote is noticed at the end of the file); the line where the construct began is 
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from ruamel.yaml.error import MarkedYAMLError
 
 #: (words in the parser's message, what to tell the editor).
@@ -41,6 +44,36 @@ def describe_yaml_error(exc: MarkedYAMLError, first_line: int = 1) -> tuple[int,
         mark = exc.context_mark
     line = (mark.line if mark is not None else 0) + first_line
     words = f"{problem} {context}"
-    hint = next((fix for key, fix in _HINTS if key in words), "")
+    hint = _hint_from_text(exc.problem_mark or mark) or next(
+        (fix for key, fix in _HINTS if key in words), ""
+    )
     message = f"invalid YAML: {problem}" + (f" ({hint})" if hint else "")
     return line, message
+
+
+_NO_SPACE = re.compile(r"^\s*(?:-\s+)?([\w-]+):(?=[^\s/])")
+_KEY = re.compile(r"^(\s*(?:-\s+)?)([\w-]+):(?:\s|$)")
+
+
+def _hint_from_text(mark: Any) -> str:
+    """A fix read from the lines themselves: a missing space after ':', or a key that does not
+    line up with the key above it (the parser's own words point elsewhere for both)."""
+    buffer = getattr(mark, "buffer", None)
+    if not isinstance(buffer, str) or mark is None:
+        return ""
+    lines = buffer.replace("\0", "").splitlines()
+    index = mark.line
+    for line in lines[max(0, index - 1) : index + 1]:
+        found = _NO_SPACE.match(line)
+        if found:
+            return f"put a space after the ':' of '{found.group(1)}:'"
+    if 0 < index < len(lines):
+        here, above = _KEY.match(lines[index]), _KEY.match(lines[index - 1])
+        opens_block = lines[index - 1].rstrip().endswith(":")  # 'key:' alone: deeper is fine
+        if here and above and not opens_block and len(here.group(1)) != len(above.group(1)):
+            return (
+                f"'{here.group(2)}:' does not line up with '{above.group(2)}:' on the line "
+                f"above: start it at column {len(above.group(1)) + 1}, as '{above.group(2)}:' "
+                "does (or quote a value that contains ': ')"
+            )
+    return ""

@@ -8,10 +8,11 @@ names its line.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import ReusedAnchorWarning, YAMLError
 from ruamel.yaml.resolver import VersionedResolver
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
@@ -41,7 +42,10 @@ def editor_yaml(typ: str = "rt", *, pure: bool = False) -> YAML:
 def load_text(yaml: YAML, text: str) -> Any:
     """``yaml.load(text)``, where any failure to build a value is a YAMLError."""
     try:
-        return yaml.load(text)
+        with warnings.catch_warnings():
+            # A reused anchor ('&a' twice) is legal YAML, read as the last one: no noise.
+            warnings.simplefilter("ignore", ReusedAnchorWarning)
+            return yaml.load(text)
     except YAMLError:
         raise
     except (ValueError, TypeError, OverflowError, RecursionError, AttributeError) as exc:

@@ -53,6 +53,11 @@ def run(project: Path, *args: str) -> Result:
 
 
 def test_check_passes_a_good_issue(project: Path, folder: Path) -> None:
+    # A real project's own addresses, not the samples of 'newsletter init' (each a warning).
+    for path in (project / "schedule.yaml", *folder.glob("*.md")):
+        text = path.read_text(encoding="utf-8").replace("example.org", "jeudi-odd17.fr")
+        text = text.replace("1 rue de l'Exemple", "5 rue des Alliances")
+        path.write_text(text, encoding="utf-8")
     result = run(project, "check", DATE)
     assert result.exit_code == 0, result.output
     assert f"{DATE}: 1 item, " in result.stdout

@@ -9,7 +9,7 @@ load the config without them): building the provider reads them.
 from __future__ import annotations
 
 from newsletter.config import Config
-from newsletter.deliver.providers import provider_class, unknown_provider
+from newsletter.deliver.providers import UnknownProvider, provider_class, unknown_provider
 from newsletter.deliver.providers.options import parse_options
 from newsletter.errors import ConfigError
 
@@ -21,5 +21,8 @@ def check_delivery(config: Config) -> None:
     why = unknown_provider(name)
     if why is not None:
         raise ConfigError(config.problem("delivery.provider", why))
-    cls = provider_class(name)
+    try:
+        cls = provider_class(name, config)
+    except UnknownProvider as exc:
+        raise ConfigError(exc.problems[0]) from exc
     parse_options(cls.options_model, config.delivery.options, provider=name, config=config)

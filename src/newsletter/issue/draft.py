@@ -21,7 +21,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from newsletter.config import Config
 from newsletter.errors import ContentError, Location, Problem
-from newsletter.files import atomic_write
+from newsletter.files import atomic_write, not_utf8
 from newsletter.issue.draft_text import insert_as_text, keeps_everything
 from newsletter.issue.seen import marks
 from newsletter.model import Item, Origin, Section, item_key
@@ -100,14 +100,7 @@ def read_draft_text(path: Path, name: str) -> str | None:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ContentError(
-            Problem(
-                f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file "
-                f"as UTF-8 in your editor",
-                Location(name, line),
-            )
-        ) from exc
+        raise ContentError(not_utf8(data, exc, name)) from exc
 
 
 def parse_draft(text: str, name: str = DRAFT_FILE) -> CommentedMap | None:

@@ -38,10 +38,6 @@ def read_editor_items(
         name = shown_path(path, root)
         if not path.is_file():
             continue
-        encoding_problem = _not_utf8(path, name)
-        if encoding_problem:
-            problems.append(encoding_problem)
-            continue
         try:
             doc = read_front_matter(path, display=name)
         except ContentError as exc:
@@ -145,25 +141,6 @@ def editor_item(
         ),
         [],
     )
-
-
-def _not_utf8(path: Path, name: str) -> Problem | None:
-    """A problem naming where a file stops being UTF-8, or None (also when unreadable:
-    reading it again will say why).
-    """
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return Problem(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8 in your editor",
-            Location(name, line),
-        )
-    return None
 
 
 def _event_date(

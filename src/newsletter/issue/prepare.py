@@ -13,6 +13,7 @@ from datetime import date
 from newsletter.config import Config
 from newsletter.errors import ContentError, Location, NewsletterError, Problem, RenderError
 from newsletter.issue.curate import curate_issue
+from newsletter.issue.lint import folder_warnings
 from newsletter.model import Issue, IssueStatus, RenderedEmail
 from newsletter.paths import display_path, issue_file
 from newsletter.render.check import render_and_check
@@ -80,11 +81,14 @@ def prepare(config: Config, issue_date: date) -> PreparedIssue:
     ``check`` finds comes after them.
     """
     issue, problems = curate_issue(config, issue_date)
+    lint = tuple(
+        _finding(Level.WARNING, problem) for problem in folder_warnings(config, issue_date)
+    )
     if problems or issue is None:
         failures = tuple(_failure(problem) for problem in problems)
-        return PreparedIssue(issue_date, issue, None, failures)
+        return PreparedIssue(issue_date, issue, None, failures + lint)
     rendered, findings = render_and_check(issue, config)
-    return PreparedIssue(issue_date, issue, rendered, tuple(findings))
+    return PreparedIssue(issue_date, issue, rendered, tuple(findings) + lint)
 
 
 def rendered_or_raise(prepared: PreparedIssue) -> RenderedEmail:
@@ -102,3 +106,7 @@ def rendered_or_raise(prepared: PreparedIssue) -> RenderedEmail:
 
 def _failure(problem: Problem) -> ContentFailure:
     return ContentFailure(Level.ERROR, problem.location or Location(), problem.message)
+
+
+def _finding(level: Level, problem: Problem) -> Finding:
+    return Finding(level, problem.location or Location(), problem.message)

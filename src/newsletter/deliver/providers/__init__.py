@@ -209,20 +209,32 @@ def _load_plugin(name: str) -> None:
         try:
             cls = entry.load()
         except Exception as exc:  # a broken plug-in is the user's to fix: say which
-            raise DeliveryError(
-                f"delivery.provider: the plug-in provider '{name}' ({entry.value}) could not "
-                f"be loaded: {type(exc).__name__}: {exc}"
+            raise UnknownProvider(
+                f"the plug-in provider '{name}' ({entry.value}) could not be loaded: "
+                f"{type(exc).__name__}: {exc}"
             ) from exc
         if not (isinstance(cls, type) and issubclass(cls, Provider)):
-            raise DeliveryError(
-                f"delivery.provider: the plug-in '{name}' ({entry.value}) is not a Provider class"
-            )
+            raise UnknownProvider(f"the plug-in '{name}' ({entry.value}) is not a Provider class")
         _REGISTRY.setdefault(name, cls)
         return
 
 
-def provider_class(name: str) -> type[Provider]:
-    """The provider registered as ``name``; DeliveryError naming the known ones otherwise."""
+class UnknownProvider(DeliveryError):
+    """No provider can be had under that name (the message says why, without the key path)."""
+
+
+def provider_class(name: str, config: Config | None = None) -> type[Provider]:
+    """The provider registered as ``name``; UnknownProvider naming the known ones otherwise,
+    located at ``delivery.provider`` in schedule.yaml when ``config`` is given."""
+    try:
+        return _provider_class(name)
+    except UnknownProvider as exc:
+        if config is None:
+            raise
+        raise UnknownProvider(config.problem("delivery.provider", exc.problems[0].message)) from exc
+
+
+def _provider_class(name: str) -> type[Provider]:
     if name not in _REGISTRY:
         if name in BUILTIN_PROVIDERS:
             importlib.import_module(BUILTIN_PROVIDERS[name])
@@ -231,9 +243,8 @@ def provider_class(name: str) -> type[Provider]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise DeliveryError(
-            f"delivery.provider: '{name}' is not available in this version "
-            f"(available: {', '.join(provider_names())})"
+        raise UnknownProvider(
+            f"'{name}' is not available in this version (available: {', '.join(provider_names())})"
         ) from None
 
 
@@ -253,7 +264,7 @@ def create_provider(config: Config, *, secret: bytes, name: str | None = None) -
     why = unknown_provider(chosen)
     if why is not None:
         raise DeliveryError(config.problem("delivery.provider", why))
-    cls = provider_class(chosen)
+    cls = provider_class(chosen, config)
     return cls.from_context(ProviderContext(config, secret, dict(config.delivery.options)))
 
 

@@ -196,7 +196,9 @@ class BrevoProvider(HttpApiProvider):
             list_number = int(list_id)
         except ValueError:
             raise ProviderError(
-                f"delivery.audience.list_id: Brevo list ids are numbers (got {list_id!r})"
+                self.config.problem(
+                    "delivery.audience.list_id", f"Brevo list ids are numbers (got {list_id!r})"
+                )
             ) from None
         settings = self.config.newsletter
         body: dict[str, Any] = {
