@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -153,21 +156,38 @@ def send_command(
         handle_signals=True,
     )
     try:
-        report = asyncio.run(
-            send_issue(
-                config,
-                day,
-                lambda: rendered_issue(config, day, need_approval=need_approval),
-                test=test,
-                dry_run=dry_run,
-                resolve_uncertain=resolve_uncertain,
-                hooks=hooks,
-                lock_wait=0,
+        with _ctrl_c_interrupts():
+            report = asyncio.run(
+                send_issue(
+                    config,
+                    day,
+                    lambda: rendered_issue(config, day, need_approval=need_approval),
+                    test=test,
+                    dry_run=dry_run,
+                    resolve_uncertain=resolve_uncertain,
+                    hooks=hooks,
+                    lock_wait=0,
+                )
             )
-        )
     finally:
         done()
     _print_report(report, config)
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _ctrl_c_interrupts() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt at once, as outside asyncio: at the confirmation prompt
+    it aborts the command. (``asyncio.run`` would otherwise only cancel its task, which a
+    blocking prompt does not see.) During the batches the send's own handler finishes them."""
+    previous = signal.signal(signal.SIGINT, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print_report(report: DeliveryReport, config: Config) -> None:
