@@ -13,16 +13,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 
 from newsletter.config import Config
-from newsletter.deliver.audience import (
-    AudienceProblem,
-    AudienceRow,
-    read_audience,
-    recipients_from,
-)
 from newsletter.deliver.campaign import execute_campaign, resolve_uncertain_campaign
 from newsletter.deliver.engine import Progress, RunResult, SendOptions, run_engine
 from newsletter.deliver.ledger import Ledger, SendRecord
@@ -32,6 +26,7 @@ from newsletter.deliver.providers import (
     provider_class,
 )
 from newsletter.deliver.reports import DeliveryReport, SendPlan
+from newsletter.deliver.snapshot import SnapshotReport, audience_rows
 from newsletter.deliver.states import TO_SEND, RecipientState, Resolution
 from newsletter.errors import DeliveryError, NewsletterError
 from newsletter.model import IssueStatus, Recipient, RenderedEmail
@@ -43,7 +38,6 @@ LOCK_POLL = 0.2
 #: How long the scheduler's send waits for another send or a dry run holding the lock: an
 #: editor's dry run at 09:00 must not make Thursday's send fail.
 SCHEDULED_LOCK_WAIT = 900.0
-MAX_PROBLEMS_KEPT = 1000
 
 
 def requires_approval(config: Config) -> bool:
@@ -114,67 +108,6 @@ def send_lock(config: Config) -> Iterator[None]:
         handle.close()
 
 
-@dataclass
-class SnapshotReport:
-    """What reading the audience found: counts and the first problems."""
-
-    rows: int = 0
-    invalid: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    duplicates: int = 0
-
-    def add(self, problem: AudienceProblem) -> None:
-        self.invalid += 1
-        self._keep(problem.message)
-
-    def duplicate(self, source: str) -> Callable[[int, str], None]:
-        def report(line: int, email: str) -> None:
-            self.duplicates += 1
-            where = f"{source}:{line}" if source.endswith(".csv") else source
-            self._keep(f"{where}: {email!r} is listed twice (any case); merged into the first")
-
-        return report
-
-    def _keep(self, message: str) -> None:
-        if len(self.problems) < MAX_PROBLEMS_KEPT:
-            self.problems.append(message)
-
-
-def _audience_rows(
-    config: Config, test: bool, report: SnapshotReport
-) -> tuple[str, Iterator[tuple[int, Recipient]]]:
-    if test:
-        if not config.delivery.test_recipients:
-            raise DeliveryError(
-                "delivery.test_recipients is empty: add the editors' addresses to send a test"
-            )
-        source: Iterator[AudienceRow | AudienceProblem] = recipients_from(
-            config.delivery.test_recipients
-        )
-        label = "delivery.test_recipients"
-    else:
-        csv_name = config.delivery.audience.csv
-        if csv_name is None:
-            raise DeliveryError(
-                "delivery.audience.list_id: lists held by the provider are sent as a campaign "
-                f"by the provider; '{config.delivery.provider}' has no campaign path"
-            )
-        path = config.resolve(csv_name)
-        source = read_audience(path, display=csv_name)
-        label = csv_name
-
-    def rows() -> Iterator[tuple[int, Recipient]]:
-        for row in source:
-            if isinstance(row, AudienceProblem):
-                report.add(row)
-            else:
-                report.rows += 1
-                yield row.line, row.recipient
-
-    return label, rows()
-
-
 def prepare_send(
     ledger: Ledger,
     config: Config,
@@ -211,7 +144,7 @@ def prepare_send(
         if list_id is not None:
             label, rows = f"list {list_id}", iter(())
         else:
-            label, rows = _audience_rows(config, test, report)
+            label, rows = audience_rows(config, test, report)
         if send is None:
             send = ledger.create_send(rendered, test=test, provider=provider_name, audience=label)
         else:
