@@ -25,7 +25,7 @@ from newsletter.deliver.providers import (
     Status,
     message_id_for,
 )
-from newsletter.deliver.states import RecipientState
+from newsletter.deliver.states import RecipientState as State
 from newsletter.errors import DeliveryError
 
 __all__ = ["ENGINE_OPTIONS", "Engine", "Progress", "RunResult", "SendOptions", "run_engine"]
@@ -146,21 +146,19 @@ class Engine:
                     outcomes.append(
                         Outcome(
                             member.idx,
-                            RecipientState.UNCERTAIN,
+                            State.UNCERTAIN,
                             error=(found and found.error) or "not found",
                         )
                     )
                     uncertain += 1
                 elif found.status is Status.SENT:
-                    outcomes.append(
-                        Outcome(member.idx, RecipientState.SENT, message_id=found.message_id)
-                    )
+                    outcomes.append(Outcome(member.idx, State.SENT, message_id=found.message_id))
                     reconciled += 1
                 elif found.status is Status.PERMANENT:
-                    outcomes.append(Outcome(member.idx, RecipientState.FAILED, error=found.error))
+                    outcomes.append(Outcome(member.idx, State.FAILED, error=found.error))
                     reconciled += 1
                 else:
-                    outcomes.append(Outcome(member.idx, RecipientState.PENDING))
+                    outcomes.append(Outcome(member.idx, State.PENDING))
                     reconciled += 1
             self.ledger.record_outcomes(record, outcomes, attempts=record.attempts, done=True)
         return reconciled, uncertain
@@ -168,7 +166,7 @@ class Engine:
     async def run(self) -> RunResult:
         reconciled, uncertain = await self.reconcile()
         self.ledger.requeue_retries(self.send.id)
-        progress = Progress(total=self.ledger.counts(self.send.id)[RecipientState.PENDING])
+        progress = Progress(total=self.ledger.counts(self.send.id)[State.PENDING])
         limiter = RateLimiter(self.options.rate, self.options.batch_size)
         slots = asyncio.Semaphore(self.options.max_in_flight)
         tasks: set[asyncio.Task[None]] = set()
@@ -222,8 +220,7 @@ class Engine:
             if attempt and self.stop.is_set():
                 # Stopping: what is still retryable waits for the next run, not for a backoff.
                 outcomes = [
-                    Outcome(idx, RecipientState.RETRY, error="stopped before retrying")
-                    for idx in pending
+                    Outcome(idx, State.RETRY, error="stopped before retrying") for idx in pending
                 ]
                 self.ledger.record_outcomes(record, outcomes, attempts=attempt, done=True)
                 progress.deferred += len(outcomes)
@@ -259,7 +256,7 @@ class Engine:
                 # A whole batch of real addresses never all bounce at once: the server or the
                 # account refuses us (relay denied, quota, credentials). Recording them as
                 # failed would close the issue with nobody reached; they stay to send.
-                held = [Outcome(o.idx, RecipientState.PENDING) for o in outcomes]
+                held = [Outcome(o.idx, State.PENDING) for o in outcomes]
                 message = (
                     f"provider '{self.provider.name}' refused all {len(outcomes)} recipients "
                     f"of batch {batch.key} ({outcomes[0].error}): that is a problem with the "
@@ -277,7 +274,7 @@ class Engine:
             last = not retry or attempt >= self.options.max_attempts or self.stop.is_set()
             if last:
                 for idx, error in retry.items():
-                    outcomes.append(Outcome(idx, RecipientState.RETRY, error=error))
+                    outcomes.append(Outcome(idx, State.RETRY, error=error))
                 pending.clear()
             self.ledger.record_outcomes(record, outcomes, attempts=attempt, done=last)
             self._count(outcomes, progress)
@@ -293,10 +290,10 @@ class Engine:
     ) -> list[Outcome]:
         """Outcomes after a ProviderError: its settled answers; everyone else pending."""
         states = {
-            Status.SENT: RecipientState.SENT,
-            Status.PERMANENT: RecipientState.FAILED,
-            Status.UNCERTAIN: RecipientState.UNCERTAIN,
-            Status.RETRYABLE: RecipientState.PENDING,
+            Status.SENT: State.SENT,
+            Status.PERMANENT: State.FAILED,
+            Status.UNCERTAIN: State.UNCERTAIN,
+            Status.RETRYABLE: State.PENDING,
         }
         known: dict[int, Outcome] = {}
         for result in results:
@@ -305,23 +302,21 @@ class Engine:
                 known[result.idx] = Outcome(
                     result.idx,
                     state,
-                    message_id=result.message_id if state is RecipientState.SENT else None,
-                    error=None
-                    if state in (RecipientState.SENT, RecipientState.PENDING)
-                    else result.error,
+                    message_id=result.message_id if state is State.SENT else None,
+                    error=None if state in (State.SENT, State.PENDING) else result.error,
                 )
-        return [known.get(idx, Outcome(idx, RecipientState.PENDING)) for idx in pending]
+        return [known.get(idx, Outcome(idx, State.PENDING)) for idx in pending]
 
     @staticmethod
     def _count(outcomes: list[Outcome], progress: Progress) -> None:
         for outcome in outcomes:
-            if outcome.state is RecipientState.SENT:
+            if outcome.state is State.SENT:
                 progress.sent += 1
-            elif outcome.state is RecipientState.FAILED:
+            elif outcome.state is State.FAILED:
                 progress.failed += 1
-            elif outcome.state is RecipientState.UNCERTAIN:
+            elif outcome.state is State.UNCERTAIN:
                 progress.unanswered += 1
-            elif outcome.state is not RecipientState.PENDING:
+            elif outcome.state is not State.PENDING:
                 progress.deferred += 1
 
     def _sort(
@@ -337,18 +332,12 @@ class Engine:
                 continue
             answered.add(result.idx)
             if result.status is Status.SENT:
-                outcomes.append(
-                    Outcome(result.idx, RecipientState.SENT, message_id=result.message_id)
-                )
+                outcomes.append(Outcome(result.idx, State.SENT, message_id=result.message_id))
             elif result.status is Status.PERMANENT:
-                outcomes.append(
-                    Outcome(result.idx, RecipientState.FAILED, error=result.error or "rejected")
-                )
+                outcomes.append(Outcome(result.idx, State.FAILED, error=result.error or "rejected"))
             elif result.status is Status.UNCERTAIN:
                 outcomes.append(
-                    Outcome(
-                        result.idx, RecipientState.UNCERTAIN, error=result.error or "answer lost"
-                    )
+                    Outcome(result.idx, State.UNCERTAIN, error=result.error or "answer lost")
                 )
             else:
                 retry[result.idx] = (
@@ -358,7 +347,7 @@ class Engine:
                     wait = max(wait or 0.0, result.retry_after)
         for idx in pending:
             if idx not in answered:
-                outcomes.append(Outcome(idx, RecipientState.UNCERTAIN, error=_NO_ANSWER))
+                outcomes.append(Outcome(idx, State.UNCERTAIN, error=_NO_ANSWER))
         return outcomes, retry, wait
 
     async def _pause(self, seconds: float) -> None:
@@ -384,7 +373,7 @@ def _all_refused(outcomes: Sequence[Outcome], retry: Mapping[int, str]) -> bool:
     return (
         len(outcomes) >= ALL_REFUSED_MIN
         and not retry
-        and all(outcome.state is RecipientState.FAILED for outcome in outcomes)
+        and all(outcome.state is State.FAILED for outcome in outcomes)
     )
 
 
