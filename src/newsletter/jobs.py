@@ -20,7 +20,14 @@ from newsletter.collect.run import collect_issue
 from newsletter.config import Config
 from newsletter.dates import french_date, next_issue_date
 from newsletter.deliver.providers import Batch, BatchItem, create_provider, message_id_for
-from newsletter.deliver.service import EmptyIssue, rendered_issue, requires_approval, send_issue
+from newsletter.deliver.service import (
+    EmptyIssue,
+    IssueNotSendable,
+    SendHooks,
+    rendered_issue,
+    requires_approval,
+    send_issue,
+)
 from newsletter.errors import NewsletterError
 from newsletter.model import Recipient, RenderedEmail
 from newsletter.schedule import JobAction
@@ -76,41 +83,51 @@ def collect_job(config: Config, now: datetime, stop: threading.Event) -> None:
 def send_test_job(config: Config, now: datetime, stop: threading.Event) -> None:
     """Send the [TEST] copy of the next issue to the editors, or tell them why it can't go."""
     day = next_issue_date(now, config.newsletter.tz)
-    try:
-        rendered = rendered_issue(config, day, need_approval=False)
-    except NewsletterError as exc:
-        notify_editors(config, day, "le test n'a pas pu partir", [str(p) for p in exc.problems])
-        return
-    _deliver(config, day, rendered, stop, test=True)
+    _deliver(config, day, lambda: rendered_issue(config, day, need_approval=False), stop, test=True)
 
 
 def send_job(config: Config, now: datetime, stop: threading.Event) -> None:
-    """Send the next issue to the audience, exactly once, if it may go."""
+    """Send the next issue to the audience, exactly once, if it may go.
+
+    The issue is rendered (and its approval checked) only when a new send needs it: an issue
+    already sent is never rendered again, so editing it afterwards alerts nobody.
+    """
     day = next_issue_date(now, config.newsletter.tz)
     settings = config.jobs.send
     skip_if_empty = settings.skip_if_empty if settings is not None else True
-    try:
-        rendered = rendered_issue(
+
+    def render() -> RenderedEmail:
+        return rendered_issue(
             config, day, need_approval=requires_approval(config), skip_if_empty=skip_if_empty
         )
-    except EmptyIssue as exc:
-        log.info("send %s: %s", day, exc)
-        return
-    except NewsletterError as exc:
-        notify_editors(config, day, "l'envoi n'est pas parti", [str(p) for p in exc.problems])
-        return
-    _deliver(config, day, rendered, stop, test=False)
+
+    _deliver(config, day, render, stop, test=False)
 
 
 def _deliver(
-    config: Config, day: date, rendered: RenderedEmail, stop: threading.Event, *, test: bool
+    config: Config,
+    day: date,
+    render: Callable[[], RenderedEmail],
+    stop: threading.Event,
+    *,
+    test: bool,
 ) -> None:
-    """Send (or resume) and log the outcome; tell the editors when it stopped short."""
+    """Send (or resume) through the one send sequence and log the outcome; tell the editors
+    when the issue cannot go or the send stopped short."""
     label = "test send" if test else "send"
+    hooks = SendHooks(on_notice=lambda line: log.info("%s %s: %s", label, day, line))
     try:
         report = _run(
-            lambda event: send_issue(config, day, lambda: rendered, test=test, stop=event), stop
+            lambda event: send_issue(config, day, render, test=test, hooks=hooks, stop=event),
+            stop,
         )
+    except EmptyIssue as exc:
+        log.info("%s %s: %s", label, day, exc)
+        return
+    except IssueNotSendable as exc:
+        what = "le test n'a pas pu partir" if test else "l'envoi n'est pas parti"
+        notify_editors(config, day, what, [str(p) for p in exc.problems])
+        return
     except NewsletterError as exc:
         notify_editors(
             config,

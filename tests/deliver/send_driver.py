@@ -1,7 +1,8 @@
 """A send process for the crash tests: ``python send_driver.py CONFIG [--test]``.
 
-It sends a fixed rendered email through the real service, as the CLI would, so the tests do
-not depend on the render stage; SIGTERM/SIGINT stop it gracefully, SIGKILL does not.
+It sends a fixed rendered email through the one send sequence (``send_issue``) with the hooks
+the CLI uses, so the tests do not depend on the render stage; SIGTERM/SIGINT stop it
+gracefully, SIGKILL does not.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from datetime import date
 from pathlib import Path
 
 from newsletter.config import load_config
-from newsletter.deliver.service import execute_send, open_ledger, prepare_send, send_lock
+from newsletter.deliver.service import SendHooks, send_issue
 from newsletter.model import RenderedEmail
-from newsletter.tokens import load_secret
 
 RENDERED = RenderedEmail(
     date=date(2026, 12, 3),
@@ -27,17 +27,19 @@ RENDERED = RenderedEmail(
 
 def main() -> int:
     config = load_config(Path(sys.argv[1]))
-    test = "--test" in sys.argv
-    with open_ledger(config) as ledger, send_lock(config):
-        existing = ledger.latest_send(RENDERED.date, test=test)
-        if existing is not None and existing.finished_at is not None and not test:
-            print("already sent")
-            return 0
-        plan = prepare_send(ledger, config, RENDERED, RENDERED.date, test=test)
-        print("ready", plan.to_send, flush=True)
-        report = asyncio.run(
-            execute_send(ledger, config, plan.send, secret=load_secret(config), handle_signals=True)
+    hooks = SendHooks(
+        on_plan=lambda plan: print("ready", plan.to_send, flush=True), handle_signals=True
+    )
+    report = asyncio.run(
+        send_issue(
+            config,
+            RENDERED.date,
+            lambda: RENDERED,
+            test="--test" in sys.argv,
+            hooks=hooks,
+            lock_wait=0,
         )
+    )
     for line in report.lines():
         print(line, flush=True)
     return 1 if report.run.error else 0

@@ -511,6 +511,7 @@ def test_list_held_by_the_provider_is_one_campaign_exactly_once(project: Path) -
     assert provider.campaigns == [("12", "2026-12-03-real1-campaign")]
     again = asyncio.run(send_issue(config, ISSUE, rendered_email, provider=provider))
     assert again.already_sent and len(provider.campaigns) == 1
+    assert again.lines()[0].endswith(": campaign campagne-1 to list 12. Nothing to send.")
 
     # a crash between the request and its answer: uncertain until someone decides
     later = ISSUE.replace(day=10)

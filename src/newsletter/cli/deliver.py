@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import click
 
 from newsletter.cli.common import config_option, date_argument, guarded, issue_date_of, load
 from newsletter.config import Config
 from newsletter.deliver.audience import AudienceProblem, normalize_address, read_audience
-from newsletter.deliver.campaign import execute_campaign, resolve_uncertain_campaign
-from newsletter.deliver.engine import Progress, RunResult
+from newsletter.deliver.engine import Progress
 from newsletter.deliver.ledger import Ledger, SendRecord
-from newsletter.deliver.providers import create_provider
 from newsletter.deliver.reports import DeliveryReport, SendPlan
 from newsletter.deliver.service import (
-    execute_send,
+    SendHooks,
     lock_holder,
     open_ledger,
-    prepare_send,
     rendered_issue,
     requires_approval,
-    send_lock,
+    send_issue,
 )
+from newsletter.deliver.states import TO_SEND, CampaignState, Resolution
+from newsletter.deliver.states import RecipientState as State
 from newsletter.errors import DeliveryError
-from newsletter.tokens import load_secret
 from newsletter.words import plural
 
 MAX_LISTED = 20
@@ -43,21 +44,16 @@ def _print_problems(problems: tuple[str, ...], total: int) -> None:
         click.echo(f"warning: ... and {total - MAX_LISTED} more rows skipped or merged", err=True)
 
 
-def _already_sent(ledger: Ledger, send: SendRecord) -> None:
-    campaign = ledger.campaign(send.id)
-    if campaign is not None:
-        click.echo(
-            f"{send.label} was already sent (finished {send.finished_at}): campaign "
-            f"{campaign.ref or campaign.state} to list {campaign.list_id}. Nothing to send."
-        )
-        return
-    report = DeliveryReport(send, RunResult(0, 0, 0, 0, 0, 0, 0.0, False), ledger.counts(send.id))
-    click.echo(report.already_sent_line())
+def _show_plan(plan: SendPlan) -> None:
+    if plan.send.started_at is not None:
+        click.echo(f"resuming {plan.send.label} (started {plan.send.started_at})")
+    _print_problems(plan.problems, plan.send.invalid_rows + plan.send.duplicate_rows)
+    for line in plan.lines():
+        click.echo(line)
 
 
-def _confirm(plan: SendPlan, yes: bool) -> None:
-    if yes or not plan.has_work:
-        return
+def _confirm(plan: SendPlan) -> bool:
+    """Ask on a terminal; refuse (with how to confirm) when stdin is not one."""
     question = (
         f"Send {plan.send.label} {plan.send.rendered.subject!r} to {plan.audience_text} "
         f"via {plan.provider}?"
@@ -67,8 +63,7 @@ def _confirm(plan: SendPlan, yes: bool) -> None:
             f"refusing to send {plan.send.label} to {plan.audience_text} without "
             "confirmation: stdin is not a terminal; add --yes to confirm"
         )
-    if not click.confirm(question, default=False):
-        raise DeliveryError("send cancelled; nothing was sent")
+    return click.confirm(question, default=False)
 
 
 def _progress_printer(every: int) -> tuple[Callable[[Progress], None], Callable[[], None]]:
@@ -92,9 +87,9 @@ def _progress_printer(every: int) -> tuple[Callable[[Progress], None], Callable[
             TimeRemainingColumn(),
         )
         task = bar.add_task("send", total=None, rate=0.0)
-        bar.start()
 
         def update(progress: Progress) -> None:
+            bar.start()  # at the first batch: after the plan and the question (idempotent)
             bar.update(task, total=progress.total, completed=progress.done, rate=progress.rate)
 
         return update, bar.stop
@@ -127,7 +122,7 @@ def _progress_printer(every: int) -> tuple[Callable[[Progress], None], Callable[
 )
 @click.option(
     "--resolve-uncertain",
-    type=click.Choice(["resend", "skip"]),
+    type=click.Choice([decision.value for decision in Resolution]),
     default=None,
     help="Decide the recipients whose batch was interrupted by a crash: send again, or not.",
 )
@@ -151,81 +146,64 @@ def send_command(
     """
     config = load(config_file)
     day = issue_date_of(config, issue_date)
-    with open_ledger(config) as ledger, send_lock(config):
-        existing = ledger.latest_send(day, test=test)
-        if not test and existing is not None and existing.finished_at is not None:
-            _already_sent(ledger, existing)
-            return
-        rendered = None
-        if test or existing is None or existing.started_at is None:
-            rendered = rendered_issue(
-                config, day, need_approval=not (test or dry_run) and requires_approval(config)
-            )
-        plan = prepare_send(ledger, config, rendered, day, test=test)
-        if plan.send.started_at is not None:
-            click.echo(f"resuming {plan.send.label} (started {plan.send.started_at})")
-        _print_problems(plan.problems, plan.send.invalid_rows + plan.send.duplicate_rows)
-        for line in plan.lines():
-            click.echo(line)
-        if dry_run:
-            # Build the provider (its options and secrets), without sending, so that a
-            # mistake shows now rather than on Thursday morning.
-            create_provider(config, secret=load_secret(config))
-            click.echo(
-                f"dry run: nothing was sent (provider '{config.delivery.provider}' is ready)"
-            )
-            return
-        if plan.list_id is not None:
-            report = _send_campaign(ledger, config, plan, yes, resolve_uncertain)
-            _print_report(report, ledger)
-            return
-        if resolve_uncertain is not None:
-            changed = ledger.resolve_uncertain(plan.send.id, resolve_uncertain)
-            verb = "to send again" if resolve_uncertain == "resend" else "skipped"
-            click.echo(f"{plural(changed, 'uncertain recipient')} {verb}")
-            plan = prepare_send(ledger, config, None, day, test=test)
-        _confirm(plan, yes or test)
-        update, done = _progress_printer(every=10)
-        try:
+    need_approval = not (test or dry_run) and requires_approval(config)
+    update, done = _progress_printer(every=10)
+    hooks = SendHooks(
+        confirm=None if yes or test else _confirm,
+        on_plan=_show_plan,
+        on_notice=click.echo,
+        on_progress=update,
+        handle_signals=True,
+    )
+    try:
+        with _ctrl_c_interrupts():
             report = asyncio.run(
-                execute_send(
-                    ledger,
+                send_issue(
                     config,
-                    plan.send,
-                    secret=load_secret(config),
-                    on_progress=update,
-                    handle_signals=True,
+                    day,
+                    lambda: rendered_issue(config, day, need_approval=need_approval),
+                    test=test,
+                    dry_run=dry_run,
+                    resolve_uncertain=resolve_uncertain,
+                    hooks=hooks,
+                    lock_wait=0,
                 )
             )
-        finally:
-            done()
-        _print_report(report, ledger)
+    finally:
+        done()
+    _print_report(report, config)
 
 
-def _send_campaign(
-    ledger: Ledger, config: Config, plan: SendPlan, yes: bool, resolve: str | None
-) -> DeliveryReport:
-    if resolve is not None and resolve_uncertain_campaign(ledger, plan.send, resolve):
-        click.echo(f"uncertain campaign: {resolve}")
-        plan = prepare_send(ledger, config, None, plan.send.issue_date)
-    if plan.has_work:
-        _confirm(plan, yes)
-    return asyncio.run(execute_campaign(ledger, config, plan.send, secret=load_secret(config)))
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
-def _print_report(report: DeliveryReport, ledger: Ledger) -> None:
+@contextmanager
+def _ctrl_c_interrupts() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt at once, as outside asyncio: at the confirmation prompt
+    it aborts the command. (``asyncio.run`` would otherwise only cancel its task, which a
+    blocking prompt does not see.) During the batches the send's own handler finishes them."""
+    previous = signal.signal(signal.SIGINT, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_report(report: DeliveryReport, config: Config) -> None:
     for line in report.lines():
         click.echo(line)
     if report.run.error:
         raise DeliveryError(report.run.error)
-    left = report.counts["pending"] + report.counts["retry"]
-    if left and not report.run.stopped and not report.already_sent:
+    if report.left and not (report.run.stopped or report.already_sent or report.dry_run_provider):
         # Not a success: a script or cron job must see that the issue did not all go out.
         flag = " --test" if report.send.test else ""
-        errors = [e for _, e in ledger.recipients_in(report.send.id, "retry", limit=1) if e]
+        with open_ledger(config) as ledger:
+            retry = ledger.recipients_in(report.send.id, State.RETRY, limit=1)
+        errors = [e for _, e in retry if e]
         why = f" (last error: {errors[0]})" if errors else ""
         raise DeliveryError(
-            f"{report.send.label} is not complete: {plural(left, 'recipient')} "
+            f"{report.send.label} is not complete: {plural(report.left, 'recipient')} "
             f"not sent yet: temporary errors outlasted the attempts{why}; run 'newsletter send "
             f"{report.send.issue_date}{flag}' again to retry them"
         )
@@ -285,37 +263,40 @@ def _status_of(ledger: Ledger, send: SendRecord) -> None:
         click.echo(f"  campaign to list {campaign.list_id}: {campaign.state}{ref}")
         if campaign.error:
             click.echo(f"    {campaign.error}")
-        if campaign.state == "uncertain":
+        if campaign.state is CampaignState.UNCERTAIN:
             day = send.issue_date.isoformat()
             click.echo(f"  decide: newsletter send {day} --resolve-uncertain resend|skip")
         return
+    left = sum(c[state] for state in TO_SEND)
     click.echo(
-        f"  {plural(sum(c.values()), 'recipient')}: {c['sent']} sent, {c['failed']} failed, "
-        f"{c['suppressed']} suppressed, {c['uncertain']} uncertain, {c['skipped']} skipped, "
-        f"{c['pending'] + c['retry']} left, {c['inflight']} in flight"
+        f"  {plural(sum(c.values()), 'recipient')}: {c[State.SENT]} sent, {c[State.FAILED]} "
+        f"failed, {c[State.SUPPRESSED]} suppressed, {c[State.UNCERTAIN]} uncertain, "
+        f"{c[State.SKIPPED]} skipped, {left} left, {c[State.INFLIGHT]} in flight"
     )
     if send.invalid_rows or send.duplicate_rows:
         click.echo(
             f"  audience file: {send.invalid_rows} invalid rows skipped, "
             f"{send.duplicate_rows} duplicates merged"
         )
-    if (c["inflight"] or c["uncertain"]) and send.test:
+    if (c[State.INFLIGHT] or c[State.UNCERTAIN]) and send.test:
         click.echo("  an interrupted test: not resumed; the next --test is a new run")
-    elif c["inflight"] and not send.finished_at:
+    elif c[State.INFLIGHT] and not send.finished_at:
         click.echo(
             "  in flight: the answer of a batch is not recorded yet (a send is running, or "
             "stopped abruptly; the next send reconciles it)"
         )
     day = send.issue_date.isoformat()
-    for state, title in (("uncertain", "uncertain"), ("failed", "failed"), ("retry", "to retry")):
+    listed = ((State.UNCERTAIN, "uncertain"), (State.FAILED, "failed"), (State.RETRY, "to retry"))
+    for state, title in listed:
         if not c[state]:
             continue
         click.echo(f"  {title} ({c[state]}):")
         for email, error in ledger.recipients_in(send.id, state, limit=MAX_LISTED):
-            click.echo(f"    {email}" + (f": {error}" if error and state != "uncertain" else ""))
+            shown = error and state is not State.UNCERTAIN
+            click.echo(f"    {email}" + (f": {error}" if shown else ""))
         if c[state] > MAX_LISTED:
             click.echo(f"    ... and {c[state] - MAX_LISTED} more")
-    if c["uncertain"] and not send.test:
+    if c[State.UNCERTAIN] and not send.test:
         click.echo(f"  decide: newsletter send {day} --resolve-uncertain resend|skip")
 
 

@@ -1,7 +1,8 @@
 """Delivery: the audience, the ledger, the send engine and the providers.
 
-Entry points: ``send_issue`` (scheduler), ``prepare_send`` + ``execute_send`` (CLI, with a
-plan to show and confirm in between), ``open_ledger`` (status, suppression list).
+Entry points: ``send_issue`` (the one send sequence; the CLI and the scheduler fill in its
+``SendHooks``), ``prepare_send`` + ``execute_send`` (its two halves), ``open_ledger`` (status,
+suppression list).
 """
 
 from __future__ import annotations

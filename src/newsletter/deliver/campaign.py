@@ -7,6 +7,7 @@ from newsletter.deliver.engine import RunResult
 from newsletter.deliver.ledger import Ledger, SendRecord
 from newsletter.deliver.providers import Provider, ProviderError, create_provider
 from newsletter.deliver.reports import DeliveryReport
+from newsletter.deliver.states import CampaignState, Resolution
 from newsletter.errors import DeliveryError
 
 
@@ -26,39 +27,41 @@ async def execute_campaign(
     list_id = config.delivery.audience.list_id
     if list_id is None:
         raise DeliveryError("delivery.audience.list_id is not set")
-    empty = RunResult(0, 0, 0, 0, 0, 0, 0.0, False)
     record = ledger.campaign(send.id)
-    if record is not None and record.state == "inflight":
-        ledger.set_campaign(send.id, record.list_id, "uncertain", error="interrupted")
+    if record is not None and record.state is CampaignState.INFLIGHT:
+        ledger.set_campaign(send.id, record.list_id, CampaignState.UNCERTAIN, error="interrupted")
     record = ledger.campaign(send.id)
-    if record is None or record.state in ("pending", "failed"):
+    if record is None or record.state in (CampaignState.PENDING, CampaignState.FAILED):
         provider = provider or create_provider(config, secret=secret, name=send.provider)
         key = f"{send.issue_date.isoformat()}-{send.kind}{send.run}-campaign"
-        ledger.set_campaign(send.id, list_id, "inflight")
+        ledger.set_campaign(send.id, list_id, CampaignState.INFLIGHT)
         try:
             async with provider:
                 ref = await provider.send_campaign(send.rendered, list_id, key=key)
         except ProviderError as exc:
-            ledger.set_campaign(send.id, list_id, "failed", error=str(exc))
+            ledger.set_campaign(send.id, list_id, CampaignState.FAILED, error=str(exc))
             raise
         except Exception as exc:
-            ledger.set_campaign(send.id, list_id, "uncertain", error=repr(exc))
+            ledger.set_campaign(send.id, list_id, CampaignState.UNCERTAIN, error=repr(exc))
             raise DeliveryError(
                 f"provider '{provider.name}' failed while sending the campaign: {exc!r}; "
                 f"its fate is uncertain (see 'newsletter status {send.issue_date}')"
             ) from exc
-        ledger.set_campaign(send.id, list_id, "sent", ref=ref)
+        ledger.set_campaign(send.id, list_id, CampaignState.SENT, ref=ref)
     record = ledger.campaign(send.id)
-    if record is not None and record.state in ("sent", "skipped"):
+    if record is not None and record.state in (CampaignState.SENT, CampaignState.SKIPPED):
         ledger.mark_finished(send.id)
-    return DeliveryReport(ledger.get_send(send.id), empty, ledger.counts(send.id), campaign=record)
+    return DeliveryReport(
+        ledger.get_send(send.id), RunResult.nothing(), ledger.counts(send.id), campaign=record
+    )
 
 
-def resolve_uncertain_campaign(ledger: Ledger, send: SendRecord, decision: str) -> int:
+def resolve_uncertain_campaign(ledger: Ledger, send: SendRecord, decision: Resolution | str) -> int:
     """``resend``: an uncertain campaign may go again; ``skip``: it counts as done."""
+    decision = Resolution(decision)
     record = ledger.campaign(send.id)
-    if record is None or record.state != "uncertain":
+    if record is None or record.state is not CampaignState.UNCERTAIN:
         return 0
-    new_state = "pending" if decision == "resend" else "skipped"
+    new_state = CampaignState.PENDING if decision is Resolution.RESEND else CampaignState.SKIPPED
     ledger.set_campaign(send.id, record.list_id, new_state, error=f"uncertain; {decision}")
     return 1

@@ -25,6 +25,7 @@ from newsletter.deliver.providers import (
     Status,
     message_id_for,
 )
+from newsletter.deliver.states import RecipientState as State
 from newsletter.errors import DeliveryError
 
 __all__ = ["ENGINE_OPTIONS", "Engine", "Progress", "RunResult", "SendOptions", "run_engine"]
@@ -71,6 +72,11 @@ class RunResult:
     error: str | None = None
     #: Recipients of this run whose answer was lost (now uncertain).
     unanswered: int = 0
+
+    @classmethod
+    def nothing(cls) -> RunResult:
+        """A run that sent nothing (the issue was already sent, a dry run, a campaign)."""
+        return cls(0, 0, 0, 0, 0, 0, 0.0, False)
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -139,18 +145,20 @@ class Engine:
                 if found is None or found.status is Status.UNCERTAIN:
                     outcomes.append(
                         Outcome(
-                            member.idx, "uncertain", error=(found and found.error) or "not found"
+                            member.idx,
+                            State.UNCERTAIN,
+                            error=(found and found.error) or "not found",
                         )
                     )
                     uncertain += 1
                 elif found.status is Status.SENT:
-                    outcomes.append(Outcome(member.idx, "sent", message_id=found.message_id))
+                    outcomes.append(Outcome(member.idx, State.SENT, message_id=found.message_id))
                     reconciled += 1
                 elif found.status is Status.PERMANENT:
-                    outcomes.append(Outcome(member.idx, "failed", error=found.error))
+                    outcomes.append(Outcome(member.idx, State.FAILED, error=found.error))
                     reconciled += 1
                 else:
-                    outcomes.append(Outcome(member.idx, "pending"))
+                    outcomes.append(Outcome(member.idx, State.PENDING))
                     reconciled += 1
             self.ledger.record_outcomes(record, outcomes, attempts=record.attempts, done=True)
         return reconciled, uncertain
@@ -158,7 +166,7 @@ class Engine:
     async def run(self) -> RunResult:
         reconciled, uncertain = await self.reconcile()
         self.ledger.requeue_retries(self.send.id)
-        progress = Progress(total=self.ledger.counts(self.send.id)["pending"])
+        progress = Progress(total=self.ledger.counts(self.send.id)[State.PENDING])
         limiter = RateLimiter(self.options.rate, self.options.batch_size)
         slots = asyncio.Semaphore(self.options.max_in_flight)
         tasks: set[asyncio.Task[None]] = set()
@@ -212,7 +220,7 @@ class Engine:
             if attempt and self.stop.is_set():
                 # Stopping: what is still retryable waits for the next run, not for a backoff.
                 outcomes = [
-                    Outcome(idx, "retry", error="stopped before retrying") for idx in pending
+                    Outcome(idx, State.RETRY, error="stopped before retrying") for idx in pending
                 ]
                 self.ledger.record_outcomes(record, outcomes, attempts=attempt, done=True)
                 progress.deferred += len(outcomes)
@@ -248,7 +256,7 @@ class Engine:
                 # A whole batch of real addresses never all bounce at once: the server or the
                 # account refuses us (relay denied, quota, credentials). Recording them as
                 # failed would close the issue with nobody reached; they stay to send.
-                held = [Outcome(o.idx, "pending") for o in outcomes]
+                held = [Outcome(o.idx, State.PENDING) for o in outcomes]
                 message = (
                     f"provider '{self.provider.name}' refused all {len(outcomes)} recipients "
                     f"of batch {batch.key} ({outcomes[0].error}): that is a problem with the "
@@ -266,7 +274,7 @@ class Engine:
             last = not retry or attempt >= self.options.max_attempts or self.stop.is_set()
             if last:
                 for idx, error in retry.items():
-                    outcomes.append(Outcome(idx, "retry", error=error))
+                    outcomes.append(Outcome(idx, State.RETRY, error=error))
                 pending.clear()
             self.ledger.record_outcomes(record, outcomes, attempts=attempt, done=last)
             self._count(outcomes, progress)
@@ -282,10 +290,10 @@ class Engine:
     ) -> list[Outcome]:
         """Outcomes after a ProviderError: its settled answers; everyone else pending."""
         states = {
-            Status.SENT: "sent",
-            Status.PERMANENT: "failed",
-            Status.UNCERTAIN: "uncertain",
-            Status.RETRYABLE: "pending",
+            Status.SENT: State.SENT,
+            Status.PERMANENT: State.FAILED,
+            Status.UNCERTAIN: State.UNCERTAIN,
+            Status.RETRYABLE: State.PENDING,
         }
         known: dict[int, Outcome] = {}
         for result in results:
@@ -294,21 +302,21 @@ class Engine:
                 known[result.idx] = Outcome(
                     result.idx,
                     state,
-                    message_id=result.message_id if state == "sent" else None,
-                    error=None if state in ("sent", "pending") else result.error,
+                    message_id=result.message_id if state is State.SENT else None,
+                    error=None if state in (State.SENT, State.PENDING) else result.error,
                 )
-        return [known.get(idx, Outcome(idx, "pending")) for idx in pending]
+        return [known.get(idx, Outcome(idx, State.PENDING)) for idx in pending]
 
     @staticmethod
     def _count(outcomes: list[Outcome], progress: Progress) -> None:
         for outcome in outcomes:
-            if outcome.state == "sent":
+            if outcome.state is State.SENT:
                 progress.sent += 1
-            elif outcome.state == "failed":
+            elif outcome.state is State.FAILED:
                 progress.failed += 1
-            elif outcome.state == "uncertain":
+            elif outcome.state is State.UNCERTAIN:
                 progress.unanswered += 1
-            elif outcome.state != "pending":
+            elif outcome.state is not State.PENDING:
                 progress.deferred += 1
 
     def _sort(
@@ -324,12 +332,12 @@ class Engine:
                 continue
             answered.add(result.idx)
             if result.status is Status.SENT:
-                outcomes.append(Outcome(result.idx, "sent", message_id=result.message_id))
+                outcomes.append(Outcome(result.idx, State.SENT, message_id=result.message_id))
             elif result.status is Status.PERMANENT:
-                outcomes.append(Outcome(result.idx, "failed", error=result.error or "rejected"))
+                outcomes.append(Outcome(result.idx, State.FAILED, error=result.error or "rejected"))
             elif result.status is Status.UNCERTAIN:
                 outcomes.append(
-                    Outcome(result.idx, "uncertain", error=result.error or "answer lost")
+                    Outcome(result.idx, State.UNCERTAIN, error=result.error or "answer lost")
                 )
             else:
                 retry[result.idx] = (
@@ -339,7 +347,7 @@ class Engine:
                     wait = max(wait or 0.0, result.retry_after)
         for idx in pending:
             if idx not in answered:
-                outcomes.append(Outcome(idx, "uncertain", error=_NO_ANSWER))
+                outcomes.append(Outcome(idx, State.UNCERTAIN, error=_NO_ANSWER))
         return outcomes, retry, wait
 
     async def _pause(self, seconds: float) -> None:
@@ -365,7 +373,7 @@ def _all_refused(outcomes: Sequence[Outcome], retry: Mapping[int, str]) -> bool:
     return (
         len(outcomes) >= ALL_REFUSED_MIN
         and not retry
-        and all(outcome.state == "failed" for outcome in outcomes)
+        and all(outcome.state is State.FAILED for outcome in outcomes)
     )
 
 

@@ -4,10 +4,7 @@ It holds each send's audience snapshot and rendered email, every batch before it
 after its answer, and the suppression list. Each step is its own committed transaction, so a
 crash at any moment leaves a ledger that says exactly what is known.
 
-Recipient states: ``pending`` (to send), ``inflight`` (in a batch whose answer is not recorded),
-``sent``, ``failed`` (permanent error), ``retry`` (transient errors outlasted this run; the next
-run tries again), ``suppressed``, ``uncertain`` (a crash hid the answer; needs a decision),
-``skipped`` (uncertain, resolved as not to resend).
+Recipient, batch and campaign states are the enums of ``states``, stored as their strings.
 """
 
 from __future__ import annotations
@@ -31,6 +28,7 @@ from newsletter.deliver.records import (
     SnapshotCounts,
     now_iso,
 )
+from newsletter.deliver.states import RecipientState
 from newsletter.errors import DeliveryError
 from newsletter.model import Recipient, RenderedEmail
 
@@ -45,7 +43,6 @@ __all__ = [
     "SendRecord",
     "SnapshotCounts",
 ]
-STATES = ("pending", "inflight", "sent", "failed", "retry", "suppressed", "uncertain", "skipped")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sends (
@@ -347,9 +344,9 @@ class Ledger(BatchLedger, ListsLedger):
             suppressed = 0
             if apply_suppressions:
                 suppressed = db.execute(
-                    "UPDATE recipients SET state = 'suppressed' WHERE send_id = ? AND email_key "
+                    "UPDATE recipients SET state = ? WHERE send_id = ? AND email_key "
                     "IN (SELECT email_key FROM suppressions)",
-                    (send_id,),
+                    (RecipientState.SUPPRESSED, send_id),
                 ).rowcount
             db.execute(
                 "UPDATE sends SET snapshot_at = ?, invalid_rows = ?, duplicate_rows = ? "
@@ -380,20 +377,21 @@ class Ledger(BatchLedger, ListsLedger):
             )
 
     # -- counting ---------------------------------------------------------------------
-    def counts(self, send_id: int) -> dict[str, int]:
-        counts = dict.fromkeys(STATES, 0)
+    def counts(self, send_id: int) -> dict[RecipientState, int]:
+        """How many recipients of the send are in each state (every state, 0 included)."""
+        counts = dict.fromkeys(RecipientState, 0)
         for state, number in self._db.execute(
             "SELECT state, COUNT(*) FROM recipients WHERE send_id = ? GROUP BY state", (send_id,)
         ):
-            counts[str(state)] = int(number)
+            counts[RecipientState(state)] = int(number)
         return counts
 
     def recipients_in(
-        self, send_id: int, state: str, limit: int | None = None
+        self, send_id: int, state: RecipientState | str, limit: int | None = None
     ) -> list[tuple[str, str | None]]:
         """(email, error) of the recipients in ``state``, in snapshot order."""
         query = "SELECT email, error FROM recipients WHERE send_id = ? AND state = ? ORDER BY idx"
-        args: tuple[object, ...] = (send_id, state)
+        args: tuple[object, ...] = (send_id, RecipientState(state))
         if limit is not None:
             query += " LIMIT ?"
             args = (*args, limit)

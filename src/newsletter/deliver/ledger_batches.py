@@ -13,7 +13,10 @@ from newsletter.deliver.records import (
     Outcome,
     now_iso,
 )
+from newsletter.deliver.states import BatchState, RecipientState, Resolution
 from newsletter.model import Recipient
+
+PENDING, INFLIGHT = RecipientState.PENDING, RecipientState.INFLIGHT
 
 
 class BatchLedger(LedgerBase):
@@ -24,16 +27,15 @@ class BatchLedger(LedgerBase):
         """Make the recipients that a previous run gave up on (transient errors) pending."""
         with self.transaction() as db:
             return db.execute(
-                "UPDATE recipients SET state = 'pending', error = NULL "
-                "WHERE send_id = ? AND state = 'retry'",
-                (send_id,),
+                "UPDATE recipients SET state = ?, error = NULL WHERE send_id = ? AND state = ?",
+                (PENDING, send_id, RecipientState.RETRY),
             ).rowcount
 
     def has_pending(self, send_id: int, after: int) -> bool:
         """Whether a recipient after position ``after`` is still to send."""
         row = self._db.execute(
-            "SELECT 1 FROM recipients WHERE send_id = ? AND idx > ? AND state = 'pending' LIMIT 1",
-            (send_id, after),
+            "SELECT 1 FROM recipients WHERE send_id = ? AND idx > ? AND state = ? LIMIT 1",
+            (send_id, after, PENDING),
         ).fetchone()
         return row is not None
 
@@ -49,17 +51,17 @@ class BatchLedger(LedgerBase):
             rows = db.execute(
                 "SELECT r.idx, r.email, r.name, r.first_name, r.fields, s.email_key IS NOT NULL "
                 "FROM recipients r LEFT JOIN suppressions s ON s.email_key = r.email_key "
-                "WHERE r.send_id = ? AND r.idx > ? AND r.state = 'pending' "
+                "WHERE r.send_id = ? AND r.idx > ? AND r.state = ? "
                 "ORDER BY r.idx LIMIT ?",
-                (send_id, after, size),
+                (send_id, after, PENDING, size),
             ).fetchall()
             if not rows:
                 return None, [], after
             members: list[LedgerRecipient] = []
-            late: list[tuple[int, int]] = []
+            late: list[tuple[RecipientState, int, int]] = []
             for idx, email, name, first_name, fields, suppressed in rows:
                 if suppressed and apply_suppressions:
-                    late.append((send_id, idx))
+                    late.append((RecipientState.SUPPRESSED, send_id, idx))
                     continue
                 extra = json.loads(fields) if fields else {}
                 members.append(
@@ -70,7 +72,7 @@ class BatchLedger(LedgerBase):
                 )
             if late:
                 db.executemany(
-                    "UPDATE recipients SET state = 'suppressed' WHERE send_id = ? AND idx = ?",
+                    "UPDATE recipients SET state = ? WHERE send_id = ? AND idx = ?",
                     late,
                 )
             cursor = int(rows[-1][0])
@@ -81,22 +83,22 @@ class BatchLedger(LedgerBase):
             batch_id = int(
                 db.execute(
                     "INSERT INTO batches (send_id, lo, hi, size, state, started_at) "
-                    "VALUES (?, ?, ?, ?, 'inflight', ?)",
-                    (send_id, lo, hi, len(members), started),
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (send_id, lo, hi, len(members), BatchState.INFLIGHT, started),
                 ).lastrowid
                 or 0
             )
             db.execute(
-                "UPDATE recipients SET state = 'inflight', batch_id = ? "
-                "WHERE send_id = ? AND idx BETWEEN ? AND ? AND state = 'pending'",
-                (batch_id, send_id, lo, hi),
+                "UPDATE recipients SET state = ?, batch_id = ? "
+                "WHERE send_id = ? AND idx BETWEEN ? AND ? AND state = ?",
+                (INFLIGHT, batch_id, send_id, lo, hi, PENDING),
             )
             db.execute(
                 "UPDATE sends SET started_at = COALESCE(started_at, ?) WHERE id = ?",
                 (started, send_id),
             )
         record = BatchRecord(
-            batch_id, send_id, lo, hi, len(members), "inflight", 0, started, None, None
+            batch_id, send_id, lo, hi, len(members), BatchState.INFLIGHT, 0, started, None, None
         )
         return record, members, cursor
 
@@ -121,8 +123,8 @@ class BatchLedger(LedgerBase):
                 ):
                     db.execute(
                         "UPDATE recipients SET state = ? WHERE send_id = ? AND batch_id = ? "
-                        "AND idx BETWEEN ? AND ? AND state = 'inflight'",
-                        (outcomes[0].state, batch.send_id, batch.id, batch.lo, batch.hi),
+                        "AND idx BETWEEN ? AND ? AND state = ?",
+                        (outcomes[0].state, batch.send_id, batch.id, batch.lo, batch.hi, INFLIGHT),
                     )
                 else:
                     db.executemany(
@@ -136,13 +138,15 @@ class BatchLedger(LedgerBase):
                 (
                     attempts,
                     error,
-                    "done" if done else "inflight",
+                    BatchState.DONE if done else BatchState.INFLIGHT,
                     now_iso() if done else None,
                     batch.id,
                 ),
             )
 
-    def open_batches(self, send_id: int, state: str = "inflight") -> list[BatchRecord]:
+    def open_batches(
+        self, send_id: int, state: BatchState = BatchState.INFLIGHT
+    ) -> list[BatchRecord]:
         rows = self._db.execute(
             "SELECT id, send_id, lo, hi, size, state, attempts, started_at, finished_at, error "
             "FROM batches WHERE send_id = ? AND state = ? ORDER BY id",
@@ -155,7 +159,7 @@ class BatchLedger(LedgerBase):
                 int(r[2]),
                 int(r[3]),
                 int(r[4]),
-                str(r[5]),
+                BatchState(r[5]),
                 int(r[6]),
                 str(r[7]),
                 r[8],
@@ -164,7 +168,9 @@ class BatchLedger(LedgerBase):
             for r in rows
         ]
 
-    def batch_members(self, batch: BatchRecord, state: str = "inflight") -> list[LedgerRecipient]:
+    def batch_members(
+        self, batch: BatchRecord, state: RecipientState = INFLIGHT
+    ) -> list[LedgerRecipient]:
         rows = self._db.execute(
             "SELECT idx, email, name, first_name, fields FROM recipients "
             "WHERE send_id = ? AND batch_id = ? AND idx BETWEEN ? AND ? AND state = ? "
@@ -185,34 +191,36 @@ class BatchLedger(LedgerBase):
         """A batch found in flight that the provider cannot reconcile: its fate is unknown."""
         with self.transaction() as db:
             changed = db.execute(
-                "UPDATE recipients SET state = 'uncertain', error = 'sent or not: the process "
+                "UPDATE recipients SET state = ?, error = 'sent or not: the process "
                 "stopped before the answer was recorded' "
-                "WHERE send_id = ? AND batch_id = ? AND idx BETWEEN ? AND ? AND state = 'inflight'",
-                (batch.send_id, batch.id, batch.lo, batch.hi),
+                "WHERE send_id = ? AND batch_id = ? AND idx BETWEEN ? AND ? AND state = ?",
+                (RecipientState.UNCERTAIN, batch.send_id, batch.id, batch.lo, batch.hi, INFLIGHT),
             ).rowcount
             db.execute(
-                "UPDATE batches SET state = 'uncertain', finished_at = ? WHERE id = ?",
-                (now_iso(), batch.id),
+                "UPDATE batches SET state = ?, finished_at = ? WHERE id = ?",
+                (BatchState.UNCERTAIN, now_iso(), batch.id),
             )
         return changed
 
-    def resolve_uncertain(self, send_id: int, decision: str) -> int:
+    def resolve_uncertain(self, send_id: int, decision: Resolution | str) -> int:
         """``resend``: uncertain recipients become pending; ``skip``: they become skipped."""
-        if decision not in ("resend", "skip"):
-            raise ValueError(decision)
-        new_state = "pending" if decision == "resend" else "skipped"
+        resend = Resolution(decision) is Resolution.RESEND
         with self.transaction() as db:
             changed = db.execute(
-                "UPDATE recipients SET state = ?, error = ? WHERE send_id = ? AND "
-                "state = 'uncertain'",
+                "UPDATE recipients SET state = ?, error = ? WHERE send_id = ? AND state = ?",
                 (
-                    new_state,
-                    None if decision == "resend" else "uncertain; skipped on request",
+                    PENDING if resend else RecipientState.SKIPPED,
+                    None if resend else "uncertain; skipped on request",
                     send_id,
+                    RecipientState.UNCERTAIN,
                 ),
             ).rowcount
             db.execute(
-                "UPDATE batches SET state = ? WHERE send_id = ? AND state = 'uncertain'",
-                ("resent" if decision == "resend" else "skipped", send_id),
+                "UPDATE batches SET state = ? WHERE send_id = ? AND state = ?",
+                (
+                    BatchState.RESENT if resend else BatchState.SKIPPED,
+                    send_id,
+                    BatchState.UNCERTAIN,
+                ),
             )
         return changed

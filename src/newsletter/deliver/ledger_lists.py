@@ -10,6 +10,7 @@ from newsletter.deliver.records import (
     LedgerBase,
     now_iso,
 )
+from newsletter.deliver.states import CampaignState
 
 
 class ListsLedger(LedgerBase):
@@ -22,19 +23,23 @@ class ListsLedger(LedgerBase):
             "FROM campaigns WHERE send_id = ?",
             (send_id,),
         ).fetchone()
-        return None if row is None else CampaignRecord(*row)
+        if row is None:
+            return None
+        send, list_id, state, ref, error, started, finished = row
+        return CampaignRecord(send, list_id, CampaignState(state), ref, error, started, finished)
 
     def set_campaign(
         self,
         send_id: int,
         list_id: str,
-        state: str,
+        state: CampaignState | str,
         *,
         ref: str | None = None,
         error: str | None = None,
     ) -> None:
         """Record the campaign's state, each change in its own transaction."""
         now = now_iso()
+        state = CampaignState(state)
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO campaigns (send_id, list_id, state, ref, error, started_at) "
@@ -48,11 +53,11 @@ class ListsLedger(LedgerBase):
                     state,
                     ref,
                     error,
-                    now if state == "inflight" else None,
-                    None if state in ("pending", "inflight") else now,
+                    now if state is CampaignState.INFLIGHT else None,
+                    None if state in (CampaignState.PENDING, CampaignState.INFLIGHT) else now,
                 ),
             )
-            if state == "inflight":
+            if state is CampaignState.INFLIGHT:
                 db.execute(
                     "UPDATE sends SET started_at = COALESCE(started_at, ?) WHERE id = ?",
                     (now, send_id),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from newsletter.deliver.states import BatchState, CampaignState, RecipientState
 from newsletter.model import Recipient, RenderedEmail
 
 
@@ -64,7 +65,7 @@ class BatchRecord:
     lo: int
     hi: int
     size: int
-    state: str
+    state: BatchState
     attempts: int
     started_at: str
     finished_at: str | None
@@ -76,7 +77,7 @@ class Outcome:
     """What to record for one recipient of a batch."""
 
     idx: int
-    state: str
+    state: RecipientState
     message_id: str | None = None
     error: str | None = None
 
@@ -85,14 +86,12 @@ class Outcome:
 class CampaignRecord:
     """A send to a list held by the provider: one request, one state.
 
-    States: ``pending``, ``inflight`` (request made, answer not recorded), ``sent``,
-    ``failed`` (refused; nothing sent), ``uncertain`` (found in flight after a crash),
-    ``skipped`` (uncertain, resolved as not to resend).
+    Its states are ``CampaignState``'s.
     """
 
     send_id: int
     list_id: str
-    state: str
+    state: CampaignState
     ref: str | None
     error: str | None
     started_at: str | None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from newsletter.deliver.engine import RunResult
 from newsletter.deliver.ledger import CampaignRecord, SendRecord
+from newsletter.deliver.states import TO_SEND, CampaignState
+from newsletter.deliver.states import RecipientState as State
 from newsletter.words import plural
 
 
@@ -16,7 +19,7 @@ class SendPlan:
 
     send: SendRecord
     provider: str
-    counts: dict[str, int]
+    counts: Mapping[State, int]
     batch_size: int
     duplicates: int
     invalid: int
@@ -27,12 +30,15 @@ class SendPlan:
 
     @property
     def to_send(self) -> int:
-        return self.counts["pending"] + self.counts["retry"]
+        return sum(self.counts[state] for state in TO_SEND)
 
     @property
     def has_work(self) -> bool:
         if self.list_id is not None:
-            return self.campaign is None or self.campaign.state in ("pending", "failed")
+            return self.campaign is None or self.campaign.state in (
+                CampaignState.PENDING,
+                CampaignState.FAILED,
+            )
         return self.to_send > 0
 
     @property
@@ -60,20 +66,21 @@ class SendPlan:
             f"{self.send.label}: {self.send.rendered.subject!r} via {self.provider}",
             f"  audience: {plural(audience, 'recipient')} ({self.send.audience}); "
             f"{self.invalid} invalid rows skipped, {self.duplicates} duplicates merged",
-            f"  suppressed: {c['suppressed']} (unsubscribed, bounced or complained)",
+            f"  suppressed: {c[State.SUPPRESSED]} (unsubscribed, bounced or complained)",
         ]
-        if c["sent"] or c["failed"] or c["skipped"]:
+        if c[State.SENT] or c[State.FAILED] or c[State.SKIPPED]:
             lines.append(
-                f"  already done: {c['sent']} sent, {c['failed']} failed, {c['skipped']} skipped"
+                f"  already done: {c[State.SENT]} sent, {c[State.FAILED]} failed, "
+                f"{c[State.SKIPPED]} skipped"
             )
-        if c["inflight"]:
+        if c[State.INFLIGHT]:
             lines.append(
-                f"  in flight when a run stopped: {c['inflight']} (reconciled with the provider "
-                "where it can tell, otherwise marked uncertain)"
+                f"  in flight when a run stopped: {c[State.INFLIGHT]} (reconciled with the "
+                "provider where it can tell, otherwise marked uncertain)"
             )
-        if c["uncertain"] and not self.send.test:
+        if c[State.UNCERTAIN] and not self.send.test:
             lines.append(
-                f"  uncertain: {c['uncertain']} (a run stopped before their answer was "
+                f"  uncertain: {c[State.UNCERTAIN]} (a run stopped before their answer was "
                 "recorded; decide with --resolve-uncertain resend|skip)"
             )
         lines.append(
@@ -89,27 +96,42 @@ class DeliveryReport:
 
     send: SendRecord
     run: RunResult
-    counts: dict[str, int]
+    counts: Mapping[State, int]
     #: True when the send was complete before this run, which then sent nothing.
     already_sent: bool = False
     campaign: CampaignRecord | None = None
+    #: Set by a dry run: the provider it built (options and secrets checked); nothing sent.
+    dry_run_provider: str | None = None
 
     @property
     def finished(self) -> bool:
         return self.send.finished_at is not None
 
+    @property
+    def left(self) -> int:
+        """Recipients still to send (pending, or to retry after temporary errors)."""
+        return sum(self.counts[state] for state in TO_SEND)
+
     def already_sent_line(self) -> str:
+        if self.campaign is not None:
+            return (
+                f"{self.send.label} was already sent (finished {self.send.finished_at}): "
+                f"campaign {self.campaign.ref or self.campaign.state} to list "
+                f"{self.campaign.list_id}. Nothing to send."
+            )
         c = self.counts
-        skipped = f", {c['skipped']} skipped (uncertain)" if c["skipped"] else ""
+        skipped = f", {c[State.SKIPPED]} skipped (uncertain)" if c[State.SKIPPED] else ""
         return (
             f"{self.send.label} was already sent (finished {self.send.finished_at}): "
-            f"{c['sent']} sent, {c['failed']} failed, {c['suppressed']} suppressed{skipped}. "
-            "Nothing to send."
+            f"{c[State.SENT]} sent, {c[State.FAILED]} failed, {c[State.SUPPRESSED]} "
+            f"suppressed{skipped}. Nothing to send."
         )
 
     def lines(self) -> list[str]:
         r, c = self.run, self.counts
         day = self.send.issue_date.isoformat()
+        if self.dry_run_provider is not None:
+            return [f"dry run: nothing was sent (provider '{self.dry_run_provider}' is ready)"]
         if self.campaign is not None and not self.already_sent:
             return campaign_lines(self.send, self.campaign)
         if self.already_sent:
@@ -129,8 +151,8 @@ class DeliveryReport:
             f"{r.elapsed:.1f} s ({rate:.0f}/s, {plural(r.batches, 'batch')})"
         )
         lines.append(
-            f"  in all: {c['sent']} sent, {c['failed']} failed, {c['suppressed']} suppressed, "
-            f"{c['uncertain']} uncertain, {c['pending'] + c['retry']} left"
+            f"  in all: {c[State.SENT]} sent, {c[State.FAILED]} failed, "
+            f"{c[State.SUPPRESSED]} suppressed, {c[State.UNCERTAIN]} uncertain, {self.left} left"
         )
         flag = " --test" if self.send.test else ""
         if r.error:
@@ -139,16 +161,16 @@ class DeliveryReport:
             lines.append(f"  stopped on request; a new test: newsletter send {day} --test")
         elif r.stopped and not r.error and not self.finished:
             lines.append(f"  stopped on request; resume with: newsletter send {day}")
-        elif c["retry"] or c["pending"]:
+        elif self.left:
             lines.append(
-                f"  {plural(c['retry'] + c['pending'], 'recipient')} not sent yet "
+                f"  {plural(self.left, 'recipient')} not sent yet "
                 "(temporary errors); "
                 f"run 'newsletter send {day}{flag}' again to "
                 + ("send a new test" if self.send.test else "retry them")
             )
-        if c["uncertain"] and not self.send.test:
+        if c[State.UNCERTAIN] and not self.send.test:
             lines.append(
-                f"  {c['uncertain']} uncertain: see 'newsletter status {day}', then "
+                f"  {c[State.UNCERTAIN]} uncertain: see 'newsletter status {day}', then "
                 f"'newsletter send {day} --resolve-uncertain resend' (or skip)"
             )
         if self.finished:
@@ -158,14 +180,14 @@ class DeliveryReport:
 
 def campaign_lines(send: SendRecord, campaign: CampaignRecord) -> list[str]:
     day = send.issue_date.isoformat()
-    if campaign.state == "sent":
+    if campaign.state is CampaignState.SENT:
         return [f"{send.label}: campaign {campaign.ref} sent to list {campaign.list_id}"]
-    if campaign.state == "uncertain":
+    if campaign.state is CampaignState.UNCERTAIN:
         return [
             f"{send.label}: the campaign to list {campaign.list_id} was being sent when the "
             "process stopped; whether the provider accepted it is unknown. Check the provider's "
             f"dashboard, then run 'newsletter send {day} --resolve-uncertain resend' (or skip)"
         ]
-    if campaign.state == "skipped":
+    if campaign.state is CampaignState.SKIPPED:
         return [f"{send.label}: campaign skipped on request"]
     return [f"{send.label}: campaign {campaign.state}: {campaign.error or ''}".rstrip(": ")]

@@ -13,16 +13,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import date
 
 from newsletter.config import Config
-from newsletter.deliver.audience import (
-    AudienceProblem,
-    AudienceRow,
-    read_audience,
-    recipients_from,
-)
 from newsletter.deliver.campaign import execute_campaign, resolve_uncertain_campaign
 from newsletter.deliver.engine import Progress, RunResult, SendOptions, run_engine
 from newsletter.deliver.ledger import Ledger, SendRecord
@@ -32,16 +26,18 @@ from newsletter.deliver.providers import (
     provider_class,
 )
 from newsletter.deliver.reports import DeliveryReport, SendPlan
-from newsletter.errors import DeliveryError
+from newsletter.deliver.snapshot import SnapshotReport, audience_rows
+from newsletter.deliver.states import TO_SEND, RecipientState, Resolution
+from newsletter.errors import DeliveryError, NewsletterError
 from newsletter.model import IssueStatus, Recipient, RenderedEmail
 from newsletter.tokens import load_secret
+from newsletter.words import plural
 
 LOCK_FILE = "send.lock"
 LOCK_POLL = 0.2
 #: How long the scheduler's send waits for another send or a dry run holding the lock: an
 #: editor's dry run at 09:00 must not make Thursday's send fail.
 SCHEDULED_LOCK_WAIT = 900.0
-MAX_PROBLEMS_KEPT = 1000
 
 
 def requires_approval(config: Config) -> bool:
@@ -112,67 +108,6 @@ def send_lock(config: Config) -> Iterator[None]:
         handle.close()
 
 
-@dataclass
-class SnapshotReport:
-    """What reading the audience found: counts and the first problems."""
-
-    rows: int = 0
-    invalid: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    duplicates: int = 0
-
-    def add(self, problem: AudienceProblem) -> None:
-        self.invalid += 1
-        self._keep(problem.message)
-
-    def duplicate(self, source: str) -> Callable[[int, str], None]:
-        def report(line: int, email: str) -> None:
-            self.duplicates += 1
-            where = f"{source}:{line}" if source.endswith(".csv") else source
-            self._keep(f"{where}: {email!r} is listed twice (any case); merged into the first")
-
-        return report
-
-    def _keep(self, message: str) -> None:
-        if len(self.problems) < MAX_PROBLEMS_KEPT:
-            self.problems.append(message)
-
-
-def _audience_rows(
-    config: Config, test: bool, report: SnapshotReport
-) -> tuple[str, Iterator[tuple[int, Recipient]]]:
-    if test:
-        if not config.delivery.test_recipients:
-            raise DeliveryError(
-                "delivery.test_recipients is empty: add the editors' addresses to send a test"
-            )
-        source: Iterator[AudienceRow | AudienceProblem] = recipients_from(
-            config.delivery.test_recipients
-        )
-        label = "delivery.test_recipients"
-    else:
-        csv_name = config.delivery.audience.csv
-        if csv_name is None:
-            raise DeliveryError(
-                "delivery.audience.list_id: lists held by the provider are sent as a campaign "
-                f"by the provider; '{config.delivery.provider}' has no campaign path"
-            )
-        path = config.resolve(csv_name)
-        source = read_audience(path, display=csv_name)
-        label = csv_name
-
-    def rows() -> Iterator[tuple[int, Recipient]]:
-        for row in source:
-            if isinstance(row, AudienceProblem):
-                report.add(row)
-            else:
-                report.rows += 1
-                yield row.line, row.recipient
-
-    return label, rows()
-
-
 def prepare_send(
     ledger: Ledger,
     config: Config,
@@ -209,7 +144,7 @@ def prepare_send(
         if list_id is not None:
             label, rows = f"list {list_id}", iter(())
         else:
-            label, rows = _audience_rows(config, test, report)
+            label, rows = audience_rows(config, test, report)
         if send is None:
             send = ledger.create_send(rendered, test=test, provider=provider_name, audience=label)
         else:
@@ -236,8 +171,10 @@ def prepare_send(
 
 
 def send_is_complete(ledger: Ledger, send: SendRecord) -> bool:
+    """Whether no recipient of the send is left to send, in flight or undecided."""
     c = ledger.counts(send.id)
-    return not (c["pending"] or c["retry"] or c["inflight"] or c["uncertain"])
+    open_states = (*TO_SEND, RecipientState.INFLIGHT, RecipientState.UNCERTAIN)
+    return not any(c[state] for state in open_states)
 
 
 async def execute_send(
@@ -255,11 +192,12 @@ async def execute_send(
     gracefully (the batches in flight finish and are recorded)."""
     counts = ledger.counts(send.id)
     started = ledger.get_send(send.id).started_at
-    if started is None and not (counts["pending"] or counts["retry"]):
+    if started is None and not any(counts[state] for state in TO_SEND):
         # Finishing a send that sent nothing would close the issue for good: refuse instead.
         raise DeliveryError(
             f"{send.label}: nothing to send: the audience ({send.audience}) has no valid "
-            f"recipient ({send.invalid_rows} invalid rows, {counts['suppressed']} suppressed); "
+            f"recipient ({send.invalid_rows} invalid rows, {counts[RecipientState.SUPPRESSED]} "
+            "suppressed); "
             "nothing was recorded as sent: fix the audience, then send again"
         )
     provider = provider or create_provider(config, secret=secret, name=send.provider)
@@ -309,59 +247,146 @@ def lock_holder(config: Config) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class SendHooks:
+    """What the face running ``send_issue`` decides; the sequence itself is written once.
+
+    The CLI fills them in to print and to ask; the scheduler logs the notices and asks nobody.
+    """
+
+    #: Asked before anything goes out, only when the plan has work: False cancels the send
+    #: (DeliveryError "send cancelled; nothing was sent"); the hook may also raise its own
+    #: DeliveryError to say why it refuses. None: no question.
+    confirm: Callable[[SendPlan], bool] | None = None
+    #: Shown the plan once it is prepared (resumed or new, its audience problems, its lines).
+    on_plan: Callable[[SendPlan], None] | None = None
+    #: Told what the sequence decided on the way ("25 uncertain recipients to send again").
+    on_notice: Callable[[str], None] | None = None
+    #: Called after each batch.
+    on_progress: Callable[[Progress], None] | None = None
+    #: SIGTERM/SIGINT finish the batches in flight, then the run returns (a foreground command).
+    handle_signals: bool = False
+
+
+class IssueNotSendable(DeliveryError):
+    """The render hook refused the issue (content errors, not approved, check errors).
+
+    Nothing was prepared or sent; ``problems`` are the render hook's.
+    """
+
+
+def _render(render: Callable[[], RenderedEmail]) -> RenderedEmail:
+    try:
+        return render()
+    except EmptyIssue:
+        raise
+    except NewsletterError as exc:
+        raise IssueNotSendable(exc.problems[0], exc.problems) from exc
+
+
+def _refreshed(ledger: Ledger, plan: SendPlan) -> SendPlan:
+    """The plan with what the ledger says now (after an uncertain batch or campaign was decided)."""
+    send = ledger.get_send(plan.send.id)
+    campaign = ledger.campaign(send.id) if plan.list_id is not None else None
+    return replace(plan, send=send, counts=ledger.counts(send.id), campaign=campaign)
+
+
+def _resolve(
+    ledger: Ledger, plan: SendPlan, decision: Resolution, notice: Callable[[str], None]
+) -> SendPlan:
+    if plan.list_id is not None:
+        if resolve_uncertain_campaign(ledger, plan.send, decision):
+            notice(f"uncertain campaign: {decision}")
+    else:
+        changed = ledger.resolve_uncertain(plan.send.id, decision)
+        verb = "to send again" if decision is Resolution.RESEND else "skipped"
+        notice(f"{plural(changed, 'uncertain recipient')} {verb}")
+    return _refreshed(ledger, plan)
+
+
+async def _wait_for_lock(config: Config, seconds: float, stop: asyncio.Event | None) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and lock_holder(config) is not None:
+        if stop is not None and stop.is_set():
+            break
+        await asyncio.sleep(LOCK_POLL)
+
+
 async def send_issue(
     config: Config,
     issue_date: date,
     render: Callable[[], RenderedEmail],
     *,
     test: bool = False,
-    resolve_uncertain: str | None = None,
+    dry_run: bool = False,
+    resolve_uncertain: Resolution | str | None = None,
+    hooks: SendHooks | None = None,
     stop: asyncio.Event | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
     provider: Provider | None = None,
     lock_wait: float = SCHEDULED_LOCK_WAIT,
 ) -> DeliveryReport:
-    """Send (or resume, or decline to repeat) the issue of ``issue_date``: the scheduler's way in.
+    """Send (or resume, or decline to repeat) the issue of ``issue_date``: the one sequence
+    that ``newsletter send`` and the scheduler both run, each with its own ``hooks``.
+
+    Lock, latest send, already sent, render, prepare, show the plan, (dry run: build the
+    provider and stop), decide the uncertain, confirm, run the batches or the campaign.
 
     ``render`` is called only when a new send needs the email (a started send keeps the one
-    it began with), typically ``lambda: rendered_issue(config, day, need_approval=...)``, which
-    checks the approval. No confirmation is asked. Setting ``stop`` finishes the batches in
-    flight and returns. Another send (or a dry run) holding the lock is waited for up to
-    ``lock_wait`` seconds; after it, this one resumes what is left or finds the issue sent.
+    it began with; an issue already sent is never rendered again), typically
+    ``lambda: rendered_issue(config, day, need_approval=...)``, which checks the approval; its
+    refusal is raised as IssueNotSendable (EmptyIssue as it is). An issue already sent returns
+    a report with ``already_sent``; a dry run one with ``dry_run_provider``, sending nothing.
+    Setting ``stop`` finishes the batches in flight and returns. Another send (or a dry run)
+    holding the lock is waited for up to ``lock_wait`` seconds (0: fail at once); after it,
+    this one resumes what is left or finds the issue sent.
     """
-    deadline = time.monotonic() + lock_wait
-    while lock_holder(config) is not None and time.monotonic() < deadline:
-        if stop is not None and stop.is_set():
-            break
-        await asyncio.sleep(LOCK_POLL)
+    hooks = hooks or SendHooks()
+    notice = hooks.on_notice or (lambda _line: None)
+    await _wait_for_lock(config, lock_wait, stop)
     with open_ledger(config) as ledger, send_lock(config):
         existing = ledger.latest_send(issue_date, test=test)
         if not test and existing is not None and existing.finished_at is not None:
-            empty = RunResult(0, 0, 0, 0, 0, 0, 0.0, False)
-            return DeliveryReport(existing, empty, ledger.counts(existing.id), already_sent=True)
+            return DeliveryReport(
+                existing,
+                RunResult.nothing(),
+                ledger.counts(existing.id),
+                already_sent=True,
+                campaign=ledger.campaign(existing.id),
+            )
         needs_email = test or existing is None or existing.started_at is None
         plan = prepare_send(
             ledger,
             config,
-            render() if needs_email else None,
+            _render(render) if needs_email else None,
             issue_date,
             test=test,
             provider_type=type(provider) if provider else None,
         )
-        if plan.list_id is not None:
-            if resolve_uncertain is not None:
-                resolve_uncertain_campaign(ledger, plan.send, resolve_uncertain)
-            return await execute_campaign(
-                ledger, config, plan.send, secret=load_secret(config), provider=provider
+        if hooks.on_plan is not None:
+            hooks.on_plan(plan)
+        if dry_run:
+            # Build the provider (its options and secrets), without sending, so that a
+            # mistake shows now rather than on Thursday morning.
+            ready = provider or create_provider(config, secret=load_secret(config))
+            return DeliveryReport(
+                plan.send, RunResult.nothing(), plan.counts, dry_run_provider=ready.name
             )
         if resolve_uncertain is not None:
-            ledger.resolve_uncertain(plan.send.id, resolve_uncertain)
+            plan = _resolve(ledger, plan, Resolution(resolve_uncertain), notice)
+        if hooks.confirm is not None and plan.has_work and not hooks.confirm(plan):
+            raise DeliveryError("send cancelled; nothing was sent")
+        secret = load_secret(config)
+        if plan.list_id is not None:
+            return await execute_campaign(
+                ledger, config, plan.send, secret=secret, provider=provider
+            )
         return await execute_send(
             ledger,
             config,
-            ledger.get_send(plan.send.id),
-            secret=load_secret(config),
+            plan.send,
+            secret=secret,
             provider=provider,
             stop=stop,
-            on_progress=on_progress,
+            on_progress=hooks.on_progress,
+            handle_signals=hooks.handle_signals,
         )
