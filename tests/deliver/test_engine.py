@@ -14,7 +14,7 @@ import pytest
 
 from newsletter.config import Config
 from newsletter.deliver.engine import SendOptions
-from newsletter.deliver.ledger import Ledger
+from newsletter.deliver.ledger import Ledger, open_ledger
 from newsletter.deliver.providers import (
     Batch,
     Provider,
@@ -26,7 +26,7 @@ from newsletter.deliver.providers import (
     provider_class,
     register_provider,
 )
-from newsletter.deliver.service import execute_send, open_ledger, prepare_send
+from newsletter.deliver.service import execute_send, prepare_send
 from newsletter.errors import ConfigError, DeliveryError
 from newsletter.model import RenderedEmail
 from newsletter.tokens import load_secret, verify_token

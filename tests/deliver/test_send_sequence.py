@@ -26,12 +26,11 @@ import pytest
 
 from newsletter.config import load_config
 from newsletter.deliver.audience import address_key
-from newsletter.deliver.ledger import Ledger
+from newsletter.deliver.ledger import Ledger, open_ledger
 from newsletter.deliver.reports import SendPlan
 from newsletter.deliver.service import (
     IssueNotSendable,
     SendHooks,
-    open_ledger,
     prepare_send,
     rendered_issue,
     send_issue,

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import pytest
 
 from newsletter.config import load_config
+from newsletter.deliver.ledger import open_ledger
 from newsletter.deliver.providers import (
     Batch,
     Provider,
@@ -24,7 +25,7 @@ from newsletter.deliver.providers import (
     register_provider,
 )
 from newsletter.deliver.providers.options import ProviderOptions
-from newsletter.deliver.service import execute_send, open_ledger, prepare_send
+from newsletter.deliver.service import execute_send, prepare_send
 from newsletter.deliver.settings import check_delivery
 from newsletter.errors import ConfigError
 

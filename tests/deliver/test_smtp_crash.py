@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.deliver.ledger import Ledger
-from newsletter.deliver.service import execute_send, open_ledger, prepare_send
+from newsletter.deliver.ledger import Ledger, open_ledger
+from newsletter.deliver.service import execute_send, prepare_send
 from newsletter.tokens import verify_token
 
 from .conftest import ISSUE, Sink, config_of, rendered_email, write_audience, write_config

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -48,9 +47,6 @@ def load(config_file: str | None) -> Config:
             config_file = root.obj.get("config_file")
     config = load_config(config_file)
     check_delivery(config)
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        ctx.find_root().meta[_LOADED] = config
     return config
 
 
@@ -64,28 +60,9 @@ def issue_date_of(config: Config, text: str | None) -> date:
         raise click.BadParameter(str(exc), param_hint="DATE") from exc
 
 
-_LOADED = "newsletter.config"
-#: A problem that starts with a key path of schedule.yaml, such as "delivery.options.rate: ...".
-_KEY_PATH = re.compile(r"^((?:newsletter|paths|theme|sections|sources|jobs|delivery)[\w.]*): ")
-
-
-def located(problem: str) -> str:
-    """Prefix a problem about a key of the loaded schedule.yaml with that key's file and line."""
-    match = _KEY_PATH.match(problem)
-    ctx = click.get_current_context(silent=True)
-    config = ctx.find_root().meta.get(_LOADED) if ctx is not None else None
-    if match is None or not isinstance(config, Config):
-        return problem
-    where = config.where(match.group(1))
-    return f"{where}: {problem}" if where else problem
-
-
 def fail(problems: Sequence[Problem | str]) -> None:
     for problem in problems:
-        line = str(problem)
-        if isinstance(problem, str) or problem.location is None:
-            line = located(line)
-        click.echo(f"error: {line}", err=True)
+        click.echo(f"error: {problem}", err=True)
     sys.exit(1)
 
 

@@ -16,12 +16,11 @@ from newsletter.cli.common import config_option, date_argument, guarded, issue_d
 from newsletter.config import Config
 from newsletter.deliver.audience import AudienceProblem, normalize_address, read_audience
 from newsletter.deliver.engine import Progress
-from newsletter.deliver.ledger import Ledger, SendRecord
+from newsletter.deliver.ledger import Ledger, SendRecord, open_ledger
 from newsletter.deliver.reports import DeliveryReport, SendPlan
 from newsletter.deliver.service import (
     SendHooks,
     lock_holder,
-    open_ledger,
     rendered_issue,
     requires_approval,
     send_issue,

@@ -8,7 +8,7 @@ suppression list).
 from __future__ import annotations
 
 from newsletter.deliver.engine import Progress, RunResult, SendOptions
-from newsletter.deliver.ledger import Ledger, SendRecord
+from newsletter.deliver.ledger import Ledger, SendRecord, open_ledger
 from newsletter.deliver.providers import (
     Batch,
     BatchItem,
@@ -24,7 +24,6 @@ from newsletter.deliver.providers import (
 from newsletter.deliver.reports import DeliveryReport, SendPlan
 from newsletter.deliver.service import (
     execute_send,
-    open_ledger,
     prepare_send,
     rendered_issue,
     requires_approval,

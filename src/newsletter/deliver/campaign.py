@@ -26,7 +26,7 @@ async def execute_campaign(
     """
     list_id = config.delivery.audience.list_id
     if list_id is None:
-        raise DeliveryError("delivery.audience.list_id is not set")
+        raise DeliveryError(config.problem("delivery.audience.list_id", "not set"))
     record = ledger.campaign(send.id)
     if record is not None and record.state is CampaignState.INFLIGHT:
         ledger.set_campaign(send.id, record.list_id, CampaignState.UNCERTAIN, error="interrupted")

@@ -19,7 +19,7 @@ from datetime import date
 from newsletter.config import Config
 from newsletter.deliver.campaign import execute_campaign, resolve_uncertain_campaign
 from newsletter.deliver.engine import Progress, RunResult, SendOptions, run_engine
-from newsletter.deliver.ledger import Ledger, SendRecord
+from newsletter.deliver.ledger import Ledger, SendRecord, open_ledger
 from newsletter.deliver.providers import (
     Provider,
     create_provider,
@@ -29,7 +29,8 @@ from newsletter.deliver.reports import DeliveryReport, SendPlan
 from newsletter.deliver.snapshot import SnapshotReport, audience_rows
 from newsletter.deliver.states import TO_SEND, RecipientState, Resolution
 from newsletter.errors import DeliveryError, NewsletterError
-from newsletter.model import IssueStatus, Recipient, RenderedEmail
+from newsletter.issue.prepare import prepare
+from newsletter.model import Recipient, RenderedEmail
 from newsletter.tokens import load_secret
 from newsletter.words import plural
 
@@ -57,31 +58,14 @@ def rendered_issue(
     Raises DeliveryError listing every reason (content errors, not approved, check errors),
     and EmptyIssue for an issue without items when ``skip_if_empty``.
     """
-    from newsletter.issue.curate import load_issue
-    from newsletter.render.check import errors, render_and_check
-
-    issue = load_issue(config, issue_date)
+    prepared = prepare(config, issue_date)
     day = issue_date.isoformat()
-    if skip_if_empty and not issue.items:
+    if skip_if_empty and not prepared.failures and prepared.item_count == 0:
         raise EmptyIssue(f"issue {day} has no items; skipped (jobs.send.skip_if_empty)")
-    reasons: list[str] = []
-    if need_approval and issue.status is not IssueStatus.APPROVED:
-        reasons.append(
-            f"bulletins/{day}/issue.md: issue {day} is not approved (status: "
-            f"{issue.status.value}); run 'newsletter check {day}' and 'newsletter approve {day}' "
-            f"first, or send a test with 'newsletter send {day} --test'"
-        )
-    rendered, findings = render_and_check(issue, config)
-    reasons.extend(str(finding) for finding in errors(findings))
-    if reasons or rendered is None:
-        reasons = reasons or [f"issue {day} could not be rendered"]
+    reasons = prepared.send_blockers(config, need_approval=need_approval)
+    if reasons or prepared.rendered is None:
         raise DeliveryError(reasons[0], reasons)
-    return rendered
-
-
-def open_ledger(config: Config) -> Ledger:
-    """The ledger of this project, under ``paths.state``."""
-    return Ledger.in_state_dir(config.state_dir)
+    return prepared.rendered
 
 
 @contextmanager
@@ -126,8 +110,11 @@ def prepare_send(
     list_id = None if test else config.delivery.audience.list_id
     if list_id is not None and not cls.sends_campaigns:
         raise DeliveryError(
-            f"delivery.audience.list_id: provider '{provider_name}' cannot send to a list it "
-            "holds; use delivery.audience.csv, or a provider with campaigns"
+            config.problem(
+                "delivery.audience.list_id",
+                f"provider '{provider_name}' cannot send to a list it holds; use "
+                "delivery.audience.csv, or a provider with campaigns",
+            )
         )
     send = ledger.latest_send(issue_date, test=test)
     if send is not None and test and send.started_at is not None:

@@ -54,7 +54,10 @@ def audience_rows(
     if test:
         if not config.delivery.test_recipients:
             raise DeliveryError(
-                "delivery.test_recipients is empty: add the editors' addresses to send a test"
+                config.problem(
+                    "delivery.test_recipients",
+                    "no address: add the editors' addresses to send a test",
+                )
             )
         source: Iterator[AudienceRow | AudienceProblem] = recipients_from(
             config.delivery.test_recipients
@@ -64,8 +67,11 @@ def audience_rows(
         csv_name = config.delivery.audience.csv
         if csv_name is None:
             raise DeliveryError(
-                "delivery.audience.list_id: lists held by the provider are sent as a campaign "
-                f"by the provider; '{config.delivery.provider}' has no campaign path"
+                config.problem(
+                    "delivery.audience.list_id",
+                    "lists held by the provider are sent as a campaign by the provider; "
+                    f"'{config.delivery.provider}' has no campaign path",
+                )
             )
         path = config.resolve(csv_name)
         source = read_audience(path, display=csv_name)

@@ -97,8 +97,8 @@ def route_of(template: str) -> Route:
         if len(names) == 1:
             return Route(prefix=path, query_param=names[0])
     raise ServeError(
-        f"newsletter.unsubscribe_url: {template!r}: '{{token}}' must be once in the path or be "
-        "the whole value of one query parameter (such as https://example.org/unsubscribe/{token})"
+        f"{template!r}: '{{token}}' must be once in the path or be the whole value of one "
+        "query parameter (such as https://example.org/unsubscribe/{token})"
     )
 
 
@@ -126,7 +126,12 @@ class UnsubscribeApp:
         is_suppressed: Callable[[str], bool] | None = None,
     ) -> None:
         self.config = config
-        self.route = route_of(config.newsletter.unsubscribe_url_template)
+        try:
+            self.route = route_of(config.newsletter.unsubscribe_url_template)
+        except ServeError as exc:
+            raise ServeError(
+                config.problem("newsletter.unsubscribe_url", exc.problems[0].message)
+            ) from exc
         self._secret = secret
         self._suppress = suppress or self._suppress_in_ledger
         self._is_suppressed = is_suppressed or self._suppressed_in_ledger

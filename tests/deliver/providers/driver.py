@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 from newsletter.config import Config
+from newsletter.deliver.ledger import open_ledger
 from newsletter.deliver.reports import DeliveryReport
-from newsletter.deliver.service import execute_send, open_ledger, prepare_send
+from newsletter.deliver.service import execute_send, prepare_send
 from newsletter.model import RenderedEmail
 
 from ..conftest import ISSUE, config_of, rendered_email, write_config

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Config
+from newsletter.deliver.ledger import open_ledger
 from newsletter.deliver.limits import SendOptions
 from newsletter.deliver.providers import ProviderContext, provider_class
 from newsletter.deliver.providers.resend import ResendProvider
-from newsletter.deliver.service import open_ledger
 from newsletter.errors import ConfigError
 from newsletter.message import build_message, fill_placeholders, recipient_values
 from newsletter.model import Recipient

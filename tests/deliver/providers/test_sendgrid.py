@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from newsletter.config import Config
+from newsletter.deliver.ledger import open_ledger
 from newsletter.deliver.limits import SendOptions
 from newsletter.deliver.providers import ProviderContext, provider_class
 from newsletter.deliver.providers.sendgrid import SendGridProvider
-from newsletter.deliver.service import open_ledger
 from newsletter.errors import ConfigError
 from newsletter.message import build_message, fill_placeholders, recipient_values
 from newsletter.model import Recipient
