@@ -242,12 +242,16 @@ def test_creating_the_missing_issue_changes_its_version(
 
 
 def test_check_findings_are_listed_with_their_file(project: Path, client: httpx.Client) -> None:
+    # The project's own addresses, not the samples of 'newsletter init' (each a warning).
+    for path in (project / "schedule.yaml", *(project / "bulletins" / DATE).glob("*.md")):
+        text = path.read_text(encoding="utf-8").replace("example.org", "jeudi-odd17.fr")
+        path.write_text(text.replace("1 rue de l'Exemple", "5 rue des Alliances"), "utf-8")
     (project / "bulletins" / DATE / "jardin.md").write_text(
         "---\n"
         'title: "Un jardin partagé entre un collège et un Ehpad"\n'
-        'url: "https://example.org/territoires/jardin-partage"\n'
+        'url: "https://jeudi-odd17.fr/territoires/jardin-partage"\n'
         "section: territoires\n"
-        'image: "https://example.org/images/jardin.jpg"\n'
+        'image: "https://jeudi-odd17.fr/images/jardin.jpg"\n'
         "---\n"
         "Élèves et résidents cultivent ensemble.\n",
         encoding="utf-8",

@@ -155,11 +155,16 @@ def draft_ids(doc: Mapping[str, Any] | None) -> set[str]:
     for entries in doc["sections"].values():
         for entry in entries or []:
             if isinstance(entry, dict):
-                if entry.get("id"):
-                    found.add(str(entry["id"]))
-                url = canonical_url(entry.get("url"))
-                if url:
-                    found.add(item_key(url))
+                found |= _entry_keys(entry)
+    return found
+
+
+def _entry_keys(entry: Mapping[str, Any]) -> set[str]:
+    """An entry's id and the key of its canonical link: what marks its story as seen."""
+    found = {str(entry["id"])} if entry.get("id") else set()
+    url = canonical_url(entry.get("url"))
+    if url:
+        found.add(item_key(url))
     return found
 
 
@@ -319,13 +324,8 @@ def included_keys(paths: Iterable[Path]) -> set[str]:
             continue
         for entries in groups.values():
             for entry in entries if isinstance(entries, list) else []:
-                if not isinstance(entry, dict) or entry.get("include", True) is False:
-                    continue
-                if entry.get("id"):
-                    found.add(str(entry["id"]))
-                url = canonical_url(entry.get("url"))
-                if url:
-                    found.add(item_key(url))
+                if isinstance(entry, dict) and entry.get("include", True) is not False:
+                    found |= _entry_keys(entry)
     return found
 
 
