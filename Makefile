@@ -34,7 +34,9 @@ demo: $(STAMP)
 	@echo "  (or: $(BIN)/python -m webbrowser file://$(CURDIR)/build/$(DEMO_DATE)/email.html)"
 	@echo "Run 'make demo' again: the issue is already sent, so nothing is sent twice."
 
+# The tests' system tools (Chromium, SpamAssassin): installed when run as root, else named.
 test: $(STAMP)
+	@bash .ci/render-deps.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

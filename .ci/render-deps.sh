@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Install what the render stage's real-browser and spam tests need:
-#   - Debian's chromium (driven by Playwright with executable_path; Playwright never downloads a browser)
-#   - Debian's spamassassin (run locally with network tests off: spamassassin -L -t)
-#   - axe-core from npm into .cache/npm (git-ignored), injected into the page by the tests
-#     (Debian's npm, and with it nodejs, when npm is missing)
+# Install the system tools the tests use, from Debian's packages:
+#   - chromium (driven by Playwright with executable_path; Playwright never downloads a browser)
+#   - spamassassin (run locally with network tests off: spamassassin -L -t)
+# axe-core comes from the Python package axe-playwright-python (a dev dependency), not npm.
+# As root (CI, a fresh machine) the missing ones are installed; otherwise one line says what is
+# missing and the command that installs it, and the tests that need it are skipped.
 # Idempotent and quick when everything is already there. Run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,20 +12,15 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v spamassassin >/dev/null 2>&1 || need_apt+=(spamassassin)
-command -v npm >/dev/null 2>&1 || need_apt+=(npm)  # brings nodejs: axe-core, the bench's mjml
 if ((${#need_apt[@]})); then
-    export DEBIAN_FRONTEND=noninteractive
-    sudo_cmd=()
-    if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
-    "${sudo_cmd[@]}" apt-get update -qq
-    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
-        "${need_apt[@]}" fonts-dejavu-core >/dev/null
+    if [ "$(id -u)" = 0 ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${need_apt[@]}" fonts-dejavu-core >/dev/null
+    else
+        echo "system tools missing: ${need_apt[*]} (their tests are skipped);" \
+            "install them with: sudo apt-get install ${need_apt[*]}"
+        exit 0
+    fi
 fi
-
-if [ ! -f .cache/npm/node_modules/axe-core/axe.min.js ]; then
-    mkdir -p .cache/npm
-    npm install --no-save --no-audit --no-fund --silent --prefix .cache/npm axe-core@4 >/dev/null
-fi
-
-echo "render deps: $(command -v chromium) $(command -v spamassassin)" \
-    "axe-core $(node -p "require('./.cache/npm/node_modules/axe-core/package.json').version")"
+echo "system tools: $(command -v chromium) $(command -v spamassassin)"

@@ -36,7 +36,9 @@ def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing in CI: run .ci/render-deps.sh")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium, or .ci/render-deps.sh)")
+        pytest.skip(
+            f"{CHROMIUM} is missing: sudo apt-get install chromium, or run 'make test' as root"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

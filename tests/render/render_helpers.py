@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from datetime import date
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from newsletter.model import Issue, IssueSection, Item, Origin, item_key
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-AXE = REPO / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
+#: axe-core as the Python package axe-playwright-python bundles it (a dev dependency).
+AXE = Path(str(files("axe_playwright_python") / "axe.min.js"))
 
 
 def require_tool(available: bool, what: str) -> None:
@@ -22,7 +24,7 @@ def require_tool(available: bool, what: str) -> None:
         return
     if os.environ.get("CI"):
         pytest.fail(f"{what} is missing in CI: run .ci/render-deps.sh")
-    pytest.skip(f"{what} is not installed (run .ci/render-deps.sh)")
+    pytest.skip(f"{what} is not installed: sudo apt-get install {what}, or 'make test' as root")
 
 
 def make_item(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from render_helpers import AXE, REPO, require_tool
+from render_helpers import AXE, REPO
 
 from newsletter.config import Config, load_config
 from newsletter.model import Issue
@@ -41,7 +41,7 @@ def open_email(browser: Any, html: str, width: int, scheme: str = "light") -> An
 
 
 def serious_violations(page: Any) -> list[str]:
-    require_tool(AXE.is_file(), "axe-core (.cache/npm/node_modules/axe-core)")
+    assert AXE.is_file(), f"{AXE}: axe-playwright-python is a dev dependency (make setup)"
     page.add_script_tag(path=str(AXE))
     violations = page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
