@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO_DATE ?= 2026-12-03
 NL     := $(BIN)/newsletter --config schedule.yaml
 
-.PHONY: setup demo test lint bench preview clean
+.PHONY: setup demo test lint bench preview dist clean
 
 setup: $(STAMP)
 
@@ -47,8 +47,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# The wheel and the sdist, in dist/ (what `pip install` or `pipx install` takes).
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist
+
 preview: $(STAMP)
 	$(NL) preview
 
 clean:
-	rm -rf build .newsletter .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build dist .newsletter .pytest_cache .mypy_cache .ruff_cache
