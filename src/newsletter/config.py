@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
@@ -235,6 +235,8 @@ class JobsSettings(_Strict):
 class AudienceSettings(_Strict):
     csv: str | None = None
     list_id: str | None = None
+    #: ``all``: the active subscribers of the subscriber store (``newsletter subscribers``).
+    subscribers: Literal["all"] | None = None
 
     @field_validator("list_id", mode="before")
     @classmethod
@@ -243,8 +245,9 @@ class AudienceSettings(_Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AudienceSettings:
-        if (self.csv is None) == (self.list_id is None):
-            raise ValueError("give exactly one of 'csv' or 'list_id'")
+        given = [v for v in (self.csv, self.list_id, self.subscribers) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'csv', 'list_id' or 'subscribers: all'")
         return self
 
 

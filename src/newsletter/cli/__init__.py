@@ -5,7 +5,17 @@ from __future__ import annotations
 import click
 
 from newsletter import __version__
-from newsletter.cli import archive, collect, content, deliver, preview, render, schedule, serve
+from newsletter.cli import (
+    archive,
+    collect,
+    content,
+    deliver,
+    preview,
+    render,
+    schedule,
+    serve,
+    subscribers,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -32,7 +42,7 @@ def app(ctx: click.Context, config_file: str | None) -> None:
     ctx.obj = {"config_file": config_file}
 
 
-for _module in (content, collect, render, deliver, preview, schedule, archive, serve):
+for _module in (content, collect, render, deliver, subscribers, preview, schedule, archive, serve):
     _module.register(app)
 
 

@@ -29,11 +29,13 @@ from newsletter.deliver.records import (
     now_iso,
 )
 from newsletter.deliver.states import RecipientState
+from newsletter.deliver.subscribers import SCHEMA as SUBSCRIBERS_SCHEMA
+from newsletter.deliver.subscribers import SubscribersLedger
 from newsletter.errors import DeliveryError
 from newsletter.model import Recipient, RenderedEmail
 
 LEDGER_FILE = "ledger.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 __all__ = [
     "BatchRecord",
     "CampaignRecord",
@@ -113,7 +115,7 @@ CREATE TABLE IF NOT EXISTS suppressions (
 _INSERT_CHUNK = 2000
 
 
-class Ledger(BatchLedger, ListsLedger):
+class Ledger(BatchLedger, ListsLedger, SubscribersLedger):
     """Access to the ledger file; one connection, used from one thread."""
 
     def __init__(self, path: Path, *, durable: bool = True) -> None:
@@ -127,7 +129,7 @@ class Ledger(BatchLedger, ListsLedger):
             (version,) = self._db.execute("PRAGMA user_version").fetchone()
             if version != SCHEMA_VERSION:
                 with self.transaction():
-                    for statement in _SCHEMA.split(";"):
+                    for statement in f"{_SCHEMA};{SUBSCRIBERS_SCHEMA}".split(";"):
                         if statement.strip():
                             self._db.execute(statement)
                     self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -131,7 +131,7 @@ def prepare_send(
         if list_id is not None:
             label, rows = f"list {list_id}", iter(())
         else:
-            label, rows = audience_rows(config, test, report)
+            label, rows = audience_rows(config, test, report, ledger)
         if send is None:
             send = ledger.create_send(rendered, test=test, provider=provider_name, audience=label)
         else:

@@ -13,8 +13,11 @@ from newsletter.deliver.audience import (
     read_audience,
     recipients_from,
 )
+from newsletter.deliver.subscribers import SubscribersLedger, SubscriberStatus, forget_digest
 from newsletter.errors import DeliveryError
 from newsletter.model import Recipient
+from newsletter.tokens import load_secret
+from newsletter.words import plural
 
 MAX_PROBLEMS_KEPT = 1000
 
@@ -28,6 +31,8 @@ class SnapshotReport:
     problems: list[str] = field(default_factory=list)
 
     duplicates: int = 0
+    #: Rows left out because their address was erased (``newsletter subscribers forget``).
+    erased: int = 0
 
     def add(self, problem: AudienceProblem) -> None:
         self.invalid += 1
@@ -47,10 +52,11 @@ class SnapshotReport:
 
 
 def audience_rows(
-    config: Config, test: bool, report: SnapshotReport
+    config: Config, test: bool, report: SnapshotReport, subscribers: SubscribersLedger
 ) -> tuple[str, Iterator[tuple[int, Recipient]]]:
     """The label and the (source line, recipient) rows of the audience to snapshot: the
-    test recipients, or the CSV file read as a stream; problems go to ``report``."""
+    test recipients, the active subscribers of the store, or the CSV file read as a stream;
+    problems go to ``report``. Addresses erased at their owner's request never come back."""
     if test:
         if not config.delivery.test_recipients:
             raise DeliveryError(
@@ -63,6 +69,14 @@ def audience_rows(
             config.delivery.test_recipients
         )
         label = "delivery.test_recipients"
+    elif config.delivery.audience.subscribers is not None:
+        source = (
+            AudienceRow(number, subscriber.recipient)
+            for number, subscriber in enumerate(
+                subscribers.subscribers(SubscriberStatus.ACTIVE), start=1
+            )
+        )
+        label = "subscribers (active)"
     else:
         csv_name = config.delivery.audience.csv
         if csv_name is None:
@@ -77,12 +91,22 @@ def audience_rows(
         source = read_audience(path, display=csv_name)
         label = csv_name
 
+    forgotten = subscribers.forgotten_digests()
+    key = load_secret(config) if forgotten else b""
+
     def rows() -> Iterator[tuple[int, Recipient]]:
         for row in source:
             if isinstance(row, AudienceProblem):
                 report.add(row)
+            elif forgotten and forget_digest(row.recipient.email, key) in forgotten:
+                report.erased += 1
             else:
                 report.rows += 1
                 yield row.line, row.recipient
+        if report.erased:
+            report._keep(
+                f"{label}: {plural(report.erased, 'address')} left out, erased at their "
+                "owner's request ('newsletter subscribers forget')"
+            )
 
     return label, rows()
