@@ -165,6 +165,30 @@ class NewsletterSettings(_Strict):
         return self.unsubscribe_url or self.web_url.rstrip("/") + "/unsubscribe/{token}"
 
 
+DEFAULT_CONSENT_TEXT = (
+    "J'accepte de recevoir cette lettre d'information par email chaque jeudi. Je peux me "
+    "désinscrire à tout moment par le lien présent dans chaque envoi."
+)
+
+
+class SubscribeSettings(_Strict):
+    """The public sign-up (double opt-in): what readers agree to, where they confirm."""
+
+    #: Shown beside the consent checkbox and recorded with each subscriber's consent.
+    consent_text: str = DEFAULT_CONSENT_TEXT
+    #: The confirmation link, with {token}; default: the unsubscribe link's, with 'confirm'.
+    confirm_url: str | None = None
+    #: How long a confirmation link stays valid.
+    confirm_days: int = Field(default=7, ge=1, le=60)
+
+    @field_validator("confirm_url")
+    @classmethod
+    def _confirm_slot(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("https://") or "{token}" not in value):
+            raise ValueError(f"must be an https URL with '{{token}}' in it (got {value!r})")
+        return value
+
+
 class PathsSettings(_Strict):
     bulletins: str = "bulletins"
     templates: str = "templates"
@@ -277,6 +301,7 @@ class Config(_Strict):
     collect: CollectSettings = CollectSettings()
     jobs: JobsSettings = JobsSettings()
     delivery: DeliverySettings = DeliverySettings()
+    subscribe: SubscribeSettings = SubscribeSettings()
 
     _root: Path = PrivateAttr(default_factory=Path.cwd)
     _file: Path | None = PrivateAttr(default=None)
@@ -338,6 +363,17 @@ class Config(_Strict):
     @property
     def state_dir(self) -> Path:
         return self.resolve(self.paths.state)
+
+    @property
+    def confirm_url_template(self) -> str:
+        """Where a new subscriber confirms: ``subscribe.confirm_url``, else the unsubscribe
+        link with ``confirm`` in place of ``unsubscribe`` (or ``/confirm/{token}`` beside it)."""
+        if self.subscribe.confirm_url is not None:
+            return self.subscribe.confirm_url
+        template = self.newsletter.unsubscribe_url_template
+        if "/unsubscribe/{token}" in template:
+            return template.replace("/unsubscribe/{token}", "/confirm/{token}")
+        return template.split("{token}", 1)[0].rstrip("/").rsplit("/", 1)[0] + "/confirm/{token}"
 
     @property
     def section_list(self) -> tuple[Section, ...]:
