@@ -17,6 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsletter.config import Config, load_config
+from newsletter.deliver.settings import check_delivery
+from newsletter.errors import NewsletterError
 from newsletter.issue.prepare import PreparedIssue, prepare
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,3 +176,54 @@ def test_an_impossible_date_is_a_finding_with_its_line(project: Path) -> None:
         m.startswith("bulletins/2026-12-03/rencontre.md:5: 'date'") and "2026-02-30" in m
         for m in messages
     ), messages
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    key=st.sampled_from(
+        [
+            "newsletter.title",
+            "newsletter.sender.name",
+            "newsletter.timezone",
+            "newsletter.window_days",
+            "newsletter.web_url",
+            "collect.summary_words",
+            "theme.primary_color",
+            "jobs.send.cron",
+            "delivery.provider",
+            "delivery.options.batch_size",
+            "subscribe.confirm_days",
+        ]
+    ),
+    value=raw_values,
+)
+def test_any_config_value_is_a_config_error_or_a_config(
+    tmp_path_factory: pytest.TempPathFactory, key: str, value: str
+) -> None:
+    """schedule.yaml values never crash: a config comes back, or a ConfigError with a line."""
+    folder = tmp_path_factory.mktemp("config")
+    values = {
+        "newsletter.title": '"Le Jeudi"',
+        "newsletter.web_url": '"https://jeudi.fr"',
+        "newsletter.sender.name": '"Le RAMEAU"',
+        "newsletter.sender.email": '"jeudi@jeudi.fr"',
+    }
+    values[key] = value
+    text, opened = "", []
+    for dotted, raw in sorted(values.items()):
+        parts = dotted.split(".")
+        common = 0
+        while common < min(len(opened), len(parts) - 1) and opened[common] == parts[common]:
+            common += 1
+        opened = opened[:common]
+        for depth in range(common, len(parts) - 1):
+            text += f"{'  ' * depth}{parts[depth]}:\n"
+            opened.append(parts[depth])
+        text += f"{'  ' * (len(parts) - 1)}{parts[-1]}: {raw}\n"
+    path = folder / "schedule.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        config = load_config(path)
+        check_delivery(config)
+    except NewsletterError as exc:
+        assert all(str(problem) for problem in exc.problems)
