@@ -70,7 +70,7 @@ def _unread_files(config: Config, folder: Path) -> list[Problem]:
     found = []
     for path in sorted(folder.iterdir()):
         name = path.name
-        if name.startswith((".", "_")) or name in _NOT_ITEMS or name.endswith(".md"):
+        if name.startswith((".", "_", DRAFT_FILE)) or name in _NOT_ITEMS or name.endswith(".md"):
             continue
         if not path.is_file():
             continue
