@@ -60,6 +60,13 @@ def local_time(moment: datetime, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %z")
 
 
+def french_time(moment: datetime, tz: tzinfo) -> str:
+    """A time as the editors read it in a notice: ``jeudi 3 décembre 2026 à 09:00 (UTC+01:00)``."""
+    local = moment.astimezone(tz)
+    offset = local.strftime("%z")
+    return f"{french_date(local.date())} à {local:%H:%M} (UTC{offset[:3]}:{offset[3:]})"
+
+
 def notice_provider(config: Config, secret: bytes, notice_id: str) -> Provider:
     """The provider that carries notices: ``notify:`` when configured, else ``delivery``.
 

@@ -23,7 +23,7 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from newsletter.alerts import default_advice, local_time, notify_editors
+from newsletter.alerts import default_advice, french_time, local_time, notify_editors
 from newsletter.catchup import (
     MAX_SLEEP,
     MISSED_HORIZON,
@@ -163,7 +163,7 @@ def run_job(
         result = JobResult(
             RunOutcome.ERROR,
             day,
-            f"{JOB_LABELS[spec.name]} s'est arrêtée sur une erreur inattendue",
+            f"erreur inattendue pendant {JOB_LABELS[spec.name]}",
             (f"{type(exc).__name__}: {exc}",),
             "consultez le journal du planificateur, corrigez, puis lancez la tâche à la main "
             f"({_manual(spec.name, day)}).",
@@ -207,7 +207,7 @@ def _tell(
             return
         advice = (
             f"rien à faire si le fournisseur d'envoi revient : le planificateur réessaie "
-            f"toutes les {format_duration(spec.retry_every)} jusqu'à {local_time(ends, tz)} "
+            f"toutes les {format_duration(spec.retry_every)} jusqu'au {french_time(ends, tz)} "
             f"(ce qui est déjà parti ne repartira pas). Sinon, vérifiez le fournisseur et "
             f"'newsletter status {day}'."
         )
@@ -235,7 +235,7 @@ def _missed(
 ) -> JobResult:
     tz = config.newsletter.tz
     reason = (
-        f"le planificateur ne tournait pas à l'heure prévue ({local_time(due, tz)}) et le délai "
+        f"le planificateur ne tournait pas à l'heure prévue ({french_time(due, tz)}) et le délai "
         f"de grâce ({format_duration(spec.grace)}) est passé : la tâche n'a pas été lancée"
     )
     history.note(spec.name, due, now, RunOutcome.MISSED, reason, day)
@@ -263,12 +263,12 @@ def _give_up(
     last: RunRecord | None = runs[-1] if runs else None
     reasons = [last.error] if last is not None and last.error else []
     reasons.append(
-        f"{len(runs)} essai(s) depuis {local_time(due, tz)} ; délai de grâce "
+        f"{len(runs)} essai(s) depuis le {french_time(due, tz)} ; délai de grâce "
         f"({format_duration(spec.grace)}) écoulé : plus de nouvel essai automatique"
     )
     history.note(spec.name, due, now, RunOutcome.GAVE_UP, "; ".join(reasons), day)
     log.error("job %s: gave up on the run due %s", spec.name, local_time(due, tz))
-    what = f"{JOB_LABELS[spec.name]} a été abandonné(e) après plusieurs essais"
+    what = f"abandon de {JOB_LABELS[spec.name]} après plusieurs essais"
     advice = (
         f"vérifiez le fournisseur d'envoi et 'newsletter status {day}', puis lancez "
         f"'{_manual(spec.name, day)}' : ce qui est déjà parti ne repartira pas."
