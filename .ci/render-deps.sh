@@ -4,6 +4,7 @@
 #   - Debian's spamassassin (run locally with network tests off: spamassassin -L -t)
 #   - axe-core from npm into .cache/npm (git-ignored), injected into the page by the tests
 #     (Debian's npm, and with it nodejs, when npm is missing)
+#   - Debian's faketime (libfaketime), for the scheduler's end-to-end runs at a chosen time
 # Idempotent and quick when everything is already there. Run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v spamassassin >/dev/null 2>&1 || need_apt+=(spamassassin)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)  # brings nodejs: axe-core, the bench's mjml
+command -v faketime >/dev/null 2>&1 || need_apt+=(faketime)  # tests/test_scheduler_e2e.py
 if ((${#need_apt[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     sudo_cmd=()

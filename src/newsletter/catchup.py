@@ -155,8 +155,7 @@ def decide(spec: JobSpec, tz: tzinfo, now: datetime, runs: Sequence[RunRecord]) 
     ends = fire + spec.grace
     if not mine:
         earlier = [_utc(r.scheduled) for r in runs if _utc(r.scheduled) < fire]
-        since = max(earlier) if earlier else now - spec.grace - MISSED_HORIZON
-        coalesced = fires_between(spec.cron, tz, since, fire)
+        coalesced = fires_between(spec.cron, tz, max(earlier), fire) if earlier else 0
         action = Action.RUN if now < ends else Action.MISSED
         return Decision(spec.name, action, fire, coalesced)
     last = mine[-1]

@@ -329,10 +329,15 @@ def run_scheduler(
     stop = stop or threading.Event()
     wake = threading.Event()
 
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received signal %s: finishing the running job, then stopping", signum)
+    def _stop_now() -> None:
         stop.set()
         wake.set()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received signal %s: finishing the running job, then stopping", signum)
+        # Not here: this handler runs in the main thread, maybe inside wake.wait(), which
+        # holds the lock that wake.set() takes.
+        threading.Thread(target=_stop_now, daemon=True).start()
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -342,12 +347,16 @@ def run_scheduler(
     waker.start()
     try:
         with scheduler_lock(config), JobHistory.of(config) as history:
+            first = True
             while not stop.is_set():
-                run_due_jobs(config, actions, history, clock, stop)
+                acted = run_due_jobs(config, actions, history, clock, stop)
                 if stop.is_set():
                     break
                 wake.clear()
                 at = next_wake(config, history, clock())
+                if acted or first:
+                    log.info("up to date; next look at %s", local_time(at, config.newsletter.tz))
+                first = False
                 waker.add_job(
                     wake.set,
                     DateTrigger(run_date=at),
