@@ -235,8 +235,8 @@ def _missed(
 ) -> JobResult:
     tz = config.newsletter.tz
     reason = (
-        f"le planificateur ne tournait pas à l'heure prévue ({french_time(due, tz)}) et le délai "
-        f"de grâce ({format_duration(spec.grace)}) est passé : la tâche n'a pas été lancée"
+        f"le planificateur ne tournait pas à l'heure prévue, le {french_time(due, tz)}, et le "
+        f"délai de grâce ({format_duration(spec.grace)}) est passé : la tâche n'a pas été lancée"
     )
     history.note(spec.name, due, now, RunOutcome.MISSED, reason, day)
     log.warning("job %s: missed the run due %s (past its grace)", spec.name, local_time(due, tz))

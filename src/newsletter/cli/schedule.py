@@ -56,11 +56,17 @@ def list_command(count: int, config_file: str | None) -> None:
             click.echo(f"{'':<10} last: never run")
             continue
         outcome = last.outcome.value if last.outcome else "running or interrupted"
-        error = f": {last.error}" if last.error and outcome != "ok" else ""
+        error = f": {_shorten(last.error)}" if last.error and outcome != "ok" else ""
         click.echo(
             f"{'':<10} last: {local_time(last.started, tz)} {outcome} "
             f"(due {local_time(last.scheduled, tz)}){error}"
         )
+
+
+def _shorten(text: str, width: int = 200) -> str:
+    """One line of at most ``width`` characters (the whole error is in the job history)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 @schedule_group.command("run")
