@@ -7,9 +7,11 @@ import email
 import email.policy
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,9 +22,10 @@ from click.testing import CliRunner
 from newsletter.alerts import read_notices
 from newsletter.cli import app
 from newsletter.config import Config, load_config
-from newsletter.job_history import JobHistory, JobResult, RunOutcome
+from newsletter.errors import NewsletterError
+from newsletter.job_history import HistoryError, JobHistory, JobResult, RunOutcome
 from newsletter.jobs import JOB_ACTIONS
-from newsletter.schedule import JobAction, run_due_jobs, run_scheduler
+from newsletter.schedule import JobAction, run_due_jobs, run_scheduler, scheduler_lock
 
 DATE = "2026-12-03"
 PARIS = ZoneInfo("Europe/Paris")
@@ -256,3 +259,34 @@ def test_log_lines_carry_the_zone(sample_project: Path) -> None:
     assert ZoneFormatter(PARIS).format(record) == "2026-12-03 09:20:00 +0100 CET INFO hello"
     record.created = datetime(2026, 7, 2, 7, 0, tzinfo=UTC).timestamp()
     assert ZoneFormatter(PARIS).format(record).startswith("2026-07-02 09:00:00 +0200 CEST")
+
+
+def test_a_second_scheduler_on_the_same_state_refuses_to_start(sample_project: Path) -> None:
+    config = load_config(sample_project / "schedule.yaml")
+    with scheduler_lock(config):
+        with pytest.raises(NewsletterError, match="another scheduler is running"):
+            run_scheduler(config, JOB_ACTIONS, clock=lambda: paris(2026, 12, 1, 12, 0))
+
+
+def test_a_job_that_returns_nothing_went_well(sample_project: Path) -> None:
+    config = load_config(sample_project / "schedule.yaml")
+
+    def quiet(_config: Config, _now: datetime, _stop: threading.Event) -> None:
+        return None
+
+    actions: dict[str, JobAction] = {**JOB_ACTIONS, "collect": quiet}
+    assert tick(config, paris(2026, 12, 2, 14, 0), actions)[0] == "collect:run"
+    assert outcomes(config, "collect") == ["ok"]
+
+
+def test_the_history_keeps_its_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    with JobHistory(path) as history:
+        run_id = history.start("send", paris(2026, 12, 3, 9, 0), paris(2026, 12, 3, 9, 0, 1))
+        history.finish(run_id, paris(2026, 12, 3, 9, 0, 2), RunOutcome.OK)
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(HistoryError, match="newer version"):
+        JobHistory(path)
