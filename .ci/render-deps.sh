@@ -2,6 +2,7 @@
 # Install the system tools the tests use, from Debian's packages:
 #   - chromium (driven by Playwright with executable_path; Playwright never downloads a browser)
 #   - spamassassin (run locally with network tests off: spamassassin -L -t)
+#   - faketime (libfaketime), for the scheduler's end-to-end runs at a chosen time
 # axe-core comes from the Python package axe-playwright-python (a dev dependency), not npm.
 # As root (CI, a fresh machine) the missing ones are installed; otherwise one line says what is
 # missing and the command that installs it, and the tests that need it are skipped.
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v spamassassin >/dev/null 2>&1 || need_apt+=(spamassassin)
+command -v faketime >/dev/null 2>&1 || need_apt+=(faketime)  # tests/test_scheduler_e2e.py
 if ((${#need_apt[@]})); then
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive

@@ -16,10 +16,12 @@ from pathlib import Path
 import time_machine
 from click.testing import CliRunner
 
+from newsletter.catchup import Action, Decision, job_specs
 from newsletter.cli import app
-from newsletter.config import load_config
-from newsletter.jobs import collect_job, send_job, send_test_job
-from newsletter.schedule import plan_jobs
+from newsletter.config import Config, load_config
+from newsletter.job_history import JobHistory, JobResult, RunOutcome
+from newsletter.jobs import JOB_ACTIONS, collect_job, send_job, send_test_job
+from newsletter.schedule import plan_jobs, run_job
 
 DATE = "2026-12-03"
 
@@ -56,6 +58,21 @@ def outbox_messages(project: Path, *parts: str) -> list[email.message.EmailMessa
     ]
 
 
+def run_one(config: Config, name: str, due: datetime) -> JobResult:
+    """Run one job as the scheduler does (history, notices), due and run at ``due``."""
+    spec = next(spec for spec in job_specs(config) if spec.name == name)
+    with JobHistory.of(config) as history:
+        return run_job(
+            config,
+            spec,
+            JOB_ACTIONS[name],
+            Decision(name, Action.RUN, due),
+            history,
+            lambda: due,
+            threading.Event(),
+        )
+
+
 def test_jobs_collect_test_send_and_send(sample_project: Path) -> None:
     config = load_config(sample_project / "schedule.yaml")
     stop = threading.Event()
@@ -69,7 +86,7 @@ def test_jobs_collect_test_send_and_send(sample_project: Path) -> None:
     assert str(tests[0]["Subject"]).startswith("[TEST] ")
 
     thursday = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)  # 09:00 in Paris
-    send_job(config, thursday, stop)
+    assert send_job(config, thursday, stop).outcome is RunOutcome.OK
     sent = outbox_messages(sample_project, DATE)
     assert len(sent) >= 10
     send_job(config, thursday, stop)  # the scheduler restarted: nothing is sent twice
@@ -85,12 +102,16 @@ def test_unapproved_issue_alerts_the_editors_instead_of_sending(sample_project: 
     config = load_config(sample_project / "schedule.yaml")
     stop = threading.Event()
     collect_job(config, datetime(2026, 12, 2, 13, 0, tzinfo=UTC), stop)
-    send_job(config, datetime(2026, 12, 3, 8, 0, tzinfo=UTC), stop)
+    result = run_one(config, "send", datetime(2026, 12, 3, 8, 0, tzinfo=UTC))
+    assert result.outcome is RunOutcome.FAILED
     assert not list((sample_project / ".newsletter" / "outbox").glob(f"{DATE}/*.eml"))
-    alerts = outbox_messages(sample_project, "test")
+    alerts = outbox_messages(sample_project, "alerts")
     assert [str(m["To"]) for m in alerts] == ["redaction@example.org"]
+    assert not str(alerts[0]["Subject"]).startswith("[TEST]")
+    assert "3 décembre" in str(alerts[0]["Subject"])
     body = alerts[0].get_body(preferencelist=("plain",))
     assert body is not None and "not approved" in body.get_content()
+    assert "Que faire" in body.get_content()
 
 
 def test_schedule_run_stops_cleanly_on_sigterm(sample_project: Path) -> None:
@@ -117,9 +138,10 @@ def test_collect_job_alerts_when_the_draft_cannot_be_read(sample_project: Path) 
     draft.write_text("sections:\n  territoires: [\n", encoding="utf-8")
     before = draft.read_bytes()
     config = load_config(sample_project / "schedule.yaml")
-    collect_job(config, datetime(2026, 12, 2, 13, 0, tzinfo=UTC), threading.Event())
+    result = run_one(config, "collect", datetime(2026, 12, 2, 13, 0, tzinfo=UTC))
+    assert result.outcome is RunOutcome.FAILED
     assert draft.read_bytes() == before
-    alerts = outbox_messages(sample_project, "test")
+    alerts = outbox_messages(sample_project, "alerts")
     assert [str(m["To"]) for m in alerts] == ["redaction@example.org"]
     body = alerts[0].get_body(preferencelist=("plain",))
     assert body is not None and "collected.yaml" in body.get_content()
@@ -132,8 +154,9 @@ def test_send_job_alerts_when_delivery_refuses(sample_project: Path) -> None:
     config = load_config(sample_project / "schedule.yaml")
     stop = threading.Event()
     collect_job(config, datetime(2026, 12, 2, 13, 0, tzinfo=UTC), stop)
-    send_job(config, datetime(2026, 12, 3, 8, 0, tzinfo=UTC), stop)
+    result = run_one(config, "send", datetime(2026, 12, 3, 8, 0, tzinfo=UTC))
+    assert result.outcome is RunOutcome.RETRY  # a delivery error: tried again within grace
     assert not list((sample_project / ".newsletter" / "outbox").glob(f"{DATE}/*.eml"))
-    alerts = outbox_messages(sample_project, "test")
+    alerts = outbox_messages(sample_project, "alerts")
     assert [str(m["To"]) for m in alerts] == ["redaction@example.org"]
     assert "a échoué" in str(alerts[0]["Subject"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -61,7 +63,34 @@ def check_cron(value: str) -> str:
     return value
 
 
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> timedelta:
+    """``30m``, ``3h``, ``1d`` (or ``45s``) as a timedelta; ValueError saying what is expected."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) == 0:
+        raise ValueError(
+            f"invalid duration {value!r}: use a positive number and a unit, such as 30m, 3h or 1d"
+        )
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest of ``1d``, ``3h``, ``15m``, ``45s`` that says ``value`` exactly."""
+    seconds = int(value.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
+
+
 EmailAddress = Annotated[str, AfterValidator(check_email)]
+#: A duration written as ``30m``, ``3h`` or ``1d`` in the file.
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 def check_one_line(value: str) -> str:
@@ -242,12 +271,17 @@ class CollectSettings(_Strict):
 
 class JobSettings(_Strict):
     cron: str
+    #: How late a missed run may still start (the scheduler was down, or a retry); None: the
+    #: job's default (collect 12h, test_send 6h, send 3h).
+    grace: Duration | None = None
     _cron = field_validator("cron")(check_cron)
 
 
 class SendJobSettings(JobSettings):
     require_approval: bool = True
     skip_if_empty: bool = True
+    #: How often a send that failed for a transient reason is tried again, within its grace.
+    retry_every: Duration = timedelta(minutes=15)
 
 
 class JobsSettings(_Strict):
@@ -283,6 +317,14 @@ class DeliverySettings(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class NotifySettings(_Strict):
+    """Where notices to the editors go (``notify:``); without it, through ``delivery``."""
+
+    #: A provider's name; checked against the registry by ``newsletter.deliver.settings``.
+    provider: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 DEFAULT_SECTIONS = [
     SectionSettings(id="territoires", title="Bonnes nouvelles des territoires"),
     SectionSettings(id="publications", title="Publications"),
@@ -302,6 +344,7 @@ class Config(_Strict):
     jobs: JobsSettings = JobsSettings()
     delivery: DeliverySettings = DeliverySettings()
     subscribe: SubscribeSettings = SubscribeSettings()
+    notify: NotifySettings | None = None
 
     _root: Path = PrivateAttr(default_factory=Path.cwd)
     _file: Path | None = PrivateAttr(default=None)

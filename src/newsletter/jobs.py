@@ -1,25 +1,26 @@
 """What the scheduler's jobs do: collect the draft, send the test, send the issue.
 
-Each job works on the next issue (today when today is Thursday) in the configured zone.
-When the real send cannot go (content errors, not approved, check errors), the editors are
-told by email at ``delivery.test_recipients`` instead, and nothing goes to the audience.
+Each job works on the issue due at its scheduled time (the next Thursday, or that day), and
+returns a ``JobResult``: done, skipped, failed (content errors, not approved, check errors),
+or failed for a transient reason (the provider down), which the scheduler retries. The
+scheduler records it and tells the editors (``newsletter.alerts``); nothing that cannot go is
+sent to the audience.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import threading
-import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from typing import Any, TypeVar
 
+from newsletter.alerts import notify_editors
+from newsletter.archive import build_archive
 from newsletter.collect.run import collect_issue
 from newsletter.config import Config
-from newsletter.dates import french_date, next_issue_date
-from newsletter.deliver.providers import Batch, BatchItem, create_provider, message_id_for
+from newsletter.dates import next_issue_date
 from newsletter.deliver.service import (
     EmptyIssue,
     IssueNotSendable,
@@ -28,10 +29,12 @@ from newsletter.deliver.service import (
     requires_approval,
     send_issue,
 )
-from newsletter.errors import NewsletterError
-from newsletter.model import Recipient, RenderedEmail
+from newsletter.errors import ConfigError, NewsletterError
+from newsletter.issue.folder import new_issue
+from newsletter.job_history import JobResult, RunOutcome
+from newsletter.model import RenderedEmail
+from newsletter.paths import display_path
 from newsletter.schedule import JobAction
-from newsletter.tokens import load_secret
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,34 +62,43 @@ def _run(
     return asyncio.run(main())
 
 
-def collect_job(config: Config, now: datetime, stop: threading.Event) -> None:
-    """Collect the next issue's sources into its draft; failed sources are logged.
+def _failed(day: date, what: str, exc: NewsletterError, *, transient: bool = False) -> JobResult:
+    outcome = RunOutcome.RETRY if transient else RunOutcome.FAILED
+    return JobResult(outcome, day, what, tuple(str(p) for p in exc.problems))
 
-    When collect cannot write the draft at all (an editor's draft it cannot read, which it
-    refuses to touch), the editors are told by email.
+
+def collect_job(config: Config, now: datetime, stop: threading.Event) -> JobResult:
+    """Start the week: create the issue's ``issue.md`` when it is missing (as ``newsletter
+    new`` does), then collect its sources into the draft; failed sources are logged.
+
+    Fails (and the editors are told) when collect cannot write the draft at all (an editor's
+    draft it cannot read, which it refuses to touch).
     """
     day = next_issue_date(now, config.newsletter.tz)
     try:
+        path, created = new_issue(config, day)
+        if created:
+            log.info("collect %s: created %s", day, display_path(config, path))
         report = _run(lambda _event: collect_issue(config, day, now=now), stop)
     except NewsletterError as exc:
-        notify_editors(
-            config,
-            day,
-            "la collecte n'a pas pu écrire le brouillon",
-            [str(p) for p in exc.problems],
+        return _failed(day, "la collecte n'a pas pu écrire le brouillon", exc)
+    except OSError as exc:
+        return JobResult(
+            RunOutcome.FAILED, day, "la collecte n'a pas pu écrire le brouillon", (str(exc),)
         )
-        return
     for line in report.lines(config.root):
         log.info("collect %s: %s", day, line)
+    return JobResult(RunOutcome.OK, day)
 
 
-def send_test_job(config: Config, now: datetime, stop: threading.Event) -> None:
-    """Send the [TEST] copy of the next issue to the editors, or tell them why it can't go."""
+def send_test_job(config: Config, now: datetime, stop: threading.Event) -> JobResult:
+    """Send the [TEST] copy of the next issue to the editors, or say why it can't go."""
     day = next_issue_date(now, config.newsletter.tz)
-    _deliver(config, day, lambda: rendered_issue(config, day, need_approval=False), stop, test=True)
+    return _deliver(config, day, lambda: rendered_issue(config, day, need_approval=False), stop,
+                    test=True)  # fmt: skip
 
 
-def send_job(config: Config, now: datetime, stop: threading.Event) -> None:
+def send_job(config: Config, now: datetime, stop: threading.Event) -> JobResult:
     """Send the next issue to the audience, exactly once, if it may go.
 
     The issue is rendered (and its approval checked) only when a new send needs it: an issue
@@ -101,7 +113,7 @@ def send_job(config: Config, now: datetime, stop: threading.Event) -> None:
             config, day, need_approval=requires_approval(config), skip_if_empty=skip_if_empty
         )
 
-    _deliver(config, day, render, stop, test=False)
+    return _deliver(config, day, render, stop, test=False)
 
 
 def _deliver(
@@ -111,9 +123,13 @@ def _deliver(
     stop: threading.Event,
     *,
     test: bool,
-) -> None:
-    """Send (or resume) through the one send sequence and log the outcome; tell the editors
-    when the issue cannot go or the send stopped short."""
+) -> JobResult:
+    """Send (or resume) through the one send sequence and log the outcome.
+
+    An issue that may not go (content errors, not approved, check errors) failed; a send that
+    raised or stopped short failed for a transient reason (provider down, refused connection)
+    and is retried, except for a configuration error.
+    """
     label = "test send" if test else "send"
     hooks = SendHooks(on_notice=lambda line: log.info("%s %s: %s", label, day, line))
     try:
@@ -123,73 +139,65 @@ def _deliver(
         )
     except EmptyIssue as exc:
         log.info("%s %s: %s", label, day, exc)
-        return
+        return JobResult(RunOutcome.SKIPPED, day, reasons=(str(exc),))
     except IssueNotSendable as exc:
-        what = "le test n'a pas pu partir" if test else "l'envoi n'est pas parti"
-        notify_editors(config, day, what, [str(p) for p in exc.problems])
-        return
+        return _failed(day, "le test n'a pas pu partir" if test else "l'envoi n'est pas parti", exc)
     except NewsletterError as exc:
+        what = f"l'envoi{' de test' if test else ''} a échoué"
+        return _failed(day, what, exc, transient=not isinstance(exc, ConfigError))
+    for line in report.lines():
+        log.info("%s %s: %s", label, day, line)
+    if report.finished:
+        return JobResult(RunOutcome.OK, day)
+    if stop.is_set():
+        return JobResult(RunOutcome.STOPPED, day, reasons=tuple(report.lines()))
+    what = f"l'envoi{' de test' if test else ''} est incomplet"
+    return JobResult(RunOutcome.RETRY, day, what, tuple(report.lines()))
+
+
+def scheduled_send(config: Config, now: datetime, stop: threading.Event) -> JobResult:
+    """The scheduler's send: ``send_job``, then, once the issue is sent, the web archive is
+    rebuilt when ``paths.archive`` is set in the config file (so "Voir dans le navigateur"
+    points at a page that exists)."""
+    result = send_job(config, now, stop)
+    if result.outcome is RunOutcome.OK and "archive" in config.paths.model_fields_set:
+        rebuild_archive(config, result.issue or next_issue_date(now, config.newsletter.tz))
+    return result
+
+
+def rebuild_archive(config: Config, day: date) -> bool:
+    """Rebuild the web archive; when it fails, the editors are told (the send stays done)."""
+    try:
+        report = build_archive(config)
+    except (NewsletterError, OSError) as exc:
+        problems = exc.problems if isinstance(exc, NewsletterError) else [str(exc)]
+        reasons = [str(p) for p in problems]
+    else:
+        reasons = report.problems
+        log.info(
+            "archive: %d issues, %d files written, %d unchanged in %s",
+            report.issues,
+            len(report.written),
+            len(report.unchanged),
+            display_path(config, config.archive_dir),
+        )
+    if reasons:
         notify_editors(
             config,
             day,
-            f"l'envoi{' de test' if test else ''} a échoué",
-            [str(p) for p in exc.problems],
+            "l'archive web n'a pas pu être mise à jour",
+            reasons,
+            advice=(
+                "le numéro est bien parti ; corrigez ce qui est indiqué puis lancez "
+                "'newsletter archive' pour que le lien « Voir dans le navigateur » fonctionne."
+            ),
+            job="send",
         )
-        return
-    for line in report.lines():
-        log.info("%s %s: %s", label, day, line)
-    if not report.finished and not stop.is_set():
-        notify_editors(
-            config, day, f"l'envoi{' de test' if test else ''} est incomplet", report.lines()
-        )
-
-
-def notify_editors(config: Config, day: date, what: str, reasons: Sequence[str]) -> bool:
-    """Email the reasons to ``delivery.test_recipients``; returns whether it was sent."""
-    for reason in reasons:
-        log.error("%s (%s): %s", what, day, reason)
-    recipients = config.delivery.test_recipients
-    if not recipients:
-        log.error("no delivery.test_recipients to tell: add the editors' addresses")
-        return False
-    subject = f"[{config.newsletter.title}] {french_date(day)} : {what}"
-    text = "\n".join(
-        [f"{what.capitalize()} pour le numéro du {french_date(day)} :", ""]
-        + [f"- {reason}" for reason in reasons]
-        + ["", "Corrigez puis lancez 'newsletter check' ; rien n'a été envoyé aux abonnés."]
-    )
-    body = "".join(f"<li>{html.escape(reason)}</li>" for reason in reasons)
-    page = (
-        f'<!doctype html><html lang="fr"><body><p>{html.escape(what.capitalize())} pour le '
-        f"numéro du {html.escape(french_date(day))} :</p><ul>{body}</ul><p>Rien n'a été envoyé "
-        "aux abonnés.</p></body></html>"
-    )
-    rendered = RenderedEmail(date=day, subject=subject, preheader=what, html=page, text=text)
-    secret = load_secret(config)
-    stamp = f"alert-{day}-{uuid.uuid4().hex[:12]}"
-    domain = config.newsletter.sender.email.rsplit("@", 1)[-1]
-    items = tuple(
-        BatchItem(i, Recipient(email=address), message_id_for(domain, stamp, i, address))
-        for i, address in enumerate(recipients)
-    )
-    batch = Batch(key=stamp, issue_date=day, test=True, run=0, rendered=rendered, items=items)
-
-    async def deliver() -> bool:
-        async with create_provider(config, secret=secret) as provider:
-            results = await provider.send_batch(batch)
-        return all(result.status.value == "sent" for result in results)
-
-    try:
-        sent = asyncio.run(deliver())
-    except NewsletterError as exc:
-        log.error("could not email the editors: %s", exc)
-        return False
-    log.info("editors told at %s", ", ".join(recipients))
-    return sent
+    return not reasons
 
 
 JOB_ACTIONS: dict[str, JobAction] = {
     "collect": collect_job,
     "test_send": send_test_job,
-    "send": send_job,
+    "send": scheduled_send,
 }

@@ -37,6 +37,7 @@ from newsletter.deliver.service import (
 )
 from newsletter.deliver.states import CampaignState, RecipientState
 from newsletter.errors import DeliveryError, NewsletterError
+from newsletter.job_history import RunOutcome
 from newsletter.jobs import collect_job, send_job, send_test_job
 from newsletter.model import RenderedEmail
 
@@ -100,16 +101,15 @@ def test_scheduler_tells_the_editors_when_an_issue_not_sent_cannot_go(
     stop = threading.Event()
     collect_job(config, WEDNESDAY, stop)
     break_issue(sample_project)
-    # (the outbox keeps one alert file per editor: each alert replaces the one before)
-    send_test_job(config, WEDNESDAY_TEST, stop)
-    [alert] = alerts(sample_project)
-    assert "le test n'a pas pu partir" in str(alert["Subject"])
-    send_job(config, THURSDAY, stop)
-    [alert] = alerts(sample_project)
-    assert "l'envoi n'est pas parti" in str(alert["Subject"])
-    assert "a échoué" not in str(alert["Subject"])
-    body = alert.get_body(preferencelist=("plain",))
-    assert body is not None and "issue.md:3: front matter: invalid YAML" in body.get_content()
+    # The jobs say what failed; the scheduler's loop records it and tells the editors
+    # (tests/test_scheduler_runs.py follows a notice to the outbox).
+    tested = send_test_job(config, WEDNESDAY_TEST, stop)
+    assert tested.outcome is RunOutcome.FAILED
+    assert tested.what == "le test n'a pas pu partir"
+    sent = send_job(config, THURSDAY, stop)
+    assert sent.outcome is RunOutcome.FAILED
+    assert sent.what == "l'envoi n'est pas parti"
+    assert any("issue.md:3: front matter: invalid YAML" in reason for reason in sent.reasons)
     assert outbox_files(config.state_dir, DAY) == []
 
 

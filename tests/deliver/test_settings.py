@@ -214,3 +214,21 @@ def test_a_plugin_provider_comes_from_its_entry_point(
     result = newsletter(project / "schedule.yaml", "schedule", "list", **env)
     assert result.returncode == 1
     assert "delivery.options.sped: unknown option for provider 'carrier'" in result.stderr
+
+
+def test_the_notify_block_is_checked_at_load_too(project: Path) -> None:
+    config = write_config(project)
+    text = config.read_text(encoding="utf-8") + (
+        "notify:\n  provider: smtp\n  options:\n    host: localhost\n    prot: 2525\n"
+    )
+    config.write_text(text, encoding="utf-8")
+    result = newsletter(config, "schedule", "list")
+    assert result.returncode == 1, result.stdout
+    line = line_of(text, "prot:")
+    assert (
+        f"{config}:{line}: notify.options.prot: unknown option for provider 'smtp'; "
+        "did you mean 'port'?" in result.stderr
+    ), result.stderr
+    config.write_text(text.replace("provider: smtp\n  options", "provider: smpt\n  options"))
+    result = newsletter(config, "schedule", "list")
+    assert "notify.provider: 'smpt' is not a provider; did you mean 'smtp'?" in result.stderr

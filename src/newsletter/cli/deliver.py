@@ -12,6 +12,7 @@ from types import FrameType
 
 import click
 
+from newsletter.alerts import alert_lines
 from newsletter.cli.common import config_option, date_argument, guarded, issue_date_of, load
 from newsletter.config import Config
 from newsletter.deliver.audience import AudienceProblem, normalize_address, read_audience
@@ -241,6 +242,8 @@ def status_command(issue_date: str | None, config_file: str | None) -> None:
         click.echo(
             f"suppression list: {plural(total, 'address')}" + (f" ({detail})" if detail else "")
         )
+    for line in alert_lines(config):
+        click.echo(line)
 
 
 def _status_of(ledger: Ledger, send: SendRecord) -> None:

@@ -135,24 +135,28 @@ def parse_options(
     *,
     provider: str,
     config: Config | None = None,
+    section: str = "delivery",
 ) -> M:
     """``options`` validated by ``model``; ConfigError with every problem otherwise, each one
-    at its line of schedule.yaml when ``config`` was read from a file."""
+    at its line of schedule.yaml (under ``section``.options) when ``config`` was read from a
+    file."""
     try:
         return model.model_validate(dict(options))
     except ValidationError as exc:
-        problems = [_problem(error, model, provider, config) for error in exc.errors()]
+        problems = [_problem(error, model, provider, config, section) for error in exc.errors()]
         raise ConfigError(problems[0], problems) from None
 
 
-def option_problem(config: Config | None, key: str, message: str) -> Problem:
-    """A problem about ``delivery.options.<key>``, located when the config has a file."""
-    path = f"delivery.options.{key}"
+def option_problem(
+    config: Config | None, key: str, message: str, section: str = "delivery"
+) -> Problem:
+    """A problem about ``<section>.options.<key>``, located when the config has a file."""
+    path = f"{section}.options.{key}"
     return config.problem(path, message) if config is not None else Problem(f"{path}: {message}")
 
 
 def _problem(
-    error: Any, model: type[ProviderOptions], provider: str, config: Config | None
+    error: Any, model: type[ProviderOptions], provider: str, config: Config | None, section: str
 ) -> Problem:
     key = ".".join(str(part) for part in error["loc"]) or "(options)"
     if error["type"] == "extra_forbidden":
@@ -166,4 +170,4 @@ def _problem(
         message = str(error["msg"])
     else:
         message = f"{error['msg']} (got {error.get('input')!r})"
-    return option_problem(config, key, message)
+    return option_problem(config, key, message, section)
