@@ -21,13 +21,12 @@ from pathlib import Path
 from newsletter.config import Config
 from newsletter.dates import french_date
 from newsletter.deliver.providers import (
-    Batch,
-    BatchItem,
     Provider,
     ProviderContext,
-    message_id_for,
+    Status,
     provider_class,
 )
+from newsletter.deliver.single import send_single
 from newsletter.files import atomic_write
 from newsletter.model import Recipient, RenderedEmail
 from newsletter.tokens import load_secret
@@ -154,25 +153,16 @@ def notify_editors(
 
 def _deliver(config: Config, notice: Notice, rendered: RenderedEmail) -> str:
     """Send the notice; an empty string when every editor got it, else why not."""
-    domain = config.newsletter.sender.email.rsplit("@", 1)[-1]
-    items = tuple(
-        BatchItem(i, Recipient(email=address), message_id_for(domain, notice.id, i, address))
-        for i, address in enumerate(notice.recipients)
-    )
-    batch = Batch(
-        key=f"alert-{notice.id}",
-        issue_date=rendered.date,
-        test=False,
-        run=0,
-        rendered=rendered,
-        items=items,
-    )
+    recipients = [Recipient(email=address) for address in notice.recipients]
 
     async def send() -> str:
-        async with notice_provider(config, load_secret(config), notice.id) as provider:
-            results = await provider.send_batch(batch)
-        failed = [r for r in results if r.status.value != "sent"]
-        if not failed and len(results) == len(items):
+        secret = load_secret(config)
+        async with notice_provider(config, secret, notice.id) as provider:
+            results = await send_single(
+                config, rendered, recipients, secret=secret, kind="alert", provider=provider
+            )
+        failed = [r for r in results if r.status is not Status.SENT]
+        if not failed and len(results) == len(recipients):
             return ""
         return "; ".join(f"{r.status.value}: {r.error or 'no answer'}" for r in failed) or (
             "the provider did not answer for every editor"

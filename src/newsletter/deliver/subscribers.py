@@ -157,6 +157,8 @@ class SubscribersLedger(LedgerBase):
             ).fetchone()
             if row is not None and SubscriberStatus(row[0]) in FINAL:
                 return Added.KEPT
+            if row is not None and row[0] == SubscriberStatus.ACTIVE:
+                status = SubscriberStatus.ACTIVE  # signing up again never unconfirms anyone
             suppressed = db.execute(
                 "SELECT 1 FROM suppressions WHERE email_key = ?", (key,)
             ).fetchone()
