@@ -18,6 +18,7 @@ from pathlib import Path
 
 from newsletter.config import Config
 from newsletter.errors import DeliveryError
+from newsletter.paths import private_dir
 
 SECRET_FILE = "secret.key"  # noqa: S105 (a file name)
 _MAC_BYTES = 16  # 128 bits: far beyond guessing, keeps the URL short
@@ -34,7 +35,7 @@ def load_secret(config: Config) -> bytes:
 
 def _secret_file(path: Path) -> bytes:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

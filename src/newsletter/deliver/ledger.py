@@ -31,6 +31,7 @@ from newsletter.deliver.records import (
 from newsletter.deliver.states import RecipientState
 from newsletter.errors import DeliveryError
 from newsletter.model import Recipient, RenderedEmail
+from newsletter.paths import private_dir, private_file
 
 LEDGER_FILE = "ledger.sqlite3"
 SCHEMA_VERSION = 2
@@ -119,7 +120,7 @@ class Ledger(BatchLedger, ListsLedger):
     def __init__(self, path: Path, *, durable: bool = True) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(private_dir(path.parent) / path.name)  # 0600: WAL and SHM follow it
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
