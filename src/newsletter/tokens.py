@@ -11,15 +11,18 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import time
 from pathlib import Path
 
 from newsletter.config import Config
 from newsletter.errors import DeliveryError
+from newsletter.paths import private_dir
 
 SECRET_FILE = "secret.key"  # noqa: S105 (a file name)
 _MAC_BYTES = 16  # 128 bits: far beyond guessing, keeps the URL short
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def load_secret(config: Config) -> bytes:
@@ -32,7 +35,7 @@ def load_secret(config: Config) -> bytes:
 
 def _secret_file(path: Path) -> bytes:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -75,32 +78,44 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def _unb64(text: str) -> bytes | None:
+    """The bytes of unpadded base64url ``text`` in its one canonical form, else None: no
+    padding, no character outside the alphabet, no stray bits in the last character."""
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        return None
+    try:
+        data = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return data if _b64(data) == text else None
 
 
-def _mac(secret: bytes, email: str) -> bytes:
-    digest = hmac.new(secret, b"unsubscribe:" + email.lower().encode("utf-8"), hashlib.sha256)
+def _mac(secret: bytes, address: bytes) -> bytes:
+    """The MAC of the address exactly as the token carries it (the same bytes, the same case)."""
+    digest = hmac.new(secret, b"unsubscribe:" + address, hashlib.sha256)
     return digest.digest()[:_MAC_BYTES]
 
 
 def make_token(secret: bytes, email: str) -> str:
     """A URL-safe token carrying ``email`` and its HMAC: ``<address>.<mac>``, base64url."""
-    return f"{_b64(email.encode('utf-8'))}.{_b64(_mac(secret, email))}"
+    address = email.encode("utf-8")
+    return f"{_b64(address)}.{_b64(_mac(secret, address))}"
 
 
 def verify_token(secret: bytes, token: str) -> str | None:
-    """The address a token was made for, or None when it is malformed or forged."""
+    """The address a token was made for, or None when it is malformed, forged, or not in the
+    exact form ``make_token`` writes (each token has one spelling; the MAC covers the address's
+    exact bytes, so another case of the address does not verify)."""
     if not isinstance(token, str) or token.count(".") != 1 or len(token) > 2000:
         return None
     address_part, mac_part = token.split(".")
+    address, mac = _unb64(address_part), _unb64(mac_part)
+    if address is None or mac is None or len(mac) != _MAC_BYTES:
+        return None
+    if not hmac.compare_digest(mac, _mac(secret, address)):
+        return None
     try:
-        email = _unb64(address_part).decode("utf-8")
-        mac = _unb64(mac_part)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        email = address.decode("utf-8")
+    except UnicodeDecodeError:
         return None
-    if not email or "@" not in email:
-        return None
-    if not hmac.compare_digest(mac, _mac(secret, email)):
-        return None
-    return email
+    return email if "@" in email else None

@@ -124,5 +124,5 @@ def test_help_documents_the_options() -> None:
     result = CliRunner().invoke(cli_group(), ["preview", "--help"])
 
     assert result.exit_code == 0
-    for text in ("--host", "--port", "--config", "picks a free one", "375"):
+    for text in ("--host", "--port", "--public-host", "--config", "picks a free one", "375"):
         assert text in result.output

@@ -26,21 +26,33 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
     show_default=True,
     help="Port to listen on; 0 picks a free one.",
 )
+@click.option(
+    "--public-host",
+    "public_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A Host name to answer to besides 127.0.0.1, localhost and [::1] (repeatable).",
+)
 @config_option
 @guarded
-def preview_command(host: str, port: int, config_file: str | None) -> None:
+def preview_command(
+    host: str, port: int, public_hosts: tuple[str, ...], config_file: str | None
+) -> None:
     """Show each issue in the browser at desktop and mobile widths, reloading on every edit.
 
     The page lists the issues in the bulletins folder; each issue shows its subject,
     preheader, the findings of `check`, and the email at 660 px and 375 px, with placeholders
     filled for a sample recipient (Camille). Editing issue.md, an item, collected.yaml, a
     template or schedule.yaml reloads the page by itself; errors show on the page with their
-    file and line. Runs until Ctrl-C.
+    file and line. Answers only to 127.0.0.1, localhost, [::1] and --public-host names (no
+    DNS rebinding). Runs until Ctrl-C.
     """
     config = load(config_file)  # a broken config at start is an error, later it shows on the page
     if host not in _LOOPBACK:
         warn(f"listening on {host}: anyone who can reach it sees the issues (no login)")
-    server = PreviewServer(Path(config_path(config_file)), host=host, port=port)
+    server = PreviewServer(
+        Path(config_path(config_file)), host=host, port=port, public_hosts=public_hosts
+    )
     server.start()
     stop = threading.Event()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,7 +18,6 @@ from newsletter.message import build_message
 from newsletter.model import SAMPLE_RECIPIENT, IssueStatus
 from newsletter.paths import display_path
 from newsletter.render.check import Finding, Level, summary
-from newsletter.tokens import load_secret
 
 
 def _print_findings(findings: Sequence[Finding]) -> None:
@@ -76,7 +76,8 @@ def build_command(issue_date: str | None, out_dir: Path | None, config_file: str
     day = issue_date_of(config, issue_date)
     rendered = rendered_or_raise(prepare(config, day))
     target = (out_dir if out_dir is not None else config.build_dir) / day.isoformat()
-    message = build_message(rendered, SAMPLE_RECIPIENT, config, secret=load_secret(config))
+    # A throwaway key: a built .eml is shared and posted around, its link must unsubscribe no one.
+    message = build_message(rendered, SAMPLE_RECIPIENT, config, secret=secrets.token_bytes(32))
     html, text = _parts(message)
     written = []
     for name, content in (("email.html", html), ("email.txt", text)):

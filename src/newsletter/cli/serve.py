@@ -13,6 +13,7 @@ import click
 
 from newsletter.cli.common import config_option, guarded, load, warn
 from newsletter.deliver.ledger import open_ledger
+from newsletter.httpserver import LOOPBACK_PROXIES
 from newsletter.serve import DEFAULT_HOST, DEFAULT_PORT, UnsubscribeApp, UnsubscribeServer
 from newsletter.tokens import SECRET_FILE, load_secret
 
@@ -36,16 +37,38 @@ def _log_to_stderr() -> None:
     show_default=True,
     help="Port to listen on; 0 picks a free one (printed).",
 )
+@click.option(
+    "--public-host",
+    "public_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Another Host name to answer to (repeatable); the unsubscribe URL's host always is.",
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Proxy address or network whose X-Real-IP / X-Forwarded-For the log believes "
+    "(repeatable; default: loopback).",
+)
 @config_option
 @guarded
-def serve_command(host: str, port: int, config_file: str | None) -> None:
+def serve_command(
+    host: str,
+    port: int,
+    public_hosts: tuple[str, ...],
+    trusted_proxies: tuple[str, ...],
+    config_file: str | None,
+) -> None:
     """Serve the public endpoints: the one-click unsubscribe links of every sent email.
 
     Routes follow newsletter.unsubscribe_url: POST <path> (RFC 8058 one-click, or the
     confirmation button) adds the address to the suppression list; GET <path> shows a
     confirmation page and unsubscribes no one; GET /healthz answers 200. Meant to run behind
-    a reverse proxy (nginx) with the same secret and state folder as the sender. One log line
-    per request on stderr, tokens shortened. Runs until SIGTERM or Ctrl-C (exit 0).
+    a reverse proxy (nginx) with the same secret and state folder as the sender. Answers only
+    to the unsubscribe URL's host, loopback names and --public-host names. One log line per
+    request on stderr, tokens shortened. Runs until SIGTERM or Ctrl-C (exit 0).
     """
     config = load(config_file)
     secret_env = config.newsletter.secret_env
@@ -56,7 +79,13 @@ def serve_command(host: str, port: int, config_file: str | None) -> None:
         )
     app = UnsubscribeApp(config, load_secret(config))
     open_ledger(config).close()  # fail now, not at the first reader, if the ledger is unusable
-    server = UnsubscribeServer(app, host=host, port=port)
+    server = UnsubscribeServer(
+        app,
+        host=host,
+        port=port,
+        public_hosts=public_hosts,
+        trusted_proxies=trusted_proxies or LOOPBACK_PROXIES,
+    )
     server.start()
     _log_to_stderr()
     stop = threading.Event()

@@ -33,6 +33,7 @@ from newsletter.deliver.subscribers import SCHEMA as SUBSCRIBERS_SCHEMA
 from newsletter.deliver.subscribers import SubscribersLedger
 from newsletter.errors import DeliveryError
 from newsletter.model import Recipient, RenderedEmail
+from newsletter.paths import private_dir, private_file
 
 LEDGER_FILE = "ledger.sqlite3"
 SCHEMA_VERSION = 3
@@ -121,7 +122,7 @@ class Ledger(BatchLedger, ListsLedger, SubscribersLedger):
     def __init__(self, path: Path, *, durable: bool = True) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(private_dir(path.parent) / path.name)  # 0600: WAL and SHM follow it
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")

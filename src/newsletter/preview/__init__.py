@@ -1,7 +1,7 @@
 """The browser preview: each issue at desktop and mobile widths, reloaded on every edit.
 
-``PreviewServer`` serves ``PreviewApp`` (issue list, renders cached by file fingerprints) over
-the standard library's threading HTTP server; ``newsletter preview`` runs it until stopped.
+``PreviewServer`` serves ``PreviewApp`` (issue list, renders cached by file fingerprints) as a
+Starlette app served by uvicorn; ``newsletter preview`` runs it until stopped.
 """
 
 from __future__ import annotations

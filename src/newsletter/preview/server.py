@@ -1,4 +1,4 @@
-"""The preview's HTTP face: a small standard-library server over PreviewApp.
+"""The preview's HTTP face: PreviewApp as a Starlette app, served by uvicorn.
 
 Routes: ``/`` (issue list), ``/DATE/`` (one issue at two widths), ``/DATE/email.html`` and
 ``/DATE/email.txt`` (the rendered parts for the sample recipient), and ``/version`` and
@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from datetime import date
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
 from newsletter.errors import NewsletterError
-from newsletter.httpserver import AppServer, BackgroundServer
+from newsletter.httpserver import (
+    LOOPBACK_PROXIES,
+    AccessLog,
+    BackgroundServer,
+    HostCheck,
+    local_names,
+    proxy_networks,
+)
 from newsletter.paths import display_path, issue_dir
 from newsletter.preview import pages
 from newsletter.preview.app import PreviewApp
@@ -25,95 +35,79 @@ from newsletter.preview.app import PreviewApp
 log = logging.getLogger("newsletter.preview")
 
 _ISSUE_ROUTE = re.compile(r"^/(\d{4}-\d{2}-\d{2})(/(?:email\.html|email\.txt|version)?)?$")
+_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 class PreviewError(NewsletterError):
     """The preview server cannot start (the port is taken, the host is unknown)."""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: AppServer[PreviewApp]
-    server_version = "newsletter-preview"
-    # HTTP/1.0 (the default): one request per connection, so no idle keep-alive connection
-    # outlives stop(); a slow client cannot hold a thread for long either.
-    timeout = 30
+def _reply(status: int, body: str, content_type: str) -> Response:
+    return Response(body, status_code=status, headers=_HEADERS, media_type=content_type)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
 
-    def do_HEAD(self) -> None:
-        self._dispatch(send_body=False)
+class _Routes:
+    """The preview's pages over one PreviewApp; sync, so Starlette runs them in threads."""
 
-    def do_GET(self) -> None:
-        self._dispatch(send_body=True)
+    def __init__(self, app: PreviewApp) -> None:
+        self.app = app
 
-    def _dispatch(self, *, send_body: bool) -> None:
-        self._send_body = send_body
-        path = urlsplit(self.path).path
+    def guarded(self, request: Request) -> Response:
+        path = request.url.path
         try:
-            self._route(path)
-        except (BrokenPipeError, ConnectionResetError):
-            return
+            return self.route(path)
         except Exception as exc:
             log.exception("preview request %s failed", path)
-            self._reply(
+            return _reply(
                 HTTPStatus.INTERNAL_SERVER_ERROR,
                 f"internal error in the preview server: {type(exc).__name__}: {exc}\n"
                 "(the traceback is in the terminal that runs 'newsletter preview')\n",
                 "text/plain",
             )
 
-    def _route(self, path: str) -> None:
-        app = self.server.app
+    def route(self, path: str) -> Response:
+        app = self.app
         if path in ("/", "/index.html"):
             version = app.version()  # before reading, so that a change while reading reloads
             issues, errors = app.issues()
             page = pages.index_page(app.title, issues, errors, version=version)
-            self._reply(HTTPStatus.OK, page, "text/html")
-            return
+            return _reply(HTTPStatus.OK, page, "text/html")
         if path == "/version":
-            self._reply(HTTPStatus.OK, app.version(), "text/plain")
-            return
+            return _reply(HTTPStatus.OK, app.version(), "text/plain")
         if path == "/favicon.ico":
-            self._reply(HTTPStatus.NO_CONTENT, "", "text/plain")
-            return
+            return _reply(HTTPStatus.NO_CONTENT, "", "text/plain")
         match = _ISSUE_ROUTE.match(path)
         issue_date = _parse_date(match.group(1)) if match else None
         if match is None or issue_date is None:
-            self._not_found(path)
-            return
+            return self.not_found(path)
         rest = match.group(2)
         version = app.version(issue_date)  # before looking, so that a change meanwhile reloads
         if rest is None:
-            self._redirect(f"/{issue_date.isoformat()}/")
-        elif rest == "/version":
-            self._reply(HTTPStatus.OK, version, "text/plain")
-        elif not app.has_issue(issue_date):
-            self._missing_issue(issue_date, version)
-        elif rest == "/":
+            return RedirectResponse(f"/{issue_date.isoformat()}/", HTTPStatus.MOVED_PERMANENTLY)
+        if rest == "/version":
+            return _reply(HTTPStatus.OK, version, "text/plain")
+        if not app.has_issue(issue_date):
+            return self.missing_issue(issue_date, version)
+        if rest == "/":
             page = pages.issue_page(app.title, app.issue_view(issue_date))
-            self._reply(HTTPStatus.OK, page, "text/html")
-        else:
-            self._email_part(issue_date, rest)
+            return _reply(HTTPStatus.OK, page, "text/html")
+        return self.email_part(issue_date, rest)
 
-    def _email_part(self, issue_date: date, rest: str) -> None:
-        view = self.server.app.issue_view(issue_date)
+    def email_part(self, issue_date: date, rest: str) -> Response:
+        view = self.app.issue_view(issue_date)
         if rest == "/email.html":
             if view.html is not None:
-                self._reply(HTTPStatus.OK, view.html, "text/html")
-            else:
-                status = HTTPStatus.UNPROCESSABLE_ENTITY
-                self._reply(status, pages.email_error_page(view), "text/html")
-        elif view.text is not None:
-            self._reply(HTTPStatus.OK, view.text, "text/plain")
-        else:
-            lines = "\n".join(view.errors)
-            text = f"The issue of {issue_date.isoformat()} does not render:\n{lines}\n"
-            self._reply(HTTPStatus.UNPROCESSABLE_ENTITY, text, "text/plain")
+                return _reply(HTTPStatus.OK, view.html, "text/html")
+            status = HTTPStatus.UNPROCESSABLE_ENTITY
+            return _reply(status, pages.email_error_page(view), "text/html")
+        if view.text is not None:
+            return _reply(HTTPStatus.OK, view.text, "text/plain")
+        lines = "\n".join(view.errors)
+        text = f"The issue of {issue_date.isoformat()} does not render:\n{lines}\n"
+        return _reply(HTTPStatus.UNPROCESSABLE_ENTITY, text, "text/plain")
 
-    def _missing_issue(self, issue_date: date, version: str) -> None:
-        app = self.server.app
-        config, errors = app.config()
+    def missing_issue(self, issue_date: date, version: str) -> Response:
+        config, errors = self.app.config()
         day = issue_date.isoformat()
         if config is not None:
             folder = display_path(config, issue_dir(config, issue_date))
@@ -125,35 +119,37 @@ class _Handler(BaseHTTPRequestHandler):
             version=version,
             version_url=f"/{day}/version",
         )
-        self._reply(HTTPStatus.NOT_FOUND, page, "text/html")
+        return _reply(HTTPStatus.NOT_FOUND, page, "text/html")
 
-    def _not_found(self, path: str) -> None:
-        app = self.server.app
+    def not_found(self, path: str) -> Response:
         page = pages.message_page(
             "Not found",
             "Not found",
             [f"{path}: nothing here; issues are at /YYYY-MM-DD/"],
-            version=app.version(),
+            version=self.app.version(),
             version_url="/version",
         )
-        self._reply(HTTPStatus.NOT_FOUND, page, "text/html")
+        return _reply(HTTPStatus.NOT_FOUND, page, "text/html")
 
-    def _redirect(self, location: str) -> None:
-        self.send_response(HTTPStatus.MOVED_PERMANENTLY)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
 
-    def _reply(self, status: HTTPStatus, body: str, content_type: str) -> None:
-        data = body.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.end_headers()
-        if self._send_body and data:
-            self.wfile.write(data)
+def preview_asgi(
+    app: PreviewApp,
+    *,
+    host: str = "127.0.0.1",
+    public_hosts: Iterable[str] = (),
+    trusted_proxies: Iterable[str] = LOOPBACK_PROXIES,
+) -> AccessLog:
+    """The preview as an ASGI app: GET and HEAD on every path, Hosts checked (loopback names
+    on the server's port, and ``public_hosts``), one debug log line per request."""
+    routes = _Routes(app)
+    starlette = Starlette(routes=[Route("/{path:path}", routes.guarded, methods=["GET", "HEAD"])])
+    checked = HostCheck(
+        starlette,
+        public=tuple(public_hosts),
+        local=local_names(host),
+        headers=tuple(_HEADERS.items()),
+    )
+    return AccessLog(checked, log, str, proxy_networks(trusted_proxies), level=logging.DEBUG)
 
 
 def _parse_date(text: str) -> date | None:
@@ -163,19 +159,27 @@ def _parse_date(text: str) -> date | None:
         return None
 
 
-class PreviewServer(BackgroundServer[PreviewApp]):
+class PreviewServer(BackgroundServer):
     """The preview on ``host:port`` (port 0: a free one), served from a background thread.
 
     Use as a context manager, or call ``start()`` and ``stop()``.
     """
 
-    handler = _Handler
     error = PreviewError
     thread_name = "newsletter-preview"
     url_suffix = "/"
 
-    def __init__(self, config_file: Path, *, host: str = "127.0.0.1", port: int = 8017) -> None:
-        super().__init__(PreviewApp(config_file), host=host, port=port)
+    def __init__(
+        self,
+        config_file: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8017,
+        public_hosts: Iterable[str] = (),
+    ) -> None:
+        self.app = PreviewApp(config_file)
+        asgi = preview_asgi(self.app, host=host, public_hosts=public_hosts)
+        super().__init__(asgi, host=host, port=port)
 
     def bind_hint(self) -> str:
         if self.requested_port:

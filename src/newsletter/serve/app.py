@@ -1,6 +1,6 @@
 """The public endpoints as a pure request → response core: routes, tokens, the suppression list.
 
-``newsletter serve`` puts it behind a standard-library HTTP server (``serve.server``); tests can
+``newsletter serve`` puts it behind Starlette and uvicorn (``serve.server``); tests can
 call ``UnsubscribeApp.handle`` directly. Routes come from ``newsletter.unsubscribe_url``:
 
 - ``POST <path with a token>``: RFC 8058 one-click unsubscribe (body

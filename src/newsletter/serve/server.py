@@ -1,13 +1,27 @@
-"""The HTTP face of the public endpoints: a standard-library threading server over
-``UnsubscribeApp``, meant to sit behind a reverse proxy (nginx) that terminates TLS."""
+"""The HTTP face of the public endpoints: ``UnsubscribeApp`` as a Starlette app served by
+uvicorn, meant to sit behind a reverse proxy (nginx) that terminates TLS."""
 
 from __future__ import annotations
 
 import logging
-from http.server import BaseHTTPRequestHandler
-from typing import Any
+from collections.abc import Iterable
+from urllib.parse import urlsplit
 
-from newsletter.httpserver import AppServer, BackgroundServer
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response as HTTPResponse
+from starlette.routing import Router
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from newsletter.httpserver import (
+    LOOPBACK_PROXIES,
+    AccessLog,
+    BackgroundServer,
+    HostCheck,
+    local_names,
+    proxy_networks,
+    request_target,
+)
 from newsletter.serve.app import MAX_BODY, SECURITY_HEADERS, Response, ServeError, UnsubscribeApp
 
 DEFAULT_HOST = "127.0.0.1"
@@ -15,96 +29,88 @@ DEFAULT_PORT = 8018
 log = logging.getLogger("newsletter.serve")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: AppServer[UnsubscribeApp]
-    server_version = "newsletter-serve"
-    sys_version = ""
-    # HTTP/1.0: one request per connection; a slow client cannot hold a thread for long.
-    timeout = 15
+def public_host(app: UnsubscribeApp) -> str | None:
+    """The host of ``newsletter.unsubscribe_url``: the name the proxy passes on."""
+    return urlsplit(app.config.newsletter.unsubscribe_url_template).hostname
 
-    def log_message(self, format: str, *args: Any) -> None:
-        # The default line would carry the whole token; ours is written in _answer.
-        pass
 
-    def log_error(self, format: str, *args: Any) -> None:
-        log.debug(format, *args)
-
-    def do_GET(self) -> None:
-        self._answer("GET")
-
-    def do_HEAD(self) -> None:
-        self._answer("HEAD")
-
-    def do_POST(self) -> None:
-        self._answer("POST")
-
-    def do_PUT(self) -> None:
-        self._answer("PUT")
-
-    def do_DELETE(self) -> None:
-        self._answer("DELETE")
-
-    def _read_body(self) -> bytes | None:
-        """The request body, or None when it is too large (or its length is not a number)."""
-        text = self.headers.get("Content-Length")
-        if text is None:
-            return b""
-        try:
-            length = int(text)
-        except ValueError:
+async def _read_body(request: Request) -> bytes | None:
+    """The request body, or None when it is over ``MAX_BODY`` (or its length is not a number)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
             return None
-        if length < 0 or length > MAX_BODY:
-            return None
-        return self.rfile.read(length) if length else b""
+    return bytes(body)
 
-    def _answer(self, method: str) -> None:
-        app = self.server.app
+
+def _endpoint(app: UnsubscribeApp) -> ASGIApp:
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        method = request.method
+        target = request_target(scope)
         try:
-            body = self._read_body() if method == "POST" else b""
+            body = await _read_body(request) if method == "POST" else b""
             if body is None:
                 response = Response(413, "request body too large\n", "text/plain", "too large")
             else:
-                response = app.handle(method, self.path, body)
+                # The ledger is SQLite, which may wait for a send's transaction: in a thread.
+                response = await run_in_threadpool(app.handle, method, target, body)
         except Exception:
-            log.exception("%s %s failed", method, app.shown_target(self.path))
+            log.exception("%s %s failed", method[:20], app.shown_target(target))
             response = Response(500, "erreur interne\n", "text/plain", "error")
-        forwarded = self.headers.get("X-Forwarded-For", "").split(",")[0].strip()
-        log.info(
-            "%s %s %s %d %s",
-            forwarded or self.client_address[0],
-            method,
-            app.shown_target(self.path),
-            response.status,
-            response.outcome,
-        )
-        try:
-            self._send(response, with_body=method != "HEAD")
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        request.state.outcome = response.outcome
+        await HTTPResponse(
+            response.body,
+            status_code=response.status,
+            headers=dict((*SECURITY_HEADERS, *response.headers)),
+            media_type=response.content_type,
+        )(scope, receive, send)
 
-    def _send(self, response: Response, *, with_body: bool) -> None:
-        data = response.body.encode("utf-8")
-        self.send_response(response.status)
-        self.send_header("Content-Type", f"{response.content_type}; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (*SECURITY_HEADERS, *response.headers):
-            self.send_header(name, value)
-        self.end_headers()
-        if with_body and data:
-            self.wfile.write(data)
+    return answer
 
 
-class UnsubscribeServer(BackgroundServer[UnsubscribeApp]):
-    """``UnsubscribeApp`` on ``host:port`` (port 0: a free one), served from a thread.
+def unsubscribe_asgi(
+    app: UnsubscribeApp,
+    *,
+    host: str = DEFAULT_HOST,
+    public_hosts: Iterable[str] = (),
+    trusted_proxies: Iterable[str] = LOOPBACK_PROXIES,
+) -> AccessLog:
+    """``app`` as an ASGI app: every method and path to ``app.handle`` (so a 405 or a 404 has
+    the pages' headers), Hosts checked (the unsubscribe URL's host, loopback names on the
+    server's port, ``public_hosts``), one log line per request on ``newsletter.serve``."""
+    # No router: every method and path, even one Starlette's path patterns do not match (a
+    # newline in it), goes to app.handle, so every answer carries the pages' headers.
+    endpoint = Router(default=_endpoint(app))
+    names = tuple(dict.fromkeys(filter(None, (public_host(app), *public_hosts))))
+    checked = HostCheck(endpoint, public=names, local=local_names(host), headers=SECURITY_HEADERS)
+    return AccessLog(checked, log, app.shown_target, proxy_networks(trusted_proxies))
+
+
+class UnsubscribeServer(BackgroundServer):
+    """``UnsubscribeApp`` on ``host:port`` (port 0: a free one), served by uvicorn from a thread.
 
     Use as a context manager, or call ``start()`` and ``stop()``.
     """
 
-    handler = _Handler
     error = ServeError
     thread_name = "newsletter-serve"
 
     def __init__(
-        self, app: UnsubscribeApp, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+        self,
+        app: UnsubscribeApp,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        public_hosts: Iterable[str] = (),
+        trusted_proxies: Iterable[str] = LOOPBACK_PROXIES,
     ) -> None:
-        super().__init__(app, host=host, port=port)
+        self.app = app
+        asgi = unsubscribe_asgi(
+            app, host=host, public_hosts=public_hosts, trusted_proxies=trusted_proxies
+        )
+        super().__init__(asgi, host=host, port=port)

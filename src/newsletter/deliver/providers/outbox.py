@@ -26,6 +26,7 @@ from newsletter.deliver.providers import (
     register_provider,
 )
 from newsletter.deliver.providers.options import ProviderOptions, checked
+from newsletter.paths import private_dir
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 
@@ -71,7 +72,7 @@ class OutboxProvider(Provider):
 
     def _write_batch(self, batch: Batch) -> list[RecipientResult]:
         folder = self.folder(batch)
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
         results = []
         for item in batch.items:
             message = item_message(batch, item, self.config, self.secret)
@@ -107,7 +108,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)  # every reader's address: the sending user's only
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
