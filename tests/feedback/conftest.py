@@ -89,13 +89,16 @@ def ledger(config: Config) -> Iterator[Ledger]:
         yield opened
 
 
-def record_send(ledger: Ledger, sent: dict[str, str], *, provider: str = "outbox") -> int:
-    """A real send of the issue that reached ``sent`` (address -> the message id recorded)."""
-    with time_machine.travel(SENT_AT, tick=False):
+def record_send(
+    ledger: Ledger, sent: dict[str, str], *, issue: date = ISSUE, at: datetime = SENT_AT
+) -> int:
+    """A real send of ``issue``, made at ``at``, that reached ``sent`` (address -> the message
+    id recorded)."""
+    with time_machine.travel(at, tick=False):
         send = ledger.create_send(
-            RenderedEmail(ISSUE, "Le Jeudi n°3", "Bonnes nouvelles", "<p>Bonjour</p>", "Bonjour"),
+            RenderedEmail(issue, "Le Jeudi n°3", "Bonnes nouvelles", "<p>Bonjour</p>", "Bonjour"),
             test=False,
-            provider=provider,
+            provider="outbox",
             audience="subscribers: all",
         )
         ledger.snapshot(send.id, ((n, Recipient(e)) for n, e in enumerate(sent, start=1)))
