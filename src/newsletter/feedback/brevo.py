@@ -2,8 +2,8 @@
 soft_bounce, spam, unsubscribed, delivered...). Brevo does not sign them: the webhook is created
 with HTTP Basic credentials (or a token in the URL, which we read as ``?token=``).
 
-Relied on: developers.brevo.com "Transactional webhooks" and "How to use webhooks" (securing
-with basic authentication); django-anymail ``anymail/webhooks/brevo.py``.
+Relied on: developers.brevo.com "How to use webhooks" (no signature; basic authentication);
+django-anymail ``anymail/webhooks/brevo.py`` and its tests (event names and fields).
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def parse(request: WebhookRequest) -> list[FeedbackEvent]:
     if kind is Kind.OTHER:
         return [FeedbackEvent(derived_id(data), kind)]
     message = data.get("message")
-    headers = as_mapping(message, "message").get("headers") if isinstance(message, dict) else None
+    headers = message.get("headers") if isinstance(message, dict) else None
     message_id = text(headers, "message-id") if isinstance(headers, dict) else None
     status = data.get("delivery-status")
     detail = text(status, "message") if isinstance(status, dict) else None

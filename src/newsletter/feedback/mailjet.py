@@ -2,8 +2,8 @@
 unsub, sent...; a bounce says ``hard_bounce`` true or false. Mailjet does not sign them: the
 endpoint URL carries HTTP Basic credentials (or our ``?token=``).
 
-Relied on: dev.mailjet.com "Event API: real-time notifications" (event types, fields, basic
-authentication in the URL); django-anymail ``anymail/webhooks/mailjet.py``.
+Relied on: django-anymail ``anymail/webhooks/mailjet.py`` and its tests (event types, fields,
+grouped events, basic authentication); Mailjet's own pages were not read for this.
 """
 
 from __future__ import annotations

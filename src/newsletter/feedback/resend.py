@@ -2,8 +2,9 @@
 secret (``whsec_`` + base64): ``svix-signature`` holds ``v1,<base64 HMAC-SHA256>`` entries over
 ``{svix-id}.{svix-timestamp}.{body}``.
 
-Relied on: resend.com/docs "Verify webhooks requests" and "email.bounced"; docs.svix.com
-"Verifying payloads manually"; django-anymail ``anymail/webhooks/resend.py``.
+Relied on: resend.com/docs "email.bounced" (a permanent rejection); the Svix scheme as Svix
+documents it (``{id}.{timestamp}.{body}``, base64 HMAC-SHA256, ``v1,`` entries separated by
+spaces); django-anymail ``anymail/webhooks/resend.py`` and its tests.
 """
 
 from __future__ import annotations

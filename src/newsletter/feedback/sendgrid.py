@@ -2,8 +2,8 @@
 ``X-Twilio-Email-Event-Webhook-Timestamp`` header followed by the raw body, signature in
 ``X-Twilio-Email-Event-Webhook-Signature`` (base64 DER); the public key is base64 DER.
 
-Relied on: SendGrid "Event Webhook Reference" and "Getting Started with the Event Webhook
-Security Features"; django-anymail ``anymail/webhooks/sendgrid.py``.
+Relied on: SendGrid "Event Webhook Reference" (event names, ``sg_event_id``, bounce types);
+django-anymail ``anymail/webhooks/sendgrid.py`` (the signature check) and its tests.
 """
 
 from __future__ import annotations
