@@ -325,6 +325,57 @@ class NotifySettings(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+# -- webhooks: the providers' bounce and complaint notices (``newsletter.feedback``) ------
+#: The name of an environment variable that holds a secret (never the secret itself).
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class MailgunWebhook(_Strict):
+    """Mailgun signs each call with the domain's HTTP webhook signing key."""
+
+    signing_key_env: EnvName
+
+
+class SendGridWebhook(_Strict):
+    """SendGrid's signed event webhook: the verification key, base64 DER as SendGrid shows it."""
+
+    public_key_env: EnvName
+
+
+class ResendWebhook(_Strict):
+    """Resend signs through Svix: the endpoint's signing secret (``whsec_...``)."""
+
+    secret_env: EnvName
+
+
+class CredentialsWebhook(_Strict):
+    """Providers that do not sign (Postmark, Brevo, Mailjet): HTTP Basic credentials in the
+    URL they call, or a secret token in its query (``?token=...``), or both."""
+
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+    token_env: EnvName | None = None
+
+    @model_validator(mode="after")
+    def _some_credential(self) -> CredentialsWebhook:
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("give both 'username_env' and 'password_env', or neither")
+        if self.username_env is None and self.token_env is None:
+            raise ValueError("give 'username_env' and 'password_env', or 'token_env'")
+        return self
+
+
+class WebhooksSettings(_Strict):
+    """Which providers may call ``/webhooks/{provider}``; a provider left out answers 404."""
+
+    mailgun: MailgunWebhook | None = None
+    sendgrid: SendGridWebhook | None = None
+    resend: ResendWebhook | None = None
+    postmark: CredentialsWebhook | None = None
+    brevo: CredentialsWebhook | None = None
+    mailjet: CredentialsWebhook | None = None
+
+
 DEFAULT_SECTIONS = [
     SectionSettings(id="territoires", title="Bonnes nouvelles des territoires"),
     SectionSettings(id="publications", title="Publications"),
@@ -345,6 +396,8 @@ class Config(_Strict):
     delivery: DeliverySettings = DeliverySettings()
     subscribe: SubscribeSettings = SubscribeSettings()
     notify: NotifySettings | None = None
+
+    webhooks: WebhooksSettings = WebhooksSettings()
 
     _root: Path = PrivateAttr(default_factory=Path.cwd)
     _file: Path | None = PrivateAttr(default=None)

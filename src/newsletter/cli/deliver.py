@@ -29,6 +29,7 @@ from newsletter.deliver.service import (
 from newsletter.deliver.states import TO_SEND, CampaignState, Resolution
 from newsletter.deliver.states import RecipientState as State
 from newsletter.errors import DeliveryError
+from newsletter.feedback import feedback_line
 from newsletter.words import plural
 
 MAX_LISTED = 20
@@ -259,6 +260,8 @@ def _status_of(ledger: Ledger, send: SendRecord) -> None:
         f"  subject: {send.rendered.subject}   provider: {send.provider}   "
         f"audience: {send.audience}"
     )
+    if (feedback := feedback_line(ledger, send.id)) is not None:
+        click.echo(feedback)
     campaign = ledger.campaign(send.id)
     if campaign is not None:
         ref = f" (campaign {campaign.ref})" if campaign.ref else ""

@@ -32,11 +32,12 @@ from newsletter.deliver.states import RecipientState
 from newsletter.deliver.subscribers import SCHEMA as SUBSCRIBERS_SCHEMA
 from newsletter.deliver.subscribers import SubscribersLedger
 from newsletter.errors import DeliveryError
+from newsletter.feedback.schema import SCHEMA as FEEDBACK_SCHEMA
 from newsletter.model import Recipient, RenderedEmail
 from newsletter.paths import private_dir, private_file
 
 LEDGER_FILE = "ledger.sqlite3"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 __all__ = [
     "BatchRecord",
     "CampaignRecord",
@@ -130,7 +131,7 @@ class Ledger(BatchLedger, ListsLedger, SubscribersLedger):
             (version,) = self._db.execute("PRAGMA user_version").fetchone()
             if version != SCHEMA_VERSION:
                 with self.transaction():
-                    for statement in f"{_SCHEMA};{SUBSCRIBERS_SCHEMA}".split(";"):
+                    for statement in f"{_SCHEMA};{SUBSCRIBERS_SCHEMA};{FEEDBACK_SCHEMA}".split(";"):
                         if statement.strip():
                             self._db.execute(statement)
                     self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
