@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from newsletter.serve.app import Response, Route, ServeError, UnsubscribeApp, route_of
+from newsletter.serve.app import UnsubscribeApp
+from newsletter.serve.routes import Response, Route, ServeError, route_of
 from newsletter.serve.server import DEFAULT_HOST, DEFAULT_PORT, UnsubscribeServer
 
 __all__ = [

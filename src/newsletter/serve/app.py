@@ -16,20 +16,20 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
+from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
 
 from newsletter.config import Config
 from newsletter.deliver.ledger import open_ledger
 from newsletter.errors import NewsletterError
 from newsletter.serve import pages
+from newsletter.serve.routes import Response, ServeError, route_of
+from newsletter.serve.signup import SignupRoutes
 from newsletter.tokens import verify_token
 
 log = logging.getLogger("newsletter.serve")
 HEALTH_PATH = "/healthz"
 MAX_BODY = 64 * 1024
-_MARKER = "NEWSLETTERTOKENSLOT"
 _SHOWN_TOKEN = 6  # last characters of a token (of its MAC, not the address) a log line keeps
 _UNPRINTABLE = re.compile(r"[\x00-\x20\x7f]+")
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
@@ -44,73 +44,6 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
         "frame-ancestors 'none'; base-uri 'none'",
     ),
 )
-
-
-class ServeError(NewsletterError):
-    """The public endpoints cannot start (a bad unsubscribe URL, a port taken)."""
-
-
-@dataclass(frozen=True)
-class Route:
-    """Where the token sits in the unsubscribe URL: ``prefix<token>suffix`` in the path, or
-    the query parameter ``query_param`` of the path ``prefix``."""
-
-    prefix: str
-    suffix: str = ""
-    query_param: str | None = None
-
-    def token_in(self, target: str) -> str | None:
-        """The token of a request target on this route (maybe invalid), or None if off it."""
-        parts = urlsplit(target)
-        path = unquote(parts.path)
-        if self.query_param is not None:
-            if path != self.prefix:
-                return None
-            values = parse_qs(parts.query).get(self.query_param)
-            return values[0] if values else None
-        if not (path.startswith(self.prefix) and path.endswith(self.suffix)):
-            return None
-        token = path[len(self.prefix) : len(path) - len(self.suffix)]
-        if not token or "/" in token or len(path) < len(self.prefix) + len(self.suffix):
-            return None
-        return token
-
-    @property
-    def shown(self) -> str:
-        """The route as a pattern, for messages."""
-        if self.query_param is not None:
-            return f"{self.prefix}?{self.query_param}={{token}}"
-        return f"{self.prefix}{{token}}{self.suffix}"
-
-
-def route_of(template: str) -> Route:
-    """The route of ``newsletter.unsubscribe_url`` (its path, with ``{token}`` as the variable
-    part; or a query parameter whose value is ``{token}``)."""
-    parts = urlsplit(template.replace("{token}", _MARKER))
-    path = unquote(parts.path) or "/"
-    if _MARKER in path:
-        prefix, _, suffix = path.partition(_MARKER)
-        if _MARKER not in suffix:
-            return Route(prefix=prefix, suffix=suffix)
-    else:
-        names = [name for name, value in parse_qsl(parts.query) if value == _MARKER]
-        if len(names) == 1:
-            return Route(prefix=path, query_param=names[0])
-    raise ServeError(
-        f"{template!r}: '{{token}}' must be once in the path or be the whole value of one "
-        "query parameter (such as https://example.org/unsubscribe/{token})"
-    )
-
-
-@dataclass(frozen=True)
-class Response:
-    """What to answer; ``outcome`` is for the log line only."""
-
-    status: int
-    body: str
-    content_type: str = "text/html"
-    outcome: str = ""
-    headers: tuple[tuple[str, str], ...] = field(default=())
 
 
 class UnsubscribeApp:
@@ -133,6 +66,7 @@ class UnsubscribeApp:
                 config.problem("newsletter.unsubscribe_url", exc.problems[0].message)
             ) from exc
         self._secret = secret
+        self.signup = SignupRoutes(config, secret)
         self._suppress = suppress or self._suppress_in_ledger
         self._is_suppressed = is_suppressed or self._suppressed_in_ledger
         settings = config.newsletter
@@ -149,10 +83,22 @@ class UnsubscribeApp:
             return ledger.is_suppressed(email)
 
     # -- requests -----------------------------------------------------------------------
-    def handle(self, method: str, target: str, body: bytes = b"") -> Response:
-        """The answer to ``method target`` with ``body``; HEAD is answered as GET."""
+    def handle(
+        self,
+        method: str,
+        target: str,
+        body: bytes = b"",
+        *,
+        headers: Mapping[str, str] | None = None,
+        client: str = "",
+    ) -> Response:
+        """The answer to ``method target`` with ``body``; HEAD is answered as GET.
+        ``headers`` (lower-case names) and ``client`` serve the sign-up and the webhooks."""
         if method in ("GET", "HEAD") and urlsplit(target).path == HEALTH_PATH:
             return Response(200, "ok\n", "text/plain", "health")
+        answer = self.signup.handle(method, target, body, headers or {}, client)
+        if answer is not None:
+            return answer
         token = self.route.token_in(target)
         if token is None:
             return Response(404, pages.not_found_page(), outcome="not found")
@@ -185,6 +131,9 @@ class UnsubscribeApp:
         """The request target for a log line: path only, the token cut to its last characters
         (part of the MAC: they tell requests apart, not the address), no control chars."""
         path = urlsplit(target).path
+        confirm = self.signup.confirm_token(target)
+        if confirm is not None:  # a confirmation token carries the address: never logged
+            return _UNPRINTABLE.sub("?", path.replace(confirm, "…" + confirm[-_SHOWN_TOKEN:]))[:200]
         token = self.route.token_in(target)
         if token is not None:
             short = "…" + token[-_SHOWN_TOKEN:]

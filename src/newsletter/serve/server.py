@@ -3,6 +3,8 @@ uvicorn, meant to sit behind a reverse proxy (nginx) that terminates TLS."""
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import logging
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -18,12 +20,15 @@ from newsletter.httpserver import (
     AccessLog,
     BackgroundServer,
     HostCheck,
+    client_address,
     local_names,
     proxy_networks,
     request_target,
 )
-from newsletter.serve.app import MAX_BODY, SECURITY_HEADERS, Response, ServeError, UnsubscribeApp
+from newsletter.serve.app import MAX_BODY, SECURITY_HEADERS, UnsubscribeApp
+from newsletter.serve.routes import Response, ServeError
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8018
 log = logging.getLogger("newsletter.serve")
@@ -47,7 +52,7 @@ async def _read_body(request: Request) -> bytes | None:
     return bytes(body)
 
 
-def _endpoint(app: UnsubscribeApp) -> ASGIApp:
+def _endpoint(app: UnsubscribeApp, trusted: tuple[IPNetwork, ...]) -> ASGIApp:
     async def answer(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         method = request.method
@@ -58,7 +63,17 @@ def _endpoint(app: UnsubscribeApp) -> ASGIApp:
                 response = Response(413, "request body too large\n", "text/plain", "too large")
             else:
                 # The ledger is SQLite, which may wait for a send's transaction: in a thread.
-                response = await run_in_threadpool(app.handle, method, target, body)
+                headers = {k.lower(): v for k, v in request.headers.items()}
+                response = await run_in_threadpool(
+                    functools.partial(
+                        app.handle,
+                        method,
+                        target,
+                        body,
+                        headers=headers,
+                        client=client_address(scope, trusted),
+                    )
+                )
         except Exception:
             log.exception("%s %s failed", method[:20], app.shown_target(target))
             response = Response(500, "erreur interne\n", "text/plain", "error")
@@ -85,10 +100,11 @@ def unsubscribe_asgi(
     server's port, ``public_hosts``), one log line per request on ``newsletter.serve``."""
     # No router: every method and path, even one Starlette's path patterns do not match (a
     # newline in it), goes to app.handle, so every answer carries the pages' headers.
-    endpoint = Router(default=_endpoint(app))
+    networks = proxy_networks(trusted_proxies)
+    endpoint = Router(default=_endpoint(app, networks))
     names = tuple(dict.fromkeys(filter(None, (public_host(app), *public_hosts))))
     checked = HostCheck(endpoint, public=names, local=local_names(host), headers=SECURITY_HEADERS)
-    return AccessLog(checked, log, app.shown_target, proxy_networks(trusted_proxies))
+    return AccessLog(checked, log, app.shown_target, networks)
 
 
 class UnsubscribeServer(BackgroundServer):
