@@ -94,6 +94,25 @@ def test_registry_by_name() -> None:
     assert provider_class("scripted") is ScriptedProvider
 
 
+def test_batch_size_defaults_to_the_documented_maximum() -> None:
+    # Each provider's largest request, as its API documents it (docs/providers/*.md).
+    documented = {
+        "brevo": 1000,
+        "mailjet": 50,
+        "postmark": 500,
+        "sendgrid": 1000,
+        "mailgun": 1000,
+        "resend": 100,
+        "smtp": 100,
+        "outbox": 500,
+    }
+    for name, most in documented.items():
+        cls = provider_class(name)
+        assert cls.max_batch_size == most, name
+        assert SendOptions.from_options({}, cls).batch_size == most, name
+        assert SendOptions.from_options({"batch_size": 20}, cls).batch_size == 20, name
+
+
 def test_options_are_validated(project: Path) -> None:
     write_config(project, options={"batch_size": 0})
     with pytest.raises(ConfigError, match=r"delivery\.options\.batch_size"):
