@@ -33,7 +33,7 @@ from newsletter.errors import DeliveryError
 from newsletter.model import Recipient, RenderedEmail
 
 LEDGER_FILE = "ledger.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 __all__ = [
     "BatchRecord",
     "CampaignRecord",
@@ -89,7 +89,8 @@ CREATE TABLE IF NOT EXISTS batches (
     attempts INTEGER NOT NULL DEFAULT 0,
     started_at TEXT NOT NULL,
     finished_at TEXT,
-    error TEXT
+    error TEXT,
+    sending INTEGER
 );
 CREATE INDEX IF NOT EXISTS batches_by_state ON batches (send_id, state);
 CREATE TABLE IF NOT EXISTS campaigns (
@@ -130,9 +131,16 @@ class Ledger(BatchLedger, ListsLedger):
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             self._db.execute(statement)
+                    self._upgrade()
                     self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise DeliveryError(f"{path}: cannot open the delivery ledger: {exc}") from exc
+
+    def _upgrade(self) -> None:
+        """Columns added since an earlier version (its ledger opens and resumes as it is)."""
+        batches = {str(row[1]) for row in self._db.execute("PRAGMA table_info(batches)")}
+        if "sending" not in batches:  # version 3: the message on the wire (settles_each)
+            self._db.execute("ALTER TABLE batches ADD COLUMN sending INTEGER")
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> Ledger:
