@@ -304,6 +304,62 @@ def test_terminal_asks_for_confirmation(project: Path) -> None:
     assert not (config.state_dir / "outbox" / DAY).exists()
 
 
+def test_dry_run_prints_the_plan_then_why_a_real_send_would_be_refused(project: Path) -> None:
+    item = project / "bulletins" / DAY / "atelier-alliances.md"
+    item.write_text(
+        item.read_text(encoding="utf-8").replace(
+            'url: "https://example.org/jeudi/ateliers/faire-alliance-2026"',
+            'url: "www.example.org/ateliers"',
+        ),
+        encoding="utf-8",
+    )
+    invoke(project, "unsubscribe", "marie.dupont@example.org")
+    code, out, err = invoke(project, "send", DAY, "--dry-run")
+    assert code == 1, out
+    # The plan, as for an issue without errors: audience, suppressed, batches, the provider.
+    assert "audience: " in out and "suppressed: 1" in out and "to send: 12 in 1 batch" in out
+    assert "provider 'outbox' is ready" in out
+    assert "subscribers.csv:15: invalid address" in err
+    # Then the reasons, each at its file and line.
+    assert "would be refused now, for 1 reason:" in err
+    assert f"bulletins/{DAY}/atelier-alliances.md:3: 'url'" in err
+    # Nothing was recorded: the real ledger holds no send with an email that cannot be built.
+    config = load_config(project / "schedule.yaml")
+    with Ledger(config.state_dir / "ledger.sqlite3") as ledger:
+        assert ledger.latest_send(ISSUE, test=False) is None
+    item.write_text(
+        item.read_text(encoding="utf-8").replace(
+            'url: "www.example.org/ateliers"',
+            'url: "https://example.org/jeudi/ateliers/faire-alliance-2026"',
+        ),
+        encoding="utf-8",
+    )
+    code, out, err = invoke(project, "send", DAY, "--dry-run")
+    assert code == 0 and "to send: 12 in 1 batch" in out and "would be refused" not in err
+
+
+def test_dry_run_with_errors_and_a_provider_not_ready_lists_both(project: Path) -> None:
+    (project / "bulletins" / DAY / "atelier-alliances.md").write_text(
+        "---\ntitle: Sans url\n---\nTexte.\n", encoding="utf-8"
+    )
+    config = project / "schedule.yaml"
+    text = config.read_text(encoding="utf-8")
+    start = text.index("delivery:")
+    config.write_text(
+        text[:start]
+        + "delivery:\n  provider: sendgrid\n  audience: {csv: samples/subscribers.csv}\n"
+        + "  options: {api_key_env: NEWSLETTER_TEST_UNSET_KEY}\n",
+        encoding="utf-8",
+    )
+    code, out, err = invoke(project, "send", DAY, "--dry-run")
+    assert code == 1 and "to send: 13 in 1 batch" in out
+    assert "provider 'sendgrid' is not ready" in out
+    assert "would be refused now, for 3 reasons:" in err
+    assert f"error: bulletins/{DAY}/atelier-alliances.md:1: missing 'url'" in err
+    assert f"error: bulletins/{DAY}/atelier-alliances.md:1: missing 'section'" in err
+    assert "NEWSLETTER_TEST_UNSET_KEY is not set" in err
+
+
 def test_dry_run_checks_the_provider_settings(project: Path) -> None:
     config = project / "schedule.yaml"
     text = config.read_text(encoding="utf-8")
