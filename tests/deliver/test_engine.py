@@ -94,6 +94,25 @@ def test_registry_by_name() -> None:
     assert provider_class("scripted") is ScriptedProvider
 
 
+def test_batch_size_defaults_to_the_documented_maximum() -> None:
+    # Each provider's largest request, as its API documents it (docs/providers/*.md).
+    documented = {
+        "brevo": 1000,
+        "mailjet": 50,
+        "postmark": 500,
+        "sendgrid": 1000,
+        "mailgun": 1000,
+        "resend": 100,
+        "smtp": 100,
+        "outbox": 500,
+    }
+    for name, most in documented.items():
+        cls = provider_class(name)
+        assert cls.max_batch_size == most, name
+        assert SendOptions.from_options({}, cls).batch_size == most, name
+        assert SendOptions.from_options({"batch_size": 20}, cls).batch_size == 20, name
+
+
 def test_options_are_validated(project: Path) -> None:
     write_config(project, options={"batch_size": 0})
     with pytest.raises(ConfigError, match=r"delivery\.options\.batch_size"):
@@ -536,3 +555,52 @@ def test_list_audience_needs_a_provider_with_campaigns(project: Path) -> None:
     with open_ledger(config) as ledger:
         plan = prepare_send(ledger, config, rendered_email(), ISSUE, test=True)
         assert plan.to_send == 2  # test sends go to test_recipients, whatever the audience
+
+
+class OneAtATime(ScriptedProvider):
+    """Sends one message at a time and settles each as it goes; breaks on ``break_at``."""
+
+    name: ClassVar[str] = "one-at-a-time"
+    settles_each: ClassVar[bool] = True
+
+    def __init__(self, break_at: str | None = None) -> None:
+        super().__init__()
+        self.break_at = break_at
+
+    async def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        assert batch.settle is not None
+        results: list[RecipientResult] = []
+        for item in batch.items:
+            batch.settle(results[-1:], item.idx)
+            if item.recipient.email == self.break_at:
+                raise RuntimeError("the process dies here, this message on the wire")
+            self.delivered.append(item.recipient.email)
+            results.append(RecipientResult(item.idx, Status.SENT, message_id=item.message_id))
+        batch.settle(results[-1:], None)
+        return results
+
+
+def test_a_provider_that_settles_each_message_leaves_only_the_one_on_the_wire(
+    project: Path,
+) -> None:
+    write_config(project, options={"batch_size": 10, "max_in_flight": 1})
+    config = config_of(project)
+    broken = OneAtATime(break_at="abonne13@example.org")
+    with open_ledger(config) as ledger:
+        report = _run(ledger, config, broken)
+        send = ledger.latest_send(ISSUE, test=False)
+        assert send is not None
+        # Before the batch ends: the 3 accepted are sent, the one on the wire uncertain, the
+        # 6 never reached are pending again (not the whole batch of 10 uncertain).
+        counts = ledger.counts(send.id)
+        assert counts["sent"] == 13 and counts["uncertain"] == 1 and counts["pending"] == 11
+        assert "marked uncertain or pending" in str(report.run.error)  # type: ignore[attr-defined]
+        [(address, error)] = ledger.recipients_in(send.id, "uncertain")
+        assert address == "abonne13@example.org" and "being sent" in str(error)
+        healthy = OneAtATime()
+        _run(ledger, config, healthy)
+        counts = ledger.counts(send.id)
+        assert counts["sent"] == 24 and counts["uncertain"] == 1
+    assert sorted(broken.delivered + healthy.delivered) == sorted(
+        f"abonne{n}@example.org" for n in range(25) if n != 13
+    )

@@ -1,14 +1,18 @@
-"""Retry signals of HTTP providers: status codes, Retry-After and rate-limit reset headers."""
+"""HTTP provider helpers: status codes, Retry-After and reset headers, unsubscribe links."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hypothesis import given
+import pytest
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from newsletter.config import Config, load_config
 from newsletter.deliver.providers import Status
 from newsletter.deliver.providers.http import retry_after, status_of
+
+from .conftest import write_config
 
 NOW = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 
@@ -37,3 +41,17 @@ def test_retry_after_forms() -> None:
 def test_retry_after_never_raises(headers: dict[str, str]) -> None:
     value = retry_after(headers, NOW)
     assert value is None or value >= 0
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    return load_config(write_config(tmp_path_factory.mktemp("links")))
+
+
+@given(email=st.text(min_size=1, max_size=80), secret=st.binary(min_size=1, max_size=200))
+def test_unsubscribe_links_are_the_tokens_of_the_message(
+    config: Config, email: str, secret: bytes
+) -> None:
+    # The providers' fast path must give exactly the link newsletter.message builds (and that
+    # the serve stage verifies), for any address and any secret (longer than a block too).
+    assume(all(not 0xD800 <= ord(c) <= 0xDFFF for c in email))  # not encodable in UTF-8

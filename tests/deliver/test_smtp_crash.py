@@ -1,7 +1,8 @@
 """SMTP delivery against a real aiosmtpd server on loopback: faults, SIGTERM and SIGKILL.
 
 The guarantee under test: every recipient gets the issue once, or is listed as uncertain
-(at most one batch per kill), and nobody gets it twice.
+(at most one message per open connection per kill: each 250 is recorded as it comes), and
+nobody gets it twice.
 """
 
 from __future__ import annotations
@@ -226,9 +227,9 @@ def _wait_for_progress(process: subprocess.Popen[str], ledger_path: Path, beyond
 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_never_sends_twice(project: Path, smtp_sink: Sink) -> None:
-    recipients, batch_size, kills = 2000, 20, 4
+    recipients, batch_size, connections, kills = 2000, 50, 2, 4
     write_audience(project / "subscribers.csv", recipients)
-    smtp_config(project, smtp_sink, batch_size=batch_size, max_in_flight=1)
+    smtp_config(project, smtp_sink, batch_size=batch_size, max_in_flight=connections)
     config_file = project / "schedule.yaml"
     ledger_path = config_of(project).state_dir / "ledger.sqlite3"
     rng = random.Random(2026)
@@ -253,7 +254,9 @@ def test_sigkill_at_random_moments_never_sends_twice(project: Path, smtp_sink: S
         sent = {e for e, _ in ledger.recipients_in(send.id, "sent")}
     assert max(smtp_sink.received.values()) == 1  # nobody got it twice
     assert counts["sent"] + counts["uncertain"] == recipients
-    assert counts["uncertain"] <= kills * batch_size  # at most one batch per kill
+    # Each 250 is recorded as it comes: a kill leaves at most the message on the wire of each
+    # connection uncertain, never the rest of its batch (400 of 2,000 here before).
+    assert counts["uncertain"] <= kills * connections
     for n in range(recipients):
         address = f"abonne{n}@example.org"
         if address in sent:

@@ -113,7 +113,8 @@ def _progress_printer(every: int) -> tuple[Callable[[Progress], None], Callable[
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Print the plan (recipients, suppressed, batches); send nothing.",
+    help="Print the plan (recipients, suppressed, batches, provider), then why a real send "
+    "would be refused (exit status 1); send nothing.",
 )
 @click.option(
     "--yes",

@@ -22,6 +22,7 @@ from newsletter.deliver.providers import (
     Provider,
     ProviderError,
     RecipientResult,
+    Settle,
     Status,
     message_id_for,
 )
@@ -110,7 +111,9 @@ class Engine:
         self.fatal: str | None = None
         self._stamp = f"{send.created_at}|{send.id}|{send.kind}{send.run}"
 
-    def _batch(self, record: BatchRecord, members: list[LedgerRecipient]) -> Batch:
+    def _batch(
+        self, record: BatchRecord, members: list[LedgerRecipient], *, settling: bool = False
+    ) -> Batch:
         return Batch(
             key=f"{self.send.issue_date.isoformat()}-{self.send.kind}{self.send.run}-b{record.id}",
             issue_date=self.send.issue_date,
@@ -125,7 +128,37 @@ class Engine:
                 )
                 for m in members
             ),
+            settle=self._settler(record) if settling and self.provider.settles_each else None,
         )
+
+    def _settler(self, record: BatchRecord) -> Settle:
+        """Record each message's answer as it comes (providers that ``settles_each``): a
+        message accepted is sent for good, whatever happens to the rest of its batch."""
+
+        def settle(results: Sequence[RecipientResult], sending: int | None) -> None:
+            final = {Status.SENT: State.SENT, Status.UNCERTAIN: State.UNCERTAIN}
+            outcomes = [
+                Outcome(
+                    r.idx,
+                    final[r.status],
+                    message_id=r.message_id if r.status is Status.SENT else None,
+                    error=None if r.status is Status.SENT else (r.error or "answer lost"),
+                )
+                for r in results
+                if r.status in final
+            ]
+            # Refusals and retryable answers wait for the batch's end (the engine's rule for a
+            # batch refused as a whole needs them together); they were not delivered.
+            self.ledger.record_progress(record, outcomes, sending)
+
+        return settle
+
+    def _unsettled(self, record: BatchRecord) -> int:
+        """A batch left in flight that the provider cannot look up: uncertain, all of it, or
+        only its message on the wire when the provider settled each message as it went."""
+        if self.provider.settles_each:
+            return self.ledger.settle_crashed(record)
+        return self.ledger.mark_uncertain(record)
 
     async def reconcile(self) -> tuple[int, int]:
         """Settle the batches a previous run left in flight: (reconciled, uncertain)."""
@@ -136,7 +169,7 @@ class Engine:
             if members and self.provider.can_reconcile:
                 results = await self.provider.reconcile(self._batch(record, members))
             if results is None:
-                uncertain += self.ledger.mark_uncertain(record)
+                uncertain += self._unsettled(record)
                 continue
             by_idx = {r.idx: r for r in results}
             outcomes = []
@@ -226,7 +259,7 @@ class Engine:
                 progress.deferred += len(outcomes)
                 break
             attempt += 1
-            batch = self._batch(record, list(pending.values()))
+            batch = self._batch(record, list(pending.values()), settling=True)
             try:
                 results = await self.provider.send_batch(batch)
             except ProviderError as exc:
@@ -244,8 +277,8 @@ class Engine:
                     # Left in flight: the next run asks the provider what became of it.
                     fate = "the next send reconciles it with the provider"
                 else:
-                    self.ledger.mark_uncertain(record)
-                    fate = "its recipients are marked uncertain"
+                    self._unsettled(record)
+                    fate = "its recipients not yet answered are marked uncertain or pending"
                 self._fail(
                     f"provider '{self.provider.name}' failed unexpectedly on batch "
                     f"{batch.key}: {exc!r}; {fate}"

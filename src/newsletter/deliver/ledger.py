@@ -37,7 +37,7 @@ from newsletter.model import Recipient, RenderedEmail
 from newsletter.paths import private_dir, private_file
 
 LEDGER_FILE = "ledger.sqlite3"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 __all__ = [
     "BatchRecord",
     "CampaignRecord",
@@ -93,7 +93,8 @@ CREATE TABLE IF NOT EXISTS batches (
     attempts INTEGER NOT NULL DEFAULT 0,
     started_at TEXT NOT NULL,
     finished_at TEXT,
-    error TEXT
+    error TEXT,
+    sending INTEGER
 );
 CREATE INDEX IF NOT EXISTS batches_by_state ON batches (send_id, state);
 CREATE TABLE IF NOT EXISTS campaigns (
@@ -134,9 +135,16 @@ class Ledger(BatchLedger, ListsLedger, SubscribersLedger):
                     for statement in f"{_SCHEMA};{SUBSCRIBERS_SCHEMA};{FEEDBACK_SCHEMA}".split(";"):
                         if statement.strip():
                             self._db.execute(statement)
+                    self._upgrade()
                     self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise DeliveryError(f"{path}: cannot open the delivery ledger: {exc}") from exc
+
+    def _upgrade(self) -> None:
+        """Columns added since an earlier version (its ledger opens and resumes as it is)."""
+        batches = {str(row[1]) for row in self._db.execute("PRAGMA table_info(batches)")}
+        if "sending" not in batches:  # the message on the wire (since version 3) (settles_each)
+            self._db.execute("ALTER TABLE batches ADD COLUMN sending INTEGER")
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> Ledger:

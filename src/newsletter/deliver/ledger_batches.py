@@ -144,6 +144,55 @@ class BatchLedger(LedgerBase):
                 ),
             )
 
+    def record_progress(
+        self, batch: BatchRecord, outcomes: Sequence[Outcome], sending: int | None
+    ) -> None:
+        """A batch sent one message at a time: record the answers just settled and which
+        message goes out next (``sending``; None when none is on the wire), in one transaction.
+        """
+        with self.transaction() as db:
+            if outcomes:
+                db.executemany(
+                    "UPDATE recipients SET state = ?, message_id = ?, error = ? "
+                    "WHERE send_id = ? AND idx = ? AND state = ?",
+                    [
+                        (o.state, o.message_id, o.error, batch.send_id, o.idx, INFLIGHT)
+                        for o in outcomes
+                    ],
+                )
+            db.execute("UPDATE batches SET sending = ? WHERE id = ?", (sending, batch.id))
+
+    def settle_crashed(self, batch: BatchRecord) -> int:
+        """A batch found in flight whose provider records each message as it goes
+        (``record_progress``): only the message that was on the wire is uncertain; the other
+        recipients still in flight never went out (not reached yet, or refused, or to retry)
+        and are pending again. Returns how many became uncertain."""
+        with self.transaction() as db:
+            row = db.execute("SELECT sending FROM batches WHERE id = ?", (batch.id,)).fetchone()
+            sending = row[0] if row is not None else None
+            uncertain = 0
+            if sending is not None:
+                uncertain = db.execute(
+                    "UPDATE recipients SET state = ?, error = 'sent or not: the process "
+                    "stopped while this message was being sent' "
+                    "WHERE send_id = ? AND batch_id = ? AND idx = ? AND state = ?",
+                    (RecipientState.UNCERTAIN, batch.send_id, batch.id, sending, INFLIGHT),
+                ).rowcount
+            db.execute(
+                "UPDATE recipients SET state = ?, error = NULL "
+                "WHERE send_id = ? AND batch_id = ? AND idx BETWEEN ? AND ? AND state = ?",
+                (PENDING, batch.send_id, batch.id, batch.lo, batch.hi, INFLIGHT),
+            )
+            db.execute(
+                "UPDATE batches SET state = ?, finished_at = ?, sending = NULL WHERE id = ?",
+                (
+                    BatchState.UNCERTAIN if uncertain else BatchState.DONE,
+                    now_iso(),
+                    batch.id,
+                ),
+            )
+        return int(uncertain)
+
     def open_batches(
         self, send_id: int, state: BatchState = BatchState.INFLIGHT
     ) -> list[BatchRecord]:

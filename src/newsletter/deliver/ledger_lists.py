@@ -76,6 +76,18 @@ class ListsLedger(LedgerBase):
                 ).rowcount
         return added
 
+    def copy_suppressions(self, other: LedgerBase) -> None:
+        """Take in the suppression list of ``other`` (a scratch ledger planning a dry run)."""
+        rows = other._db.execute(
+            "SELECT email_key, email, reason, source, added_at FROM suppressions"
+        )
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO suppressions (email_key, email, reason, source, "
+                "added_at) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+
     def is_suppressed(self, email: str) -> bool:
         row = self._db.execute(
             "SELECT 1 FROM suppressions WHERE email_key = ?", (address_key(email),)

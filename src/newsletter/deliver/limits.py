@@ -36,7 +36,9 @@ class SendOptions:
         naming every bad key) or from options already validated."""
         if not isinstance(options, ProviderOptions):
             options = parse_options(provider.options_model, options, provider=provider.name)
-        size = options.batch_size or min(100, provider.max_batch_size)
+        # Default: the provider's documented maximum (fewer, larger requests: the HTML goes
+        # once per request where the provider personalizes).
+        size = options.batch_size or provider.max_batch_size
         return cls(
             batch_size=min(size, provider.max_batch_size),
             max_in_flight=options.max_in_flight,

@@ -10,11 +10,13 @@ import fcntl
 import os
 import signal
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 
 from newsletter.config import Config
 from newsletter.deliver.campaign import execute_campaign, resolve_uncertain_campaign
@@ -28,7 +30,7 @@ from newsletter.deliver.providers import (
 from newsletter.deliver.reports import DeliveryReport, SendPlan
 from newsletter.deliver.snapshot import SnapshotReport, audience_rows
 from newsletter.deliver.states import TO_SEND, RecipientState, Resolution
-from newsletter.errors import DeliveryError, NewsletterError
+from newsletter.errors import DeliveryError, NewsletterError, Problem
 from newsletter.issue.prepare import prepare
 from newsletter.model import Recipient, RenderedEmail
 from newsletter.tokens import load_secret
@@ -255,6 +257,31 @@ class SendHooks:
     handle_signals: bool = False
 
 
+class DryRunRefused(DeliveryError):
+    """A dry run printed its plan, but a real send would be refused now; ``problems`` are the
+    reasons (content or check errors, a provider that cannot be built), after a headline."""
+
+
+def _plan_without_email(
+    ledger: Ledger,
+    config: Config,
+    issue_date: date,
+    *,
+    test: bool,
+    provider_type: type[Provider] | None,
+) -> SendPlan:
+    """The plan of a dry run whose email cannot be built: the audience is snapshotted into a
+    scratch ledger that holds a copy of the suppression list, so the counts are those a real
+    send would find, and nothing is written to the real ledger (it holds no email to send)."""
+    with tempfile.TemporaryDirectory(prefix="newsletter-dry-run-") as folder:
+        with Ledger(Path(folder) / "plan.sqlite3", durable=False) as scratch:
+            scratch.copy_suppressions(ledger)
+            stand_in = RenderedEmail(issue_date, "(the email cannot be built yet)", "", "", "")
+            return prepare_send(
+                scratch, config, stand_in, issue_date, test=test, provider_type=provider_type
+            )
+
+
 class IssueNotSendable(DeliveryError):
     """The render hook refused the issue (content errors, not approved, check errors).
 
@@ -299,6 +326,35 @@ async def _wait_for_lock(config: Config, seconds: float, stop: asyncio.Event | N
         await asyncio.sleep(LOCK_POLL)
 
 
+def _dry_run(
+    config: Config,
+    plan: SendPlan,
+    provider: Provider | None,
+    refusals: list[Problem],
+    notice: Callable[[str], None],
+) -> DeliveryReport:
+    """Build the provider (its options and secrets) without sending, so that a mistake shows
+    now rather than on Thursday morning; DryRunRefused when a real send would be refused."""
+    try:
+        ready = provider or create_provider(config, secret=load_secret(config))
+    except NewsletterError as exc:
+        if not refusals:
+            raise
+        notice(f"provider '{plan.provider}' is not ready")
+        refusals.extend(exc.problems)
+    else:
+        if not refusals:
+            return DeliveryReport(
+                plan.send, RunResult.nothing(), plan.counts, dry_run_provider=ready.name
+            )
+        notice(f"dry run: nothing was sent (provider '{ready.name}' is ready)")
+    day = plan.send.issue_date.isoformat()
+    headline = Problem(
+        f"a real send of issue {day} would be refused now, for {plural(len(refusals), 'reason')}:"
+    )
+    raise DryRunRefused(headline, [headline, *refusals])
+
+
 async def send_issue(
     config: Config,
     issue_date: date,
@@ -322,7 +378,10 @@ async def send_issue(
     it began with; an issue already sent is never rendered again), typically
     ``lambda: rendered_issue(config, day, need_approval=...)``, which checks the approval; its
     refusal is raised as IssueNotSendable (EmptyIssue as it is). An issue already sent returns
-    a report with ``already_sent``; a dry run one with ``dry_run_provider``, sending nothing.
+    a report with ``already_sent``; a dry run one with ``dry_run_provider``, sending nothing,
+    or, when a real send would be refused (content or check errors, a provider that cannot be
+    built), DryRunRefused with every reason after the plan was shown (the plan of an email that
+    cannot be built is counted in a scratch ledger: the real one is left as it was).
     Setting ``stop`` finishes the batches in flight and returns. Another send (or a dry run)
     holding the lock is waited for up to ``lock_wait`` seconds (0: fail at once); after it,
     this one resumes what is left or finds the issue sent.
@@ -341,23 +400,28 @@ async def send_issue(
                 campaign=ledger.campaign(existing.id),
             )
         needs_email = test or existing is None or existing.started_at is None
-        plan = prepare_send(
-            ledger,
-            config,
-            _render(render) if needs_email else None,
-            issue_date,
-            test=test,
-            provider_type=type(provider) if provider else None,
-        )
+        provider_type = type(provider) if provider else None
+        refusals: list[Problem] = []
+        rendered = None
+        if needs_email:
+            try:
+                rendered = _render(render)
+            except IssueNotSendable as exc:
+                if not dry_run:
+                    raise
+                refusals.extend(exc.problems)  # the plan first, then why it would be refused
+        if needs_email and rendered is None:
+            plan = _plan_without_email(
+                ledger, config, issue_date, test=test, provider_type=provider_type
+            )
+        else:
+            plan = prepare_send(
+                ledger, config, rendered, issue_date, test=test, provider_type=provider_type
+            )
         if hooks.on_plan is not None:
             hooks.on_plan(plan)
         if dry_run:
-            # Build the provider (its options and secrets), without sending, so that a
-            # mistake shows now rather than on Thursday morning.
-            ready = provider or create_provider(config, secret=load_secret(config))
-            return DeliveryReport(
-                plan.send, RunResult.nothing(), plan.counts, dry_run_provider=ready.name
-            )
+            return _dry_run(config, plan, provider, refusals, notice)
         if resolve_uncertain is not None:
             plan = _resolve(ledger, plan, Resolution(resolve_uncertain), notice)
         if hooks.confirm is not None and plan.has_work and not hooks.confirm(plan):

@@ -78,6 +78,10 @@ class FakeMailjet(FakeApi):
         )
         headers = {**(glob.get("Headers") or {}), **(message.get("Headers") or {})}
         campaign = message.get("CustomCampaign")
+        if message.get("DeduplicateCampaign") is True and not campaign:
+            self.problem("DeduplicateCampaign without a CustomCampaign deduplicates nothing")
+        # DeduplicateCampaign: a contact already sent a message of this campaign gets no
+        # second one; the message is still answered as a success.
         with self.lock:
             seen = self.campaigns.setdefault(str(campaign), set())
             duplicate = message.get("DeduplicateCampaign") is True and address.lower() in seen

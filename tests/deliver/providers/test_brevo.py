@@ -26,9 +26,10 @@ from newsletter.deliver.providers.brevo import BrevoProvider
 from newsletter.errors import ConfigError, DeliveryError
 from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus, Recipient
+from newsletter.tokens import verify_token
 
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
-from .driver import newsletter
+from .driver import SECRET, configure_provider, newsletter, send
 from .fake_brevo import FakeBrevo
 from .fakes import serve
 
@@ -146,6 +147,28 @@ def test_payload_sends_html_once_with_params_per_version(project: Path, brevo_ke
 
 
 # -- answers, against the fake Brevo on loopback ------------------------------------------
+
+
+def test_under_1_kb_on_the_wire_per_recipient(project: Path, brevo_key: str) -> None:
+    # 2,000 recipients with a column, the default batch size (Brevo's 1,000 versions): the
+    # HTML goes once per request and each version carries only the params the email uses.
+    write_audience(project / "subscribers.csv", 2000)
+    api = FakeBrevo()
+    with serve(api) as url:
+        report = send(configure_provider(project, "brevo", url, "BREVO_API_KEY"))
+    assert report.finished and report.counts["sent"] == 2000 and not api.problems
+    assert len(api.requests) == 2
+    wire = sum(
+        len(r.body) + sum(len(k) + len(v) + 4 for k, v in r.headers.items()) for r in api.requests
+    )
+    assert wire / 2000 < 1024, wire / 2000
+    # Every recipient got the email filled in for them, with their own working link.
+    subject, html_body, text_body, headers = api.messages["abonne1234@example.org"]
+    assert "Prénom1234" in html_body and "[[" not in html_body + text_body + subject
+    link = headers["List-Unsubscribe"].split(">")[0].lstrip("<")
+    assert verify_token(SECRET, link.rsplit("/", 1)[1]) == "abonne1234@example.org"
+    assert link in html_body and link in text_body
+    assert len(api.counts()) == 2000 and set(api.counts().values()) == {1}
 
 
 def test_rate_limit_then_sent_with_the_reset_header(project: Path, brevo_key: str) -> None:

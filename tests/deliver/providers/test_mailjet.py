@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from newsletter.config import Config
+from newsletter.deliver.ledger import open_ledger
 from newsletter.deliver.limits import SendOptions
 from newsletter.deliver.providers import (
     Batch,
@@ -22,12 +24,13 @@ from newsletter.deliver.providers import (
     create_provider,
 )
 from newsletter.deliver.providers.mailjet import MailjetProvider
+from newsletter.deliver.service import prepare_send
 from newsletter.errors import ConfigError
 from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus, Recipient
 
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
-from .driver import newsletter
+from .driver import SECRET, configure_provider, newsletter, send
 from .fake_mailjet import FakeMailjet, basic_auth
 from .fakes import serve
 
@@ -124,12 +127,79 @@ def test_per_message_errors_and_retries(project: Path, mailjet_keys: None) -> No
     assert sorted(api.counts()) == ["abonne0@example.org", "abonne2@example.org"]
 
 
-def test_lost_answer_is_uncertain_never_resent(project: Path, mailjet_keys: None) -> None:
+def _mailjet_send_config(project: Path, url: str, recipients: int, **options: Any) -> Config:
+    write_audience(project / "subscribers.csv", recipients)
+    return configure_provider(
+        project,
+        "mailjet",
+        url,
+        "MAILJET_API_KEY",
+        api_secret_env="MAILJET_SECRET_KEY",  # noqa: S106 (a variable's name)
+        batch_size=5,
+        max_in_flight=1,
+        timeout=5,
+        lost_answer_pause=0.05,
+        **options,
+    )
+
+
+def test_a_lost_answer_is_sent_again_and_deduplicated(project: Path, mailjet_keys: None) -> None:
+    # The first batch is taken, then its answer is lost: sent again as it is, into the same
+    # campaign, Mailjet refuses the 5 messages it already sent, and nobody is left uncertain.
     api = FakeMailjet(faults=["lose"])
     with serve(api) as url:
-        (lost,) = asyncio.run(_send(_provider(project, url, timeout=5), _batch(2)))
-    assert {r.status for r in lost} == {Status.UNCERTAIN}
-    assert len(api.requests) == 1 and len(api.counts()) == 2
+        report = send(_mailjet_send_config(project, url, 12))
+    assert report.finished and report.counts["sent"] == 12 and report.counts["uncertain"] == 0
+    assert api.deduplicated == 5 and len(api.requests) == 4
+    first, again = (r.json["Globals"] for r in api.requests[:2])
+    assert first["CustomCampaign"] == again["CustomCampaign"]
+    assert again["DeduplicateCampaign"] is True
+    assert len(api.counts()) == 12 and set(api.counts().values()) == {1}
+
+
+def test_answers_lost_on_every_attempt_wait_for_the_next_run(
+    project: Path, mailjet_keys: None
+) -> None:
+    api = FakeMailjet(faults=["lose"] * 3)
+    with serve(api) as url:
+        config = _mailjet_send_config(project, url, 5, max_attempts=3)
+        report = send(config)
+        assert report.counts["retry"] == 5 and report.counts["uncertain"] == 0
+        report = send(config)  # the same send: the same campaign, deduplicated
+    assert report.finished and report.counts["sent"] == 5
+    assert api.deduplicated == 5 * 3 and len(api.requests) == 4
+    assert len(api.counts()) == 5 and set(api.counts().values()) == {1}
+
+
+def test_a_batch_in_flight_after_a_crash_is_sent_again(project: Path, mailjet_keys: None) -> None:
+    api = FakeMailjet()
+    with serve(api) as url:
+        config = _mailjet_send_config(project, url, 12)
+        with open_ledger(config) as ledger:
+            plan = prepare_send(ledger, config, rendered_email(), ISSUE)
+            record, members, _ = ledger.claim_batch(plan.send.id, 0, 5)
+            assert record is not None
+        # The process that claimed it sent the request, then died before the answer.
+        crashed = Batch(
+            f"{ISSUE.isoformat()}-real1-b{record.id}",
+            ISSUE,
+            False,
+            1,
+            rendered_email(),
+            tuple(BatchItem(m.idx, m.recipient, f"<{m.idx}@example.org>") for m in members),
+        )
+        asyncio.run(_send(create_mailjet(config), crashed))
+        assert len(api.counts()) == 5
+        report = send(config)
+    assert report.run.reconciled == 5 and report.counts["uncertain"] == 0
+    assert report.finished and report.counts["sent"] == 12 and api.deduplicated == 5
+    assert len(api.counts()) == 12 and set(api.counts().values()) == {1}
+
+
+def create_mailjet(config: Config) -> MailjetProvider:
+    provider = create_provider(config, secret=SECRET)
+    assert isinstance(provider, MailjetProvider)
+    return provider
 
 
 def test_bad_credentials_stop_thenewsletter(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

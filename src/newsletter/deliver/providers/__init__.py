@@ -15,7 +15,7 @@ import difflib
 import hashlib
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from email.message import EmailMessage
@@ -68,6 +68,13 @@ class BatchItem:
     message_id: str
 
 
+#: How a provider that sends one message at a time settles each message as it goes
+#: (``Provider.settles_each``): the results known since the last call, and the ``idx`` of the
+#: message about to go out (None: nothing is on the wire now). The engine commits them to the
+#: ledger before it returns, so after a crash only the message on the wire is uncertain.
+Settle = Callable[[Sequence[RecipientResult], int | None], None]
+
+
 @dataclass(frozen=True)
 class Batch:
     """Recipients that go out in one provider request."""
@@ -79,6 +86,8 @@ class Batch:
     run: int
     rendered: RenderedEmail
     items: tuple[BatchItem, ...]
+    #: Set by the engine for a provider that ``settles_each`` message; see ``Settle``.
+    settle: Settle | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,10 @@ class Provider(ABC):
     personalizes: ClassVar[bool] = False
     #: True when ``reconcile`` can tell what happened to a batch whose answer was lost.
     can_reconcile: ClassVar[bool] = False
+    #: True when the provider sends a batch one message at a time and calls ``batch.settle``
+    #: before each message and at the end (SMTP): each answer is recorded as it comes, and a
+    #: crash leaves only the message then on the wire uncertain, not the whole batch.
+    settles_each: ClassVar[bool] = False
     #: True when ``send_campaign`` sends to a list held by the provider (audience.list_id).
     sends_campaigns: ClassVar[bool] = False
     #: What ``delivery.options`` may hold for this provider, the engine's options included;

@@ -77,6 +77,11 @@ class HttpApiProvider(Provider):
     secret_options: ClassVar[tuple[tuple[str, str], ...]] = (("api_key_env", "API key"),)
     #: Seconds the provider keeps an idempotency key; None when its requests carry none.
     idempotency_ttl: ClassVar[float | None] = None
+    #: True when the provider itself refuses a second message to a recipient already reached
+    #: in the same send (Mailjet's ``CustomCampaign`` with ``DeduplicateCampaign``): a batch
+    #: whose answer was lost is sent again as it is, in this run or a later one, after
+    #: ``lost_answer_pause()``.
+    deduplicates_send: ClassVar[bool] = False
 
     settings: HttpApiOptions
 
@@ -163,8 +168,15 @@ class HttpApiProvider(Provider):
         """What identifies the same request again (the idempotency key's scope)."""
         return batch.key
 
+    def lost_answer_pause(self) -> float | None:
+        """Seconds to wait before sending again a batch whose answer was lost (the provider
+        must have taken the first request before it can refuse the second)."""
+        return None
+
     def idempotent(self, batch: Batch) -> bool:
         """True when sending this batch's request again cannot deliver it twice."""
+        if self.deduplicates_send:
+            return True
         if self.idempotency_ttl is None:
             return False
         lost_at = self._lost_at.get(self.attempt_key(batch))
@@ -211,7 +223,12 @@ class HttpApiProvider(Provider):
             return _all(items, Status.RETRYABLE, reason)
         if self.idempotent(batch):
             self._lost_at.setdefault(self.attempt_key(batch), time.monotonic())
-            return _all(items, Status.RETRYABLE, f"{reason} (answer lost; sent again as is)")
+            return _all(
+                items,
+                Status.RETRYABLE,
+                f"{reason} (answer lost; sent again as is)",
+                self.lost_answer_pause(),
+            )
         reason += "; the request went out and its answer was lost: maybe delivered"
         return _all(items, Status.UNCERTAIN, reason)
 
@@ -221,6 +238,8 @@ class HttpApiProvider(Provider):
         another key) or an expired key. Then its recipients are uncertain."""
         if not self.answer_lost(batch):
             return results
+        if self.deduplicates_send:
+            return results  # a later run sends it again into the same deduplicated send
         if self.idempotent(batch) and self.tries(batch) < self.settings.max_attempts:
             return results
         return [

@@ -6,14 +6,19 @@ message carries only its recipient, its ``Variables`` and its ``List-Unsubscribe
 Every message is in the send's ``CustomCampaign`` with ``DeduplicateCampaign: true``, so Mailjet
 itself refuses a second message to the same address in the same send.
 
+Mailjet has no idempotency key, but that deduplication is one for the whole send: a batch
+whose answer was lost (or found in flight after a crash) is sent again as it is, after
+``lost_answer_pause`` seconds, and Mailjet refuses the messages it already sent. Nobody is
+left uncertain for a lost answer.
+
 Options (``MailjetOptions``): ``base_url`` (default https://api.mailjet.com), ``api_key_env`` /
 ``api_secret_env`` (defaults ``MAILJET_API_KEY`` / ``MAILJET_SECRET_KEY``), ``timeout``
-(seconds, default 30), and the engine's. No idempotency key: an answer lost after the request
-went out leaves its recipients uncertain, never sent again.
+(seconds, default 30), ``lost_answer_pause`` (seconds, default 5), and the engine's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -40,7 +45,7 @@ from newsletter.deliver.providers.http import (
     unsubscribe_headers,
     variable_values,
 )
-from newsletter.deliver.providers.options import EnvName, HttpApiOptions
+from newsletter.deliver.providers.options import EnvName, HttpApiOptions, Seconds
 from newsletter.message import TEST_PREFIX, one_line
 
 DEFAULT_BASE_URL = "https://api.mailjet.com"
@@ -61,6 +66,8 @@ class MailjetOptions(HttpApiOptions):
     base_url: str = DEFAULT_BASE_URL
     api_key_env: EnvName = "MAILJET_API_KEY"
     api_secret_env: EnvName = "MAILJET_SECRET_KEY"  # noqa: S105 (a variable's name)
+    #: Seconds before a batch whose answer was lost is sent again (deduplicated by Mailjet).
+    lost_answer_pause: Seconds = 5.0
 
 
 @register_provider
@@ -70,6 +77,10 @@ class MailjetProvider(HttpApiProvider):
     name = "mailjet"
     max_batch_size = MAX_MESSAGES
     personalizes = True
+    deduplicates_send = True
+    can_reconcile = True
+
+    settings: MailjetOptions
     options_model = MailjetOptions
     secret_options = (
         ("api_key_env", "Mailjet API key"),
@@ -117,6 +128,17 @@ class MailjetProvider(HttpApiProvider):
         }
 
     # -- sending ----------------------------------------------------------------------
+    def lost_answer_pause(self) -> float:
+        return self.settings.lost_answer_pause
+
+    async def reconcile(self, batch: Batch) -> list[RecipientResult]:
+        """A batch found in flight after a crash: to send again into the same campaign, where
+        Mailjet refuses whatever of it already went out (after the pause, in case the first
+        request is still being taken)."""
+        await asyncio.sleep(self.lost_answer_pause())
+        reason = "mailjet: found in flight after a crash; sent again (DeduplicateCampaign)"
+        return all_results(batch.items, Status.RETRYABLE, reason)
+
     def request(self, batch: Batch) -> ApiRequest:
         return ApiRequest("POST", "/v3.1/send", batch.items, {"json": self.payload(batch)})
 

@@ -75,7 +75,7 @@ class ProviderOptions(BaseModel):
     """The engine's options, accepted by every provider: how hard a send pushes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    #: Recipients per request; None: the provider's own most, up to 100.
+    #: Recipients per request; None: the provider's documented maximum.
     batch_size: PositiveInt | None = None
     max_in_flight: PositiveInt = 4
     #: Messages per second; None for no limit.

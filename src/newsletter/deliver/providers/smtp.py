@@ -6,8 +6,11 @@ with ``security: tls``, 25 with ``none``), ``security`` (``starttls`` | ``tls`` 
 ``timeout`` (seconds, default 30), ``envelope_from`` (bounce address; default: the sender),
 ``ca_file`` (a PEM bundle to trust instead of the system's, for a private CA).
 
-Each request in flight holds one connection; a dropped connection is reopened for the rest
-of the batch. What a failure means for the recipient (RFC 5321):
+Each batch in flight holds one connection; a dropped connection is reopened for the rest of
+the batch. The messages of a batch go one at a time, and each answer is recorded in the ledger
+as it comes, with the message about to go (``batch.settle``): a crash leaves at most the one
+message on the wire of each connection uncertain. What a failure means for the recipient
+(RFC 5321):
 
 - before the end of the message's data went out (connect, MAIL, RCPT, DATA), or a 4xx reply:
   not delivered, retryable;
@@ -31,6 +34,7 @@ from typing import Annotated, Any, ClassVar
 from newsletter.config import Config
 from newsletter.deliver.providers import (
     Batch,
+    BatchItem,
     Provider,
     ProviderContext,
     ProviderError,
@@ -106,6 +110,7 @@ class SmtpProvider(Provider):
     max_batch_size: ClassVar[int] = 100
     personalizes: ClassVar[bool] = False
     can_reconcile: ClassVar[bool] = False
+    settles_each: ClassVar[bool] = True
     options_model: ClassVar[type[ProviderOptions]] = SmtpOptions
 
     def __init__(self, config: Config, secret: bytes, settings: SmtpSettings) -> None:
@@ -235,79 +240,86 @@ class SmtpProvider(Provider):
 
     # -- sending ----------------------------------------------------------------------
     async def send_batch(self, batch: Batch) -> list[RecipientResult]:
-        return await asyncio.to_thread(self._send_batch, batch)
-
-    def _send_batch(self, batch: Batch) -> list[RecipientResult]:
+        """Send each message in turn, each in a worker thread. Before each message (and at the
+        end) ``batch.settle`` is told the answers since the last call and which message goes
+        out next, so each 250 is recorded as it comes and a crash leaves only the message on
+        the wire uncertain."""
         results: list[RecipientResult] = []
+        fresh: list[RecipientResult] = []
+        settle = batch.settle or (lambda _results, _sending: None)
         smtp: _Client | None = None
         for position, item in enumerate(batch.items):
-            if smtp is None:
-                try:
-                    smtp = self._borrow()
-                except ProviderError as exc:
-                    if position == 0:
-                        raise  # nothing of this batch went out: the run stops cleanly
-                    # Part of the batch went out: record it, leave the rest for later.
-                    results.extend(
-                        RecipientResult(rest.idx, Status.RETRYABLE, error=str(exc))
-                        for rest in batch.items[position:]
-                    )
-                    return results
-                except (OSError, smtplib.SMTPException) as exc:
-                    reason = f"cannot connect to {self.settings.host}:{self.settings.port}: {exc}"
-                    results.extend(
-                        RecipientResult(rest.idx, Status.RETRYABLE, error=reason)
-                        for rest in batch.items[position:]
-                    )
-                    return results
-            message = item_message(batch, item, self.config, self.secret)
-            if isinstance(message, RecipientResult):
-                results.append(message)
-                continue
-            smtp.data_sent = False
-            try:
-                smtp.send_message(
-                    message, from_addr=self.settings.envelope_from, to_addrs=[item.recipient.email]
-                )
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, text = next(iter(exc.recipients.values()), (0, b""))
-                results.append(_by_code(item.idx, int(code), text))
-                smtp = self._after_error(smtp)
-                continue
-            except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-                if not 500 <= exc.smtp_code < 600:
-                    results.append(_by_code(item.idx, exc.smtp_code, exc.smtp_error))
-                    smtp = self._after_error(smtp) if exc.smtp_code != 421 else self._drop(smtp)
-                    continue
-                # Not about this recipient: everyone after would be refused the same way.
-                self._release(self._after_error(smtp))
-                raise ProviderError(_refusal(self.settings, exc), results=results) from exc
-            except smtplib.SMTPResponseException as exc:
-                results.append(_by_code(item.idx, exc.smtp_code, exc.smtp_error))
-                smtp = self._after_error(smtp) if exc.smtp_code != 421 else self._drop(smtp)
-                continue
-            except (OSError, smtplib.SMTPException) as exc:
-                if smtp.data_sent:
-                    # The whole message went out and the reply was lost: the server may have
-                    # taken it. Sending again could deliver it twice.
-                    results.append(
-                        RecipientResult(
-                            item.idx,
-                            Status.UNCERTAIN,
-                            error=f"connection lost after the message was sent, before the "
-                            f"server's answer ({exc or type(exc).__name__}): maybe delivered",
-                        )
-                    )
-                else:
-                    # Lost before the end of the data: the server discards the message.
-                    results.append(
-                        RecipientResult(item.idx, Status.RETRYABLE, error=f"connection lost: {exc}")
-                    )
-                smtp = self._drop(smtp)
-                continue
-            results.append(RecipientResult(item.idx, Status.SENT, message_id=item.message_id))
+            settle(fresh, item.idx)
+            fresh = []
+            # An unexpected error here leaves this message marked as on the wire: uncertain.
+            step = await asyncio.to_thread(self._send_one, smtp, batch, position, item)
+            smtp = step.smtp
+            results.extend(step.results)
+            fresh.extend(step.results)
+            if step.refusal is not None:
+                settle(fresh, None)
+                raise ProviderError(step.refusal, results=results) from step.cause
+            if step.stop:
+                settle(fresh, None)
+                return results
         self._release(smtp)
+        settle(fresh, None)
         return results
+
+    def _send_one(
+        self, smtp: _Client | None, batch: Batch, position: int, item: BatchItem
+    ) -> _Step:
+        """One message on ``smtp`` (connected first if None): its result, the connection to
+        go on with, or why the rest of the batch cannot go now."""
+        if smtp is None:
+            try:
+                smtp = self._borrow()
+            except ProviderError as exc:
+                if position == 0:
+                    raise  # nothing of this batch went out: the run stops cleanly
+                # Part of the batch went out: record it, leave the rest for later.
+                return _Step(None, _rest(batch, position, str(exc)), stop=True)
+            except (OSError, smtplib.SMTPException) as exc:
+                reason = f"cannot connect to {self.settings.host}:{self.settings.port}: {exc}"
+                return _Step(None, _rest(batch, position, reason), stop=True)
+        message = item_message(batch, item, self.config, self.secret)
+        if isinstance(message, RecipientResult):
+            return _Step(smtp, [message])
+        smtp.data_sent = False
+        try:
+            smtp.send_message(
+                message, from_addr=self.settings.envelope_from, to_addrs=[item.recipient.email]
+            )
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()), (0, b""))
+            return _Step(self._after_error(smtp), [_by_code(item.idx, int(code), text)])
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            if not 500 <= exc.smtp_code < 600:
+                after = self._after_error(smtp) if exc.smtp_code != 421 else self._drop(smtp)
+                return _Step(after, [_by_code(item.idx, exc.smtp_code, exc.smtp_error)])
+            # Not about this recipient: everyone after would be refused the same way.
+            self._release(self._after_error(smtp))
+            return _Step(None, [], refusal=_refusal(self.settings, exc), cause=exc)
+        except smtplib.SMTPResponseException as exc:
+            after = self._after_error(smtp) if exc.smtp_code != 421 else self._drop(smtp)
+            return _Step(after, [_by_code(item.idx, exc.smtp_code, exc.smtp_error)])
+        except (OSError, smtplib.SMTPException) as exc:
+            if smtp.data_sent:
+                # The whole message went out and the reply was lost: the server may have
+                # taken it. Sending again could deliver it twice.
+                result = RecipientResult(
+                    item.idx,
+                    Status.UNCERTAIN,
+                    error=f"connection lost after the message was sent, before the "
+                    f"server's answer ({exc or type(exc).__name__}): maybe delivered",
+                )
+            else:
+                # Lost before the end of the data: the server discards the message.
+                result = RecipientResult(
+                    item.idx, Status.RETRYABLE, error=f"connection lost: {exc}"
+                )
+            return _Step(self._drop(smtp), [result])
+        return _Step(smtp, [RecipientResult(item.idx, Status.SENT, message_id=item.message_id)])
 
     def _release(self, smtp: _Client | None) -> None:
         if smtp is not None:
@@ -324,6 +336,25 @@ class SmtpProvider(Provider):
         """Close a connection that cannot be trusted any more; the next message reconnects."""
         self._discard(smtp)
         return None
+
+
+@dataclass
+class _Step:
+    """What one message of a batch came to (see ``SmtpProvider._send_one``)."""
+
+    smtp: _Client | None
+    results: list[RecipientResult]
+    #: The rest of the batch cannot go now (no connection); its results are in ``results``.
+    stop: bool = False
+    #: The server refused the sender or the message (5xx): the run stops.
+    refusal: str | None = None
+    cause: BaseException | None = None
+
+
+def _rest(batch: Batch, position: int, reason: str) -> list[RecipientResult]:
+    return [
+        RecipientResult(rest.idx, Status.RETRYABLE, error=reason) for rest in batch.items[position:]
+    ]
 
 
 def _quit(smtp: smtplib.SMTP) -> None:
