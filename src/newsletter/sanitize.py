@@ -252,3 +252,59 @@ def markdown_to_html(text: str) -> str:
     if not text.strip():
         return ""
     return sanitize_html(_MARKDOWN.render(text), tags=MARKDOWN_TAGS)
+
+
+# -- text that must never act as a template ---------------------------------------------------
+
+#: Where a per-reader token would start: ours (``[[x]]``) and the providers' (``{{x}}``,
+#: ``{%``, ``%recipient.x%``, ``*|X|*``). Each match is the first character of a pair.
+_TOKEN_PAIR = re.compile(r"\[(?=\[)|\](?=\])|\{(?=[{%#])|%(?=recipient\.)|\*(?=\|)|\|(?=\*)", re.I)
+#: Breaks a token without changing what a reader sees.
+ZERO_WIDTH_SPACE = "\u200b"
+#: A per-reader token as check looks for it, in every syntax that someone fills.
+TEMPLATE_TOKEN = re.compile(
+    r"\[\[[^\[\]\n]{1,60}\]\]|\{\{.{0,60}?\}\}|\{%.{0,60}?%\}|%recipient\.[\w.-]{1,60}%"
+    r"|\*\|[A-Za-z0-9_:]{1,60}\|\*",
+    re.I,
+)
+_URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+_URL_TOKEN_CHARS = {"[": "%5B", "]": "%5D", "{": "%7B", "}": "%7D", "|": "%7C"}
+_HTML_TAG = re.compile(r"(<[^>]*>)")
+_URL_ATTRIBUTE = re.compile(r"""(\s(?:href|src)\s*=\s*)(?:"([^"]*)"|'([^']*)')""", re.I)
+
+
+def neutral_text(text: str) -> str:
+    """Text from outside (a feed) that no filler can read as a placeholder: a zero-width
+    space goes between the two characters of ``[[``, ``]]``, ``{{``, ``*|`` ..., so a reader
+    sees the same text and neither delivery nor a provider fills it. Idempotent."""
+    return _TOKEN_PAIR.sub(lambda match: match.group(0) + ZERO_WIDTH_SPACE, text)
+
+
+def neutral_url(url: str) -> str:
+    """A URL from outside with the characters of placeholders percent-encoded after its host
+    (``[[email]]`` becomes ``%5B%5Bemail%5D%5D``): the same address for the server, never a
+    token for delivery. Idempotent."""
+    start = _URL_START.match(url)
+    head, rest = (url[: start.end()], url[start.end() :]) if start else ("", url)
+    rest = "".join(_URL_TOKEN_CHARS.get(char, char) for char in rest)
+    return head + re.sub(r"%(?=recipient\.)", "%25", rest, flags=re.I)
+
+
+def neutral_html(fragment: str) -> str:
+    """Sanitized HTML with ``neutral_text`` in its text and ``neutral_url`` in its links."""
+
+    def tag(match: re.Match[str]) -> str:
+        value = match.group(2) if match.group(2) is not None else match.group(3)
+        quote = '"' if match.group(2) is not None else "'"
+        return f"{match.group(1)}{quote}{neutral_url(value)}{quote}"
+
+    parts = _HTML_TAG.split(fragment)
+    return "".join(
+        neutral_text(_URL_ATTRIBUTE.sub(tag, part)) if part.startswith("<") else neutral_text(part)
+        for part in parts
+    )
+
+
+def template_tokens(text: str) -> list[str]:
+    """The per-reader tokens in ``text``, in any syntax that someone fills."""
+    return [match.group(0) for match in TEMPLATE_TOKEN.finditer(text)]

@@ -20,6 +20,9 @@ from newsletter.collect.clean import clean_text, first_image, image_alt, is_imag
 from newsletter.model import Item, Origin, Source, item_key
 from newsletter.sanitize import (
     html_to_text,
+    neutral_html,
+    neutral_text,
+    neutral_url,
     sanitize_html,
     text_to_html,
     truncate_html,
@@ -120,29 +123,32 @@ def _entry_item(
     summary_words: int,
 ) -> Item | None:
     raw_html, html_base = _raw_summary(entry, feed_base)
-    url = _entry_link(entry, feed_base, raw_html, html_base)
-    if url is None:
+    link = _entry_link(entry, feed_base, raw_html, html_base)
+    if link is None:
         return None
-    summary_html = truncate_html(sanitize_html(raw_html, html_base or url), summary_words)
+    # Text from a feed is never a template: its '[[email]]' must not be filled per reader.
+    url = neutral_url(link)
+    summary_html = truncate_html(sanitize_html(raw_html, html_base or link), summary_words)
     # clean_text again: escaped markup in the feed ('&lt;script&gt;') must not come back as tags.
-    summary_text = clean_text(html_to_text(summary_html))
+    summary_text = neutral_text(clean_text(html_to_text(summary_html)))
     title = clean_text(entry.get("title"))
     if not title:
         title = truncate_words(summary_text, TITLE_FALLBACK_WORDS) or url
     key = item_key(url)
-    image = _entry_image(entry, raw_html, html_base or url, url)
+    image = _entry_image(entry, raw_html, html_base or link, link)
+    alt = _entry_image_alt(entry, raw_html, html_base or link, image)
     published = _entry_time(entry) or first_seen.get(key) or now
     return Item(
         key=key,
-        title=title,
+        title=neutral_text(title),
         url=url,
         section=source.section,
-        summary_html=summary_html,
+        summary_html=neutral_html(summary_html),
         summary_text=summary_text,
         published=published,
-        image=image,
-        image_alt=_entry_image_alt(entry, raw_html, html_base or url, image),
-        categories=_categories(entry),
+        image=neutral_url(image) if image else None,
+        image_alt=neutral_text(alt),
+        categories=tuple(neutral_text(name) for name in _categories(entry)),
         sources=(source.name,),
         origin=Origin.FEED,
         origin_ref=source.name,

@@ -20,6 +20,7 @@ from newsletter.model import (
     SKELETON_EDITORIAL,
     Issue,
     Item,
+    Origin,
     RenderedEmail,
     placeholder,
 )
@@ -36,7 +37,7 @@ from newsletter.render.findings import (
     warnings,
 )
 from newsletter.render.placeholders import Placeholders, audience_columns
-from newsletter.sanitize import html_to_text
+from newsletter.sanitize import html_to_text, template_tokens
 
 __all__ = [
     "CLIP_BYTES",
@@ -180,6 +181,8 @@ def _check_item(item: Item, seen: dict[str, Location]) -> list[Finding]:
     found: list[Finding] = []
     if not item.title.strip():
         found.append(Finding(Level.ERROR, where, "the item has no title (give it a 'title')"))
+    if item.origin is Origin.FEED:
+        found += _check_collected_tokens(item, where)
     found += _check_links([item.url], where, what="link")
     normalized = _normalize(item.url)
     if normalized in seen:
@@ -208,6 +211,32 @@ def _check_item(item: Item, seen: dict[str, Location]) -> list[Finding]:
                 f"very long summary ({words} words; keep it under {LONG_SUMMARY_WORDS})",
             )
         )
+    return found
+
+
+def _check_collected_tokens(item: Item, where: Location) -> list[Finding]:
+    """A placeholder in a collected item would be filled per reader: a feed (or a paste into
+    collected.yaml) could send each reader's address or unsubscribe link elsewhere."""
+    parts = (
+        ("title", item.title),
+        ("url", item.url),
+        ("summary", item.summary_html),
+        ("image", item.image or ""),
+        ("image_alt", item.image_alt),
+    )
+    found: list[Finding] = []
+    for key, text in parts:
+        for token in dict.fromkeys(template_tokens(text)):
+            found.append(
+                TokenFinding(
+                    Level.ERROR,
+                    where,
+                    f"the placeholder {token!r} in the collected item's '{key}' would be "
+                    "filled for each reader (and could send their address elsewhere): "
+                    "collected text is never a template; remove it",
+                    token,
+                )
+            )
     return found
 
 
