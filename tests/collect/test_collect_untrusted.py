@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -86,3 +89,32 @@ def test_check_reports_a_placeholder_pasted_into_a_collected_item(
     assert "collected.yaml:" in reported[0] and "'url'" in reported[0]
     assert reported[0].startswith("error: bulletins/2026-12-03/collected.yaml:")
     assert url_line > 0
+
+
+def test_a_fifo_source_is_refused_and_the_others_still_report(
+    tmp_path: Path,
+    make_project: Callable[[Path, list[tuple[str, str, str]]], Path],
+    make_rss: Callable[..., bytes],
+) -> None:
+    project = tmp_path / "p"
+    (project / "feeds").mkdir(parents=True)
+    os.mkfifo(project / "feeds" / "pipe.xml")
+    (project / "feeds" / "ok.xml").write_bytes(make_rss([("Vélo", "https://a.example/v", WED)]))
+    make_project(
+        project,
+        [("Pipe", "feeds/pipe.xml", "territoires"), ("Bon", "feeds/ok.xml", "territoires")],
+    )
+    # A subprocess: before the fix the run waited for a writer forever.
+    result = subprocess.run(
+        [sys.executable, "-m", "newsletter", "collect", DAY, "--config", "schedule.yaml"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("failed") and "Pipe" in lines[0], result.stdout + result.stderr
+    assert "pipe.xml is not a regular file" in lines[0]
+    assert lines[1].startswith("ok") and "1 in window, 1 new" in lines[1]

@@ -7,6 +7,7 @@ understands. The client is a parameter so tests and benchmarks can hand their ow
 from __future__ import annotations
 
 import asyncio
+import stat
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -133,9 +134,19 @@ async def fetch(
 
 
 def read_file(path: Path, max_bytes: int) -> Fetched:
-    """A local feed file, refused beyond ``max_bytes``."""
+    """A local feed file, refused beyond ``max_bytes``, and refused unopened when it is not a
+    regular file (opening a FIFO would wait for a writer forever)."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            return Fetched(FetchStatus.FAILED, reason=f"{path} is a folder, not a feed file")
+        if not stat.S_ISREG(info.st_mode):
+            return Fetched(
+                FetchStatus.FAILED,
+                reason=f"{path} is not a regular file (a pipe or a device?); point the source "
+                "at a feed file",
+            )
+        size = info.st_size
         if size > max_bytes:
             return Fetched(FetchStatus.FAILED, reason=_too_big(max_bytes, f"{path} is"))
         with path.open("rb") as handle:
