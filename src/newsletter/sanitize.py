@@ -126,9 +126,11 @@ class _Enough(Exception):
 class _Truncator(HTMLParser):
     """Copies sanitized HTML up to a number of words, then closes what is open."""
 
-    def __init__(self, max_words: int) -> None:
+    def __init__(self, max_words: int, max_chars: int = 0) -> None:
         super().__init__(convert_charrefs=True)
         self.max_words = max_words
+        self.max_chars = max_chars
+        self.chars = 0
         self.words = 0
         self.out: list[str] = []
         self.open: list[str] = []
@@ -161,10 +163,16 @@ class _Truncator(HTMLParser):
         kept: list[str] = []
         for token in tokens:
             if token and not token.isspace():
-                if self.words >= self.max_words:
+                if 0 < self.max_words <= self.words or 0 < self.max_chars <= self.chars:
                     self.done = self.cut = True
                     break
                 self.words += 1
+            if 0 < self.max_chars < self.chars + len(token):
+                if not token.isspace():
+                    kept.append(token[: self.max_chars - self.chars])
+                self.done = self.cut = True
+                break
+            self.chars += len(token)
             kept.append(token)
         text = "".join(kept)
         if self.cut:
@@ -177,11 +185,13 @@ class _Truncator(HTMLParser):
         return "".join(self.out) + "".join(f"</{tag}>" for tag in reversed(self.open))
 
 
-def truncate_html(fragment: str, max_words: int) -> str:
-    """Sanitized HTML cut after ``max_words`` words at a word boundary, tags closed, with '…'."""
-    if max_words <= 0 or not fragment:
+def truncate_html(fragment: str, max_words: int, max_chars: int = 0) -> str:
+    """Sanitized HTML cut after ``max_words`` words at a word boundary, or after ``max_chars``
+    characters of text (inside a word only when one word is longer), tags closed, with '…'.
+    A limit of 0 is no limit."""
+    if (max_words <= 0 and max_chars <= 0) or not fragment:
         return fragment
-    truncator = _Truncator(max_words)
+    truncator = _Truncator(max_words, max_chars)
     try:
         truncator.feed(fragment)
         truncator.close()

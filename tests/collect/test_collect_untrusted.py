@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
+from ruamel.yaml import YAML
 
 from newsletter.cli import app
 from newsletter.config import load_config
@@ -118,3 +120,108 @@ def test_a_fifo_source_is_refused_and_the_others_still_report(
     assert lines[0].startswith("failed") and "Pipe" in lines[0], result.stdout + result.stderr
     assert "pipe.xml is not a regular file" in lines[0]
     assert lines[1].startswith("ok") and "1 in window, 1 new" in lines[1]
+
+
+def many_items(count: int, words: int = 10) -> bytes:
+    """An RSS feed of ``count`` items, one an hour back from Wednesday 23:00 (item 0 newest)."""
+    newest = datetime(2026, 12, 2, 22, 0, tzinfo=UTC)
+    entries = "".join(
+        f"<item><title>Nouvelle {n:03d}</title><link>https://many.example/{n}</link>"
+        f"<pubDate>{format_datetime(newest - timedelta(hours=n))}</pubDate>"
+        f"<description>{' '.join(['mot'] * words)} {n}</description></item>"
+        for n in range(count)
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>M</title>'
+        f"<link>https://many.example/</link>{entries}</channel></rss>"
+    ).encode()
+
+
+def add_collect_settings(project: Path, block: str) -> None:
+    config = project / "schedule.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + block, encoding="utf-8")
+
+
+def draft_entries(project: Path) -> list[dict[str, Any]]:
+    data = YAML(typ="safe").load(
+        (project / "bulletins" / DAY / "collected.yaml").read_text(encoding="utf-8")
+    )
+    return [entry for entries in data["sections"].values() for entry in entries or []]
+
+
+def test_items_per_source_are_capped_by_default_and_the_status_line_says_so(
+    tmp_path: Path, make_project: Callable[[Path, list[tuple[str, str, str]]], Path]
+) -> None:
+    project = tmp_path / "p"
+    (project / "feeds").mkdir(parents=True)
+    (project / "feeds" / "many.xml").write_bytes(many_items(20))
+    make_project(project, [("Beaucoup", "feeds/many.xml", "territoires")])
+    add_collect_settings(project, "collect:\n  max_items_per_source: 5\n")
+    result = cli(project, "collect", DAY)
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert "5 in window, 5 new, 15 more left out (max 5 per source)" in first
+    # The newest five: items 0 to 4 (23:00 down to 19:00).
+    assert sorted(e["title"] for e in draft_entries(project)) == [
+        f"Nouvelle {n:03d}" for n in range(5)
+    ]
+
+
+def test_the_default_cap_is_30_and_a_source_max_items_wins(
+    tmp_path: Path, make_project: Callable[[Path, list[tuple[str, str, str]]], Path]
+) -> None:
+    project = tmp_path / "p"
+    (project / "feeds").mkdir(parents=True)
+    (project / "feeds" / "many.xml").write_bytes(many_items(24 * 4))
+    make_project(project, [("Beaucoup", "feeds/many.xml", "territoires")])
+    result = cli(project, "collect", DAY)
+    assert result.exit_code == 0, result.output
+    assert "30 in window, 30 new, 66 more left out (max 30 per source)" in result.output
+    config = project / "schedule.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "section: territoires}", "section: territoires, max_items: 40}"
+        ),
+        encoding="utf-8",
+    )
+    again = cli(project, "collect", DAY)
+    assert "40 in window, 10 new, 56 more left out (max 40 per source)" in again.output
+    assert len(draft_entries(project)) == 40
+
+
+def test_a_one_word_megabyte_summary_is_cut_by_characters(
+    tmp_path: Path, make_project: Callable[[Path, list[tuple[str, str, str]]], Path]
+) -> None:
+    project = tmp_path / "p"
+    (project / "feeds").mkdir(parents=True)
+    huge = "a" * 1_000_000
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>'
+        f"<link>https://example.org/</link><item><title>{'T' * 5000}</title>"
+        f"<link>https://example.org/huge</link><pubDate>{WED}</pubDate>"
+        f"<description>{huge}</description></item></channel></rss>"
+    )
+    (project / "feeds" / "huge.xml").write_text(feed, encoding="utf-8")
+    make_project(project, [("Huge", "feeds/huge.xml", "territoires")])
+    add_collect_settings(project, "collect:\n  summary_chars: 200\n")
+    assert cli(project, "collect", DAY).exit_code == 0
+    (entry,) = draft_entries(project)
+    assert entry["summary"] == "a" * 200 + "\u2026"
+    assert len(entry["title"]) <= 300
+
+
+def test_build_warns_when_the_html_is_past_the_size_limit(
+    tmp_path: Path, make_project: Callable[[Path, list[tuple[str, str, str]]], Path]
+) -> None:
+    project = tmp_path / "p"
+    (project / "feeds").mkdir(parents=True)
+    (project / "feeds" / "many.xml").write_bytes(many_items(24 * 5, words=60))
+    make_project(project, [("Beaucoup", "feeds/many.xml", "territoires")])
+    add_collect_settings(project, "collect:\n  max_items_per_source: null\n")
+    assert cli(project, "new", DAY).exit_code == 0
+    assert cli(project, "collect", DAY).exit_code == 0
+    built = cli(project, "build", DAY)
+    assert built.exit_code == 0, built.output
+    assert "error: email.html: the HTML is" in built.output
+    assert "Gmail clips messages over 102 KB" in built.output
+    assert (project / "build" / DAY / "email.html").is_file()

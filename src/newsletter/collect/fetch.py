@@ -37,6 +37,10 @@ class FetchOptions:
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     summary_words: int = 60
+    #: None: the config's ``collect.summary_chars`` (600 without a config).
+    summary_chars: int | None = None
+    #: None: the config's ``collect.max_items_per_source`` (30 without a config).
+    max_items_per_source: int | None = None
 
 
 class FetchStatus(StrEnum):

@@ -31,6 +31,9 @@ from newsletter.sanitize import (
 from newsletter.urls import absolute_url, canonical_url
 
 DEFAULT_SUMMARY_WORDS = 60
+DEFAULT_SUMMARY_CHARS = 600
+#: A title longer than this is cut: it is one line in the email.
+MAX_TITLE_CHARS = 300
 TITLE_FALLBACK_WORDS = 12
 _IMAGE_EXTENSIONS = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)(?:$|[?#])", re.I)
 _HTML_START = re.compile(
@@ -61,6 +64,7 @@ def parse_feed(
     feed_url: str | None = None,
     first_seen: Mapping[str, datetime] | None = None,
     summary_words: int = DEFAULT_SUMMARY_WORDS,
+    summary_chars: int = DEFAULT_SUMMARY_CHARS,
 ) -> ParsedFeed:
     """Normalize every entry of the feed in ``data``; raise NotAFeedError when it is not a feed.
 
@@ -94,7 +98,7 @@ def parse_feed(
     items: list[Item] = []
     skipped = 0
     for entry in entries:
-        item = _entry_item(entry, source, feed_base, now, seen, summary_words)
+        item = _entry_item(entry, source, feed_base, now, seen, (summary_words, summary_chars))
         if item is None:
             skipped += 1
         else:
@@ -120,7 +124,7 @@ def _entry_item(
     feed_base: str | None,
     now: datetime,
     first_seen: Mapping[str, datetime],
-    summary_words: int,
+    limits: tuple[int, int],
 ) -> Item | None:
     raw_html, html_base = _raw_summary(entry, feed_base)
     link = _entry_link(entry, feed_base, raw_html, html_base)
@@ -128,10 +132,12 @@ def _entry_item(
         return None
     # Text from a feed is never a template: its '[[email]]' must not be filled per reader.
     url = neutral_url(link)
-    summary_html = truncate_html(sanitize_html(raw_html, html_base or link), summary_words)
+    summary_html = truncate_html(sanitize_html(raw_html, html_base or link), *limits)
     # clean_text again: escaped markup in the feed ('&lt;script&gt;') must not come back as tags.
     summary_text = neutral_text(clean_text(html_to_text(summary_html)))
     title = clean_text(entry.get("title"))
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[: MAX_TITLE_CHARS - 1].rstrip() + "\u2026"
     if not title:
         title = truncate_words(summary_text, TITLE_FALLBACK_WORDS) or url
     key = item_key(url)

@@ -16,7 +16,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from newsletter.collect import select
 from newsletter.collect.fetch import FetchOptions, FetchStatus, fetch, make_client
-from newsletter.collect.parse import NotAFeedError, parse_feed
+from newsletter.collect.parse import DEFAULT_SUMMARY_CHARS, NotAFeedError, parse_feed
 from newsletter.collect.state import FeedState, load_state, save_state
 from newsletter.config import Config
 from newsletter.dates import week_window
@@ -56,6 +56,9 @@ class SourceResult:
     failing_since: datetime | None = None
     in_window: int = 0
     new: int = 0
+    #: Items of the week left out by the cap on items per source, and that cap.
+    cut: int = 0
+    cap: int | None = None
 
     @property
     def failed(self) -> bool:
@@ -117,7 +120,8 @@ def source_line(result: SourceResult, width: int = 0) -> str:
             )
         return f"failed        {name}  {result.reason}{streak}  ({took})"
     status = "ok" if result.status is FetchStatus.OK else "not modified"
-    return f"{status:<13} {name}  {result.in_window} in window, {result.new} new  ({took})"
+    cut = f", {result.cut} more left out (max {result.cap} per source)" if result.cut else ""
+    return f"{status:<13} {name}  {result.in_window} in window, {result.new} new{cut}  ({took})"
 
 
 async def collect_sources(
@@ -187,6 +191,7 @@ async def _collect_one(
                 feed_url=fetched.url,
                 first_seen=state.first_seen,
                 summary_words=options.summary_words,
+                summary_chars=_or(options.summary_chars, DEFAULT_SUMMARY_CHARS),
             )
         except NotAFeedError as exc:
             result, state = _failure(source, state, str(exc), now)
@@ -219,6 +224,10 @@ async def _collect_one(
     return replace(result, seconds=time.perf_counter() - started)
 
 
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
 def _failure(
     source: Source, state: FeedState, reason: str, now: datetime
 ) -> tuple[SourceResult, FeedState]:
@@ -236,9 +245,13 @@ def select_for_issue(
     *,
     exclude: set[str],
     editor_items: Sequence[Item] = (),
+    max_items_per_source: int | None = None,
 ) -> tuple[list[Item], list[SourceResult]]:
     """The week's items across sources (deduplicated, already-published ones left out),
     and the results with their ``in_window`` counts filled in.
+
+    Each source keeps its newest ``max_items`` (its own setting) or ``max_items_per_source``
+    items of the week; how many more were left out goes in its result.
     """
     counted: list[SourceResult] = []
     chosen: list[Item] = []
@@ -248,8 +261,11 @@ def select_for_issue(
             for item in result.items
             if select.in_window(item, window) and item.key not in exclude
         ]
-        capped = select.cap(fresh, result.source.max_items)
-        counted.append(replace(result, in_window=len(capped)))
+        limit = result.source.max_items or max_items_per_source
+        capped = select.cap(fresh, limit)
+        counted.append(
+            replace(result, in_window=len(capped), cut=len(fresh) - len(capped), cap=limit)
+        )
         chosen.extend(capped)
     return select.deduplicate(chosen, taken=editor_items), counted
 
@@ -293,7 +309,9 @@ async def collect_issue(
 ) -> CollectReport:
     """Collect every enabled source for the issue of ``issue_date`` and merge the draft."""
     started = time.perf_counter()
-    options = options or FetchOptions(summary_words=config.collect.summary_words)
+    options = _with_settings(
+        options or FetchOptions(summary_words=config.collect.summary_words), config
+    )
     sections = config.section_list
     path = draft_path(config, issue_date)
     existing = read_draft_text(path, display_path(config, path))
@@ -326,7 +344,11 @@ async def collect_issue(
         doc = parse_draft(latest, display_path(config, path)) if latest is not None else None
     window = week_window(issue_date, config.newsletter.tz, config.newsletter.window_days)
     chosen, results_counted = select_for_issue(
-        results, window, exclude=exclude, editor_items=editor_items
+        results,
+        window,
+        exclude=exclude,
+        editor_items=editor_items,
+        max_items_per_source=options.max_items_per_source,
     )
     in_draft = draft_ids(doc)
     # Entries collect wrote earlier that are no longer in the file were deleted by an editor.
@@ -360,6 +382,16 @@ async def collect_issue(
         editor_problems=tuple(editor_problems),
         seconds=time.perf_counter() - started,
         deleted=len(deleted),
+    )
+
+
+def _with_settings(options: FetchOptions, config: Config) -> FetchOptions:
+    """``options`` with what they leave unset taken from the config's ``collect:`` block."""
+    settings = config.collect
+    return replace(
+        options,
+        summary_chars=_or(options.summary_chars, settings.summary_chars),
+        max_items_per_source=options.max_items_per_source or settings.max_items_per_source,
     )
 
 

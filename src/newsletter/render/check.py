@@ -54,6 +54,7 @@ __all__ = [
     "errors",
     "item_label",
     "render_and_check",
+    "size_findings",
     "summary",
     "warnings",
 ]
@@ -240,21 +241,8 @@ def _check_collected_tokens(item: Item, where: Location) -> list[Finding]:
     return found
 
 
-def check_rendered(
-    rendered: RenderedEmail,
-    known: frozenset[str] = frozenset(),
-    *,
-    placeholders: Placeholders | None = None,
-    reported: frozenset[str] = frozenset(),
-    content_images: frozenset[str] = frozenset(),
-) -> list[Finding]:
-    """Checks of the output alone: size, leftovers, links and images of the HTML.
-
-    ``known``: links already checked with their item; ``placeholders``: the names delivery
-    fills (the standard ones by default); ``reported``: tokens already reported elsewhere;
-    ``content_images``: images of summaries and the editorial, checked where they come from.
-    """
-    names = placeholders or Placeholders()
+def size_findings(rendered: RenderedEmail) -> list[Finding]:
+    """The HTML's size against Gmail's clipping limit: what ``check`` and ``build`` both say."""
     found: list[Finding] = []
     size = len(rendered.html.encode("utf-8"))
     if size > CLIP_BYTES:
@@ -274,6 +262,25 @@ def check_rendered(
                 f"the HTML is {size / 1024:.0f} KB, close to Gmail's 102 KB clipping limit",
             )
         )
+    return found
+
+
+def check_rendered(
+    rendered: RenderedEmail,
+    known: frozenset[str] = frozenset(),
+    *,
+    placeholders: Placeholders | None = None,
+    reported: frozenset[str] = frozenset(),
+    content_images: frozenset[str] = frozenset(),
+) -> list[Finding]:
+    """Checks of the output alone: size, leftovers, links and images of the HTML.
+
+    ``known``: links already checked with their item; ``placeholders``: the names delivery
+    fills (the standard ones by default); ``reported``: tokens already reported elsewhere;
+    ``content_images``: images of summaries and the editorial, checked where they come from.
+    """
+    names = placeholders or Placeholders()
+    found = size_findings(rendered)
     for text, where in ((rendered.html, _HTML_PART), (rendered.text, _TEXT_PART)):
         found += [
             f
