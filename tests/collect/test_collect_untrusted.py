@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from click.testing import CliRunner
 from ruamel.yaml import YAML
 
 from newsletter.cli import app
+from newsletter.collect.fetch import FetchOptions
+from newsletter.collect.run import collect_issue
 from newsletter.config import load_config
 from newsletter.issue.prepare import prepare
 from newsletter.model import SAMPLE_RECIPIENT
@@ -225,3 +228,44 @@ def test_build_warns_when_the_html_is_past_the_size_limit(
     assert "error: email.html: the HTML is" in built.output
     assert "Gmail clips messages over 102 KB" in built.output
     assert (project / "build" / DAY / "email.html").is_file()
+
+
+def nested_feed(depth: int) -> bytes:
+    """A feed whose one summary is ``depth`` levels of escaped nested HTML."""
+    nested = "&lt;div&gt;" * depth + "profond" + "&lt;/div&gt;" * depth
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>N</title>'
+        f"<link>https://n.example/</link><item><title>Profond</title>"
+        f"<link>https://n.example/1</link><pubDate>{WED}</pubDate>"
+        f"<description>{nested}</description></item></channel></rss>"
+    ).encode()
+
+
+def test_a_feed_that_takes_too_long_to_parse_is_stopped_and_the_others_land(
+    tmp_path: Path,
+    make_project: Callable[[Path, list[tuple[str, str, str]]], Path],
+    make_rss: Callable[..., bytes],
+) -> None:
+    project = tmp_path / "p"
+    (project / "feeds").mkdir(parents=True)
+    # 40,000 levels: many seconds of sanitizing today, far past the half second given here.
+    (project / "feeds" / "deep.xml").write_bytes(nested_feed(40_000))
+    (project / "feeds" / "ok.xml").write_bytes(make_rss([("Vélo", "https://a.example/v", WED)]))
+    make_project(
+        project,
+        [("Profond", "feeds/deep.xml", "territoires"), ("Bon", "feeds/ok.xml", "territoires")],
+    )
+    config = load_config(project / "schedule.yaml")
+    report = asyncio.run(
+        collect_issue(
+            config,
+            date.fromisoformat(DAY),
+            now=datetime(2026, 12, 3, 6, 0, tzinfo=UTC),
+            options=FetchOptions(parse_deadline=0.5),
+        )
+    )
+    deep, ok = report.results
+    assert deep.failed
+    assert deep.reason.startswith("reading the feed took longer than 0.5 s")
+    assert not ok.failed and ok.new == 1
+    assert [item.title for item in report.added] == ["Vélo"]

@@ -34,6 +34,8 @@ class FetchOptions:
     read_timeout: float = 20.0
     #: The most a single feed may take, redirects and slow bodies included.
     deadline: float = 30.0
+    #: The most parsing and cleaning one feed may take (in a worker process, then stopped).
+    parse_deadline: float = 30.0
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     summary_words: int = 60
