@@ -44,7 +44,9 @@ class _UnsubscribePolicy(EmailPolicy):
 MESSAGE_POLICY = _UnsubscribePolicy()
 #: ``[[name]]``: the four standard placeholders, or any other column of the audience file.
 _PLACEHOLDER = re.compile(r"\[\[([a-z_][a-z0-9_]*)\]\]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+#: Control characters and every line break ``str.splitlines`` knows (NEL, U+2028, U+2029),
+#: which the email package refuses in a header.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 def one_line(text: str) -> str:

@@ -28,6 +28,7 @@ from newsletter.deliver.service import (
 from newsletter.deliver.states import TO_SEND, CampaignState, Resolution
 from newsletter.deliver.states import RecipientState as State
 from newsletter.errors import DeliveryError
+from newsletter.message import one_line
 from newsletter.words import plural
 
 MAX_LISTED = 20
@@ -253,7 +254,7 @@ def _status_of(ledger: Ledger, send: SendRecord) -> None:
         state = "prepared, nothing sent yet"
     click.echo(f"{send.label}: {state}")
     click.echo(
-        f"  subject: {send.rendered.subject}   provider: {send.provider}   "
+        f"  subject: {one_line(send.rendered.subject)}   provider: {send.provider}   "
         f"audience: {send.audience}"
     )
     campaign = ledger.campaign(send.id)

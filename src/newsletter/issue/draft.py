@@ -29,6 +29,7 @@ from newsletter.config import Config
 from newsletter.errors import ContentError, Location, Problem
 from newsletter.files import atomic_write, not_utf8
 from newsletter.issue.draft_text import insert_as_text, keeps_everything
+from newsletter.issue.editor_items import outside_folder
 from newsletter.issue.seen import marks
 from newsletter.model import Item, Origin, Section, item_key
 from newsletter.paths import issue_dir
@@ -99,6 +100,8 @@ def read_draft_text(path: Path, name: str) -> str | None:
     """The draft's text, None when there is no file; ContentError when it cannot be read or
     is not UTF-8 (naming the line of the first bad byte).
     """
+    if path.is_symlink() and (reason := outside_folder(path, path.parent.resolve())):
+        raise ContentError(Problem(reason, Location(name)))
     try:
         data = path.read_bytes()
     except FileNotFoundError:

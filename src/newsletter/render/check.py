@@ -71,6 +71,8 @@ _PLACEHOLDER = re.compile(r"\[\[\s*([^\[\]]{1,40}?)\s*\]\]")
 _EXACT_PLACEHOLDERS = frozenset(f"[[{name}]]" for name in PLACEHOLDERS)
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _MARKDOWN = MarkdownIt("commonmark", {"html": False})
+#: What may not be in a header value: control characters and every kind of line break.
+_LINE_BREAK = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _HTML_PART = Location("email.html")
 _TEXT_PART = Location("email.txt")
 
@@ -96,7 +98,7 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
     editorial = replace(issue_md, label="(editorial)")
     names = Placeholders.of(config)
     found: list[Finding] = []
-    found += _check_issue_fields(issue, issue_md, names)
+    found += _check_issue_fields(issue, issue_md, names, config)
     seen: dict[str, Location] = {}
     for item in issue.items:
         found += _check_item(item, seen)
@@ -129,7 +131,9 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
     return found
 
 
-def _check_issue_fields(issue: Issue, issue_md: Location, names: Placeholders) -> list[Finding]:
+def _check_issue_fields(
+    issue: Issue, issue_md: Location, names: Placeholders, config: Config
+) -> list[Finding]:
     found: list[Finding] = []
     subject = issue.subject.strip()
     if not subject:
@@ -146,6 +150,16 @@ def _check_issue_fields(issue: Issue, issue_md: Location, names: Placeholders) -
             )
         )
     found += _check_leftovers(subject, replace(issue_md, label="(subject)"), names)
+    for key, value in (("subject", issue.subject), ("preheader", issue.preheader)):
+        if _LINE_BREAK.search(value):
+            found.append(
+                Finding(
+                    Level.ERROR,
+                    replace(issue_md, line=_key_line(config, issue, key)),
+                    f"the {key} holds a line break or a control character ({value!r}); an "
+                    "email header is one line: write it on one line",
+                )
+            )
     editorial = replace(issue_md, label="(editorial)")
     if SKELETON_EDITORIAL in issue.editorial_md:
         found.append(
@@ -166,6 +180,16 @@ def _check_issue_fields(issue: Issue, issue_md: Location, names: Placeholders) -
             )
         )
     return found
+
+
+def _key_line(config: Config, issue: Issue, key: str) -> int | None:
+    """The line of ``key:`` in the issue's front matter, when it can be read."""
+    try:
+        lines = issue_file(config, issue.date).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    pattern = re.compile(rf"{key}\s*:")
+    return next((n for n, line in enumerate(lines, 1) if pattern.match(line)), None)
 
 
 def item_label(item: Item) -> Location:
