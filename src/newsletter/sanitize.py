@@ -257,11 +257,33 @@ def text_to_markdown(text: str) -> str:
     return "\\" + line if _MD_BLOCK.match(line) else line
 
 
-def markdown_to_html(text: str) -> str:
-    """Editors' Markdown as sanitized HTML (raw HTML in the Markdown is shown as text)."""
+def markdown_to_html(text: str, *, placeholders: bool = True) -> str:
+    """Editors' Markdown as sanitized HTML (raw HTML in the Markdown is shown as text).
+
+    The Markdown step percent-encodes a ``[[email]]`` written in a link's address; with
+    ``placeholders`` (editors' own text) it is put back as written, so delivery fills it.
+    Collected text is converted without: its links are never filled per reader.
+    """
     if not text.strip():
         return ""
-    return sanitize_html(_MARKDOWN.render(text), tags=MARKDOWN_TAGS)
+    html_text = sanitize_html(_MARKDOWN.render(text), tags=MARKDOWN_TAGS)
+    return _placeholders_in_links(html_text) if placeholders else html_text
+
+
+#: As delivery fills them: lower-case names only (the hex digits may be either case).
+_ENCODED_PLACEHOLDER = re.compile(r"%5[Bb]%5[Bb]([a-z_][a-z0-9_]*)%5[Dd]%5[Dd]")
+_HREF = re.compile(r'(\shref=")([^"]*)(")')
+
+
+def _placeholders_in_links(fragment: str) -> str:
+    if "%5" not in fragment:
+        return fragment
+
+    def link(match: re.Match[str]) -> str:
+        url = _ENCODED_PLACEHOLDER.sub(lambda m: f"[[{m.group(1)}]]", match.group(2))
+        return match.group(1) + url + match.group(3)
+
+    return _HREF.sub(link, fragment)
 
 
 # -- text that must never act as a template ---------------------------------------------------

@@ -81,3 +81,59 @@ def test_a_line_break_in_a_header_value_is_an_error_and_build_does_not_crash(
     built = cli(sample_project, "build", DAY.isoformat())
     assert built.exit_code == 0, built.output  # type: ignore[attr-defined]
     assert "Traceback" not in built.output  # type: ignore[attr-defined]
+
+
+def test_placeholders_in_editors_link_addresses_are_filled_url_encoded(
+    sample_project: Path,
+) -> None:
+    issue_md = sample_project / FOLDER / "issue.md"
+    issue_md.write_text(
+        issue_md.read_text(encoding="utf-8")
+        + "\n[Vos préférences](https://prefs.example.net/?e=[[email]]&n=[[first_name]])\n",
+        encoding="utf-8",
+    )
+    item = sample_project / FOLDER / "atelier-alliances.md"
+    item.write_text(
+        item.read_text(encoding="utf-8") + "\n[S'inscrire](https://inscription.example.net/"
+        "?qui=[[email]])\n",
+        encoding="utf-8",
+    )
+    checked = cli(sample_project, "check", DAY.isoformat())
+    assert checked.exit_code == 0, checked.output  # type: ignore[attr-defined]
+    built = cli(sample_project, "build", DAY.isoformat())
+    assert built.exit_code == 0, built.output  # type: ignore[attr-defined]
+    out = sample_project / "build" / DAY.isoformat()
+    html = (out / "email.html").read_text(encoding="utf-8")
+    text = (out / "email.txt").read_text(encoding="utf-8")
+    # The sample reader is Camille Martin, camille.martin@example.org.
+    assert "https://prefs.example.net/?e=camille.martin@example.org&amp;n=Camille" in html
+    assert "https://inscription.example.net/?qui=camille.martin@example.org" in html
+    assert "https://prefs.example.net/?e=camille.martin@example.org&n=Camille" in text
+    assert "%5B%5B" not in html
+
+
+def test_a_value_filled_into_an_address_is_url_encoded() -> None:
+    from newsletter.message import fill_placeholders
+
+    values = {"email": "a+b@x.org", "first_name": "Zoé & co"}
+    html = '<a href="https://x.org/?e=[[email]]&amp;n=[[first_name]]">[[first_name]]</a>'
+    assert fill_placeholders(html, values, escape=True) == (
+        '<a href="https://x.org/?e=a%2Bb@x.org&amp;n=Zo%C3%A9%20%26%20co">Zoé &amp; co</a>'
+    )
+    assert fill_placeholders("(https://x.org/?e=[[email]]) [[email]]", values, escape=False) == (
+        "(https://x.org/?e=a%2Bb@x.org) a+b@x.org"
+    )
+
+
+def test_a_placeholder_in_a_link_that_cannot_be_filled_is_an_error(sample_project: Path) -> None:
+    issue_md = sample_project / FOLDER / "issue.md"
+    issue_md.write_text(
+        issue_md.read_text(encoding="utf-8") + "\n[Lien](https://x.example.net/?e=[[Email]])\n",
+        encoding="utf-8",
+    )
+    checked = cli(sample_project, "check", DAY.isoformat())
+    assert checked.exit_code == 1  # type: ignore[attr-defined]
+    assert (
+        f"error: {FOLDER}/issue.md (editorial): the placeholder '[[Email]]' in the link "
+        "'https://x.example.net/?e=%5B%5BEmail%5D%5D' cannot be filled"
+    ) in checked.output  # type: ignore[attr-defined]

@@ -529,7 +529,7 @@ def _entry_item(
     if found or url is None or not isinstance(title, str) or include is not True:
         return None
     summary = entry.get("summary") or ""
-    summary_html = markdown_to_html(str(summary))
+    summary_html = markdown_to_html(str(summary), placeholders=False)
     return Item(
         key=str(entry.get("id") or item_key(url)),
         title=" ".join(title.split()),

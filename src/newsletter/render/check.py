@@ -10,6 +10,7 @@ import functools
 import re
 from collections.abc import Iterable
 from dataclasses import replace
+from urllib.parse import unquote
 
 from markdown_it import MarkdownIt
 
@@ -37,7 +38,7 @@ from newsletter.render.findings import (
     warnings,
 )
 from newsletter.render.placeholders import Placeholders, audience_columns
-from newsletter.sanitize import html_to_text, template_tokens
+from newsletter.sanitize import html_to_text, markdown_to_html, template_tokens
 
 __all__ = [
     "CLIP_BYTES",
@@ -117,6 +118,7 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
             _MARKDOWN.render(issue.editorial_md), editorial, "in the editorial"
         )
         found += _check_leftovers(issue.editorial_md, editorial, names)
+        found += _unfilled_in_links(_links(markdown_to_html(issue.editorial_md)), editorial)
     found += check_theme(config)
     if rendered is not None:
         # A token already reported where it was written is not reported again in the output.
@@ -208,6 +210,8 @@ def _check_item(item: Item, seen: dict[str, Location]) -> list[Finding]:
         found.append(Finding(Level.ERROR, where, "the item has no title (give it a 'title')"))
     if item.origin is Origin.FEED:
         found += _check_collected_tokens(item, where)
+    else:
+        found += _unfilled_in_links(_links(item.summary_html), where)
     found += _check_links([item.url], where, what="link")
     normalized = _normalize(item.url)
     if normalized in seen:
@@ -286,6 +290,28 @@ def size_findings(rendered: RenderedEmail) -> list[Finding]:
                 f"the HTML is {size / 1024:.0f} KB, close to Gmail's 102 KB clipping limit",
             )
         )
+    return found
+
+
+_ENCODED_TOKEN = re.compile(r"%5B%5B.{0,60}?%5D%5D", re.I)
+
+
+def _unfilled_in_links(links: Iterable[str], where: Location) -> list[Finding]:
+    """Placeholders written in an address that delivery cannot fill: the Markdown step
+    encodes them and only ``[[name]]`` exactly (lower case, no spaces) is put back."""
+    found: list[Finding] = []
+    for url in links:
+        for match in _ENCODED_TOKEN.finditer(url):
+            token = unquote(match.group(0))
+            found.append(
+                TokenFinding(
+                    Level.ERROR,
+                    where,
+                    f"the placeholder {token!r} in the link {url!r} cannot be filled: write it "
+                    "exactly as '[[email]]', '[[first_name]]' ... (lower case, no spaces)",
+                    token,
+                )
+            )
     return found
 
 
