@@ -267,6 +267,11 @@ class CollectSettings(_Strict):
 
     #: Feed summaries are cut after this many words; 0 keeps them whole.
     summary_words: int = Field(default=60, ge=0)
+    #: ... and after this many characters (a one-word megabyte is cut too); 0: no limit.
+    summary_chars: int = Field(default=600, ge=0)
+    #: The newest items of the week kept per source (a source's own ``max_items`` wins);
+    #: null keeps them all.
+    max_items_per_source: int | None = Field(default=30, ge=1)
 
 
 class JobSettings(_Strict):

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 from typing import Any
+from urllib.parse import quote
 
 from newsletter.config import Config
 from newsletter.model import PLACEHOLDERS, Recipient, RenderedEmail
@@ -44,7 +45,11 @@ class _UnsubscribePolicy(EmailPolicy):
 MESSAGE_POLICY = _UnsubscribePolicy()
 #: ``[[name]]``: the four standard placeholders, or any other column of the audience file.
 _PLACEHOLDER = re.compile(r"\[\[([a-z_][a-z0-9_]*)\]\]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+#: Control characters and every line break ``str.splitlines`` knows (NEL, U+2028, U+2029),
+#: which the email package refuses in a header.
+#: An http(s) address as written in the HTML or the text part, up to a space, quote or bracket.
+_ADDRESS = re.compile(r"""https?://[^\s<>"'()]+""", re.I)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 def one_line(text: str) -> str:
@@ -83,16 +88,27 @@ def recipient_values(recipient: Recipient, config: Config, secret: bytes) -> dic
 
 def fill_placeholders(text: str, values: Mapping[str, str], *, escape: bool) -> str:
     """Replace every ``[[name]]`` placeholder that ``values`` knows (the standard ones always
-    are); HTML-escape the values when ``escape``. Unknown names are left as they are."""
+    are); HTML-escape the values when ``escape``. Unknown names are left as they are.
 
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            return "" if name in PLACEHOLDERS else match.group(0)
-        found = values[name]
-        return html.escape(found, quote=True) if escape else found
+    Inside an address (``https://x.org/?e=[[email]]``) the value is URL-encoded, so
+    ``a+b@x.org`` stays one address; a placeholder that is the whole address
+    (``href="[[unsubscribe_url]]"``) is filled as it is.
+    """
 
-    return _PLACEHOLDER.sub(value, text)
+    def filler(encode: bool) -> Callable[[re.Match[str]], str]:
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in values:
+                return "" if name in PLACEHOLDERS else match.group(0)
+            found = quote(values[name], safe="@") if encode else values[name]
+            return html.escape(found, quote=True) if escape else found
+
+        return value
+
+    def in_address(match: re.Match[str]) -> str:
+        return _PLACEHOLDER.sub(filler(True), match.group(0))
+
+    return _PLACEHOLDER.sub(filler(False), _ADDRESS.sub(in_address, text))
 
 
 def _address(display_name: str, email: str) -> Address:

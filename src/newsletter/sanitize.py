@@ -126,9 +126,11 @@ class _Enough(Exception):
 class _Truncator(HTMLParser):
     """Copies sanitized HTML up to a number of words, then closes what is open."""
 
-    def __init__(self, max_words: int) -> None:
+    def __init__(self, max_words: int, max_chars: int = 0) -> None:
         super().__init__(convert_charrefs=True)
         self.max_words = max_words
+        self.max_chars = max_chars
+        self.chars = 0
         self.words = 0
         self.out: list[str] = []
         self.open: list[str] = []
@@ -161,10 +163,16 @@ class _Truncator(HTMLParser):
         kept: list[str] = []
         for token in tokens:
             if token and not token.isspace():
-                if self.words >= self.max_words:
+                if 0 < self.max_words <= self.words or 0 < self.max_chars <= self.chars:
                     self.done = self.cut = True
                     break
                 self.words += 1
+            if 0 < self.max_chars < self.chars + len(token):
+                if not token.isspace():
+                    kept.append(token[: self.max_chars - self.chars])
+                self.done = self.cut = True
+                break
+            self.chars += len(token)
             kept.append(token)
         text = "".join(kept)
         if self.cut:
@@ -177,11 +185,13 @@ class _Truncator(HTMLParser):
         return "".join(self.out) + "".join(f"</{tag}>" for tag in reversed(self.open))
 
 
-def truncate_html(fragment: str, max_words: int) -> str:
-    """Sanitized HTML cut after ``max_words`` words at a word boundary, tags closed, with '…'."""
-    if max_words <= 0 or not fragment:
+def truncate_html(fragment: str, max_words: int, max_chars: int = 0) -> str:
+    """Sanitized HTML cut after ``max_words`` words at a word boundary, or after ``max_chars``
+    characters of text (inside a word only when one word is longer), tags closed, with '…'.
+    A limit of 0 is no limit."""
+    if (max_words <= 0 and max_chars <= 0) or not fragment:
         return fragment
-    truncator = _Truncator(max_words)
+    truncator = _Truncator(max_words, max_chars)
     try:
         truncator.feed(fragment)
         truncator.close()
@@ -247,8 +257,86 @@ def text_to_markdown(text: str) -> str:
     return "\\" + line if _MD_BLOCK.match(line) else line
 
 
-def markdown_to_html(text: str) -> str:
-    """Editors' Markdown as sanitized HTML (raw HTML in the Markdown is shown as text)."""
+def markdown_to_html(text: str, *, placeholders: bool = True) -> str:
+    """Editors' Markdown as sanitized HTML (raw HTML in the Markdown is shown as text).
+
+    The Markdown step percent-encodes a ``[[email]]`` written in a link's address; with
+    ``placeholders`` (editors' own text) it is put back as written, so delivery fills it.
+    Collected text is converted without: its links are never filled per reader.
+    """
     if not text.strip():
         return ""
-    return sanitize_html(_MARKDOWN.render(text), tags=MARKDOWN_TAGS)
+    html_text = sanitize_html(_MARKDOWN.render(text), tags=MARKDOWN_TAGS)
+    return _placeholders_in_links(html_text) if placeholders else html_text
+
+
+#: As delivery fills them: lower-case names only (the hex digits may be either case).
+_ENCODED_PLACEHOLDER = re.compile(r"%5[Bb]%5[Bb]([a-z_][a-z0-9_]*)%5[Dd]%5[Dd]")
+_HREF = re.compile(r'(\shref=")([^"]*)(")')
+
+
+def _placeholders_in_links(fragment: str) -> str:
+    if "%5" not in fragment:
+        return fragment
+
+    def link(match: re.Match[str]) -> str:
+        url = _ENCODED_PLACEHOLDER.sub(lambda m: f"[[{m.group(1)}]]", match.group(2))
+        return match.group(1) + url + match.group(3)
+
+    return _HREF.sub(link, fragment)
+
+
+# -- text that must never act as a template ---------------------------------------------------
+
+#: Where a per-reader token would start: ours (``[[x]]``) and the providers' (``{{x}}``,
+#: ``{%``, ``%recipient.x%``, ``*|X|*``). Each match is the first character of a pair.
+_TOKEN_PAIR = re.compile(r"\[(?=\[)|\](?=\])|\{(?=[{%#])|%(?=recipient\.)|\*(?=\|)|\|(?=\*)", re.I)
+#: Breaks a token without changing what a reader sees.
+ZERO_WIDTH_SPACE = "\u200b"
+#: A per-reader token as check looks for it, in every syntax that someone fills.
+TEMPLATE_TOKEN = re.compile(
+    r"\[\[[^\[\]\n]{1,60}\]\]|\{\{.{0,60}?\}\}|\{%.{0,60}?%\}|%recipient\.[\w.-]{1,60}%"
+    r"|\*\|[A-Za-z0-9_:]{1,60}\|\*",
+    re.I,
+)
+_URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+_URL_TOKEN_CHARS = {"[": "%5B", "]": "%5D", "{": "%7B", "}": "%7D", "|": "%7C"}
+_HTML_TAG = re.compile(r"(<[^>]*>)")
+_URL_ATTRIBUTE = re.compile(r"""(\s(?:href|src)\s*=\s*)(?:"([^"]*)"|'([^']*)')""", re.I)
+
+
+def neutral_text(text: str) -> str:
+    """Text from outside (a feed) that no filler can read as a placeholder: a zero-width
+    space goes between the two characters of ``[[``, ``]]``, ``{{``, ``*|`` ..., so a reader
+    sees the same text and neither delivery nor a provider fills it. Idempotent."""
+    return _TOKEN_PAIR.sub(lambda match: match.group(0) + ZERO_WIDTH_SPACE, text)
+
+
+def neutral_url(url: str) -> str:
+    """A URL from outside with the characters of placeholders percent-encoded after its host
+    (``[[email]]`` becomes ``%5B%5Bemail%5D%5D``): the same address for the server, never a
+    token for delivery. Idempotent."""
+    start = _URL_START.match(url)
+    head, rest = (url[: start.end()], url[start.end() :]) if start else ("", url)
+    rest = "".join(_URL_TOKEN_CHARS.get(char, char) for char in rest)
+    return head + re.sub(r"%(?=recipient\.)", "%25", rest, flags=re.I)
+
+
+def neutral_html(fragment: str) -> str:
+    """Sanitized HTML with ``neutral_text`` in its text and ``neutral_url`` in its links."""
+
+    def tag(match: re.Match[str]) -> str:
+        value = match.group(2) if match.group(2) is not None else match.group(3)
+        quote = '"' if match.group(2) is not None else "'"
+        return f"{match.group(1)}{quote}{neutral_url(value)}{quote}"
+
+    parts = _HTML_TAG.split(fragment)
+    return "".join(
+        neutral_text(_URL_ATTRIBUTE.sub(tag, part)) if part.startswith("<") else neutral_text(part)
+        for part in parts
+    )
+
+
+def template_tokens(text: str) -> list[str]:
+    """The per-reader tokens in ``text``, in any syntax that someone fills."""
+    return [match.group(0) for match in TEMPLATE_TOKEN.finditer(text)]

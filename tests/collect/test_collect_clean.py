@@ -321,7 +321,10 @@ def test_hostile_feed_through_the_draft_and_the_email_stays_inert(
     config = make_project(tmp_path, [("Piège", "hostile.xml", "territoires")])
     templates = Path(__file__).resolve().parents[2] / "templates"
     config.write_text(
-        config.read_text(encoding="utf-8") + f"paths:\n  templates: {json.dumps(str(templates))}\n",
+        config.read_text(encoding="utf-8")
+        + f"paths:\n  templates: {json.dumps(str(templates))}\n"
+        # Every payload goes in, past the default 30 items per source.
+        + "collect:\n  max_items_per_source: null\n",
         encoding="utf-8",
     )
     result = CliRunner().invoke(app, ["collect", "2026-12-03", "--config", str(config)])

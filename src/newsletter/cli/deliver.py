@@ -30,6 +30,7 @@ from newsletter.deliver.states import TO_SEND, CampaignState, Resolution
 from newsletter.deliver.states import RecipientState as State
 from newsletter.errors import DeliveryError
 from newsletter.feedback import feedback_line
+from newsletter.message import one_line
 from newsletter.words import plural
 
 MAX_LISTED = 20
@@ -258,7 +259,7 @@ def _status_of(ledger: Ledger, send: SendRecord) -> None:
         state = "prepared, nothing sent yet"
     click.echo(f"{send.label}: {state}")
     click.echo(
-        f"  subject: {send.rendered.subject}   provider: {send.provider}   "
+        f"  subject: {one_line(send.rendered.subject)}   provider: {send.provider}   "
         f"audience: {send.audience}"
     )
     if (feedback := feedback_line(ledger, send.id)) is not None:

@@ -17,7 +17,7 @@ from newsletter.issue.prepare import prepare, rendered_or_raise
 from newsletter.message import build_message
 from newsletter.model import SAMPLE_RECIPIENT, IssueStatus
 from newsletter.paths import display_path
-from newsletter.render.check import Finding, Level, summary
+from newsletter.render.check import Finding, Level, size_findings, summary
 
 
 def _print_findings(findings: Sequence[Finding]) -> None:
@@ -75,6 +75,8 @@ def build_command(issue_date: str | None, out_dir: Path | None, config_file: str
     config = load(config_file)
     day = issue_date_of(config, issue_date)
     rendered = rendered_or_raise(prepare(config, day))
+    # Built anyway (to look at), but the size is said here as 'check' says it.
+    _print_findings(size_findings(rendered))
     target = (out_dir if out_dir is not None else config.build_dir) / day.isoformat()
     # A throwaway key: a built .eml is shared and posted around, its link must unsubscribe no one.
     message = build_message(rendered, SAMPLE_RECIPIENT, config, secret=secrets.token_bytes(32))

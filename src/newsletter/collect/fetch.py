@@ -7,6 +7,7 @@ understands. The client is a parameter so tests and benchmarks can hand their ow
 from __future__ import annotations
 
 import asyncio
+import stat
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -33,9 +34,15 @@ class FetchOptions:
     read_timeout: float = 20.0
     #: The most a single feed may take, redirects and slow bodies included.
     deadline: float = 30.0
+    #: The most parsing and cleaning one feed may take (in a worker process, then stopped).
+    parse_deadline: float = 30.0
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     summary_words: int = 60
+    #: None: the config's ``collect.summary_chars`` (600 without a config).
+    summary_chars: int | None = None
+    #: None: the config's ``collect.max_items_per_source`` (30 without a config).
+    max_items_per_source: int | None = None
 
 
 class FetchStatus(StrEnum):
@@ -133,9 +140,19 @@ async def fetch(
 
 
 def read_file(path: Path, max_bytes: int) -> Fetched:
-    """A local feed file, refused beyond ``max_bytes``."""
+    """A local feed file, refused beyond ``max_bytes``, and refused unopened when it is not a
+    regular file (opening a FIFO would wait for a writer forever)."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            return Fetched(FetchStatus.FAILED, reason=f"{path} is a folder, not a feed file")
+        if not stat.S_ISREG(info.st_mode):
+            return Fetched(
+                FetchStatus.FAILED,
+                reason=f"{path} is not a regular file (a pipe or a device?); point the source "
+                "at a feed file",
+            )
+        size = info.st_size
         if size > max_bytes:
             return Fetched(FetchStatus.FAILED, reason=_too_big(max_bytes, f"{path} is"))
         with path.open("rb") as handle:

@@ -20,6 +20,9 @@ from newsletter.collect.clean import clean_text, first_image, image_alt, is_imag
 from newsletter.model import Item, Origin, Source, item_key
 from newsletter.sanitize import (
     html_to_text,
+    neutral_html,
+    neutral_text,
+    neutral_url,
     sanitize_html,
     text_to_html,
     truncate_html,
@@ -28,6 +31,9 @@ from newsletter.sanitize import (
 from newsletter.urls import absolute_url, canonical_url
 
 DEFAULT_SUMMARY_WORDS = 60
+DEFAULT_SUMMARY_CHARS = 600
+#: A title longer than this is cut: it is one line in the email.
+MAX_TITLE_CHARS = 300
 TITLE_FALLBACK_WORDS = 12
 _IMAGE_EXTENSIONS = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)(?:$|[?#])", re.I)
 _HTML_START = re.compile(
@@ -58,6 +64,7 @@ def parse_feed(
     feed_url: str | None = None,
     first_seen: Mapping[str, datetime] | None = None,
     summary_words: int = DEFAULT_SUMMARY_WORDS,
+    summary_chars: int = DEFAULT_SUMMARY_CHARS,
 ) -> ParsedFeed:
     """Normalize every entry of the feed in ``data``; raise NotAFeedError when it is not a feed.
 
@@ -91,7 +98,7 @@ def parse_feed(
     items: list[Item] = []
     skipped = 0
     for entry in entries:
-        item = _entry_item(entry, source, feed_base, now, seen, summary_words)
+        item = _entry_item(entry, source, feed_base, now, seen, (summary_words, summary_chars))
         if item is None:
             skipped += 1
         else:
@@ -117,32 +124,37 @@ def _entry_item(
     feed_base: str | None,
     now: datetime,
     first_seen: Mapping[str, datetime],
-    summary_words: int,
+    limits: tuple[int, int],
 ) -> Item | None:
     raw_html, html_base = _raw_summary(entry, feed_base)
-    url = _entry_link(entry, feed_base, raw_html, html_base)
-    if url is None:
+    link = _entry_link(entry, feed_base, raw_html, html_base)
+    if link is None:
         return None
-    summary_html = truncate_html(sanitize_html(raw_html, html_base or url), summary_words)
+    # Text from a feed is never a template: its '[[email]]' must not be filled per reader.
+    url = neutral_url(link)
+    summary_html = truncate_html(sanitize_html(raw_html, html_base or link), *limits)
     # clean_text again: escaped markup in the feed ('&lt;script&gt;') must not come back as tags.
-    summary_text = clean_text(html_to_text(summary_html))
+    summary_text = neutral_text(clean_text(html_to_text(summary_html)))
     title = clean_text(entry.get("title"))
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[: MAX_TITLE_CHARS - 1].rstrip() + "\u2026"
     if not title:
         title = truncate_words(summary_text, TITLE_FALLBACK_WORDS) or url
     key = item_key(url)
-    image = _entry_image(entry, raw_html, html_base or url, url)
+    image = _entry_image(entry, raw_html, html_base or link, link)
+    alt = _entry_image_alt(entry, raw_html, html_base or link, image)
     published = _entry_time(entry) or first_seen.get(key) or now
     return Item(
         key=key,
-        title=title,
+        title=neutral_text(title),
         url=url,
         section=source.section,
-        summary_html=summary_html,
+        summary_html=neutral_html(summary_html),
         summary_text=summary_text,
         published=published,
-        image=image,
-        image_alt=_entry_image_alt(entry, raw_html, html_base or url, image),
-        categories=_categories(entry),
+        image=neutral_url(image) if image else None,
+        image_alt=neutral_text(alt),
+        categories=tuple(neutral_text(name) for name in _categories(entry)),
         sources=(source.name,),
         origin=Origin.FEED,
         origin_ref=source.name,

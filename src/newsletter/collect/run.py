@@ -1,5 +1,5 @@
-"""One collect run: fetch every source concurrently, parse off the event loop, select the
-week's items and merge them into the issue's draft.
+"""One collect run: fetch every source concurrently, parse each in a worker process with a
+deadline, select the week's items and merge them into the issue's draft.
 """
 
 from __future__ import annotations
@@ -16,22 +16,24 @@ from ruamel.yaml.comments import CommentedMap
 
 from newsletter.collect import select
 from newsletter.collect.fetch import FetchOptions, FetchStatus, fetch, make_client
-from newsletter.collect.parse import NotAFeedError, parse_feed
+from newsletter.collect.parse import DEFAULT_SUMMARY_CHARS, NotAFeedError
 from newsletter.collect.state import FeedState, load_state, save_state
+from newsletter.collect.worker import ParseTimeoutError, parse_in_worker
 from newsletter.config import Config
 from newsletter.dates import week_window
-from newsletter.errors import CollectError, Problem
+from newsletter.errors import CollectError, ContentError, Problem
 from newsletter.issue.draft import (
     draft_ids,
     draft_marks,
     draft_path,
     included_keys,
+    keep_backup,
     load_draft_keys,
     merge_draft,
     parse_draft,
     read_draft_text,
     save_draft_keys,
-    write_draft,
+    swap_draft,
 )
 from newsletter.issue.editor_items import read_editor_items
 from newsletter.model import Item, Source
@@ -56,6 +58,9 @@ class SourceResult:
     failing_since: datetime | None = None
     in_window: int = 0
     new: int = 0
+    #: Items of the week left out by the cap on items per source, and that cap.
+    cut: int = 0
+    cap: int | None = None
 
     @property
     def failed(self) -> bool:
@@ -117,7 +122,8 @@ def source_line(result: SourceResult, width: int = 0) -> str:
             )
         return f"failed        {name}  {result.reason}{streak}  ({took})"
     status = "ok" if result.status is FetchStatus.OK else "not modified"
-    return f"{status:<13} {name}  {result.in_window} in window, {result.new} new  ({took})"
+    cut = f", {result.cut} more left out (max {result.cap} per source)" if result.cut else ""
+    return f"{status:<13} {name}  {result.in_window} in window, {result.new} new{cut}  ({took})"
 
 
 async def collect_sources(
@@ -177,19 +183,26 @@ async def _collect_one(
         result = SourceResult(source, fetched.status, state.items, warnings=state.warnings)
     elif fetched.status is FetchStatus.OK:
         try:
-            # feedparser is pure Python and slow on big feeds: keep it off the event loop.
-            parsed = await asyncio.to_thread(
-                parse_feed,
-                fetched.body,
-                source,
+            # In a worker process: off the event loop, and stopped past its deadline.
+            parsed = await parse_in_worker(
+                options.parse_deadline,
+                data=fetched.body,
+                source=source,
                 now=now,
                 headers=fetched.headers,
                 feed_url=fetched.url,
                 first_seen=state.first_seen,
                 summary_words=options.summary_words,
+                summary_chars=_or(options.summary_chars, DEFAULT_SUMMARY_CHARS),
             )
         except NotAFeedError as exc:
             result, state = _failure(source, state, str(exc), now)
+        except ParseTimeoutError:
+            reason = (
+                f"reading the feed took longer than {options.parse_deadline:g} s (deeply "
+                "nested HTML?); it was stopped and left out of this run"
+            )
+            result, state = _failure(source, state, reason, now)
         except Exception as exc:  # a parser bug must not cost the other feeds
             reason = f"could not be read ({type(exc).__name__}: {exc}); please report this feed"
             result, state = _failure(source, state, reason, now)
@@ -219,6 +232,10 @@ async def _collect_one(
     return replace(result, seconds=time.perf_counter() - started)
 
 
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
 def _failure(
     source: Source, state: FeedState, reason: str, now: datetime
 ) -> tuple[SourceResult, FeedState]:
@@ -236,9 +253,13 @@ def select_for_issue(
     *,
     exclude: set[str],
     editor_items: Sequence[Item] = (),
+    max_items_per_source: int | None = None,
 ) -> tuple[list[Item], list[SourceResult]]:
     """The week's items across sources (deduplicated, already-published ones left out),
     and the results with their ``in_window`` counts filled in.
+
+    Each source keeps its newest ``max_items`` (its own setting) or ``max_items_per_source``
+    items of the week; how many more were left out goes in its result.
     """
     counted: list[SourceResult] = []
     chosen: list[Item] = []
@@ -248,8 +269,11 @@ def select_for_issue(
             for item in result.items
             if select.in_window(item, window) and item.key not in exclude
         ]
-        capped = select.cap(fresh, result.source.max_items)
-        counted.append(replace(result, in_window=len(capped)))
+        limit = result.source.max_items or max_items_per_source
+        capped = select.cap(fresh, limit)
+        counted.append(
+            replace(result, in_window=len(capped), cut=len(fresh) - len(capped), cap=limit)
+        )
         chosen.extend(capped)
     return select.deduplicate(chosen, taken=editor_items), counted
 
@@ -293,8 +317,9 @@ async def collect_issue(
 ) -> CollectReport:
     """Collect every enabled source for the issue of ``issue_date`` and merge the draft."""
     started = time.perf_counter()
-    options = options or FetchOptions(summary_words=config.collect.summary_words)
-    sections = config.section_list
+    options = _with_settings(
+        options or FetchOptions(summary_words=config.collect.summary_words), config
+    )
     path = draft_path(config, issue_date)
     existing = read_draft_text(path, display_path(config, path))
     # Reading the drafts overlaps the fetches: the network wait hides it.
@@ -319,32 +344,19 @@ async def collect_issue(
         await asyncio.gather(fetching, return_exceptions=True)
         raise
     results = await fetching
-    # An editor may have saved the draft while the feeds were fetched: merge into that version.
-    latest = read_draft_text(path, display_path(config, path))
-    if latest != existing:
-        existing = latest
-        doc = parse_draft(latest, display_path(config, path)) if latest is not None else None
     window = week_window(issue_date, config.newsletter.tz, config.newsletter.window_days)
     chosen, results_counted = select_for_issue(
-        results, window, exclude=exclude, editor_items=editor_items
+        results,
+        window,
+        exclude=exclude,
+        editor_items=editor_items,
+        max_items_per_source=options.max_items_per_source,
     )
-    in_draft = draft_ids(doc)
-    # Entries collect wrote earlier that are no longer in the file were deleted by an editor.
-    written = load_draft_keys(config.state_dir, issue_date) if existing is not None else set()
-    deleted = {item.key for item in chosen if item.key in written and item.key not in in_draft}
-    # The same story under another address (a second source, a day later) is not added again.
-    in_draft_titles = draft_marks(doc) - in_draft
-    chosen = [
-        item
-        for item in chosen
-        if item.key not in deleted
-        and (item.key in in_draft or not select.already_seen(item, in_draft_titles))
-    ]
-    text, added = merge_draft(
-        existing, select.newest_first(chosen), sections, issue_date, config.newsletter.tz, doc=doc
-    )
-    backup = write_draft(path, text) if text != existing else None
-    _remember_draft_keys(config, issue_date, written | in_draft | {i.key for i in added})
+    written = load_draft_keys(config.state_dir, issue_date)
+    merge = _Merge(config, issue_date, chosen, written)
+    backup, added, deleted, in_draft = await asyncio.to_thread(merge.write, existing, doc)
+    known = written if existing is not None else set()
+    _remember_draft_keys(config, issue_date, known | in_draft | {i.key for i in added})
     new_by_source: dict[str, int] = {}
     for item in added:
         for name in item.sources:
@@ -360,6 +372,103 @@ async def collect_issue(
         editor_problems=tuple(editor_problems),
         seconds=time.perf_counter() - started,
         deleted=len(deleted),
+    )
+
+
+#: How many times collect merges again when editors keep saving the draft while it writes.
+MERGE_TRIES = 8
+
+
+@dataclass
+class _Merge:
+    """The week's items merged into whatever version of the draft is on disk, written with a
+    compare-and-swap: an editor's save made meanwhile is merged again, never replaced."""
+
+    config: Config
+    issue_date: date
+    chosen: list[Item]
+    written: set[str]
+
+    def write(
+        self, existing: str | None, doc: CommentedMap | None
+    ) -> tuple[Path | None, list[Item], set[str], set[str]]:
+        """(backup, items added, keys deleted by editors, keys in the draft)."""
+        path = draft_path(self.config, self.issue_date)
+        name = display_path(self.config, path)
+        # An editor may have saved the draft while the feeds were fetched: merge into that.
+        latest = read_draft_text(path, name)
+        if latest != existing:
+            existing, doc = latest, None
+        backup: Path | None = None
+        for _ in range(MERGE_TRIES):
+            if doc is None and existing is not None:
+                doc = parse_draft(existing, name)
+            text, added, deleted, in_draft = self._merged(existing, doc)
+            if text == existing:
+                return backup, added, deleted, in_draft
+            # The version replaced is kept first: a draft that cannot be backed up is not
+            # written.
+            backup = self._backup(path, existing) if existing is not None else None
+            try:
+                done, _ = swap_draft(path, text, existing)
+            except OSError as exc:
+                raise ContentError(
+                    f"{name}: cannot write the draft ({exc.strerror or exc}); the file was "
+                    "left as it was"
+                ) from exc
+            if done:
+                return backup, added, deleted, in_draft
+            # Someone saved the draft meanwhile: merge into their version.
+            existing, doc = read_draft_text(path, name), None
+        raise ContentError(
+            f"{name}: the draft changed {MERGE_TRIES} times while collect was merging it; it "
+            "was left as the editors last saved it, without this run's new items: run collect "
+            "again when nobody is saving it"
+        )
+
+    def _backup(self, path: Path, base: str) -> Path | None:
+        try:
+            return keep_backup(path, base)
+        except OSError as exc:
+            raise ContentError(
+                f"{display_path(self.config, path)}: cannot write the draft (its backup: "
+                f"{exc.strerror or exc}); the file was left as it was"
+            ) from exc
+
+    def _merged(
+        self, text: str | None, doc: CommentedMap | None
+    ) -> tuple[str, list[Item], set[str], set[str]]:
+        config, issue_date = self.config, self.issue_date
+        in_draft = draft_ids(doc)
+        written = self.written if text is not None else set()
+        # Entries collect wrote earlier, no longer in the file, were deleted by an editor.
+        deleted = {i.key for i in self.chosen if i.key in written and i.key not in in_draft}
+        # The same story under another address (a second source, a day later) is not added.
+        in_draft_titles = draft_marks(doc) - in_draft
+        chosen = [
+            item
+            for item in self.chosen
+            if item.key not in deleted
+            and (item.key in in_draft or not select.already_seen(item, in_draft_titles))
+        ]
+        merged, added = merge_draft(
+            text,
+            select.newest_first(chosen),
+            config.section_list,
+            issue_date,
+            config.newsletter.tz,
+            doc=doc,
+        )
+        return merged, added, deleted, in_draft
+
+
+def _with_settings(options: FetchOptions, config: Config) -> FetchOptions:
+    """``options`` with what they leave unset taken from the config's ``collect:`` block."""
+    settings = config.collect
+    return replace(
+        options,
+        summary_chars=_or(options.summary_chars, settings.summary_chars),
+        max_items_per_source=options.max_items_per_source or settings.max_items_per_source,
     )
 
 

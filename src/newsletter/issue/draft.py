@@ -1,14 +1,20 @@
 """The draft ``bulletins/DATE/collected.yaml``: write it, merge new items in, read it back.
 
 Collect only ever adds entries: an entry already in the file (found by its ``id``) is left
-exactly as the editor left it, wherever they moved it. The previous file is kept as
-``collected.yaml.bak`` and every write is atomic.
+exactly as the editor left it, wherever they moved it. The last five versions are kept
+(``collected.yaml.bak``, then ``.collected.yaml.bak.1`` ... ``.bak.4``); every write is atomic
+and, where the system allows, a compare-and-swap (``swap_draft``).
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import io
 import json
+import os
+import sys
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -23,6 +29,7 @@ from newsletter.config import Config
 from newsletter.errors import ContentError, Location, Problem
 from newsletter.files import atomic_write, not_utf8
 from newsletter.issue.draft_text import insert_as_text, keeps_everything
+from newsletter.issue.editor_items import outside_folder
 from newsletter.issue.seen import marks
 from newsletter.model import Item, Origin, Section, item_key
 from newsletter.paths import issue_dir
@@ -33,6 +40,8 @@ from newsletter.yaml_text import editor_yaml, load_text
 
 DRAFT_FILE = "collected.yaml"
 BACKUP_SUFFIX = ".bak"
+#: Versions of the draft kept before collect's writes: ``.bak`` and four hidden older ones.
+BACKUPS_KEPT = 5
 ENTRY_KEYS: tuple[str, ...] = ("id", "include", "title", "url", "summary", "published", "image")
 ENTRY_KEYS += ("image_alt", "territory", "categories", "sources", "section")
 HEADER = """\
@@ -91,6 +100,8 @@ def read_draft_text(path: Path, name: str) -> str | None:
     """The draft's text, None when there is no file; ContentError when it cannot be read or
     is not UTF-8 (naming the line of the first bad byte).
     """
+    if path.is_symlink() and (reason := outside_folder(path, path.parent.resolve())):
+        raise ContentError(Problem(reason, Location(name)))
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -260,23 +271,132 @@ def dump_draft(doc: CommentedMap) -> str:
 
 
 def write_draft(path: Path, text: str) -> Path | None:
-    """Write the draft atomically, after copying the current file to ``.bak``.
+    """Write the draft atomically, after keeping the current file as a backup.
 
     Returns the backup's path (None when there was no previous file).
     """
-    backup: Path | None = None
     try:
-        if path.exists():
-            backup = path.with_name(path.name + BACKUP_SUFFIX)
-            # Through a temporary file too: an interrupted copy never leaves half a backup.
-            atomic_write(backup, path.read_bytes().decode("utf-8"))
+        previous = path.read_bytes().decode("utf-8") if path.exists() else None
+        backup = keep_backup(path, previous) if previous is not None else None
         atomic_write(path, text)
     except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ContentError(
-            f"{path}: cannot write the draft ({reason}); the file was left as it was"
-        ) from exc
+        raise _not_written(path, exc) from exc
     return backup
+
+
+def _not_written(path: Path, exc: BaseException) -> ContentError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return ContentError(f"{path}: cannot write the draft ({reason}); the file was left as it was")
+
+
+def backup_paths(path: Path, keep: int = BACKUPS_KEPT) -> list[Path]:
+    """Where the last ``keep`` versions go, newest first: ``collected.yaml.bak``, then the
+    hidden ``.collected.yaml.bak.1`` ... (hidden: they are not items, and not in the way)."""
+    newest = path.with_name(path.name + BACKUP_SUFFIX)
+    older = [path.with_name(f".{path.name}{BACKUP_SUFFIX}.{n}") for n in range(1, keep)]
+    return [newest, *older][:keep]
+
+
+def keep_backup(path: Path, previous: str, keep: int = BACKUPS_KEPT) -> Path | None:
+    """Keep ``previous`` as the newest backup of ``path``, shifting the older ones down and
+    dropping the oldest past ``keep``. Returns the newest backup's path."""
+    slots = backup_paths(path, keep)
+    if not slots:
+        return None
+    for older, newer in reversed(list(zip(slots[1:], slots, strict=False))):
+        if newer.is_file():
+            os.replace(newer, older)
+    # Through a temporary file too: an interrupted copy never leaves half a backup.
+    atomic_write(slots[0], previous)
+    return slots[0]
+
+
+def swap_draft(path: Path, text: str, expected: str | None) -> tuple[bool, str | None]:
+    """Put ``text`` at ``path`` only if the file still holds ``expected`` (None: no file):
+    a compare-and-swap. Returns (written, what is there now when not written).
+
+    The file is compared just before an atomic exchange of names (Linux); if a save slipped
+    in between, what the exchange displaced is put straight back, so an editor's save is
+    never replaced. Where names cannot be exchanged, compare then rename is the best there is.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, _mode_of(path))
+        if expected is None:
+            try:
+                os.link(tmp, path)  # creates the file only if nobody did meanwhile
+                return True, None
+            except FileExistsError:
+                return False, _text_of(path)
+        current = _text_of(path)
+        if current != expected or current is None:
+            return False, current
+        if not _exchange(tmp, path):
+            os.replace(tmp, path)
+            return True, None
+        displaced = _text_of(tmp)
+        if displaced == expected:
+            return True, None
+        return False, _put_back(path, tmp, text)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _put_back(path: Path, holder: Path, ours: str) -> str | None:
+    """A save landed between our compare and our exchange: it is in ``holder``; exchange it
+    back (again, if yet another save displaced ours meanwhile). Returns what is at ``path``."""
+    expected = ours
+    for _ in range(1000):
+        saved = _text_of(holder)
+        _exchange(holder, path)
+        if _text_of(holder) == expected:
+            return saved
+        expected = saved or ""
+    raise OSError(errno.EBUSY, "the file keeps changing", str(path))
+
+
+def _mode_of(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return 0o644
+
+
+def _text_of(path: Path) -> str | None:
+    try:
+        return path.read_bytes().decode("utf-8", errors="surrogateescape")
+    except FileNotFoundError:
+        return None
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False when this
+    system or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    result = renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
+    if result == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(error, os.strerror(error), str(second))
 
 
 def load_included_items(
@@ -409,7 +529,7 @@ def _entry_item(
     if found or url is None or not isinstance(title, str) or include is not True:
         return None
     summary = entry.get("summary") or ""
-    summary_html = markdown_to_html(str(summary))
+    summary_html = markdown_to_html(str(summary), placeholders=False)
     return Item(
         key=str(entry.get("id") or item_key(url)),
         title=" ".join(title.split()),

@@ -32,11 +32,16 @@ def read_editor_items(
         return [], []
     items: list[Item] = []
     problems: list[Problem] = []
+    inside = folder.resolve()
     for path in sorted(folder.glob("*.md")):
         if path.name == ISSUE_FILE or path.name.startswith((".", "_")) or path.name == "README.md":
             continue
         name = shown_path(path, root)
         if not path.is_file():
+            continue
+        outside = outside_folder(path, inside)
+        if outside is not None:
+            problems.append(Problem(outside, Location(name)))
             continue
         try:
             doc = read_front_matter(path, display=name)
@@ -48,6 +53,18 @@ def read_editor_items(
         if item is not None:
             items.append(item)
     return items, problems
+
+
+def outside_folder(path: Path, folder: Path) -> str | None:
+    """Why ``path`` may not be read as part of the issue in ``folder`` (its real path, after
+    links, lies elsewhere), or None when it is inside."""
+    real = path.resolve()
+    if real.parent == folder or real.is_relative_to(folder):
+        return None
+    return (
+        f"this file is a link to {real}, outside the issue folder: an issue reads only its own "
+        "files; copy the file here instead of linking it"
+    )
 
 
 def editor_item(

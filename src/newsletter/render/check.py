@@ -10,6 +10,7 @@ import functools
 import re
 from collections.abc import Iterable
 from dataclasses import replace
+from urllib.parse import unquote
 
 from markdown_it import MarkdownIt
 
@@ -20,6 +21,7 @@ from newsletter.model import (
     SKELETON_EDITORIAL,
     Issue,
     Item,
+    Origin,
     RenderedEmail,
     placeholder,
 )
@@ -36,7 +38,7 @@ from newsletter.render.findings import (
     warnings,
 )
 from newsletter.render.placeholders import Placeholders, audience_columns
-from newsletter.sanitize import html_to_text
+from newsletter.sanitize import html_to_text, markdown_to_html, template_tokens
 
 __all__ = [
     "CLIP_BYTES",
@@ -53,6 +55,7 @@ __all__ = [
     "errors",
     "item_label",
     "render_and_check",
+    "size_findings",
     "summary",
     "warnings",
 ]
@@ -69,6 +72,8 @@ _PLACEHOLDER = re.compile(r"\[\[\s*([^\[\]]{1,40}?)\s*\]\]")
 _EXACT_PLACEHOLDERS = frozenset(f"[[{name}]]" for name in PLACEHOLDERS)
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _MARKDOWN = MarkdownIt("commonmark", {"html": False})
+#: What may not be in a header value: control characters and every kind of line break.
+_LINE_BREAK = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _HTML_PART = Location("email.html")
 _TEXT_PART = Location("email.txt")
 
@@ -94,7 +99,7 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
     editorial = replace(issue_md, label="(editorial)")
     names = Placeholders.of(config)
     found: list[Finding] = []
-    found += _check_issue_fields(issue, issue_md, names)
+    found += _check_issue_fields(issue, issue_md, names, config)
     seen: dict[str, Location] = {}
     for item in issue.items:
         found += _check_item(item, seen)
@@ -113,6 +118,7 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
             _MARKDOWN.render(issue.editorial_md), editorial, "in the editorial"
         )
         found += _check_leftovers(issue.editorial_md, editorial, names)
+        found += _unfilled_in_links(_links(markdown_to_html(issue.editorial_md)), editorial)
     found += check_theme(config)
     if rendered is not None:
         # A token already reported where it was written is not reported again in the output.
@@ -127,7 +133,9 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
     return found
 
 
-def _check_issue_fields(issue: Issue, issue_md: Location, names: Placeholders) -> list[Finding]:
+def _check_issue_fields(
+    issue: Issue, issue_md: Location, names: Placeholders, config: Config
+) -> list[Finding]:
     found: list[Finding] = []
     subject = issue.subject.strip()
     if not subject:
@@ -144,6 +152,16 @@ def _check_issue_fields(issue: Issue, issue_md: Location, names: Placeholders) -
             )
         )
     found += _check_leftovers(subject, replace(issue_md, label="(subject)"), names)
+    for key, value in (("subject", issue.subject), ("preheader", issue.preheader)):
+        if _LINE_BREAK.search(value):
+            found.append(
+                Finding(
+                    Level.ERROR,
+                    replace(issue_md, line=_key_line(config, issue, key)),
+                    f"the {key} holds a line break or a control character ({value!r}); an "
+                    "email header is one line: write it on one line",
+                )
+            )
     editorial = replace(issue_md, label="(editorial)")
     if SKELETON_EDITORIAL in issue.editorial_md:
         found.append(
@@ -166,6 +184,16 @@ def _check_issue_fields(issue: Issue, issue_md: Location, names: Placeholders) -
     return found
 
 
+def _key_line(config: Config, issue: Issue, key: str) -> int | None:
+    """The line of ``key:`` in the issue's front matter, when it can be read."""
+    try:
+        lines = issue_file(config, issue.date).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    pattern = re.compile(rf"{key}\s*:")
+    return next((n for n, line in enumerate(lines, 1) if pattern.match(line)), None)
+
+
 def item_label(item: Item) -> Location:
     """Where findings place an item: its source (file and line, or feed), its title, its key."""
     title = item.title.strip() or item.url or item.key
@@ -180,6 +208,10 @@ def _check_item(item: Item, seen: dict[str, Location]) -> list[Finding]:
     found: list[Finding] = []
     if not item.title.strip():
         found.append(Finding(Level.ERROR, where, "the item has no title (give it a 'title')"))
+    if item.origin is Origin.FEED:
+        found += _check_collected_tokens(item, where)
+    else:
+        found += _unfilled_in_links(_links(item.summary_html), where)
     found += _check_links([item.url], where, what="link")
     normalized = _normalize(item.url)
     if normalized in seen:
@@ -211,21 +243,34 @@ def _check_item(item: Item, seen: dict[str, Location]) -> list[Finding]:
     return found
 
 
-def check_rendered(
-    rendered: RenderedEmail,
-    known: frozenset[str] = frozenset(),
-    *,
-    placeholders: Placeholders | None = None,
-    reported: frozenset[str] = frozenset(),
-    content_images: frozenset[str] = frozenset(),
-) -> list[Finding]:
-    """Checks of the output alone: size, leftovers, links and images of the HTML.
+def _check_collected_tokens(item: Item, where: Location) -> list[Finding]:
+    """A placeholder in a collected item would be filled per reader: a feed (or a paste into
+    collected.yaml) could send each reader's address or unsubscribe link elsewhere."""
+    parts = (
+        ("title", item.title),
+        ("url", item.url),
+        ("summary", item.summary_html),
+        ("image", item.image or ""),
+        ("image_alt", item.image_alt),
+    )
+    found: list[Finding] = []
+    for key, text in parts:
+        for token in dict.fromkeys(template_tokens(text)):
+            found.append(
+                TokenFinding(
+                    Level.ERROR,
+                    where,
+                    f"the placeholder {token!r} in the collected item's '{key}' would be "
+                    "filled for each reader (and could send their address elsewhere): "
+                    "collected text is never a template; remove it",
+                    token,
+                )
+            )
+    return found
 
-    ``known``: links already checked with their item; ``placeholders``: the names delivery
-    fills (the standard ones by default); ``reported``: tokens already reported elsewhere;
-    ``content_images``: images of summaries and the editorial, checked where they come from.
-    """
-    names = placeholders or Placeholders()
+
+def size_findings(rendered: RenderedEmail) -> list[Finding]:
+    """The HTML's size against Gmail's clipping limit: what ``check`` and ``build`` both say."""
     found: list[Finding] = []
     size = len(rendered.html.encode("utf-8"))
     if size > CLIP_BYTES:
@@ -245,6 +290,47 @@ def check_rendered(
                 f"the HTML is {size / 1024:.0f} KB, close to Gmail's 102 KB clipping limit",
             )
         )
+    return found
+
+
+_ENCODED_TOKEN = re.compile(r"%5B%5B.{0,60}?%5D%5D", re.I)
+
+
+def _unfilled_in_links(links: Iterable[str], where: Location) -> list[Finding]:
+    """Placeholders written in an address that delivery cannot fill: the Markdown step
+    encodes them and only ``[[name]]`` exactly (lower case, no spaces) is put back."""
+    found: list[Finding] = []
+    for url in links:
+        for match in _ENCODED_TOKEN.finditer(url):
+            token = unquote(match.group(0))
+            found.append(
+                TokenFinding(
+                    Level.ERROR,
+                    where,
+                    f"the placeholder {token!r} in the link {url!r} cannot be filled: write it "
+                    "exactly as '[[email]]', '[[first_name]]' ... (lower case, no spaces)",
+                    token,
+                )
+            )
+    return found
+
+
+def check_rendered(
+    rendered: RenderedEmail,
+    known: frozenset[str] = frozenset(),
+    *,
+    placeholders: Placeholders | None = None,
+    reported: frozenset[str] = frozenset(),
+    content_images: frozenset[str] = frozenset(),
+) -> list[Finding]:
+    """Checks of the output alone: size, leftovers, links and images of the HTML.
+
+    ``known``: links already checked with their item; ``placeholders``: the names delivery
+    fills (the standard ones by default); ``reported``: tokens already reported elsewhere;
+    ``content_images``: images of summaries and the editorial, checked where they come from.
+    """
+    names = placeholders or Placeholders()
+    found = size_findings(rendered)
     for text, where in ((rendered.html, _HTML_PART), (rendered.text, _TEXT_PART)):
         found += [
             f
