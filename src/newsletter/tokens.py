@@ -17,19 +17,30 @@ import time
 from pathlib import Path
 
 from newsletter.config import Config
-from newsletter.errors import DeliveryError
+from newsletter.errors import ConfigError, DeliveryError
 from newsletter.paths import private_dir
 
 SECRET_FILE = "secret.key"  # noqa: S105 (a file name)
+MIN_SECRET_BYTES = 32  # as long as the key file's; a short key can be guessed offline
 _MAC_BYTES = 16  # 128 bits: far beyond guessing, keeps the URL short
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def load_secret(config: Config) -> bytes:
-    """The HMAC key: ``$<secret_env>`` if set, else ``state_dir/secret.key`` (made once, 0600)."""
-    from_env = os.environ.get(config.newsletter.secret_env, "")
+    """The HMAC key: ``$<secret_env>`` if set (at least 32 bytes), else ``state_dir/secret.key``
+    (made once, 0600)."""
+    name = config.newsletter.secret_env
+    from_env = os.environ.get(name, "")
     if from_env:
-        return from_env.encode("utf-8")
+        key = from_env.encode("utf-8")
+        if len(key) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"${name} is {len(key)} bytes long; the unsubscribe secret needs at least "
+                f"{MIN_SECRET_BYTES} (make one with: python -c 'import secrets; "
+                "print(secrets.token_hex(32))'); links already sent were signed with the old "
+                "value and stop working when it changes"
+            )
+        return key
     return _secret_file(config.state_dir / SECRET_FILE)
 
 

@@ -19,7 +19,7 @@ from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus, RenderedEmail
 from newsletter.tokens import make_token
 
-SECRET = "archive-test-secret"  # noqa: S105 (a test key)
+SECRET = "archive-test-secret-of-at-least-32-bytes"  # noqa: S105 (a test key)
 DAY = "2026-12-03"
 
 

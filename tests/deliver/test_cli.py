@@ -36,7 +36,7 @@ def invoke(project: Path, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def project(sample_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("NEWSLETTER_SECRET", "cli-test-secret")
+    monkeypatch.setenv("NEWSLETTER_SECRET", "cli-test-secret-of-at-least-32-bytes")
     return sample_project
 
 
@@ -114,7 +114,7 @@ def _smtp_project(project: Path, sink: Sink, recipients: int) -> None:
 def test_cli_send_kill_send_status(project: Path, smtp_sink: Sink) -> None:
     _smtp_project(project, smtp_sink, 1500)
     config_file = str(project / "schedule.yaml")
-    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret"}
+    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes"}
     command = [*NEWSLETTER, "send", DAY, "--yes", "--config", config_file]
     process = subprocess.Popen(
         command,
@@ -276,7 +276,7 @@ def test_a_send_left_incomplete_by_temporary_errors_exits_1(project: Path) -> No
 
 def test_terminal_asks_for_confirmation(project: Path) -> None:
     master, slave = os.openpty()
-    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret"}
+    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes"}
     process = subprocess.Popen(
         [*NEWSLETTER, "send", DAY, "--config", str(project / "schedule.yaml")],
         stdin=slave,

@@ -190,7 +190,7 @@ def run_cli(
         capture_output=True,
         text=True,
         stdin=stdin,
-        env={**os.environ, "NEWSLETTER_SECRET": "sequence-test-secret"},
+        env={**os.environ, "NEWSLETTER_SECRET": "sequence-test-secret-of-32-bytes-at-least"},
         timeout=120,
     )
 
@@ -242,7 +242,7 @@ def test_cli_ctrl_c_at_the_prompt_aborts_and_sends_nothing(sample_project: Path)
         stdin=slave,
         stdout=slave,
         stderr=slave,
-        env={**os.environ, "NEWSLETTER_SECRET": "sequence-test-secret"},
+        env={**os.environ, "NEWSLETTER_SECRET": "sequence-test-secret-of-32-bytes-at-least"},
         close_fds=True,
     )
     os.close(slave)
@@ -282,7 +282,7 @@ def test_cli_sigterm_finishes_the_batch_in_flight_and_exits_0(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, "NEWSLETTER_SECRET": "sequence-test-secret"},
+        env={**os.environ, "NEWSLETTER_SECRET": "sequence-test-secret-of-32-bytes-at-least"},
         text=True,
     )
     deadline = time.monotonic() + 60

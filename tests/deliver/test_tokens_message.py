@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from newsletter.errors import ConfigError
 from newsletter.message import build_message
 from newsletter.model import Recipient
 from newsletter.tokens import load_secret, make_token, verify_token
@@ -48,8 +49,8 @@ def test_secret_from_file_is_private_and_reused(project: Path) -> None:
 
 
 def test_secret_from_environment(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NEWSLETTER_TEST_SECRET_UNSET", "from-the-env")
-    assert load_secret(config_of(project)) == b"from-the-env"
+    monkeypatch.setenv("NEWSLETTER_TEST_SECRET_UNSET", "from-the-env-and-at-least-32-bytes-long")
+    assert load_secret(config_of(project)) == b"from-the-env-and-at-least-32-bytes-long"
     assert not (config_of(project).state_dir / "secret.key").exists()
 
 
@@ -108,3 +109,14 @@ def test_other_audience_columns_are_placeholders_too(project: Path) -> None:
     assert message.get_body(("plain",)).get_content() == "À Saint-Étienne <42>, \n"  # type: ignore[union-attr]
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "Saint-Étienne &lt;42&gt; [[inconnu]]" in html
+
+
+def test_a_short_secret_in_the_environment_is_refused(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_TEST_SECRET_UNSET", "trop-court")
+    with pytest.raises(ConfigError) as caught:
+        load_secret(config_of(project))
+    message = str(caught.value)
+    assert message.startswith("$NEWSLETTER_TEST_SECRET_UNSET is 10 bytes long")
+    assert "at least 32" in message

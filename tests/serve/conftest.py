@@ -11,7 +11,7 @@ from newsletter.config import Config, load_config
 from newsletter.serve import UnsubscribeApp, UnsubscribeServer
 from newsletter.tokens import load_secret
 
-SECRET = "serve-test-secret"  # noqa: S105 (a test key)
+SECRET = "serve-test-secret-of-at-least-32-bytes"  # noqa: S105 (a test key)
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def newsletter(project: Path, env: dict[str, str], *args: str) -> subprocess.Com
         [sys.executable, "-m", "newsletter", *args, "--config", str(project / "schedule.yaml")],
         capture_output=True,
         text=True,
-        env={**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", **env},
+        env={**os.environ, "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes", **env},
         stdin=subprocess.DEVNULL,
         timeout=300,
         check=False,

@@ -267,7 +267,11 @@ def test_campaign_answer_lost_in_a_server_error_is_not_a_refusal(
 def test_cli_send_through_fake_brevo(sample_project: Path) -> None:
     write_audience(sample_project / "samples" / "subscribers.csv", 12)
     api = FakeBrevo(faults=["429", "lose"], retry_seconds=2)
-    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", KEY_ENV: api.api_key}
+    env = {
+        **os.environ,
+        "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes",
+        KEY_ENV: api.api_key,
+    }
     config_file = sample_project / "schedule.yaml"
     with serve(api) as url:
         text = config_file.read_text(encoding="utf-8")
@@ -304,7 +308,11 @@ def test_cli_send_through_fake_brevo(sample_project: Path) -> None:
 
 def test_cli_campaign_to_a_brevo_list(sample_project: Path) -> None:
     api = FakeBrevo()
-    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", KEY_ENV: api.api_key}
+    env = {
+        **os.environ,
+        "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes",
+        KEY_ENV: api.api_key,
+    }
     config_file = sample_project / "schedule.yaml"
     with serve(api) as url:
         text = config_file.read_text(encoding="utf-8")
@@ -329,7 +337,11 @@ def test_cli_campaign_to_a_brevo_list(sample_project: Path) -> None:
 def test_cli_concurrent_batches_with_faults_send_each_once(sample_project: Path) -> None:
     write_audience(sample_project / "samples" / "subscribers.csv", 120)
     api = FakeBrevo(faults=["429", "lose", "500", "lose", "503"], retry_seconds=1)
-    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", KEY_ENV: api.api_key}
+    env = {
+        **os.environ,
+        "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes",
+        KEY_ENV: api.api_key,
+    }
     config_file = sample_project / "schedule.yaml"
     with serve(api) as url:
         text = config_file.read_text(encoding="utf-8")

@@ -214,7 +214,7 @@ def test_cli_send_through_fake_mailjet(sample_project: Path) -> None:
     api = FakeMailjet(faults=["503"])
     env = {
         **os.environ,
-        "NEWSLETTER_SECRET": "cli-test-secret",
+        "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes",
         "MJ_TEST_KEY": api.api_key,
         "MJ_TEST_SECRET": api.api_secret,
     }

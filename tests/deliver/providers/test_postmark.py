@@ -132,7 +132,11 @@ def test_managed_stream_and_account_refusals(project: Path, token: str) -> None:
 def test_cli_send_through_fake_postmark(sample_project: Path) -> None:
     write_audience(sample_project / "samples" / "subscribers.csv", 12)
     api = FakePostmark(faults=["500"])
-    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", "PM_TEST_TOKEN": api.token}
+    env = {
+        **os.environ,
+        "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes",
+        "PM_TEST_TOKEN": api.token,
+    }
     config_file = sample_project / "schedule.yaml"
     with serve(api) as url:
         text = config_file.read_text(encoding="utf-8")
@@ -160,7 +164,11 @@ def test_cli_send_through_fake_postmark(sample_project: Path) -> None:
 def test_cli_lost_answer_leaves_the_batch_uncertain(sample_project: Path) -> None:
     write_audience(sample_project / "samples" / "subscribers.csv", 10)
     api = FakePostmark(faults=["", "lose"])  # the second batch is taken, its answer lost
-    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", "PM_TEST_TOKEN": api.token}
+    env = {
+        **os.environ,
+        "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes",
+        "PM_TEST_TOKEN": api.token,
+    }
     config_file = sample_project / "schedule.yaml"
     with serve(api) as url:
         text = config_file.read_text(encoding="utf-8")
@@ -212,7 +220,11 @@ def test_cli_batch_in_flight_after_a_crash_is_reconciled(sample_project: Path) -
 
     write_audience(sample_project / "samples" / "subscribers.csv", 10)
     api = FakePostmark()
-    env = {**os.environ, "NEWSLETTER_SECRET": "cli-test-secret", "PM_TEST_TOKEN": api.token}
+    env = {
+        **os.environ,
+        "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes",
+        "PM_TEST_TOKEN": api.token,
+    }
     config_file = sample_project / "schedule.yaml"
     with serve(api) as url:
         text = config_file.read_text(encoding="utf-8")
