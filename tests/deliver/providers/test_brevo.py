@@ -33,6 +33,8 @@ from .driver import SECRET, configure_provider, newsletter, send
 from .fake_brevo import FakeBrevo
 from .fakes import serve
 
+CLI_SECRET = "cli-test-secret-of-at-least-32-bytes"  # noqa: S105 (a test key)
+
 KEY_ENV = "NEWSLETTER_TEST_BREVO_KEY"
 
 
@@ -269,7 +271,7 @@ def test_cli_send_through_fake_brevo(sample_project: Path) -> None:
     api = FakeBrevo(faults=["429", "lose"], retry_seconds=2)
     env = {
         **os.environ,
-        "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes",
+        "NEWSLETTER_SECRET": CLI_SECRET,
         KEY_ENV: api.api_key,
     }
     config_file = sample_project / "schedule.yaml"
@@ -310,7 +312,7 @@ def test_cli_campaign_to_a_brevo_list(sample_project: Path) -> None:
     api = FakeBrevo()
     env = {
         **os.environ,
-        "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes",
+        "NEWSLETTER_SECRET": CLI_SECRET,
         KEY_ENV: api.api_key,
     }
     config_file = sample_project / "schedule.yaml"
@@ -339,7 +341,7 @@ def test_cli_concurrent_batches_with_faults_send_each_once(sample_project: Path)
     api = FakeBrevo(faults=["429", "lose", "500", "lose", "503"], retry_seconds=1)
     env = {
         **os.environ,
-        "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes",
+        "NEWSLETTER_SECRET": CLI_SECRET,
         KEY_ENV: api.api_key,
     }
     config_file = sample_project / "schedule.yaml"

@@ -31,6 +31,8 @@ from .driver import newsletter
 from .fake_postmark import FakePostmark
 from .fakes import serve
 
+CLI_SECRET = "cli-test-secret-of-at-least-32-bytes"  # noqa: S105 (a test key)
+
 
 def _batch(count: int, *, extra: tuple[Recipient, ...] = (), test: bool = False) -> Batch:
     people = [
@@ -134,7 +136,7 @@ def test_cli_send_through_fake_postmark(sample_project: Path) -> None:
     api = FakePostmark(faults=["500"])
     env = {
         **os.environ,
-        "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes",
+        "NEWSLETTER_SECRET": CLI_SECRET,
         "PM_TEST_TOKEN": api.token,
     }
     config_file = sample_project / "schedule.yaml"
@@ -166,7 +168,7 @@ def test_cli_lost_answer_leaves_the_batch_uncertain(sample_project: Path) -> Non
     api = FakePostmark(faults=["", "lose"])  # the second batch is taken, its answer lost
     env = {
         **os.environ,
-        "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes",
+        "NEWSLETTER_SECRET": CLI_SECRET,
         "PM_TEST_TOKEN": api.token,
     }
     config_file = sample_project / "schedule.yaml"
@@ -222,7 +224,7 @@ def test_cli_batch_in_flight_after_a_crash_is_reconciled(sample_project: Path) -
     api = FakePostmark()
     env = {
         **os.environ,
-        "NEWSLETTER_SECRET": "cli-test-secret-of-at-least-32-bytes",
+        "NEWSLETTER_SECRET": CLI_SECRET,
         "PM_TEST_TOKEN": api.token,
     }
     config_file = sample_project / "schedule.yaml"
