@@ -17,6 +17,7 @@ from pathlib import Path
 
 from newsletter.config import Config
 from newsletter.deliver.audience import address_key
+from newsletter.deliver.feedback_tables import SCHEMA as FEEDBACK_SCHEMA
 from newsletter.deliver.ledger_batches import BatchLedger
 from newsletter.deliver.ledger_lists import ListsLedger
 from newsletter.deliver.records import (
@@ -32,7 +33,6 @@ from newsletter.deliver.states import RecipientState
 from newsletter.deliver.subscribers import SCHEMA as SUBSCRIBERS_SCHEMA
 from newsletter.deliver.subscribers import SubscribersLedger
 from newsletter.errors import DeliveryError
-from newsletter.feedback.schema import SCHEMA as FEEDBACK_SCHEMA
 from newsletter.model import Recipient, RenderedEmail
 from newsletter.paths import private_dir, private_file
 

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from newsletter.deliver.audience import address_key
+from newsletter.deliver.feedback_tables import SCHEMA as SCHEMA
 from newsletter.deliver.subscribers import FINAL, SubscriberStatus
 from newsletter.feedback.events import FINAL_KINDS, FeedbackEvent, Kind
-from newsletter.feedback.schema import SCHEMA as SCHEMA
 
 if TYPE_CHECKING:
     from newsletter.deliver.ledger import Ledger

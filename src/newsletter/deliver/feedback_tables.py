@@ -1,5 +1,5 @@
-"""The tables the webhooks write in the ledger's database; part of the ledger's schema list
-(``deliver.ledger``), so it imports nothing of ours."""
+"""The tables the webhooks (``newsletter.feedback``) write in the ledger's database: part of the
+ledger's schema list (``deliver.ledger``), so it imports nothing of ours."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback_events (
