@@ -290,3 +290,25 @@ def test_the_history_keeps_its_schema_version(tmp_path: Path) -> None:
         db.execute("PRAGMA user_version = 99")
     with pytest.raises(HistoryError, match="newer version"):
         JobHistory(path)
+
+
+def test_an_impossible_date_stops_the_send_and_the_notice_names_the_file(
+    sample_project: Path,
+) -> None:
+    config = load_config(sample_project / "schedule.yaml")
+    (sample_project / "bulletins" / DATE / "rencontre.md").write_text(
+        "---\ntitle: Rencontre\nurl: https://b.example/r\nsection: agenda\n"
+        "date: 2026-02-30\n---\nTexte.\n",
+        encoding="utf-8",
+    )
+    assert "send:run" in tick(config, paris(2026, 12, 3, 9, 5))
+    assert sent(sample_project) == 0
+    assert outcomes(config, "send") == ["failed"]
+    (notice,) = [n for n in notices_in_outbox(sample_project) if "envoi" in str(n["Subject"])]
+    assert "l'envoi n'est pas parti" in str(notice["Subject"])
+    body = notice.get_body(preferencelist=("plain",))
+    assert body is not None
+    assert (
+        "bulletins/2026-12-03/rencontre.md:5: 'date' must be YYYY-MM-DD (got '2026-02-30')"
+        in body.get_content()
+    )

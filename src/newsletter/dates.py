@@ -5,7 +5,7 @@ Pure functions of an explicit clock and time zone.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -60,3 +60,17 @@ def in_window(moment: datetime, window: tuple[datetime, datetime]) -> bool:
 def french_date(day: date, fmt: str = "EEEE d MMMM y", locale: str = "fr_FR") -> str:
     """A date in words, such as 'jeudi 3 décembre 2026'."""
     return format_date(day, fmt, locale=locale)
+
+
+def shown_time(stamp: str | None, tz: tzinfo) -> str:
+    """A stored ISO time as people read it: in the configured zone, with its UTC offset
+    (``2026-12-03 09:20 +0100``); the text as it is when it is not an ISO time."""
+    if not stamp:
+        return ""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %z")

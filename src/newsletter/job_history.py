@@ -19,6 +19,7 @@ from types import TracebackType
 
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
+from newsletter.paths import private_dir, private_file
 
 HISTORY_FILE = "jobs.sqlite3"
 SCHEMA_VERSION = 1
@@ -134,8 +135,8 @@ class JobHistory:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            private_dir(path.parent)
+            self._db = sqlite3.connect(private_file(path), isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             (version,) = self._db.execute("PRAGMA user_version").fetchone()

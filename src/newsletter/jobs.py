@@ -145,14 +145,14 @@ def _deliver(
     except NewsletterError as exc:
         what = f"l'envoi{' de test' if test else ''} a échoué"
         return _failed(day, what, exc, transient=not isinstance(exc, ConfigError))
-    for line in report.lines():
+    for line in report.lines(config.newsletter.tz):
         log.info("%s %s: %s", label, day, line)
     if report.finished:
         return JobResult(RunOutcome.OK, day)
     if stop.is_set():
-        return JobResult(RunOutcome.STOPPED, day, reasons=tuple(report.lines()))
+        return JobResult(RunOutcome.STOPPED, day, reasons=tuple(report.lines(config.newsletter.tz)))
     what = f"l'envoi{' de test' if test else ''} est incomplet"
-    return JobResult(RunOutcome.RETRY, day, what, tuple(report.lines()))
+    return JobResult(RunOutcome.RETRY, day, what, tuple(report.lines(config.newsletter.tz)))
 
 
 def scheduled_send(config: Config, now: datetime, stop: threading.Event) -> JobResult:

@@ -41,6 +41,7 @@ from newsletter.dates import next_issue_date
 from newsletter.deliver.ledger import open_ledger
 from newsletter.errors import NewsletterError
 from newsletter.job_history import JobHistory, JobResult, RunOutcome, RunRecord
+from newsletter.paths import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +285,7 @@ def _give_up(
 def scheduler_lock(config: Config) -> Iterator[None]:
     """One scheduler per state folder: a second one would run every job twice."""
     path = config.state_dir / LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     with path.open("a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

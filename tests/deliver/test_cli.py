@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -391,3 +392,14 @@ def test_a_second_dry_run_shows_the_audience_file_as_it_is_now(project: Path) ->
     assert code == 0 and "audience: 2 recipients (samples/autres.csv)" in out
     code, out, _ = invoke(project, "status", DAY)
     assert "audience: samples/autres.csv" in out
+
+
+def test_times_people_read_are_in_the_configured_zone(project: Path) -> None:
+    code, _, err = invoke(project, "send", DAY, "--yes")
+    assert code == 0, err
+    code, out, _ = invoke(project, "status", DAY)
+    assert code == 0
+    # December in Europe/Paris: UTC+1, written with its offset.
+    assert re.search(r"complete \(finished \d{4}-\d\d-\d\d \d\d:\d\d \+0100\)", out), out
+    code, out, _ = invoke(project, "send", DAY, "--yes")
+    assert re.search(r"was already sent \(finished \d{4}-\d\d-\d\d \d\d:\d\d \+0100\)", out), out

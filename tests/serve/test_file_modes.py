@@ -16,6 +16,7 @@ from newsletter.cli import app
 from newsletter.config import load_config
 from newsletter.deliver.ledger import open_ledger
 from newsletter.issue.folder import set_status
+from newsletter.job_history import JobHistory
 from newsletter.model import IssueStatus
 from newsletter.tokens import load_secret
 
@@ -61,3 +62,20 @@ def test_state_folder_key_ledger_and_outbox_are_private(
     assert sent and {mode(path) for path in sent} == {0o600}
     assert {mode(path) for path in state.glob("ledger.sqlite3*")} == {0o600}
     assert mode(state) == 0o700 and mode(state / "outbox" / DAY) == 0o700
+
+
+def test_whichever_command_comes_first_makes_the_state_folder_private(
+    sample_project: Path, monkeypatch: pytest.MonkeyPatch, umask: int
+) -> None:
+    """collect (its feed cache) and the scheduler (its history) may be the first to write."""
+    monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
+    config = load_config(sample_project / "schedule.yaml")
+    result = CliRunner().invoke(
+        app, ["collect", DAY, "--config", str(sample_project / "schedule.yaml")]
+    )
+    assert result.exit_code == 0, result.output
+    assert mode(config.state_dir) == 0o700
+    assert {mode(p) for p in config.state_dir.rglob("*") if p.is_dir()} == {0o700}
+    with JobHistory.of(config):
+        pass
+    assert {mode(p) for p in config.state_dir.glob("jobs.sqlite3*")} == {0o600}

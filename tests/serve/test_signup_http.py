@@ -22,7 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from newsletter.cli import app
 from newsletter.config import Config, load_config
 from newsletter.deliver.ledger import open_ledger
 from newsletter.deliver.service import prepare_send
@@ -72,6 +74,18 @@ def _pending_in_next_send(config: Config) -> int:
         return prepare_send(ledger, config, rendered, DAY).counts["pending"]
 
 
+def _dry_run_count(config: Config) -> int:
+    """What `newsletter send DATE --dry-run` says it would send."""
+    assert config.file is not None
+    result = CliRunner().invoke(
+        app, ["send", DAY.isoformat(), "--dry-run", "--config", str(config.file)]
+    )
+    assert result.exit_code == 0, result.output
+    found = re.search(r"to send: (\d+)", result.stdout)
+    assert found is not None, result.stdout
+    return int(found.group(1))
+
+
 def test_subscribe_confirm_and_the_next_send_counts_one_more(
     readers: Config, running: UnsubscribeServer
 ) -> None:
@@ -81,6 +95,7 @@ def test_subscribe_confirm_and_the_next_send_counts_one_more(
         assert '<html lang="fr">' in form.text
         assert readers.subscribe.consent_text.replace("'", "&#x27;") in form.text
         before = _pending_in_next_send(readers)
+        dry_before = _dry_run_count(readers)
         answer = client.post(
             "/subscribe",
             content="email=Ada%40example.org&prenom=Ada&consentement=oui&site_web=",
@@ -96,6 +111,7 @@ def test_subscribe_confirm_and_the_next_send_counts_one_more(
         done = client.post(link, content="confirmer=oui", headers=FORM)
         assert done.status_code == 200 and "Inscription confirmée" in done.text
     assert _pending_in_next_send(readers) == before + 1
+    assert _dry_run_count(readers) == dry_before + 1
     with open_ledger(readers) as ledger:
         ada = ledger.subscriber("ada@example.org")
         assert ada is not None and ada.status is SubscriberStatus.ACTIVE

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, tzinfo
 from pathlib import Path
 from types import FrameType
 
@@ -15,6 +17,7 @@ import click
 from newsletter.alerts import alert_lines
 from newsletter.cli.common import config_option, date_argument, guarded, issue_date_of, load
 from newsletter.config import Config
+from newsletter.dates import shown_time
 from newsletter.deliver.audience import AudienceProblem, normalize_address, read_audience
 from newsletter.deliver.engine import Progress
 from newsletter.deliver.ledger import Ledger, SendRecord, open_ledger
@@ -46,9 +49,10 @@ def _print_problems(problems: tuple[str, ...], total: int) -> None:
         click.echo(f"warning: ... and {total - MAX_LISTED} more rows skipped or merged", err=True)
 
 
-def _show_plan(plan: SendPlan) -> None:
+def _show_plan(plan: SendPlan, tz: tzinfo = UTC) -> None:
     if plan.send.started_at is not None:
-        click.echo(f"resuming {plan.send.label} (started {plan.send.started_at})")
+        started = shown_time(plan.send.started_at, tz)
+        click.echo(f"resuming {plan.send.label} (started {started})")
     _print_problems(plan.problems, plan.send.invalid_rows + plan.send.duplicate_rows)
     for line in plan.lines():
         click.echo(line)
@@ -153,7 +157,7 @@ def send_command(
     update, done = _progress_printer(every=10)
     hooks = SendHooks(
         confirm=None if yes or test else _confirm,
-        on_plan=_show_plan,
+        on_plan=functools.partial(_show_plan, tz=config.newsletter.tz),
         on_notice=click.echo,
         on_progress=update,
         handle_signals=True,
@@ -194,7 +198,7 @@ def _ctrl_c_interrupts() -> Iterator[None]:
 
 
 def _print_report(report: DeliveryReport, config: Config) -> None:
-    for line in report.lines():
+    for line in report.lines(config.newsletter.tz):
         click.echo(line)
     if report.run.error:
         raise DeliveryError(report.run.error)
@@ -238,7 +242,7 @@ def status_command(issue_date: str | None, config_file: str | None) -> None:
                 click.echo(f"latest before it: issue {latest.issue_date}")
                 sends = [s for s in earlier if s.issue_date == latest.issue_date]
         for send in sends:
-            _status_of(ledger, send)
+            _status_of(ledger, send, config.newsletter.tz)
         suppressions = ledger.suppression_counts()
         total = sum(suppressions.values())
         detail = ", ".join(f"{n} {reason}" for reason, n in suppressions.items())
@@ -249,12 +253,12 @@ def status_command(issue_date: str | None, config_file: str | None) -> None:
         click.echo(line)
 
 
-def _status_of(ledger: Ledger, send: SendRecord) -> None:
+def _status_of(ledger: Ledger, send: SendRecord, tz: tzinfo) -> None:
     c = ledger.counts(send.id)
     if send.finished_at:
-        state = f"complete (finished {send.finished_at})"
+        state = f"complete (finished {shown_time(send.finished_at, tz)})"
     elif send.started_at:
-        state = f"incomplete (started {send.started_at})"
+        state = f"incomplete (started {shown_time(send.started_at, tz)})"
     else:
         state = "prepared, nothing sent yet"
     click.echo(f"{send.label}: {state}")

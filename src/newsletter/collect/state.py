@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.model import Item, Origin
+from newsletter.paths import private_dir
 
 STATE_VERSION = 1
 
@@ -70,7 +71,7 @@ def save_state(state_dir: Path, source_name: str, state: FeedState) -> None:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # under the state folder: 0700 whatever the umask
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 
+from newsletter.dates import shown_time
 from newsletter.deliver.engine import RunResult
 from newsletter.deliver.ledger import CampaignRecord, SendRecord
 from newsletter.deliver.states import TO_SEND, CampaignState
@@ -112,22 +114,24 @@ class DeliveryReport:
         """Recipients still to send (pending, or to retry after temporary errors)."""
         return sum(self.counts[state] for state in TO_SEND)
 
-    def already_sent_line(self) -> str:
+    def already_sent_line(self, tz: tzinfo = UTC) -> str:
+        finished = shown_time(self.send.finished_at, tz)
         if self.campaign is not None:
             return (
-                f"{self.send.label} was already sent (finished {self.send.finished_at}): "
+                f"{self.send.label} was already sent (finished {finished}): "
                 f"campaign {self.campaign.ref or self.campaign.state} to list "
                 f"{self.campaign.list_id}. Nothing to send."
             )
         c = self.counts
         skipped = f", {c[State.SKIPPED]} skipped (uncertain)" if c[State.SKIPPED] else ""
         return (
-            f"{self.send.label} was already sent (finished {self.send.finished_at}): "
+            f"{self.send.label} was already sent (finished {finished}): "
             f"{c[State.SENT]} sent, {c[State.FAILED]} failed, {c[State.SUPPRESSED]} "
             f"suppressed{skipped}. Nothing to send."
         )
 
-    def lines(self) -> list[str]:
+    def lines(self, tz: tzinfo = UTC) -> list[str]:
+        """What the run did, one line each; times in ``tz`` (the configured zone)."""
         r, c = self.run, self.counts
         day = self.send.issue_date.isoformat()
         if self.dry_run_provider is not None:
@@ -135,7 +139,7 @@ class DeliveryReport:
         if self.campaign is not None and not self.already_sent:
             return campaign_lines(self.send, self.campaign)
         if self.already_sent:
-            return [self.already_sent_line()]
+            return [self.already_sent_line(tz)]
         rate = (r.sent + r.failed) / r.elapsed if r.elapsed > 0 else 0.0
         lines = []
         if r.reconciled or r.uncertain:

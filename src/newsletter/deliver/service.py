@@ -33,6 +33,7 @@ from newsletter.deliver.states import TO_SEND, RecipientState, Resolution
 from newsletter.errors import DeliveryError, NewsletterError, Problem
 from newsletter.issue.prepare import prepare
 from newsletter.model import Recipient, RenderedEmail
+from newsletter.paths import private_dir
 from newsletter.tokens import load_secret
 from newsletter.words import plural
 
@@ -74,7 +75,7 @@ def rendered_issue(
 def send_lock(config: Config) -> Iterator[None]:
     """Only one send at a time per state folder; the lock dies with its process."""
     path = config.state_dir / LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     handle = path.open("a+")
     try:
         try:

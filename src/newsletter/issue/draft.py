@@ -32,7 +32,7 @@ from newsletter.issue.draft_text import insert_as_text, keeps_everything
 from newsletter.issue.editor_items import outside_folder
 from newsletter.issue.seen import marks
 from newsletter.model import Item, Origin, Section, item_key
-from newsletter.paths import issue_dir
+from newsletter.paths import issue_dir, private_dir
 from newsletter.sanitize import html_to_text, markdown_to_html, text_to_markdown
 from newsletter.urls import absolute_url, canonical_url
 from newsletter.yaml_errors import describe_yaml_error
@@ -77,7 +77,9 @@ def load_draft_keys(state_dir: Path, issue_date: date) -> set[str]:
 
 def save_draft_keys(state_dir: Path, issue_date: date, keys: set[str]) -> None:
     text = json.dumps({"keys": sorted(keys)}, ensure_ascii=False, separators=(",", ":"))
-    atomic_write(draft_keys_file(state_dir, issue_date), text)
+    path = draft_keys_file(state_dir, issue_date)
+    private_dir(path.parent)  # under the state folder: 0700 whatever the umask
+    atomic_write(path, text)
 
 
 def _yaml(*, reading: bool = False) -> YAML:
