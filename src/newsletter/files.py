@@ -3,11 +3,15 @@ one message for a file that is not UTF-8."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from newsletter.errors import Location, Problem
+from newsletter.paths import private_dir
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -44,3 +48,22 @@ def decode_utf8(data: bytes, name: str) -> str | Problem:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return not_utf8(data, exc, name)
+
+
+@contextmanager
+def pid_lock(path: Path, refused: Callable[[str], Exception]) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (its folder private) with our pid written in it;
+    ``refused(holder_pid)`` is raised when another process holds it. The lock dies with the
+    process that holds it."""
+    private_dir(path.parent)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise refused(handle.read().strip() or "?") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield

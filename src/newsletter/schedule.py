@@ -9,9 +9,7 @@ editors (``newsletter.alerts``). The jobs themselves live in ``newsletter.jobs``
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -40,8 +38,8 @@ from newsletter.cron import cron_trigger
 from newsletter.dates import next_issue_date
 from newsletter.deliver.ledger import open_ledger
 from newsletter.errors import NewsletterError
+from newsletter.files import pid_lock
 from newsletter.job_history import JobHistory, JobResult, RunOutcome, RunRecord
-from newsletter.paths import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -284,22 +282,14 @@ def _give_up(
 @contextmanager
 def scheduler_lock(config: Config) -> Iterator[None]:
     """One scheduler per state folder: a second one would run every job twice."""
-    path = config.state_dir / LOCK_FILE
-    private_dir(path.parent)
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            raise NewsletterError(
-                f"another scheduler is running on {config.state_dir} (pid {holder}); stop it "
-                "first, or give this one another paths.state"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+
+    def refused(holder: str) -> NewsletterError:
+        return NewsletterError(
+            f"another scheduler is running on {config.state_dir} (pid {holder}); stop it "
+            "first, or give this one another paths.state"
+        )
+
+    with pid_lock(config.state_dir / LOCK_FILE, refused):
         yield
 
 

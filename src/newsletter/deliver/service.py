@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import os
 import signal
 import sqlite3
 import tempfile
@@ -31,9 +30,9 @@ from newsletter.deliver.reports import DeliveryReport, SendPlan
 from newsletter.deliver.snapshot import SnapshotReport, audience_rows
 from newsletter.deliver.states import TO_SEND, RecipientState, Resolution
 from newsletter.errors import DeliveryError, NewsletterError, Problem
+from newsletter.files import pid_lock
 from newsletter.issue.prepare import prepare
 from newsletter.model import Recipient, RenderedEmail
-from newsletter.paths import private_dir
 from newsletter.tokens import load_secret
 from newsletter.words import plural
 
@@ -75,24 +74,14 @@ def rendered_issue(
 def send_lock(config: Config) -> Iterator[None]:
     """Only one send at a time per state folder; the lock dies with its process."""
     path = config.state_dir / LOCK_FILE
-    private_dir(path.parent)
-    handle = path.open("a+")
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "?"
-            raise DeliveryError(
-                f"another send is running (pid {holder}, lock {path}); wait for it to finish"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+
+    def refused(holder: str) -> DeliveryError:
+        return DeliveryError(
+            f"another send is running (pid {holder}, lock {path}); wait for it to finish"
+        )
+
+    with pid_lock(path, refused):
         yield
-    finally:
-        handle.close()
 
 
 def prepare_send(
