@@ -58,6 +58,22 @@ def test_a_draft_linked_from_outside_the_issue_folder_is_refused(
     ), found
 
 
+def test_an_issue_md_linked_from_outside_the_issue_folder_is_refused(
+    sample_project: Path, tmp_path: Path
+) -> None:
+    issue_md = sample_project / FOLDER / "issue.md"
+    elsewhere = tmp_path / "issue.md"
+    elsewhere.write_bytes(issue_md.read_bytes())
+    issue_md.unlink()
+    issue_md.symlink_to(elsewhere)
+    prepared = prepare(load_config(sample_project / "schedule.yaml"), DAY)
+    assert prepared.issue is None and prepared.rendered is None
+    found = [str(f) for f in prepared.errors]
+    assert any(
+        f"{FOLDER}/issue.md: this file is a link to {elsewhere}, outside" in m for m in found
+    ), found
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [

@@ -12,6 +12,7 @@ from newsletter.dates import french_date
 from newsletter.errors import ContentError, Location, Problem
 from newsletter.files import atomic_write
 from newsletter.frontmatter import read_front_matter
+from newsletter.issue.editor_items import outside_folder
 from newsletter.model import SKELETON_EDITORIAL, IssueStatus
 from newsletter.paths import ISSUE_FILE, display_path, issue_file
 
@@ -100,6 +101,8 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
         raise ContentError(
             f"{name}: no such file (create it with 'newsletter new {issue_date.isoformat()}')"
         )
+    if path.is_symlink() and (reason := outside_folder(path, path.parent.resolve())):
+        raise ContentError(Problem(reason, Location(name)))
     doc = read_front_matter(path, display=name)
     meta = doc.meta
     problems: list[Problem] = []
