@@ -29,7 +29,7 @@ from newsletter.model import IssueStatus, Recipient
 from newsletter.tokens import verify_token
 
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
-from .driver import SECRET, configure_provider, newsletter, send
+from .driver import SECRET, configure_provider, newsletter, send, use_provider
 from .fake_brevo import FakeBrevo
 from .fakes import serve
 
@@ -274,15 +274,20 @@ def test_cli_send_through_fake_brevo(sample_project: Path) -> None:
         "NEWSLETTER_SECRET": CLI_SECRET,
         KEY_ENV: api.api_key,
     }
-    config_file = sample_project / "schedule.yaml"
     with serve(api) as url:
-        text = config_file.read_text(encoding="utf-8")
-        text = text.replace("provider: outbox", "provider: brevo").replace(
-            "options: {}",
-            f"options: {{base_url: '{url}', api_key_env: {KEY_ENV}, batch_size: 5, "
-            "max_in_flight: 1, backoff_base: 0.05, backoff_max: 0.5, timeout: 5}",
+        use_provider(
+            sample_project,
+            "brevo",
+            {
+                "base_url": f"'{url}'",
+                "api_key_env": KEY_ENV,
+                "batch_size": 5,
+                "max_in_flight": 1,
+                "backoff_base": 0.05,
+                "backoff_max": 0.5,
+                "timeout": 5,
+            },
         )
-        config_file.write_text(text, encoding="utf-8")
         set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
         day = ISSUE.isoformat()
         done = newsletter(sample_project, env, "send", day, "--yes")
@@ -344,15 +349,20 @@ def test_cli_concurrent_batches_with_faults_send_each_once(sample_project: Path)
         "NEWSLETTER_SECRET": CLI_SECRET,
         KEY_ENV: api.api_key,
     }
-    config_file = sample_project / "schedule.yaml"
     with serve(api) as url:
-        text = config_file.read_text(encoding="utf-8")
-        text = text.replace("provider: outbox", "provider: brevo").replace(
-            "options: {}",
-            f"options: {{base_url: '{url}', api_key_env: {KEY_ENV}, batch_size: 10, "
-            "max_in_flight: 4, backoff_base: 0.05, backoff_max: 0.2, timeout: 5}",
+        use_provider(
+            sample_project,
+            "brevo",
+            {
+                "base_url": f"'{url}'",
+                "api_key_env": KEY_ENV,
+                "batch_size": 10,
+                "max_in_flight": 4,
+                "backoff_base": 0.05,
+                "backoff_max": 0.2,
+                "timeout": 5,
+            },
         )
-        config_file.write_text(text, encoding="utf-8")
         set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
         done = newsletter(sample_project, env, "send", ISSUE.isoformat(), "--yes")
         assert done.returncode == 0, done.stderr

@@ -30,7 +30,7 @@ from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus, Recipient
 
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
-from .driver import SECRET, configure_provider, newsletter, send
+from .driver import SECRET, configure_provider, newsletter, send, use_provider
 from .fake_mailjet import FakeMailjet, basic_auth
 from .fakes import serve
 
@@ -218,16 +218,20 @@ def test_cli_send_through_fake_mailjet(sample_project: Path) -> None:
         "MJ_TEST_KEY": api.api_key,
         "MJ_TEST_SECRET": api.api_secret,
     }
-    config_file = sample_project / "schedule.yaml"
     with serve(api) as url:
-        text = config_file.read_text(encoding="utf-8")
-        text = text.replace("provider: outbox", "provider: mailjet").replace(
-            "options: {}",
-            f"options: {{base_url: '{url}', api_key_env: MJ_TEST_KEY, "
-            "api_secret_env: MJ_TEST_SECRET, batch_size: 5, max_in_flight: 1, "
-            "backoff_base: 0.05, backoff_max: 0.1}",
+        use_provider(
+            sample_project,
+            "mailjet",
+            {
+                "base_url": f"'{url}'",
+                "api_key_env": "MJ_TEST_KEY",
+                "api_secret_env": "MJ_TEST_SECRET",
+                "batch_size": 5,
+                "max_in_flight": 1,
+                "backoff_base": 0.05,
+                "backoff_max": 0.1,
+            },
         )
-        config_file.write_text(text, encoding="utf-8")
         set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
         day = ISSUE.isoformat()
         done = newsletter(sample_project, env, "send", day, "--yes")

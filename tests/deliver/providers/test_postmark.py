@@ -27,7 +27,7 @@ from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus, Recipient
 
 from ..conftest import ISSUE, config_of, rendered_email, write_audience, write_config
-from .driver import newsletter
+from .driver import newsletter, use_provider
 from .fake_postmark import FakePostmark
 from .fakes import serve
 
@@ -139,15 +139,19 @@ def test_cli_send_through_fake_postmark(sample_project: Path) -> None:
         "NEWSLETTER_SECRET": CLI_SECRET,
         "PM_TEST_TOKEN": api.token,
     }
-    config_file = sample_project / "schedule.yaml"
     with serve(api) as url:
-        text = config_file.read_text(encoding="utf-8")
-        text = text.replace("provider: outbox", "provider: postmark").replace(
-            "options: {}",
-            f"options: {{base_url: '{url}', api_key_env: PM_TEST_TOKEN, batch_size: 5, "
-            "max_in_flight: 1, backoff_base: 0.05, backoff_max: 0.1}",
+        use_provider(
+            sample_project,
+            "postmark",
+            {
+                "base_url": f"'{url}'",
+                "api_key_env": "PM_TEST_TOKEN",
+                "batch_size": 5,
+                "max_in_flight": 1,
+                "backoff_base": 0.05,
+                "backoff_max": 0.1,
+            },
         )
-        config_file.write_text(text, encoding="utf-8")
         set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
         day = ISSUE.isoformat()
         done = newsletter(sample_project, env, "send", day, "--yes")
@@ -171,15 +175,18 @@ def test_cli_lost_answer_leaves_the_batch_uncertain(sample_project: Path) -> Non
         "NEWSLETTER_SECRET": CLI_SECRET,
         "PM_TEST_TOKEN": api.token,
     }
-    config_file = sample_project / "schedule.yaml"
     with serve(api) as url:
-        text = config_file.read_text(encoding="utf-8")
-        text = text.replace("provider: outbox", "provider: postmark").replace(
-            "options: {}",
-            f"options: {{base_url: '{url}', api_key_env: PM_TEST_TOKEN, batch_size: 4, "
-            "max_in_flight: 1, timeout: 5}",
+        use_provider(
+            sample_project,
+            "postmark",
+            {
+                "base_url": f"'{url}'",
+                "api_key_env": "PM_TEST_TOKEN",
+                "batch_size": 4,
+                "max_in_flight": 1,
+                "timeout": 5,
+            },
         )
-        config_file.write_text(text, encoding="utf-8")
         set_status(config_of(sample_project), ISSUE, IssueStatus.APPROVED)
         day = ISSUE.isoformat()
         done = newsletter(sample_project, env, "send", day, "--yes")
@@ -227,15 +234,17 @@ def test_cli_batch_in_flight_after_a_crash_is_reconciled(sample_project: Path) -
         "NEWSLETTER_SECRET": CLI_SECRET,
         "PM_TEST_TOKEN": api.token,
     }
-    config_file = sample_project / "schedule.yaml"
     with serve(api) as url:
-        text = config_file.read_text(encoding="utf-8")
-        text = text.replace("provider: outbox", "provider: postmark").replace(
-            "options: {}",
-            f"options: {{base_url: '{url}', api_key_env: PM_TEST_TOKEN, batch_size: 4, "
-            "max_in_flight: 1}",
+        use_provider(
+            sample_project,
+            "postmark",
+            {
+                "base_url": f"'{url}'",
+                "api_key_env": "PM_TEST_TOKEN",
+                "batch_size": 4,
+                "max_in_flight": 1,
+            },
         )
-        config_file.write_text(text, encoding="utf-8")
         config = config_of(sample_project)
         set_status(config, ISSUE, IssueStatus.APPROVED)
         day = ISSUE.isoformat()
