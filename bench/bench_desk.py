@@ -19,13 +19,15 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
 
 from newsletter.cli import app
-from newsletter.desk import DeskServer
+from newsletter.desk import DeskContext, DeskServer
+from newsletter.desk.api import issue_json
 
 REPO = Path(__file__).resolve().parents[1]
 DATE = "2026-12-03"
@@ -111,11 +113,23 @@ def main() -> None:
             rows.append(
                 (f"PATCH {api}/items/ID (write + new issue)", statistics.median(patch_times))
             )
+        cpu = []
+        config_file = Path(scratch) / "schedule.yaml"
+        day = date.fromisoformat(DATE)
+        for _ in range(args.runs):
+            context = DeskContext(config_file)  # nothing cached: prepare, render, check, list
+            config = context.config()
+            start = time.process_time()
+            issue_json(context, config, day)
+            cpu.append((time.process_time() - start) * 1000)
+        cpu_row = ("issue JSON from scratch, in process (CPU time)", statistics.median(cpu))
     print(f"desk, sample issue (15 items), median of {args.runs} requests over loopback\n")
     print("| request | median |")
     print("| --- | ---: |")
     for name, ms in rows:
         print(f"| `{name}` | {ms:.1f} ms |")
+    print(f"| {cpu_row[0]} | {cpu_row[1]:.1f} ms |")
+    print(f"\nload average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
