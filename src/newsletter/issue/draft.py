@@ -15,7 +15,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -411,31 +410,13 @@ def load_included_items(
     Raises ContentError with one problem per mistake (file, line, what to fix).
     """
     name = display or _display(path)
-    text = read_draft_text(path, name)
-    if text is None:
+    doc = read_draft(path, name)
+    if doc is None:
         return []
-    key = (name, text, tuple(s.id for s in sections))
-    with _READ_LOCK:
-        known = _READ_CACHE.get(key)
-    if known is None:
-        doc = parse_draft(text, name)
-        known = _included_items(doc, name, set(key[2])) if doc is not None else ([], [])
-        with _READ_LOCK:
-            _READ_CACHE[key] = known
-            while len(_READ_CACHE) > _READ_CACHE_SIZE:
-                _READ_CACHE.pop(next(iter(_READ_CACHE)))
-    items, problems = known
+    items, problems = _included_items(doc, name, {s.id for s in sections})
     if problems:
         raise ContentError(problems[0], problems)
-    return list(items)
-
-
-#: The Items read from the last few drafts, by (name, text, section ids): the desk and the
-#: preview read the same unchanged draft again after each edit of another file, and ruamel's
-#: round-trip parse is most of an issue's preparation. Items and problems are immutable.
-_READ_CACHE: dict[tuple[str, str, tuple[str, ...]], tuple[list[Item], list[Problem]]] = {}
-_READ_CACHE_SIZE = 8
-_READ_LOCK = threading.Lock()
+    return items
 
 
 def draft_marks(doc: Mapping[str, Any] | None) -> set[str]:
