@@ -121,13 +121,15 @@ def approve_command(issue_date: str, config_file: str | None) -> None:
     prepared = prepare(config, day)
     problems = prepared.errors
     if problems:
-        raise ContentError(
-            f"{day}: not approved, check found {len(problems)} error(s)",
-            [f"{day}: not approved, 'newsletter check' found {len(problems)} error(s):"]
-            + [str(p) for p in problems],
-        )
+        count = len(problems)
+        found = ngettext(
+            "not approved, 'newsletter check' found {count} error",
+            "not approved, 'newsletter check' found {count} errors",
+            count,
+        ).format(count=count)
+        raise ContentError(f"{day}: {found}", [f"{day}: {found}:"] + [str(p) for p in problems])
     changed = set_status(config, day, IssueStatus.APPROVED)
-    outcome = "approved" if changed else "already approved"
+    outcome = _("approved") if changed else _("already approved")
     click.echo(f"{day}: {outcome} ({summary(prepared.findings)})")
 
 
