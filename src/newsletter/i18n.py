@@ -102,7 +102,7 @@ def translations(
     ``NullTranslations`` (the English message ids).
     """
     lang = _normalize(language) or current_language()
-    folder = (localedir or LOCALEDIR).resolve()
+    folder = LOCALEDIR if localedir is None else localedir.resolve()
     return _load(domain, lang, folder)
 
 
