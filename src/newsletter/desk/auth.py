@@ -315,9 +315,9 @@ class DeskAuth:
         )
 
     async def login(self, request: Request) -> Response:
-        form = await request.form()
-        email, password = str(form.get("email", "")), str(form.get("password", ""))
-        suite = safe_next(str(form.get("suite", "")))
+        async with request.form() as form:
+            email, password = str(form.get("email", "")), str(form.get("password", ""))
+            suite = safe_next(str(form.get("suite", "")))
         client = client_address(request.scope, self.trusted)
         state = request.scope.setdefault("state", {})
         wait = self._failures.blocked(client)
@@ -381,6 +381,9 @@ class AuthMiddleware:
         self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -452,19 +455,28 @@ class AuthMiddleware:
 
         await self.app(scope, receive, _with_cookies(send, set_cookies))
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket (none today) needs its page's Origin, and a session when login is
+        required: a browser opens one from any site, with the cookies (no CSRF token)."""
+        cookie = Request(scope).cookies.get(SESSION_COOKIE)
+        session = self.auth.read_session(cookie) if cookie else None
+        editor = session.editor if session else None
+        own = self.auth.own_origin(scope)
+        claimed = _origin_tuple(_header(scope, "origin"))
+        if (self.auth.login_required() and editor is None) or own is None or claimed != own:
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        scope.setdefault("state", {})["editor"] = editor if self.auth.login_required() else None
+        await self.app(scope, receive, send)
+
     def _origin_refusal(self, scope: Scope) -> tuple[str, str] | None:
         own = self.auth.own_origin(scope)
         claimed = _header(scope, "origin") or _header(scope, "referer")
         if own is None or not claimed or claimed == "null":
             return ("no origin", MESSAGE_ORIGIN)
-        try:
-            parts = urlsplit(claimed)
-            origin = (
-                parts.scheme.lower(),
-                (parts.hostname or "").rstrip("."),
-                parts.port or (443 if parts.scheme.lower() == "https" else 80),
-            )
-        except ValueError:
+        origin = _origin_tuple(claimed)
+        if origin is None:
             return ("bad origin", MESSAGE_ORIGIN)
         if origin != own:
             return ("foreign origin", MESSAGE_ORIGIN)
@@ -504,6 +516,20 @@ class AuthMiddleware:
         if isinstance(field, str) and secrets.compare_digest(field.encode(), expected.encode()):
             return replay
         return ("no CSRF token" if field is None else "bad CSRF token", MESSAGE_CSRF)
+
+
+def _origin_tuple(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an Origin or Referer, ports made explicit; None if unreadable."""
+    if not url or url == "null":
+        return None
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            return None
+        return scheme, parts.hostname.rstrip("."), parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        return None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
