@@ -325,6 +325,7 @@ def test_repeated_failures_are_refused_for_a_while(config: Config, serve: Any) -
     load_editors(config).add(EMAIL, PASSWORD)
     desk = serve(max_failures=2, failure_delay=0)
     with desk.client() as client:
+        assert _login(desk, client).status_code == 303  # a right password is no failure
         assert _login(desk, client, typed="mauvais mot de passe 1").status_code == 401
         assert _login(desk, client, typed="mauvais mot de passe 2").status_code == 401
         blocked = _login(desk, client)  # even the right password, from this address
@@ -378,6 +379,22 @@ def test_a_session_lasts_12_hours_from_its_last_use(config: Config, serve: Any) 
         renewed = _set_cookies(used)[SESSION_COOKIE]
         assert renewed != recent and "Max-Age=43200" in renewed
         assert desk.auth.read_session(renewed.split(";")[0].split("=", 1)[1]) is not None
+
+
+def test_forged_or_borrowed_cookies_open_no_session(config: Config, serve: Any) -> None:
+    store = load_editors(config)
+    editor = store.add(EMAIL, PASSWORD)
+    desk = serve()
+    with desk.client() as client:
+        csrf_value = _set_cookies(client.get("/connexion"))[CSRF_COOKIE].split(";")[0]
+        client.cookies.set(SESSION_COOKIE, csrf_value.split("=", 1)[1])  # signed, other salt
+        assert client.get("/").status_code == 303
+        good = desk.auth.session_cookie(editor, "t" * 43, https=False).split(";")[0]
+        value = good.split("=", 1)[1]
+        client.cookies.set(SESSION_COOKIE, value[:-2] + ("AA" if value[-2:] != "AA" else "BB"))
+        assert client.get("/").status_code == 303
+        client.cookies.set(SESSION_COOKIE, value)
+        assert client.get("/").status_code == 200
 
 
 # -- API tokens -------------------------------------------------------------------------
