@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -447,10 +448,12 @@ def test_an_untrusted_peer_cannot_claim_https(config: Config, serve: Any) -> Non
 
 # -- a real browser ---------------------------------------------------------------------
 @pytest.mark.browser
-def test_an_editor_logs_in_with_chromium(config: Config, serve: Any, browser: Any) -> None:
+def test_an_editor_logs_in_with_chromium(
+    config: Config, serve: Any, browser: Any, tmp_path: Path
+) -> None:
     load_editors(config).add(EMAIL, PASSWORD)
     desk = serve()
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": 390, "height": 800}, bypass_csp=True)
     try:
         page.goto(f"{desk.url}/2026-12-03/")
         assert page.url == f"{desk.url}/connexion?suite=/2026-12-03/"
@@ -458,6 +461,14 @@ def test_an_editor_logs_in_with_chromium(config: Config, serve: Any, browser: An
         page.get_by_label("Mot de passe").fill("pas le bon mot de passe")
         page.get_by_role("button", name="Se connecter").click()
         assert page.get_by_role("alert").inner_text() == "Adresse ou mot de passe incorrect"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.add_script_tag(path=str(files("axe_playwright_python") / "axe.min.js"))
+        violations = page.evaluate(
+            "async () => (await axe.run(document)).violations"
+            ".filter(v => ['serious', 'critical'].includes(v.impact)).map(v => v.id)"
+        )
+        assert violations == []
+        page.screenshot(path=str(tmp_path / "connexion-erreur.png"))
         page.get_by_label("Mot de passe").fill(PASSWORD)
         page.get_by_role("button", name="Se connecter").click()
         page.wait_for_url(f"{desk.url}/2026-12-03/")
