@@ -7,6 +7,7 @@ import click
 from newsletter import __version__
 from newsletter.cli import (
     archive,
+    backup,
     collect,
     content,
     deliver,
@@ -43,7 +44,18 @@ def app(ctx: click.Context, config_file: str | None) -> None:
     ctx.obj = {"config_file": config_file}
 
 
-for _module in (content, collect, render, deliver, subscribers, preview, schedule, archive, serve):
+for _module in (
+    content,
+    collect,
+    render,
+    deliver,
+    subscribers,
+    preview,
+    schedule,
+    archive,
+    serve,
+    backup,
+):
     _module.register(app)
 editors.register(app)
 
