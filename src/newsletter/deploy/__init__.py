@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,7 +32,7 @@ SERVE_PORT = 8018  # newsletter.serve.server.DEFAULT_PORT (serve is a face: not 
 DESK_PORT = 8017
 DATABASE_URL_ENV = "NEWSLETTER_DATABASE_URL"
 _HOMES = (Path("/home"), Path("/root"), Path("/run/user"))
-_ENV_KEY = re.compile(r"^\s*-?\s*(\w*_env)\s*:\s*[\"']?([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
+_ENV_KEY = re.compile(r"\b(\w+_env)\s*:\s*[\"']?([A-Za-z_][A-Za-z0-9_]*)")
 _SLOT = re.compile(r"@@([A-Z_]+)@@")
 _PROXY_HEADERS = """\
         proxy_http_version 1.1;
@@ -124,6 +125,19 @@ def _configured_provider_envs(config: Config) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _env_values(data: object) -> Iterator[str]:
+    """Every value of a ``*_env`` key, at any depth of the config's data."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if str(key).endswith("_env") and isinstance(value, str):
+                yield value
+            else:
+                yield from _env_values(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _env_values(value)
+
+
 def settings_for(directory: Path, *, bin_dir: Path | None = None) -> DeploySettings:
     """The settings of the project in ``directory``, read from its ``schedule.yaml`` (the
     defaults of the sample when it cannot be read); ``bin_dir`` defaults to the running venv's."""
@@ -148,9 +162,8 @@ def settings_for(directory: Path, *, bin_dir: Path | None = None) -> DeploySetti
     secret_env = settings.secret_env
     provider_envs = _configured_provider_envs(config)
     known = {secret_env, DATABASE_URL_ENV, *provider_envs}
-    others = tuple(
-        dict.fromkeys(m.group(2) for m in _ENV_KEY.finditer(text) if m.group(2) not in known)
-    )
+    named = _env_values(config.model_dump())
+    others = tuple(dict.fromkeys(name for name in named if name not in known))
     web_path = _url_path(settings.web_url, "/")
     return DeploySettings(
         project=project,
