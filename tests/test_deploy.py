@@ -34,7 +34,7 @@ VENV_BIN = Path(sys.executable).parent
 COMMANDS = {
     "newsletter-scheduler.service": "schedule run",
     "newsletter-serve.service": "serve --host 127.0.0.1 --port 8018",
-    "newsletter-desk.service": "desk --host 127.0.0.1 --port 8017",
+    "newsletter-desk.service": "desk --host 127.0.0.1",
 }
 
 
