@@ -249,3 +249,17 @@ def test_the_nginx_site(project: Path, tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_percent_in_a_path_is_not_a_systemd_specifier(tmp_path: Path) -> None:
+    analyze = tool("systemd-analyze", "systemd")
+    if running_venv_bin() is None:
+        pytest.skip("the tests run outside a virtual environment")
+    project = tmp_path / "lettre-100%"
+    scaffold_project(project)
+    unit = project / "deploy" / "newsletter-serve.service"
+    assert f"WorkingDirectory={tmp_path}/lettre-100%%\n" in unit.read_text(encoding="utf-8")
+    done = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -258,8 +258,14 @@ def render_deploy_files(settings: DeploySettings) -> dict[str, str]:
             + hardening
         )
     values["HARDENING"] = hardening.rstrip("\n")
+    # systemd expands %-specifiers in most settings: a '%' of a path is written '%%' there.
+    unit_values = {key: value.replace("%", "%%") for key, value in values.items()}
+    unit_values["HARDENING"] = values["HARDENING"]
     return {
-        name: _fill((FILES / name).read_text(encoding="utf-8"), values) for name in DEPLOY_FILES
+        name: _fill(
+            (FILES / name).read_text(encoding="utf-8"), unit_values if name in UNITS else values
+        )
+        for name in DEPLOY_FILES
     }
 
 
