@@ -161,6 +161,18 @@ def test_outside_a_venv_the_command_is_a_placeholder(project: Path) -> None:
     assert "is a placeholder" in unit
 
 
+def test_a_config_that_does_not_load_gives_the_defaults(tmp_path: Path) -> None:
+    project = tmp_path / "jeudi"
+    project.mkdir()
+    (project / "schedule.yaml").write_text(
+        "newsletter: [\nwebhooks: {mailgun: {signing_key_env: MAILGUN_SIGNING_KEY}}\n",
+        encoding="utf-8",
+    )
+    files = render_deploy_files(settings_for(project, bin_dir=VENV_BIN))
+    assert "MAILGUN_SIGNING_KEY=" in files["newsletter.env.example"].splitlines()
+    assert f"ReadWritePaths={project.resolve()}/.newsletter\n" in files["newsletter-serve.service"]
+
+
 def test_a_project_under_home_keeps_home_readable(tmp_path: Path, project: Path) -> None:
     settings = replace(settings_for(project), project=Path("/home/jeudi/lettre"))
     unit = render_deploy_files(settings)["newsletter-serve.service"]
@@ -202,6 +214,7 @@ def test_the_nginx_site(project: Path, tmp_path: Path) -> None:
         "location /jeudi/unsubscribe/ {",
         "location = /subscribe {",
         "location /confirm/ {",
+        "location /jeudi/confirm/ {",  # the sample's confirmation links
         "location /webhooks/ {",
         f"alias {project}/archive/;",
         "server 127.0.0.1:8018;",

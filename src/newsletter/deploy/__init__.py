@@ -144,10 +144,14 @@ def settings_for(directory: Path, *, bin_dir: Path | None = None) -> DeploySetti
     project = directory.resolve()
     config_file = project / DEFAULT_CONFIG
     command_dir = bin_dir if bin_dir is not None else running_venv_bin()
-    text = config_file.read_text(encoding="utf-8") if config_file.is_file() else ""
     try:
         config = load_config(config_file)
     except (NewsletterError, OSError):
+        try:
+            text = config_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+        named = (m.group(2) for m in _ENV_KEY.finditer(text))
         return DeploySettings(
             project=project,
             config_file=config_file,
@@ -156,14 +160,16 @@ def settings_for(directory: Path, *, bin_dir: Path | None = None) -> DeploySetti
             bulletins=project / "bulletins",
             build=project / "build",
             archive=project / "archive",
-            other_envs=tuple(dict.fromkeys(m.group(2) for m in _ENV_KEY.finditer(text))),
+            other_envs=tuple(
+                dict.fromkeys(n for n in named if n not in ("NEWSLETTER_SECRET", DATABASE_URL_ENV))
+            ),
         )
     settings = config.newsletter
     secret_env = settings.secret_env
     provider_envs = _configured_provider_envs(config)
     known = {secret_env, DATABASE_URL_ENV, *provider_envs}
-    named = _env_values(config.model_dump())
-    others = tuple(dict.fromkeys(name for name in named if name not in known))
+    configured = _env_values(config.model_dump())
+    others = tuple(dict.fromkeys(name for name in configured if name not in known))
     web_path = _url_path(settings.web_url, "/")
     return DeploySettings(
         project=project,
