@@ -12,6 +12,8 @@ from datetime import date, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
+from newsletter.deploy import write_deploy_files
+from newsletter.i18n import N_, _
 from newsletter.resources import bundled
 
 #: The issue the bundled sample feeds were written for (the demo's DATE).
@@ -43,29 +45,35 @@ def shift_feed_dates(text: str, weeks: int) -> str:
     return _ISO_TAGS.sub(iso, _RFC822_TAGS.sub(rfc822, text))
 
 
-_TEMPLATES_README = """\
+_TEMPLATES_README = N_(
+    """\
 # Template overrides
 
 Drop a file here with the same name as one of the default templates (for example
 `email.mjml.j2`, `text.txt.j2` or a partial under `partials/`) and it replaces the default.
 Everything you do not override comes from the package. See docs/templates.md.
 """
+)
 
-_BULLETINS_README = """\
+_BULLETINS_README = N_(
+    """\
 # Issues
 
 One folder per issue, named by its Thursday (YYYY-MM-DD), made by `newsletter new`.
 It holds `issue.md` (subject, preheader, editorial), your own items as `*.md` files,
 and `collected.yaml`, the draft that `newsletter collect` writes and merges.
 """
+)
 
 
 def scaffold_project(
-    directory: Path, next_issue: date | None = None
+    directory: Path, next_issue: date | None = None, *, bin_dir: Path | None = None
 ) -> tuple[list[Path], list[Path]]:
     """Create the project files under ``directory``; return (created, kept) paths.
 
     With ``next_issue``, the sample feeds are moved so that its week is full of items.
+    ``deploy/`` (systemd units, environment file template, nginx site) is filled from the
+    project's ``schedule.yaml`` and ``bin_dir`` (default: the running virtual environment's).
     """
     weeks = (next_issue - SAMPLE_ISSUE).days // 7 if next_issue is not None else 0
     created: list[Path] = []
@@ -87,10 +95,11 @@ def scaffold_project(
 
     directory.mkdir(parents=True, exist_ok=True)
     place(directory / "schedule.yaml", bundled("schedule.yaml"))
-    place(directory / "bulletins" / "README.md", _BULLETINS_README)
-    place(directory / "templates" / "README.md", _TEMPLATES_README)
+    place(directory / "bulletins" / "README.md", _(_BULLETINS_README))
+    place(directory / "templates" / "README.md", _(_TEMPLATES_README))
     samples = bundled("samples")
     for source in sorted(samples.rglob("*")):
         if source.is_file():
             place(directory / "samples" / source.relative_to(samples), source)
-    return created, kept
+    deployed, deploy_kept = write_deploy_files(directory, bin_dir=bin_dir)
+    return created + deployed, kept + deploy_kept

@@ -7,10 +7,12 @@ import click
 from newsletter import __version__
 from newsletter.cli import (
     archive,
+    backup,
     collect,
     content,
     deliver,
     desk,
+    editors,
     preview,
     render,
     schedule,
@@ -54,8 +56,10 @@ for _module in (
     schedule,
     archive,
     serve,
+    backup,
 ):
     _module.register(app)
+editors.register(app)
 
 
 def main() -> None:
