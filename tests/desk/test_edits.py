@@ -166,3 +166,13 @@ def test_a_recollect_keeps_every_desk_edit(project: Path) -> None:
     assert agenda.items[1].origin_ref.endswith("rencontres-odd17.md")
     assert prepared.issue.subject == "Sujet revu"
     assert created in before
+
+
+def test_a_crlf_draft_entry_stays_crlf() -> None:
+    text = DRAFT.replace("\n", "\r\n")
+
+    new = entry_edit(text, "bbb", {"include": False})
+
+    added = "      url: https://example.net/2\r\n      include: false\r\n"
+    assert new == text.replace("      url: https://example.net/2\r\n", added)
+    assert "\n" not in new.replace("\r\n", "")
