@@ -176,3 +176,17 @@ def test_a_crlf_draft_entry_stays_crlf() -> None:
     added = "      url: https://example.net/2\r\n      include: false\r\n"
     assert new == text.replace("      url: https://example.net/2\r\n", added)
     assert "\n" not in new.replace("\r\n", "")
+
+
+@pytest.mark.french
+def test_a_wrong_order_is_an_error_in_french_with_its_line(sample_project: Path) -> None:
+    path = sample_project / "bulletins" / DATE / "issue.md"
+    text = path.read_text("utf-8")
+    path.write_text(text.replace("theme:", "order:\n  sport: [a.md]\ntheme:", 1), "utf-8")
+    config = load_config(sample_project / "schedule.yaml")
+
+    prepared = prepare(config, DAY)
+
+    [error] = [str(f) for f in prepared.errors]
+    assert error.startswith(f"bulletins/{DATE}/issue.md:6: 'order': ")
+    assert "« sport »" in error and "schedule.yaml" in error and "inconnue" in error
