@@ -1,4 +1,5 @@
-"""The web archive of sent issues: ``DIR/index.html``, ``DIR/DATE/index.html``, ``DIR/feed.xml``.
+"""The web archive of sent issues: ``DIR/index.html``, ``DIR/DATE/index.html``, ``DIR/feed.xml``,
+and each issue's images (``DIR/DATE/images/``, copied from ``bulletins/DATE/images/``).
 
 Issues come from the delivery ledger's finished real sends (never test sends), with the email
 the ledger stored for them, so a page shows what readers got even after the templates changed;
@@ -28,6 +29,7 @@ from newsletter.config import Config
 from newsletter.deliver.ledger import Ledger, SendRecord, open_ledger
 from newsletter.errors import NewsletterError
 from newsletter.files import atomic_write
+from newsletter.issue.images import copy_images
 from newsletter.issue.prepare import prepare, rendered_or_raise
 from newsletter.model import RenderedEmail
 
@@ -99,6 +101,18 @@ def _write(path: Path, text: str, report: ArchiveReport) -> None:
     report.written.append(path)
 
 
+def _publish_images(
+    config: Config, issue: ArchivedIssue, target: Path, report: ArchiveReport
+) -> None:
+    """The issue's ``images/`` folder next to its page: the email links its images there
+    (``web_url/DATE/images/...``)."""
+    try:
+        report.written.extend(copy_images(config, issue.date, target / issue.date.isoformat()))
+    except OSError as exc:
+        day = issue.date.isoformat()
+        report.problems.append(f"{day}: cannot publish the images: {exc.strerror or exc}")
+
+
 def build_archive(
     config: Config, out_dir: Path | None = None, *, now: datetime | None = None
 ) -> ArchiveReport:
@@ -109,6 +123,7 @@ def build_archive(
     report = ArchiveReport(issues=len(issues), problems=problems)
     for issue in issues:
         _write(target / issue.date.isoformat() / "index.html", issue_page(issue, config), report)
+        _publish_images(config, issue, target, report)
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     _write(target / "index.html", index_page(issues, config), report)
     _write(target / UNSUBSCRIBE_INFO / "index.html", unsubscribe_info_page(config), report)
