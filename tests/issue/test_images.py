@@ -336,3 +336,20 @@ def test_archive_publishes_the_images(project: Path, config: Config, folder: Pat
     mtime = os.stat(config.archive_dir / DAY.isoformat() / stored.path).st_mtime_ns
     assert copy_images(config, DAY, config.archive_dir / DAY.isoformat()) == []
     assert os.stat(config.archive_dir / DAY.isoformat() / stored.path).st_mtime_ns == mtime
+
+
+def test_archive_publishes_the_images_of_an_approved_issue_before_its_send(
+    project: Path, config: Config, folder: Path
+) -> None:
+    stored = store_image(config, DAY, photo(), "atelier.jpg", ALT)
+    _use_local_image(folder, stored.path)
+    set_status(config, DAY, IssueStatus.DRAFT)
+    code, out, err = invoke(project, "archive")
+    assert code == 0, out + err
+    assert not (config.archive_dir / DAY.isoformat()).exists()  # a draft publishes nothing
+    set_status(config, DAY, IssueStatus.APPROVED)
+    code, out, err = invoke(project, "archive")
+    assert code == 0, out + err
+    published = config.archive_dir / DAY.isoformat() / stored.path
+    assert published.read_bytes() == (folder / stored.path).read_bytes()
+    assert not (config.archive_dir / DAY.isoformat() / "index.html").exists()  # not sent yet
