@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -83,6 +84,11 @@ async def _big(request: Request) -> StreamingResponse:
     return StreamingResponse(body(), media_type="text/html")  # type: ignore[arg-type]
 
 
+async def _slow(request: Request) -> Response:
+    await asyncio.sleep(5)
+    return _html(PLAIN_PAGE)
+
+
 def _app() -> Starlette:
     routes = [
         Route("/og", lambda r: _html(OG_PAGE)),
@@ -99,11 +105,13 @@ def _app() -> Starlette:
         Route("/pdf", lambda r: _html(b"%PDF-1.4", "application/pdf")),
         Route("/missing", lambda r: Response("non", status_code=404)),
         Route("/big", _big),
+        Route("/slow", _slow),
         Route("/to-og", lambda r: RedirectResponse("/og", status_code=302)),
         Route("/to-private", lambda r: RedirectResponse("http://10.1.2.3/admin", 302)),
         Route("/to-metadata", lambda r: RedirectResponse("http://169.254.169.254/latest/", 301)),
         Route("/to-file", lambda r: RedirectResponse("file:///etc/passwd", 302)),
         Route("/loop", lambda r: RedirectResponse("/loop", status_code=302)),
+        Route("/host", lambda r: _html(f"<title>{r.headers['host']}</title>")),
     ]
     return Starlette(routes=routes)
 
@@ -151,8 +159,6 @@ def test_redirects_are_followed_and_the_final_address_kept(site: str) -> None:
 
 
 def test_async_entry_point(site: str) -> None:
-    import asyncio
-
     found = asyncio.run(fetch_page_meta(f"{site}/plain", allow_loopback=True))
     assert found.title == "Une page toute simple"
 
@@ -222,6 +228,20 @@ def test_loopback_refused_unless_allowed(site: str) -> None:
         fetch_page_meta_sync(f"{site}/og")
     with pytest.raises(PageMetaError, match="Adresse privée refusée"):
         fetch_page_meta_sync(site.replace("127.0.0.1", "localhost") + "/og")
+
+
+def test_a_host_name_is_resolved_checked_and_kept_in_the_request(site: str) -> None:
+    # The connection goes to the checked address; the server still sees the name asked for.
+    named = site.replace("127.0.0.1", "localhost")
+    found = fetch_page_meta_sync(f"{named}/host", allow_loopback=True)
+    assert found.title == named.removeprefix("http://")
+    assert found.url == f"{named}/host"
+
+
+def test_a_silent_server_is_given_up(site: str) -> None:
+    options = FetchOptions(read_timeout=0.3, deadline=2)
+    with pytest.raises(PageMetaError, match="Cette adresse ne répond pas"):
+        fetch_page_meta_sync(f"{site}/slow", options, allow_loopback=True)
 
 
 def test_unreachable_address(site: str) -> None:
