@@ -4,7 +4,9 @@ files on disk and `check` agree."""
 
 from __future__ import annotations
 
+import http.client
 import io
+import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -229,4 +231,24 @@ def test_image_refusals(desk: httpx.Client, project: Path) -> None:
         data={"alt": "Une photo"},
     )
     assert unchecked.status_code == 428
+    # Refused from its declared size, before a byte of it is read.
+    connection = http.client.HTTPConnection(desk.base_url.host, desk.base_url.port, timeout=30)
+    connection.putrequest("POST", f"/api/issues/{DAY}/images")
+    connection.putheader("If-Match", tag)
+    connection.putheader("Content-Type", "multipart/form-data; boundary=x")
+    connection.putheader("Content-Length", str(16 * 1024 * 1024 + 1))
+    connection.endheaders()
+    huge = connection.getresponse()
+    assert huge.status == 413 and "trop lourde" in json.loads(huge.read())["message"]
+    connection.close()
+
+    def streamed() -> Iterator[bytes]:
+        yield b"--x\r\n"
+
+    unsized = desk.post(
+        f"/api/issues/{DAY}/images",
+        content=streamed(),
+        headers={"If-Match": tag, "Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert unsized.status_code == 411
     assert not (folder / "images").exists() or not list((folder / "images").iterdir())

@@ -228,7 +228,14 @@ class MediaApi(DeskApi):
     async def _upload(self, request: Request) -> tuple[bytes, str, str, str]:
         """The image's bytes, its file name, the alt text and the item id of the form."""
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_IMAGE_BYTES + _FORM_OVERHEAD:
+        if not declared.isdigit():  # a streamed body of unknown size is not spooled to disk
+            raise ApiError(
+                HTTPStatus.LENGTH_REQUIRED,
+                "length_required",
+                "Envoyez l'image avec sa taille (en-tête Content-Length).",
+                field="file",
+            )
+        if int(declared) > MAX_IMAGE_BYTES + _FORM_OVERHEAD:
             raise ApiError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 "too_large",
