@@ -256,7 +256,15 @@ def test_unreachable_address(site: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://example.org/x", "file:///etc/passwd", "javascript:alert(1)", "http:///nohost"],
+    [
+        "ftp://example.org/x",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "http:///nohost",
+        "http://user:secret@example.org/",
+        "http://example.org:99999/",
+        "http://exa mple.org/",
+    ],
 )
 def test_only_http_and_https(url: str) -> None:
     with pytest.raises(PageMetaError):

@@ -27,7 +27,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -160,18 +160,14 @@ def _checked_url(url: str) -> tuple[str, str, int]:
     return scheme, parts.hostname, port or (443 if scheme == "https" else 80)
 
 
-def _pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+def _pinned(url: str, address: str) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
     """The request for ``url`` sent to ``address``: the URL with the IP, the Host header, and
     for https the name the TLS certificate is checked against (SNI)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    ip = address.split("%", 1)[0]
-    netloc_ip = f"[{ip}]" if ":" in ip else ip
-    if parts.port is not None:
-        netloc_ip = f"{netloc_ip}:{parts.port}"
-    target = urlunsplit((parts.scheme, netloc_ip, parts.path or "/", parts.query, ""))
-    host_header = parts.netloc.rsplit("@", 1)[-1]
-    extensions = {"sni_hostname": host} if parts.scheme.lower() == "https" else {}
+    parsed = httpx.URL(url)
+    host = parsed.raw_host.decode("ascii")  # an international name as the DNS has it
+    target = parsed.copy_with(host=address.split("%", 1)[0], fragment=None)
+    host_header = parsed.netloc.decode("ascii")
+    extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
     return target, {"Host": host_header}, extensions
 
 
@@ -310,6 +306,8 @@ async def fetch_page_meta(
         raise PageMetaError(
             "Cette adresse ne répond pas : la réponse du site est incomplète ou illisible."
         ) from exc
+    except httpx.InvalidURL as exc:
+        raise PageMetaError(f"Adresse invalide : « {url.strip()} ».") from exc
     return parse_page_meta(
         body,
         final,
