@@ -225,6 +225,22 @@ def test_local_image_paths(config: Config, folder: Path, tmp_path: Path) -> None
         assert why is not None and reason in why, (value, why)
 
 
+def test_an_images_folder_that_links_elsewhere_is_not_used(
+    config: Config, folder: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "ailleurs"
+    elsewhere.mkdir()
+    (elsewhere / "secret.jpg").write_bytes(photo())
+    (folder / "images").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(ImageError, match="pas un dossier du numéro"):
+        store_image(config, DAY, photo(), "atelier.jpg", ALT)
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["secret.jpg"]
+    why = local_image_problem(folder, "images/secret.jpg")
+    assert why is not None and "outside the issue folder" in why
+    assert copy_images(config, DAY, tmp_path / "out") == []
+    assert not (tmp_path / "out").exists()
+
+
 # -- the email, check, build and the archive ---------------------------------------------------
 
 

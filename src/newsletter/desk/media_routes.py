@@ -292,7 +292,7 @@ class MediaApi(DeskApi):
             not _IMAGE_NAME.fullmatch(name)
             or path.suffix.lower() not in IMAGE_SUFFIXES
             or not path.is_file()
-            or not path.resolve().is_relative_to(folder.resolve())
+            or not path.resolve().is_relative_to(issue_dir(config, day).resolve() / IMAGES_DIR)
         ):
             return missing
         return FileResponse(

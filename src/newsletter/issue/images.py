@@ -104,8 +104,7 @@ def local_image_problem(folder: Path, value: str) -> str | None:
         return f"'image' {text!r} is not a JPEG, PNG, WebP or GIF file name"
     path = folder.joinpath(*pure.parts)
     try:
-        real = path.resolve()
-        inside = real.is_relative_to((folder / IMAGES_DIR).resolve())
+        inside = path.resolve().is_relative_to(_images_dir(folder))
     except (OSError, RuntimeError):
         inside = False
     if not inside:
@@ -118,13 +117,20 @@ def local_image_problem(folder: Path, value: str) -> str | None:
     return None
 
 
+def _images_dir(folder: Path) -> Path:
+    """Where the issue's images really are: ``images/`` of the folder's real path (an
+    ``images`` that is a link elsewhere does not count as inside)."""
+    return folder.resolve() / IMAGES_DIR
+
+
 def copy_images(config: Config, issue_date: date, target: Path) -> list[Path]:
     """Copy the issue's ``images/`` folder to ``target/images/`` (files that changed only);
-    returns the files written. For ``build`` and the archive."""
+    returns the files written. For ``build`` and the archive. Only image files that really
+    lie in the folder are copied: never what a link points to elsewhere."""
     source = issue_dir(config, issue_date) / IMAGES_DIR
-    if not source.is_dir():
+    inside = _images_dir(source.parent)
+    if not source.is_dir() or source.resolve() != inside:
         return []
-    inside = source.resolve()
     written: list[Path] = []
     for path in sorted(source.iterdir()):
         if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -228,6 +234,12 @@ def store_image(
     folder = issue_dir(config, issue_date)
     if not folder.is_dir():
         raise ImageError(f"Le numéro du {issue_date.isoformat()} n'existe pas.")
+    images = folder / IMAGES_DIR
+    if images.is_symlink() or (images.exists() and not images.is_dir()):
+        raise ImageError(
+            f"{folder.name}/{IMAGES_DIR} n'est pas un dossier du numéro (un lien ?) : "
+            "les images ne sont pas enregistrées ailleurs."
+        )
     not_an_image = ImageError(
         f"« {filename} » n'est pas une image lisible : envoyez un fichier JPEG, PNG, WebP ou GIF."
     )
@@ -257,8 +269,7 @@ def store_image(
     keep_alpha = _has_alpha(upright)
     extension = "png" if keep_alpha else "jpg"
     box_width, box_height = image_box(config)
-    images = folder / IMAGES_DIR
-    images.mkdir(parents=True, exist_ok=True)
+    images.mkdir(exist_ok=True)
     stem = slugify(PurePosixPath(filename.replace("\\", "/")).stem)
     scales = [1] + [s for s in (2,) if upright.width >= box_width * s * 0.75]
     variants: dict[int, bytes] = {}
