@@ -45,7 +45,9 @@ def postgres_cluster() -> Iterator[pg_cluster.Cluster]:
 
 
 @pytest.fixture
-def database(postgres_cluster: pg_cluster.Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def database(
+    postgres_cluster: pg_cluster.Cluster, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     with pg_cluster.fresh_database(postgres_cluster) as url:
         monkeypatch.setenv(pg_cluster.PROJECT_URL_ENV, url)
         monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
@@ -141,9 +143,9 @@ def test_two_hosts_send_every_reader_once_and_honour_an_unsubscribe(
 
     assert sum(sink.received.values()) == READERS - 1, (codes, outputs)
     assert sink.count(LEFT) == 0
-    assert all(
-        sink.count(f"lecteur{n}@example.org") == 1 for n in range(READERS) if n != 7
-    ), outputs
+    assert all(sink.count(f"lecteur{n}@example.org") == 1 for n in range(READERS) if n != 7), (
+        outputs
+    )
     sent = [out for out, _ in outputs if f"{READERS - 1} sent" in out]
     assert len(sent) == 1, outputs  # one process sent it all; the other did nothing
     for code, (out, err) in zip(codes, outputs, strict=True):

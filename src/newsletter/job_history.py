@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from newsletter.config import Config
-from newsletter.db import Database, DatabaseError, Step, connect, migrate, statements
+from newsletter.db import Database, DatabaseError, Step, connect, detail, migrate, statements
 from newsletter.db.state import open_database
 from newsletter.errors import NewsletterError
 
@@ -139,12 +139,17 @@ class JobHistory:
         self.location = str(target) if isinstance(target, Path) else target.location
         try:
             self._db = connect(target) if isinstance(target, Path) else target
+        except (sqlite3.Error, OSError, DatabaseError) as exc:
+            raise self._unusable(exc) from exc
+        try:
             migrate(self._db, "jobs", MIGRATIONS, what="job history")
         except (sqlite3.Error, OSError, DatabaseError) as exc:
-            message = str(exc)
-            if message.startswith(self.location):  # DatabaseError names the place already
-                message = message[len(self.location) :].lstrip(": ")
-            raise HistoryError(f"{self.location}: cannot open the job history: {message}") from exc
+            self._db.close()
+            raise self._unusable(exc) from exc
+
+    def _unusable(self, exc: Exception) -> HistoryError:
+        message = detail(exc, self.location)
+        return HistoryError(f"{self.location}: cannot open the job history: {message}")
 
     @classmethod
     def of(cls, config: Config) -> JobHistory:

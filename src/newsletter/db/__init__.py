@@ -8,6 +8,7 @@ from newsletter.db.backend import (
     PostgresDatabase,
     SqliteDatabase,
     connect,
+    detail,
     redacted,
 )
 from newsletter.db.migrate import Step, migrate, schema_version, statements
@@ -22,6 +23,7 @@ __all__ = [
     "Step",
     "connect",
     "database_url",
+    "detail",
     "migrate",
     "open_database",
     "redacted",

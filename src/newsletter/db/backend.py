@@ -30,6 +30,12 @@ class DatabaseError(NewsletterError):
     """The state database could not be reached, or refused a statement."""
 
 
+def detail(exc: Exception, location: str) -> str:
+    """The message of ``exc`` without the location it starts with (the caller names it)."""
+    message = str(exc)
+    return message[len(location) :].lstrip(": ") if message.startswith(location) else message
+
+
 class Cursor(Protocol):
     """What a statement returns: its rows (fetched or iterated) and how many rows it changed."""
 
@@ -199,9 +205,9 @@ class PostgresDatabase(Database):
     def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
         try:
             if not params:
-                return self.connection.execute(postgres_sql(sql, params=False))  # type: ignore[arg-type]
+                return self.connection.execute(postgres_sql(sql, params=False))
             return self.connection.execute(
-                postgres_sql(sql),  # type: ignore[arg-type]
+                postgres_sql(sql),
                 [_plain(p) for p in params],
             )
         except self._errors as exc:
@@ -211,7 +217,7 @@ class PostgresDatabase(Database):
         cursor = self.connection.cursor()
         try:
             cursor.executemany(
-                postgres_sql(sql),  # type: ignore[arg-type]
+                postgres_sql(sql),
                 ([_plain(p) for p in row] for row in rows),
             )
         except self._errors as exc:
@@ -226,11 +232,13 @@ class PostgresDatabase(Database):
         return f" FOR UPDATE OF {table} SKIP LOCKED"
 
     def try_lock(self, space: int, key: int) -> bool:
-        row = self.execute("SELECT pg_try_advisory_lock(CAST(? AS integer), CAST(? AS integer))", (space, key)).fetchone()
+        query = "SELECT pg_try_advisory_lock(CAST(? AS integer), CAST(? AS integer))"
+        row = self.execute(query, (space, key)).fetchone()
         return bool(row[0])
 
     def unlock(self, space: int, key: int) -> None:
-        self.execute("SELECT pg_advisory_unlock(CAST(? AS integer), CAST(? AS integer))", (space, key))
+        query = "SELECT pg_advisory_unlock(CAST(? AS integer), CAST(? AS integer))"
+        self.execute(query, (space, key))
 
     def columns(self, table: str) -> set[str]:
         rows = self.execute(

@@ -12,14 +12,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 
 from newsletter.config import Config
-from newsletter.db import Database, DatabaseError, Step, connect, migrate, open_database, statements
+from newsletter.db import (
+    Database,
+    DatabaseError,
+    Step,
+    connect,
+    detail,
+    migrate,
+    open_database,
+    statements,
+)
 from newsletter.deliver.audience import address_key
 from newsletter.deliver.feedback_tables import SCHEMA as FEEDBACK_SCHEMA
 from newsletter.deliver.ledger_batches import BatchLedger
@@ -156,9 +164,17 @@ class Ledger(BatchLedger, ListsLedger, SubscribersLedger):
         self.location = str(target) if isinstance(target, Path) else target.location
         try:
             self._db = connect(target, durable=durable) if isinstance(target, Path) else target
+        except (sqlite3.Error, DatabaseError) as exc:
+            raise DeliveryError(
+                f"{self.location}: cannot open the delivery ledger: {detail(exc, self.location)}"
+            ) from exc
+        try:
             migrate(self._db, "ledger", MIGRATIONS, what="delivery ledger")
         except (sqlite3.Error, DatabaseError) as exc:
-            raise DeliveryError(f"{self.location}: cannot open the delivery ledger: {exc}") from exc
+            self._db.close()
+            raise DeliveryError(
+                f"{self.location}: cannot open the delivery ledger: {detail(exc, self.location)}"
+            ) from exc
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> Ledger:
