@@ -13,14 +13,17 @@ from pathlib import Path
 
 import pg_cluster
 import pytest
+from deliver.conftest import write_config
 
+from newsletter.config import load_config
 from newsletter.db import Database, connect, schema_version
-from newsletter.deliver.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
+from newsletter.deliver.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, open_ledger
 from newsletter.deliver.states import RecipientState
-from newsletter.errors import DeliveryError
+from newsletter.deliver.subscribers import SubscriberStatus
+from newsletter.errors import ConfigError, DeliveryError
 from newsletter.feedback.events import FeedbackEvent, Kind
 from newsletter.feedback.store import apply_events
-from newsletter.job_history import HistoryError, JobHistory, RunOutcome
+from newsletter.job_history import HistoryError, JobHistory, RunOutcome, read_last_runs
 from newsletter.model import Recipient, RenderedEmail
 
 DAY = date(2026, 12, 3)
@@ -181,3 +184,68 @@ def test_webhook_events_apply_once_in_postgres(postgres: str) -> None:
         assert again.seen == 2 and again.suppressed == 0
         assert ledger.is_suppressed("perdu@example.org")
         assert not ledger.is_suppressed("mou@example.org")
+
+
+def test_the_project_state_goes_to_the_database_of_the_variable(
+    tmp_path: Path, postgres: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(pg_cluster.PROJECT_URL_ENV, postgres)
+    write_config(tmp_path)  # with state.database_url_env, since the variable is set
+    config = load_config(tmp_path / "schedule.yaml")
+    with JobHistory.of(config) as history:
+        history.note("collect", NOW, NOW, RunOutcome.OK)
+    with open_ledger(config) as ledger:
+        assert ledger.dialect == "postgres" and ledger.path is None
+        ledger.suppress(["a@example.org"], reason="unsubscribed", source="test")
+    assert read_last_runs(config, ("collect", "send"))["collect"].outcome is RunOutcome.OK
+    assert not (tmp_path / ".newsletter" / "ledger.sqlite3").exists()
+    assert not (tmp_path / ".newsletter" / "jobs.sqlite3").exists()
+    monkeypatch.setenv(pg_cluster.PROJECT_URL_ENV, "")
+    with pytest.raises(ConfigError, match=r"schedule.yaml:\d+: state.database_url_env: the "):
+        open_ledger(config)
+
+
+def test_without_binaries_the_tests_skip_in_one_line_or_fail_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pg_cluster, "_bin_dir", lambda: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="PostgreSQL not installed: apt-get install"):
+        pg_cluster._start_cluster()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        pg_cluster._start_cluster()
+
+
+def test_a_burst_of_sign_ups_from_several_connections_leaves_one_row_each(
+    target: Path | str,
+) -> None:
+    """Write transactions take the write lock (BEGIN IMMEDIATE, or an advisory lock): the
+    read-then-insert of ``add_subscriber`` never races into a duplicate-key error."""
+    failures: list[BaseException] = []
+    start = threading.Barrier(6)
+    with open_at(target):
+        pass  # migrated once, before the burst
+
+    def signer() -> None:
+        try:
+            with open_at(target) as own:
+                start.wait()
+                for n in range(20):
+                    own.add_subscriber(
+                        Recipient(f"lecteur{n}@example.org"),
+                        status=SubscriberStatus.PENDING,
+                        consent=None,
+                        forget_key=b"k",
+                    )
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=signer) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with open_at(target) as ledger:
+        assert ledger.subscriber_counts()[SubscriberStatus.PENDING] == 20

@@ -3,9 +3,10 @@
 The ledger and the job history write their SQL once, in SQLite's dialect (``?`` parameters,
 ``INSERT OR IGNORE``); ``PostgresDatabase`` rewrites it for psycopg 3 (``%s``, ``ON CONFLICT
 DO NOTHING``). What has no common spelling is a method here: the id of an inserted row
-(``insert_id``), a transaction that takes the write lock (``transaction``), a row lock that
-other senders skip (``skip_locked``), a lock held across hosts for a whole send
-(``try_lock``/``unlock``), the columns of a table (``columns``) and DDL (``ddl``).
+(``insert_id``), a transaction that takes the write lock (``transaction``: BEGIN IMMEDIATE, or
+a transaction-level advisory lock), a row lock that other senders skip (``skip_locked``), a
+lock held across hosts for a whole send (``try_lock``/``unlock``), the columns of a table
+(``columns``) and DDL (``ddl``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from newsletter.errors import NewsletterError
 from newsletter.paths import private_dir, private_file
 
 Dialect = Literal["sqlite", "postgres"]
+#: The advisory lock that a PostgreSQL write transaction holds (``PostgresDatabase.transaction``).
+WRITE_LOCK = (0x6E6C7400, 1)
 
 
 class DatabaseError(NewsletterError):
@@ -227,6 +230,23 @@ class PostgresDatabase(Database):
     def insert_id(self, sql: str, params: Sequence[object]) -> int:
         row = self.execute(f"{sql} RETURNING id", params).fetchone()
         return int(row[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """BEGIN, then the database's write lock (a transaction-level advisory lock) until
+        COMMIT: one writing transaction at a time, as SQLite's BEGIN IMMEDIATE gives, so that
+        the ledger's read-then-write steps (the next run number, a subscriber's status, a soft
+        bounce count) stay correct with several hosts."""
+        self.execute("BEGIN")
+        try:
+            self.execute(
+                "SELECT pg_advisory_xact_lock(CAST(? AS integer), CAST(? AS integer))", WRITE_LOCK
+            )
+            yield self
+        except BaseException:
+            self.execute("ROLLBACK")
+            raise
+        self.execute("COMMIT")
 
     def skip_locked(self, table: str) -> str:
         return f" FOR UPDATE OF {table} SKIP LOCKED"
