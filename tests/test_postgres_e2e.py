@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,8 +28,7 @@ from newsletter.config import load_config
 from newsletter.db import connect
 from newsletter.deliver.ledger import Ledger, open_ledger
 from newsletter.deliver.states import RecipientState
-from newsletter.serve import UnsubscribeApp, UnsubscribeServer
-from newsletter.tokens import load_secret, make_token
+from newsletter.tokens import make_token
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = date(2026, 12, 3)
@@ -114,18 +114,32 @@ def test_two_hosts_send_every_reader_once_and_honour_an_unsubscribe(
     first, second = host(tmp_path / "host-a", sink), host(tmp_path / "host-b", sink)
     assert to_send(first) == READERS
 
-    # The other host's public server records a one-click unsubscribe in the shared database.
-    config_b = load_config(second)
-    with (
-        UnsubscribeServer(UnsubscribeApp(config_b, load_secret(config_b)), port=0) as server,
-        httpx.Client(base_url=server.url, timeout=30) as client,
-    ):
-        answer = client.post(
-            "/jeudi/unsubscribe/" + make_token(SECRET.encode(), LEFT),
-            content=b"List-Unsubscribe=One-Click",
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
-        assert answer.status_code == 200
+    # The other host's `newsletter serve` records a one-click unsubscribe in the database.
+    serve = subprocess.Popen(
+        [*NEWSLETTER, "serve", "--port", "0", "--config", str(second)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert serve.stdout is not None
+        first_line = serve.stdout.readline()
+        assert "on http://127.0.0.1:" in first_line, first_line
+        port = int(first_line.split("(port ", 1)[1].split(")", 1)[0])
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            answer = client.post(
+                "/jeudi/unsubscribe/" + make_token(SECRET.encode(), LEFT),
+                content=b"List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            assert answer.status_code == 200
+        serve.send_signal(signal.SIGTERM)
+        _, err = serve.communicate(timeout=30)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.communicate()
+    assert serve.returncode == 0 and "unsubscribed (one-click)" in err, err
     assert to_send(first) == READERS - 1  # the first host's next dry run honours it
 
     # Both hosts send the issue at once, each from its own state folder.
