@@ -23,11 +23,15 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from newsletter.config import Config, load_config
+from newsletter.db import connect
+from newsletter.deliver.ledger import Ledger
 from newsletter.model import RenderedEmail
 
 ISSUE = date(2026, 12, 3)
 #: Test modules whose ``project`` runs against SQLite and PostgreSQL.
-BOTH_BACKENDS = frozenset({"test_engine", "test_subscribers", "test_send_sequence"})
+BOTH_BACKENDS = frozenset(
+    {"test_engine", "test_subscribers", "test_send_sequence", "test_smtp_crash"}
+)
 #: Tests of those modules about SQLite files themselves (an old ledger file), not the backend.
 SQLITE_ONLY = frozenset({"test_a_ledger_written_with_the_old_strings_opens_and_resumes"})
 
@@ -147,6 +151,17 @@ def forget_state(root: Path) -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("DROP SCHEMA public CASCADE")
             conn.execute("CREATE SCHEMA public")
+
+
+def ledger_at(path: Path) -> Ledger:
+    """The test's ledger: the SQLite file ``path``, or with PostgreSQL the test's database."""
+    url = os.environ.get(pg_cluster.PROJECT_URL_ENV)
+    return Ledger(connect(url)) if url else Ledger(path)
+
+
+def ledger_exists(path: Path) -> bool:
+    """Whether a send has made the ledger yet (a PostgreSQL database always exists)."""
+    return bool(os.environ.get(pg_cluster.PROJECT_URL_ENV)) or path.exists()
 
 
 def config_of(root: Path) -> Config:
