@@ -28,9 +28,10 @@ from newsletter.deliver.ledger import Ledger
 from newsletter.model import RenderedEmail
 
 ISSUE = date(2026, 12, 3)
+PROJECT_URL_ENV = pg_cluster.PROJECT_URL_ENV
 #: Test modules whose ``project`` runs against SQLite and PostgreSQL.
 BOTH_BACKENDS = frozenset(
-    {"test_engine", "test_subscribers", "test_send_sequence", "test_smtp_crash"}
+    {"test_engine", "test_subscribers", "test_send_sequence", "test_smtp_crash", "test_cli"}
 )
 #: Tests of those modules about SQLite files themselves (an old ledger file), not the backend.
 SQLITE_ONLY = frozenset({"test_a_ledger_written_with_the_old_strings_opens_and_resumes"})
