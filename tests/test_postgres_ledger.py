@@ -16,7 +16,7 @@ import pytest
 from deliver.conftest import write_config
 
 from newsletter.config import load_config
-from newsletter.db import Database, connect, schema_version
+from newsletter.db import Database, DatabaseError, backend, connect, schema_version
 from newsletter.deliver.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger, open_ledger
 from newsletter.deliver.states import RecipientState
 from newsletter.deliver.subscribers import SubscriberStatus
@@ -249,3 +249,16 @@ def test_a_burst_of_sign_ups_from_several_connections_leaves_one_row_each(
     assert failures == []
     with open_at(target) as ledger:
         assert ledger.subscriber_counts()[SubscriberStatus.PENDING] == 20
+
+
+def test_a_host_stuck_in_a_transaction_makes_the_others_fail_not_hang(
+    postgres: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As SQLite's busy timeout: a write waits for the write lock, then fails with a message
+    (here after 1 s instead of 30), and the lock is free again once the other host is done."""
+    monkeypatch.setattr(backend, "LOCK_TIMEOUT", 1)
+    with Ledger(connect(postgres)) as stuck, Ledger(connect(postgres)) as other:
+        with stuck.transaction():
+            with pytest.raises(DatabaseError, match="lock timeout"):
+                other.suppress(["a@example.org"], reason="unsubscribed", source="test")
+        assert other.suppress(["a@example.org"], reason="unsubscribed", source="test") == 1

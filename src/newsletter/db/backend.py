@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +27,8 @@ from newsletter.paths import private_dir, private_file
 Dialect = Literal["sqlite", "postgres"]
 #: The advisory lock that a PostgreSQL write transaction holds (``PostgresDatabase.transaction``).
 WRITE_LOCK = (0x6E6C7400, 1)
+#: Seconds a statement waits for a lock (SQLite's ``timeout`` for its write lock).
+LOCK_TIMEOUT = 30
 
 
 class DatabaseError(NewsletterError):
@@ -116,7 +118,7 @@ class SqliteDatabase(Database):
         self.path = path
         self.location = str(path)
         private_file(private_dir(path.parent) / path.name)  # 0600: WAL and SHM follow it
-        self.connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self.connection = sqlite3.connect(path, isolation_level=None, timeout=LOCK_TIMEOUT)
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.connection.execute("PRAGMA foreign_keys=ON")
@@ -197,6 +199,9 @@ class PostgresDatabase(Database):
         self.location = redacted(url)
         try:
             self.connection = psycopg.connect(url, autocommit=True, connect_timeout=30)
+            # A lock another host holds is waited for as long as SQLite's busy timeout, then
+            # the statement fails instead of hanging (a host stuck in a transaction).
+            self.connection.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}s'")
         except psycopg.Error as exc:
             raise DatabaseError(
                 f"{self.location}: cannot connect to the PostgreSQL database: {exc}"
@@ -244,7 +249,8 @@ class PostgresDatabase(Database):
             )
             yield self
         except BaseException:
-            self.execute("ROLLBACK")
+            with suppress(DatabaseError):  # a lost connection: the error that lost it counts
+                self.execute("ROLLBACK")
             raise
         self.execute("COMMIT")
 
@@ -258,7 +264,8 @@ class PostgresDatabase(Database):
 
     def unlock(self, space: int, key: int) -> None:
         query = "SELECT pg_advisory_unlock(CAST(? AS integer), CAST(? AS integer))"
-        self.execute(query, (space, key))
+        with suppress(DatabaseError):  # a lost connection has released it already
+            self.execute(query, (space, key))
 
     def columns(self, table: str) -> set[str]:
         rows = self.execute(
