@@ -133,6 +133,9 @@ def test_two_hosts_send_every_reader_once_and_honour_an_unsubscribe(
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
             )
             assert answer.status_code == 200
+            health = client.get("/healthz")
+            assert health.status_code == 200
+            assert health.json()["database"]["backend"] == "postgresql"
         serve.send_signal(signal.SIGTERM)
         _, err = serve.communicate(timeout=30)
     finally:

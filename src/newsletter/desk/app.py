@@ -26,6 +26,7 @@ from newsletter.desk.api import api_routes
 from newsletter.desk.context import DeskContext
 from newsletter.desk.media_routes import media_routes
 from newsletter.errors import NewsletterError
+from newsletter.health import health_route
 from newsletter.httpserver import (
     LOOPBACK_PROXIES,
     AccessLog,
@@ -74,6 +75,7 @@ def create_app(
     log; Hosts checked as the preview does (loopback names on the server's port, and
     ``public_hosts``)."""
     routes: list[BaseRoute] = [
+        health_route(context.config),
         *page_routes(context),
         *extra_routes,
         *media_routes(context),
