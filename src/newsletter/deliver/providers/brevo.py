@@ -43,11 +43,16 @@ from newsletter.deliver.providers.http import (
     recipient_value,
     retry_after,
     status_of,
-    used_placeholders,
 )
 from newsletter.deliver.providers.options import EnvName, HttpApiOptions
 from newsletter.errors import DeliveryError
-from newsletter.message import TEST_PREFIX, one_line, unsubscribe_mailto
+from newsletter.message import (
+    TEST_PREFIX,
+    one_line,
+    placeholder_slots,
+    unsubscribe_mailto,
+    url_encoded,
+)
 from newsletter.model import RenderedEmail
 
 DEFAULT_BASE_URL = "https://api.brevo.com"
@@ -62,6 +67,16 @@ _SPECIALS = re.compile(r'[()<>@,;:\\".\[\]]')
 #: A JSON string, as ``json.dumps(..., ensure_ascii=False)`` writes it (C-accelerated).
 quote = json.encoder.encode_basestring
 _ONE_CLICK = '"List-Unsubscribe-Post":"List-Unsubscribe=One-Click"'
+#: Whether a value needs ``html.escape`` / is its own ``one_line`` (the usual case, at C speed).
+_HTML_SPECIAL = re.compile("[&<>\"']").search
+_escape = html.escape
+
+
+def _one_line(text: str) -> bool:
+    """True when ``one_line(text) == text``: printable, nothing to strip at either end."""
+    return text.isprintable() and not (text[:1].isspace() or text[-1:].isspace())
+
+
 _NAMESPACE = uuid.UUID("6f1d7c4e-2b1a-4d8e-9a57-0c3b5e1f7a20")
 
 
@@ -102,12 +117,20 @@ class BrevoProvider(HttpApiProvider):
 
     #: Made on first use, once per provider (the send's secret does not change).
     _links: UnsubscribeLinks | None = None
+    #: The last batch asked about and its idempotency key.
+    _last_key: tuple[Batch, str] | None = None
+    #: The last content made into templates (see ``_content``).
+    _last_content: tuple[Any, tuple[str, dict[str, tuple[str, str]], bool]] | None = None
 
     def auth_headers(self) -> dict[str, str]:
         return {"api-key": self.credentials[0]}
 
     def attempt_key(self, batch: Batch) -> str:
-        return idempotency_key(batch)
+        # Asked several times per request: made once per batch (1,000 Message-IDs hashed).
+        last = self._last_key
+        if last is None or last[0] is not batch:
+            last = self._last_key = (batch, idempotency_key(batch))
+        return last[1]
 
     # -- the payload ------------------------------------------------------------------
     def payload(self, batch: Batch) -> dict[str, Any]:
@@ -121,33 +144,48 @@ class BrevoProvider(HttpApiProvider):
         text directly (each string through the json module's own encoder): a generic
         ``json.dumps`` of a thousand dicts cost more than everything else per recipient."""
         settings = self.config.newsletter
-        names = placeholder_names(batch, self.config)
-        rendered = batch.rendered
-        subject = (TEST_PREFIX if batch.test else "") + rendered.subject
-        parts = (("line", subject), ("html", rendered.html), ("text", rendered.text))
-        used = [
-            (f"{kind}_{name}", kind, name)
-            for kind, text in parts
-            for name in used_placeholders(text)
-            if name in names
-        ]
-        brace = any(opens_tags(text) for _kind, text in parts)
+        content, used, brace = self._content(batch)
         shared: dict[str, Any] = {
             "sender": {"name": encoded_name(settings.sender.name), "email": settings.sender.email},
-            "subject": _brevo_template(subject, names, "line"),
-            "htmlContent": _brevo_template(rendered.html, names, "html"),
-            "textContent": _brevo_template(rendered.text, names, "text"),
-            "headers": {"idempotencyKey": idempotency_key(batch)},
+            "headers": {"idempotencyKey": self.attempt_key(batch)},
             "tags": [f"newsletter-{batch.issue_date.isoformat()}"],
         }
         if settings.reply_to:
             shared["replyTo"] = {"email": settings.reply_to}
         head = json.dumps(shared, ensure_ascii=False, separators=(",", ":"))
         versions = ",".join(self._versions(batch, used, brace))
-        return f'{head[:-1]},"messageVersions":[{versions}]}}'.encode()
+        return f'{head[:-1]},{content},"messageVersions":[{versions}]}}'.encode()
+
+    def _content(self, batch: Batch) -> tuple[str, dict[str, tuple[str, str]], bool]:
+        """The subject, HTML and text as Brevo templates (JSON members), the params they use
+        (``{form}_{name}``: the form and the placeholder) and whether they need ``lb``; made
+        once for the batches of a send (the same email, the same placeholder names)."""
+        names = frozenset(placeholder_names(batch, self.config))
+        rendered = batch.rendered
+        key = (rendered, batch.test, names)
+        if self._last_content is not None and self._last_content[0] == key:
+            return self._last_content[1]
+        subject = (TEST_PREFIX if batch.test else "") + rendered.subject
+        parts = (("line", subject), ("html", rendered.html), ("text", rendered.text))
+        used: dict[str, tuple[str, str]] = {}
+        for kind, text in parts:
+            for _start, _end, name, in_address in placeholder_slots(text):
+                if name in names:
+                    form = "url" if in_address else kind
+                    used.setdefault(f"{form}_{name}", (form, name))
+        brace = any(opens_tags(text) for _kind, text in parts)
+        templates = {
+            "subject": _brevo_template(subject, set(names), "line"),
+            "htmlContent": _brevo_template(rendered.html, set(names), "html"),
+            "textContent": _brevo_template(rendered.text, set(names), "text"),
+        }
+        content = json.dumps(templates, ensure_ascii=False, separators=(",", ":"))[1:-1]
+        made = (content, used, brace)
+        self._last_content = (key, made)
+        return made
 
     def _versions(
-        self, batch: Batch, used: list[tuple[str, str, str]], brace: bool
+        self, batch: Batch, used: dict[str, tuple[str, str]], brace: bool
     ) -> Iterator[str]:
         """Each recipient's message version as JSON text: its address, the params the content
         uses (as ``variable_values`` makes them) and its ``List-Unsubscribe`` headers."""
@@ -156,30 +194,44 @@ class BrevoProvider(HttpApiProvider):
         url_of = self._links.url
         defaults = self.config.newsletter.placeholder_defaults
         mailto = unsubscribe_mailto(self.config)
-        also = f", <{mailto}>" if mailto else ""
-        keys = [(f"{quote(var)}:", kind, name) for var, kind, name in used]
-        escape = html.escape
+        also = f">, <{mailto}>" if mailto else ">"
+        # Per placeholder, once per recipient: its value, then each form the content uses.
+        plan: dict[str, list[tuple[str, str]]] = {}
+        for var, (form, name) in used.items():
+            plan.setdefault(name, []).append((quote(var) + ":", form))
+        first = '"lb":"{",' if brace else ""
         for item in batch.items:
             recipient = item.recipient
-            url = url_of(recipient.email)
-            params = ['"lb":"{"'] if brace else []
-            for key, kind, name in keys:
+            email = recipient.email
+            url = url_of(email)
+            params = []
+            for name, forms in plan.items():
                 raw = recipient_value(recipient, name, url, defaults)
-                if kind == "html":
-                    raw = escape(raw, quote=True)
-                elif kind == "line":
-                    raw = one_line(raw)
-                params.append(key + quote(raw))
-            to = f'{{"email":{quote(recipient.email)}'
-            if recipient.name.strip():
-                to += f',"name":{quote(encoded_name(recipient.name))}'
-            version = (
-                f'{{"to":[{to}}}],"headers":{{"List-Unsubscribe":{quote(f"<{url}>{also}")},'
-                f"{_ONE_CLICK}}}"
-            )
+                for key, form in forms:
+                    if form == "text":
+                        params.append(key + quote(raw))
+                    elif form == "html":
+                        params.append(key + quote(_escape(raw) if _HTML_SPECIAL(raw) else raw))
+                    elif form == "line":
+                        params.append(key + quote(raw if _one_line(raw) else one_line(raw)))
+                    else:
+                        params.append(key + quote(url_encoded(raw)))
+            display = recipient.name
+            if display.isprintable():  # encoded_name without the call, as it is usually
+                display = display.strip()
+                if display and not display.isascii() and _SPECIALS.search(display):
+                    display = Header(display, "utf-8").encode()
+                to = f',"name":{quote(display)}' if display else ""
+            else:
+                to = f',"name":{quote(encoded_name(display))}' if display.strip() else ""
             if params:
-                version += ',"params":{' + ",".join(params) + "}"
-            yield version + "}"
+                values = f',"params":{{{first}{",".join(params)}}}'
+            else:
+                values = ',"params":{"lb":"{"}' if brace else ""
+            yield (
+                f'{{"to":[{{"email":{quote(email)}{to}}}],"headers":{{"List-Unsubscribe":'
+                f"{quote(f'<{url}{also}')},{_ONE_CLICK}}}{values}}}"
+            )
 
     # -- sending ----------------------------------------------------------------------
     def request(self, batch: Batch) -> ApiRequest:
@@ -199,15 +251,15 @@ class BrevoProvider(HttpApiProvider):
             return all_results(batch.items, status, reason, retry_after(response.headers))
         if status is Status.SENT:
             ids = data.get("messageIds")
+            count = len(batch.items)
             if not isinstance(ids, list):
-                ids = [data.get("messageId")] * len(batch.items)
+                ids = [data.get("messageId")] * count
+            found = [str(i) if i else None for i in ids[:count]]
+            found += [None] * (count - len(found))
+            sent = Status.SENT
             return [
-                RecipientResult(
-                    item.idx,
-                    Status.SENT,
-                    message_id=str(ids[n]) if n < len(ids) and ids[n] else None,
-                )
-                for n, item in enumerate(batch.items)
+                RecipientResult(item.idx, sent, found_id)
+                for item, found_id in zip(batch.items, found, strict=True)
             ]
         if code == 400 and error_code == "duplicate_parameter" and self.tries(batch) > 1:
             # Brevo already took a request with this key: an earlier attempt went out.
