@@ -48,17 +48,22 @@ FAKES: dict[str, tuple[Callable[[], FakeApi], dict[str, object]]] = {
 _HREF = re.compile(r'href="([^"]*)"')
 
 
+@pytest.mark.parametrize("batch_size", [1, 1000])
 @pytest.mark.parametrize("provider", sorted(FAKES))
 def test_a_placeholder_in_a_link_arrives_url_encoded(
-    provider: str, project: Path, monkeypatch: pytest.MonkeyPatch
+    provider: str, batch_size: int, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Alone in its batch (1) or with the hostile address (1000): Brevo sends a form that
+    # changes nothing for a whole batch as the plain value; the readers see the same.
     monkeypatch.setenv("TEST_FAKE_KEY", KEY)
     monkeypatch.setenv("TEST_FAKE_SECRET", "mj-secret")
-    write_audience(project / "subscribers.csv", 2, extra=f"{HOSTILE},Zoé & Co,Zoé Durand,Paris\n")
+    extra = f'{HOSTILE},Zoé & Co,Zoé Durand,Paris\nlea@exemple.fr,"Léa\nB",Léa B,Lyon\n'
+    write_audience(project / "subscribers.csv", 2, extra=extra)
     make_fake, options = FAKES[provider]
     base = rendered_email()
     rendered = replace(
         base,
+        subject="Pour [[first_name]]",
         html=base.html.replace(
             "</body>",
             '<p><a href="https://exemple.fr/profil?e=[[email]]&amp;n=[[first_name]]">Profil</a>'
@@ -68,10 +73,12 @@ def test_a_placeholder_in_a_link_arrives_url_encoded(
     )
     fake = make_fake()
     with serve(fake):
-        config = configure_provider(project, provider, fake.url, "TEST_FAKE_KEY", **options)
+        config = configure_provider(
+            project, provider, fake.url, "TEST_FAKE_KEY", batch_size=batch_size, **options
+        )
         report = send(config, rendered)
     assert not fake.problems, fake.problems
-    assert report.finished and report.counts["sent"] == 3, report.counts
+    assert report.finished and report.counts["sent"] == 4, report.counts
     _subject, html_body, text_body, _headers = fake.messages[HOSTILE]
     # In the link: URL-encoded, so the query gives back the exact address and first name.
     profile = next(h for h in _HREF.findall(html_body) if "/profil?" in h)
@@ -89,6 +96,9 @@ def test_a_placeholder_in_a_link_arrives_url_encoded(
     # The other readers get their own values, never the hostile one.
     _s, other, _t, _h = fake.messages["abonne1@example.org"]
     assert "e=abonne1@example.org&amp;n=Pr%C3%A9nom1" in other and HOSTILE not in other
+    # A line break in a value becomes a space in the subject only.
+    subject, lea, text, _h = fake.messages["lea@exemple.fr"]
+    assert subject == "Pour Léa B" and "n=L%C3%A9a%0AB" in lea and " de lea@exemple.fr\n" in text
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ import html
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from email.header import Header
 from typing import Any
 
@@ -35,14 +36,15 @@ from newsletter.deliver.providers.api import ApiRequest, HttpApiProvider
 from newsletter.deliver.providers.http import (
     UnsubscribeLinks,
     all_results,
-    as_variables,
     json_object,
     opens_tags,
     placeholder_names,
     protect_tags,
     recipient_value,
+    retag,
     retry_after,
     status_of,
+    used_placeholders,
 )
 from newsletter.deliver.providers.options import EnvName, HttpApiOptions
 from newsletter.errors import DeliveryError
@@ -53,7 +55,7 @@ from newsletter.message import (
     unsubscribe_mailto,
     url_encoded,
 )
-from newsletter.model import RenderedEmail
+from newsletter.model import Recipient, RenderedEmail
 
 DEFAULT_BASE_URL = "https://api.brevo.com"
 #: Brevo: at most 1000 message versions per request (one recipient per version here).
@@ -67,16 +69,6 @@ _SPECIALS = re.compile(r'[()<>@,;:\\".\[\]]')
 #: A JSON string, as ``json.dumps(..., ensure_ascii=False)`` writes it (C-accelerated).
 quote = json.encoder.encode_basestring
 _ONE_CLICK = '"List-Unsubscribe-Post":"List-Unsubscribe=One-Click"'
-#: Whether a value needs ``html.escape`` / is its own ``one_line`` (the usual case, at C speed).
-_HTML_SPECIAL = re.compile("[&<>\"']").search
-_escape = html.escape
-
-
-def _one_line(text: str) -> bool:
-    """True when ``one_line(text) == text``: printable, nothing to strip at either end."""
-    return text.isprintable() and not (text[:1].isspace() or text[-1:].isspace())
-
-
 _NAMESPACE = uuid.UUID("6f1d7c4e-2b1a-4d8e-9a57-0c3b5e1f7a20")
 
 
@@ -119,8 +111,9 @@ class BrevoProvider(HttpApiProvider):
     _links: UnsubscribeLinks | None = None
     #: The last batch asked about and its idempotency key.
     _last_key: tuple[Batch, str] | None = None
-    #: The last content made into templates (see ``_content``).
-    _last_content: tuple[Any, tuple[str, dict[str, tuple[str, str]], bool]] | None = None
+    #: The last content's plan and templates (see ``_plan`` and ``_templates``).
+    _last_plan: tuple[Any, _Plan] | None = None
+    _last_templates: tuple[Any, str] | None = None
 
     def auth_headers(self) -> dict[str, str]:
         return {"api-key": self.credentials[0]}
@@ -140,11 +133,15 @@ class BrevoProvider(HttpApiProvider):
 
     def body(self, batch: Batch) -> bytes:
         """The JSON body for a batch: the content once, then one message version per
-        recipient with only the params the content uses. The versions are written as JSON
-        text directly (each string through the json module's own encoder): a generic
-        ``json.dumps`` of a thousand dicts cost more than everything else per recipient."""
+        recipient with only the params the content uses. A placeholder's HTML, subject or
+        address form that equals its plain value for every recipient of the batch (no ``&``,
+        no line break, nothing to URL-encode: the usual case) is not sent twice: the content
+        uses ``text_x`` there. The versions are written as JSON text directly (each string
+        through the json module's own encoder): a generic ``json.dumps`` of a thousand dicts
+        cost more than everything else per recipient."""
         settings = self.config.newsletter
-        content, used, brace = self._content(batch)
+        plan = self._plan(batch)
+        rows, merged = self._values(batch, plan)
         shared: dict[str, Any] = {
             "sender": {"name": encoded_name(settings.sender.name), "email": settings.sender.email},
             "headers": {"idempotencyKey": self.attempt_key(batch)},
@@ -153,69 +150,91 @@ class BrevoProvider(HttpApiProvider):
         if settings.reply_to:
             shared["replyTo"] = {"email": settings.reply_to}
         head = json.dumps(shared, ensure_ascii=False, separators=(",", ":"))
-        versions = ",".join(self._versions(batch, used, brace))
+        content = self._templates(batch, plan, merged)
+        versions = ",".join(self._versions(rows, plan, merged))
         return f'{head[:-1]},{content},"messageVersions":[{versions}]}}'.encode()
 
-    def _content(self, batch: Batch) -> tuple[str, dict[str, tuple[str, str]], bool]:
-        """The subject, HTML and text as Brevo templates (JSON members), the params they use
-        (``{form}_{name}``: the form and the placeholder) and whether they need ``lb``; made
-        once for the batches of a send (the same email, the same placeholder names)."""
+    def _plan(self, batch: Batch) -> _Plan:
+        """What the content needs per recipient; made once for the batches of a send (the
+        same email, the same placeholder names)."""
         names = frozenset(placeholder_names(batch, self.config))
-        rendered = batch.rendered
-        key = (rendered, batch.test, names)
-        if self._last_content is not None and self._last_content[0] == key:
-            return self._last_content[1]
-        subject = (TEST_PREFIX if batch.test else "") + rendered.subject
-        parts = (("line", subject), ("html", rendered.html), ("text", rendered.text))
-        used: dict[str, tuple[str, str]] = {}
-        for kind, text in parts:
-            for _start, _end, name, in_address in placeholder_slots(text):
-                if name in names:
-                    form = "url" if in_address else kind
-                    used.setdefault(f"{form}_{name}", (form, name))
-        brace = any(opens_tags(text) for _kind, text in parts)
-        templates = {
-            "subject": _brevo_template(subject, set(names), "line"),
-            "htmlContent": _brevo_template(rendered.html, set(names), "html"),
-            "textContent": _brevo_template(rendered.text, set(names), "text"),
-        }
-        content = json.dumps(templates, ensure_ascii=False, separators=(",", ":"))[1:-1]
-        made = (content, used, brace)
-        self._last_content = (key, made)
-        return made
+        key = (batch.rendered, batch.test, names)
+        if self._last_plan is None or self._last_plan[0] != key:
+            self._last_plan = (key, _Plan.of(batch, names))
+        return self._last_plan[1]
 
-    def _versions(
-        self, batch: Batch, used: dict[str, tuple[str, str]], brace: bool
-    ) -> Iterator[str]:
-        """Each recipient's message version as JSON text: its address, the params the content
-        uses (as ``variable_values`` makes them) and its ``List-Unsubscribe`` headers."""
+    def _values(
+        self, batch: Batch, plan: _Plan
+    ) -> tuple[list[tuple[Recipient, str, list[str]]], frozenset[tuple[str, str]]]:
+        """Each recipient with its unsubscribe URL and the plain value of each placeholder
+        of ``plan``; and the (form, name) pairs whose form equals the plain value for all."""
         if self._links is None:
             self._links = UnsubscribeLinks(self.config, self.secret)
         url_of = self._links.url
         defaults = self.config.newsletter.placeholder_defaults
-        mailto = unsubscribe_mailto(self.config)
-        also = f">, <{mailto}>" if mailto else ">"
-        # Per placeholder, once per recipient: its value, then each form the content uses.
-        plan: dict[str, list[tuple[str, str]]] = {}
-        for var, (form, name) in used.items():
-            plan.setdefault(name, []).append((quote(var) + ":", form))
-        first = '"lb":"{",' if brace else ""
+        names = plan.names
+        # Forms not yet seen to differ from the plain value: (test, where in the row, form,
+        # name); the test is true for a value that the form changes.
+        same = [
+            (_DIFFERS[form], n, form, name)
+            for n, name in enumerate(names)
+            for form in plan.forms[n]
+        ]
+        rows = []
         for item in batch.items:
             recipient = item.recipient
-            email = recipient.email
-            url = url_of(email)
-            params = []
-            for name, forms in plan.items():
-                raw = recipient_value(recipient, name, url, defaults)
-                for key, form in forms:
-                    if form == "text":
-                        params.append(key + quote(raw))
-                    elif form == "html":
-                        params.append(key + quote(_escape(raw) if _HTML_SPECIAL(raw) else raw))
-                    elif form == "line":
-                        params.append(key + quote(raw if _one_line(raw) else one_line(raw)))
-                    else:
-                        params.append(key + quote(url_encoded(raw)))
+            url = url_of(recipient.email)
+            raws = [recipient_value(recipient, name, url, defaults) for name in names]
+            rows.append((recipient, url, raws))
+            for differs, n, _form, _name in same:
+                if differs(raws[n]):
+                    same = [entry for entry in same if not entry[0](raws[entry[1]])]
+                    break
+        merged = frozenset((form, name) for _test, _n, form, name in same)
+        return rows, merged
+
+    def _templates(self, batch: Batch, plan: _Plan, merged: frozenset[tuple[str, str]]) -> str:
+        """The subject, HTML and text as Brevo templates, as JSON members."""
+        key = (plan, merged)
+        if self._last_templates is not None and self._last_templates[0] == key:
+            return self._last_templates[1]
+        rendered = batch.rendered
+        subject = (TEST_PREFIX if batch.test else "") + rendered.subject
+        names = set(plan.known)
+        templates = {
+            "subject": _brevo_template(subject, names, "line", merged),
+            "htmlContent": _brevo_template(rendered.html, names, "html", merged),
+            "textContent": _brevo_template(rendered.text, names, "text", merged),
+        }
+        content = json.dumps(templates, ensure_ascii=False, separators=(",", ":"))[1:-1]
+        self._last_templates = (key, content)
+        return content
+
+    def _versions(
+        self,
+        rows: list[tuple[Recipient, str, list[str]]],
+        plan: _Plan,
+        merged: frozenset[tuple[str, str]],
+    ) -> Iterator[str]:
+        """Each recipient's message version as JSON text: its address, the params the content
+        uses (as ``variable_values`` makes them) and its ``List-Unsubscribe`` headers."""
+        mailto = unsubscribe_mailto(self.config)
+        also = f">, <{mailto}>" if mailto else ">"
+        # Per placeholder: the key of its plain value (when used), then its other forms.
+        keys: list[tuple[str | None, list[tuple[str, str]]]] = []
+        for name, forms, text in zip(plan.names, plan.forms, plan.plain, strict=True):
+            own = [(quote(f"{form}_{name}") + ":", form) for form in forms]
+            other = [(key, form) for key, form in own if (form, name) not in merged]
+            plain = text or len(other) < len(forms)
+            keys.append((quote(f"text_{name}") + ":" if plain else None, other))
+        first = ['"lb":"{"'] if plan.brace else []
+        for recipient, url, raws in rows:
+            params = first.copy()
+            for (plain_key, other), raw in zip(keys, raws, strict=True):
+                if plain_key is not None:
+                    params.append(plain_key + quote(raw))
+                for key, form in other:
+                    params.append(key + quote(_form(form, raw)))
             display = recipient.name
             if display.isprintable():  # encoded_name without the call, as it is usually
                 display = display.strip()
@@ -224,13 +243,10 @@ class BrevoProvider(HttpApiProvider):
                 to = f',"name":{quote(display)}' if display else ""
             else:
                 to = f',"name":{quote(encoded_name(display))}' if display.strip() else ""
-            if params:
-                values = f',"params":{{{first}{",".join(params)}}}'
-            else:
-                values = ',"params":{"lb":"{"}' if brace else ""
+            values = f',"params":{{{",".join(params)}}}' if params else ""
             yield (
-                f'{{"to":[{{"email":{quote(email)}{to}}}],"headers":{{"List-Unsubscribe":'
-                f"{quote(f'<{url}{also}')},{_ONE_CLICK}}}{values}}}"
+                f'{{"to":[{{"email":{quote(recipient.email)}{to}}}],"headers":{{'
+                f'"List-Unsubscribe":{quote(f"<{url}{also}")},{_ONE_CLICK}}}{values}}}'
             )
 
     # -- sending ----------------------------------------------------------------------
@@ -329,9 +345,73 @@ class BrevoProvider(HttpApiProvider):
         return str(campaign_id)
 
 
-def _brevo_template(text: str, names: set[str], kind: str) -> str:
-    """Our placeholders as Brevo variables of one kind; see ``as_variables``."""
-    return as_variables(text, names, kind, "{{{{ params.{var} }}}}", "{{ params.lb }}")
+def _brevo_template(
+    text: str, names: set[str], kind: str, merged: frozenset[tuple[str, str]] = frozenset()
+) -> str:
+    """Our placeholders as Brevo params of one kind (``{kind}_x``; ``url_x`` inside an
+    address), or ``text_x`` for the (form, name) pairs in ``merged``; see ``as_variables``."""
+    found = [name for name in used_placeholders(text) if name in names]
+
+    def tag(form: str, name: str) -> str:
+        var = f"text_{name}" if (form, name) in merged else f"{form}_{name}"
+        return f"{{{{ params.{var} }}}}"
+
+    tags = {name: tag(kind, name) for name in found}
+    url_tags = {name: tag("url", name) for name in found}
+    return retag(text, tags, url_tags, "{{ params.lb }}")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The params the content of a batch uses, per placeholder: ``names`` in order, and for
+    each its ``forms`` other than the plain text (``html``, ``line``, ``url``); ``plain``: the
+    names the text part uses as they are; ``known``: every name with a value in the batch."""
+
+    names: tuple[str, ...]
+    forms: tuple[tuple[str, ...], ...]
+    plain: tuple[bool, ...]
+    brace: bool
+    known: frozenset[str]
+
+    @classmethod
+    def of(cls, batch: Batch, known: frozenset[str]) -> _Plan:
+        subject = (TEST_PREFIX if batch.test else "") + batch.rendered.subject
+        parts = (("line", subject), ("html", batch.rendered.html), ("text", batch.rendered.text))
+        forms: dict[str, dict[str, None]] = {}
+        for kind, text in parts:
+            for _start, _end, name, in_address in placeholder_slots(text):
+                if name in known:
+                    forms.setdefault(name, {})["url" if in_address else kind] = None
+        return cls(
+            names=tuple(forms),
+            forms=tuple(tuple(f for f in found if f != "text") for found in forms.values()),
+            plain=tuple("text" in found for found in forms.values()),
+            brace=any(opens_tags(text) for _kind, text in parts),
+            known=known,
+        )
+
+
+def _not_one_line(text: str) -> bool:
+    """True when ``one_line(text) != text`` (a control character, a space at either end)."""
+    return not text.isprintable() or text[:1].isspace() or text[-1:].isspace()
+
+
+#: Per form, a test that is true for a value the form changes (``html.escape``, ``one_line``,
+#: ``url_encoded``): then the form goes as its own param.
+_DIFFERS: dict[str, Callable[[str], object]] = {
+    "html": re.compile("[&<>\"']").search,
+    "line": _not_one_line,
+    "url": re.compile(r"[^A-Za-z0-9_.~@-]").search,
+}
+
+
+def _form(form: str, raw: str) -> str:
+    """``raw`` as the ``html``, ``line`` or ``url`` param (as ``variable_values``)."""
+    if form == "html":
+        return html.escape(raw, quote=True)
+    if form == "line":
+        return one_line(raw)
+    return url_encoded(raw)
 
 
 #: Our placeholders in a campaign to a Brevo list: its contact attributes and its own link.
