@@ -18,9 +18,10 @@ import html
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.header import Header
+from operator import attrgetter
 from typing import Any
 
 import httpx
@@ -69,6 +70,8 @@ _SPECIALS = re.compile(r'[()<>@,;:\\".\[\]]')
 #: A JSON string, as ``json.dumps(..., ensure_ascii=False)`` writes it (C-accelerated).
 quote = json.encoder.encode_basestring
 _ONE_CLICK = '"List-Unsubscribe-Post":"List-Unsubscribe=One-Click"'
+#: What ``quote`` escapes in a JSON string.
+_JSON_SPECIAL = re.compile(r'["\\\x00-\x1f]')
 _NAMESPACE = uuid.UUID("6f1d7c4e-2b1a-4d8e-9a57-0c3b5e1f7a20")
 
 
@@ -111,6 +114,8 @@ class BrevoProvider(HttpApiProvider):
     _links: UnsubscribeLinks | None = None
     #: The last batch asked about and its idempotency key.
     _last_key: tuple[Batch, str] | None = None
+    #: The forms of the plan sent as the plain value: every one until a value differs.
+    _merged: tuple[_Plan, frozenset[tuple[str, str]]] | None = None
     #: The last content's plan and templates (see ``_plan`` and ``_templates``).
     _last_plan: tuple[Any, _Plan] | None = None
     _last_templates: tuple[Any, str] | None = None
@@ -134,14 +139,22 @@ class BrevoProvider(HttpApiProvider):
     def body(self, batch: Batch) -> bytes:
         """The JSON body for a batch: the content once, then one message version per
         recipient with only the params the content uses. A placeholder's HTML, subject or
-        address form that equals its plain value for every recipient of the batch (no ``&``,
-        no line break, nothing to URL-encode: the usual case) is not sent twice: the content
-        uses ``text_x`` there. The versions are written as JSON text directly (each string
-        through the json module's own encoder): a generic ``json.dumps`` of a thousand dicts
-        cost more than everything else per recipient."""
+        address form that has equalled its plain value for every recipient so far in the
+        send (no ``&``, no line break, nothing to URL-encode: the usual case) is not sent
+        twice: the content uses ``text_x`` there. The versions are written as JSON text
+        directly (each string through the json module's own encoder): a generic
+        ``json.dumps`` of a thousand dicts cost more than everything else per recipient."""
         settings = self.config.newsletter
         plan = self._plan(batch)
-        rows, merged = self._values(batch, plan)
+        if self._merged is None or self._merged[0] is not plan:
+            self._merged = (plan, plan.all_forms)
+        while True:
+            merged = self._merged[1]
+            written = self._versions(batch, plan, merged)
+            if isinstance(written, list):
+                break
+            # A value that this form changes: the form goes as its own param from now on.
+            self._merged = (plan, merged - written)
         shared: dict[str, Any] = {
             "sender": {"name": encoded_name(settings.sender.name), "email": settings.sender.email},
             "headers": {"idempotencyKey": self.attempt_key(batch)},
@@ -151,7 +164,7 @@ class BrevoProvider(HttpApiProvider):
             shared["replyTo"] = {"email": settings.reply_to}
         head = json.dumps(shared, ensure_ascii=False, separators=(",", ":"))
         content = self._templates(batch, plan, merged)
-        versions = ",".join(self._versions(rows, plan, merged))
+        versions = ",".join(written)
         return f'{head[:-1]},{content},"messageVersions":[{versions}]}}'.encode()
 
     def _plan(self, batch: Batch) -> _Plan:
@@ -162,36 +175,6 @@ class BrevoProvider(HttpApiProvider):
         if self._last_plan is None or self._last_plan[0] != key:
             self._last_plan = (key, _Plan.of(batch, names))
         return self._last_plan[1]
-
-    def _values(
-        self, batch: Batch, plan: _Plan
-    ) -> tuple[list[tuple[Recipient, str, list[str]]], frozenset[tuple[str, str]]]:
-        """Each recipient with its unsubscribe URL and the plain value of each placeholder
-        of ``plan``; and the (form, name) pairs whose form equals the plain value for all."""
-        if self._links is None:
-            self._links = UnsubscribeLinks(self.config, self.secret)
-        url_of = self._links.url
-        defaults = self.config.newsletter.placeholder_defaults
-        names = plan.names
-        # Forms not yet seen to differ from the plain value: (test, where in the row, form,
-        # name); the test is true for a value that the form changes.
-        same = [
-            (_DIFFERS[form], n, form, name)
-            for n, name in enumerate(names)
-            for form in plan.forms[n]
-        ]
-        rows = []
-        for item in batch.items:
-            recipient = item.recipient
-            url = url_of(recipient.email)
-            raws = [recipient_value(recipient, name, url, defaults) for name in names]
-            rows.append((recipient, url, raws))
-            for differs, n, _form, _name in same:
-                if differs(raws[n]):
-                    same = [entry for entry in same if not entry[0](raws[entry[1]])]
-                    break
-        merged = frozenset((form, name) for _test, _n, form, name in same)
-        return rows, merged
 
     def _templates(self, batch: Batch, plan: _Plan, merged: frozenset[tuple[str, str]]) -> str:
         """The subject, HTML and text as Brevo templates, as JSON members."""
@@ -211,30 +194,63 @@ class BrevoProvider(HttpApiProvider):
         return content
 
     def _versions(
-        self,
-        rows: list[tuple[Recipient, str, list[str]]],
-        plan: _Plan,
-        merged: frozenset[tuple[str, str]],
-    ) -> Iterator[str]:
+        self, batch: Batch, plan: _Plan, merged: frozenset[tuple[str, str]]
+    ) -> list[str] | frozenset[tuple[str, str]]:
         """Each recipient's message version as JSON text: its address, the params the content
-        uses (as ``variable_values`` makes them) and its ``List-Unsubscribe`` headers."""
+        uses (as ``variable_values`` makes them) and its ``List-Unsubscribe`` headers; or, at
+        the first recipient for whom a form in ``merged`` is not the plain value, those forms.
+        """
+        if self._links is None:
+            self._links = UnsubscribeLinks(self.config, self.secret)
+        url_of = self._links.url
+        defaults = self.config.newsletter.placeholder_defaults
         mailto = unsubscribe_mailto(self.config)
         also = f">, <{mailto}>" if mailto else ">"
-        # Per placeholder: the key of its plain value (when used), then its other forms.
-        keys: list[tuple[str | None, list[tuple[str, str]]]] = []
-        for name, forms, text in zip(plan.names, plan.forms, plan.plain, strict=True):
-            own = [(quote(f"{form}_{name}") + ":", form) for form in forms]
-            other = [(key, form) for key, form in own if (form, name) not in merged]
-            plain = text or len(other) < len(forms)
-            keys.append((quote(f"text_{name}") + ":" if plain else None, other))
-        first = ['"lb":"{"'] if plan.brace else []
-        for recipient, url, raws in rows:
-            params = first.copy()
-            for (plain_key, other), raw in zip(keys, raws, strict=True):
-                if plain_key is not None:
-                    params.append(plain_key + quote(raw))
-                for key, form in other:
-                    params.append(key + quote(_form(form, raw)))
+        getters = [_getter(name, defaults) for name in plan.names]
+        # The params: each placeholder's plain value (when the content uses it), then the
+        # forms sent as their own; the merged forms are only checked.
+        plain: list[int] = []
+        own: list[tuple[int, str]] = []
+        keys: list[str] = ['"lb":"{"'] if plan.brace else []
+        checks: list[tuple[Callable[[str], object], int]] = []
+        links = self._links
+        for n, name in enumerate(plan.names):
+            shared = [form for form in plan.forms[n] if (form, name) in merged]
+            # The unsubscribe URL's forms are checked once, on its template.
+            checks += [
+                (_DIFFERS[form], n)
+                for form in shared
+                if name != "unsubscribe_url" or not links.clean(_DIFFERS[form])
+            ]
+            if plan.plain[n] or shared:
+                plain.append(n)
+                keys.append(quote(f"text_{name}") + ":%s")
+        for n, (name, forms) in enumerate(zip(plan.names, plan.forms, strict=True)):
+            for form in forms:
+                if (form, name) not in merged:
+                    own.append((n, form))
+                    keys.append(quote(f"{form}_{name}") + ":%s")
+        params = ',"params":{' + ",".join(keys) + "}" if keys else ""
+        header = quote(f"<{also}")
+        # The URL goes as it is when no URL of the template needs escaping in JSON.
+        bare = links.clean(_JSON_SPECIAL.search) and header == f'"<{also}"'
+        unsubscribe = '"<%s' + also.replace("%", "%%") + '"' if bare else "%s"
+        line = f'{{"to":[{{"email":%s%s}}],"headers":{{"List-Unsubscribe":{unsubscribe},'
+        line += _ONE_CLICK + "}" + params + "}"  # (no "%" in a placeholder's name)
+        every = len(plain) == len(getters) and not own
+        versions = []
+        for item in batch.items:
+            recipient = item.recipient
+            url = url_of(recipient.email)
+            raws = [url if get is None else get(recipient) for get in getters]
+            for differs, n in checks:
+                if differs(raws[n]):
+                    return frozenset(
+                        (form, plan.names[m])
+                        for m, forms in enumerate(plan.forms)
+                        for form in forms
+                        if (form, plan.names[m]) in merged and _DIFFERS[form](raws[m])
+                    )
             display = recipient.name
             if display.isprintable():  # encoded_name without the call, as it is usually
                 display = display.strip()
@@ -243,11 +259,16 @@ class BrevoProvider(HttpApiProvider):
                 to = f',"name":{quote(display)}' if display else ""
             else:
                 to = f',"name":{quote(encoded_name(display))}' if display.strip() else ""
-            values = f',"params":{{{",".join(params)}}}' if params else ""
-            yield (
-                f'{{"to":[{{"email":{quote(recipient.email)}{to}}}],"headers":{{'
-                f'"List-Unsubscribe":{quote(f"<{url}{also}")},{_ONE_CLICK}}}{values}}}'
-            )
+            if every:
+                cells = (*map(quote, raws),)
+            else:
+                cells = (
+                    *(quote(raws[n]) for n in plain),
+                    *(quote(_form(form, raws[n])) for n, form in own),
+                )
+            header = url if bare else quote(f"<{url}{also}")
+            versions.append(line % (quote(recipient.email), to, header, *cells))
+        return versions
 
     # -- sending ----------------------------------------------------------------------
     def request(self, batch: Batch) -> ApiRequest:
@@ -373,6 +394,15 @@ class _Plan:
     brace: bool
     known: frozenset[str]
 
+    @property
+    def all_forms(self) -> frozenset[tuple[str, str]]:
+        """Every (form, name) the content uses besides the plain values."""
+        return frozenset(
+            (form, name)
+            for name, forms in zip(self.names, self.forms, strict=True)
+            for form in forms
+        )
+
     @classmethod
     def of(cls, batch: Batch, known: frozenset[str]) -> _Plan:
         subject = (TEST_PREFIX if batch.test else "") + batch.rendered.subject
@@ -403,6 +433,18 @@ _DIFFERS: dict[str, Callable[[str], object]] = {
     "line": _not_one_line,
     "url": re.compile(r"[^A-Za-z0-9_.~@-]").search,
 }
+
+
+def _getter(name: str, defaults: Mapping[str, str]) -> Callable[[Recipient], str] | None:
+    """How to read ``recipient_value(recipient, name, ...)`` at the least cost; None for the
+    unsubscribe URL (made per recipient beside)."""
+    if name == "unsubscribe_url":
+        return None
+    if name in defaults:
+        return lambda recipient: recipient_value(recipient, name, "", defaults)
+    if name in ("first_name", "name", "email"):
+        return attrgetter(name)
+    return lambda recipient: recipient.fields.get(name, "")
 
 
 def _form(form: str, raw: str) -> str:

@@ -10,7 +10,7 @@ import hashlib
 import html
 import re
 from binascii import b2a_base64
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -233,16 +233,20 @@ class UnsubscribeLinks:
         inner.update(address)
         outer = self._outer.copy()
         outer.update(inner.digest())
-        token = _b64(address) + b"." + _b64(outer.digest()[:16])
+        # base64url without padding, without the base64 module's layers: a 16-byte MAC is
+        # 22 characters and 2 of padding.
+        token = b2a_base64(address, newline=False).rstrip(b"=") + b"."
+        token += b2a_base64(outer.digest()[:16], newline=False)[:22]
         return token.translate(_URLSAFE).decode("ascii").join(self._parts)
+
+    def clean(self, *tests: Callable[[str], object]) -> bool:
+        """True when no URL can match any of ``tests`` (applied to the template without
+        its token: the token's characters are letters, digits, ``-``, ``_`` and ``.``)."""
+        bare = "-".join(self._parts)
+        return not any(test(bare) for test in tests)
 
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def _b64(data: bytes) -> bytes:
-    """Unpadded base64 (``_URLSAFE`` makes it base64url), without the base64 module's layers."""
-    return b2a_base64(data, newline=False).rstrip(b"=")
 
 
 def placeholder_names(batch: Batch, config: Config) -> set[str]:
