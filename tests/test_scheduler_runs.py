@@ -13,18 +13,21 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from io import BytesIO
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from newsletter.alerts import read_notices
 from newsletter.cli import app
 from newsletter.config import Config, load_config
 from newsletter.errors import NewsletterError
+from newsletter.issue.images import store_image
 from newsletter.job_history import HistoryError, JobHistory, JobResult, RunOutcome
-from newsletter.jobs import JOB_ACTIONS
+from newsletter.jobs import JOB_ACTIONS, scheduled_send
 from newsletter.schedule import JobAction, run_due_jobs, run_scheduler, scheduler_lock
 
 DATE = "2026-12-03"
@@ -312,3 +315,36 @@ def test_an_impossible_date_stops_the_send_and_the_notice_names_the_file(
         "bulletins/2026-12-03/rencontre.md:5: 'date' must be YYYY-MM-DD (got '2026-02-30')"
         in body.get_content()
     )
+
+
+def test_the_scheduled_send_publishes_the_issue_images_before_the_first_message(
+    sample_project: Path,
+) -> None:
+    config = load_config(sample_project / "schedule.yaml")
+    picture = BytesIO()
+    Image.new("RGB", (800, 600), (30, 120, 90)).save(picture, "JPEG")
+    stored = store_image(
+        config, datetime(2026, 12, 3).date(), picture.getvalue(), "atelier.jpg", "Un atelier"
+    )
+    item = sample_project / "bulletins" / DATE / "atelier-alliances.md"
+    text = item.read_text(encoding="utf-8")
+    item.write_text(
+        text.replace('"https://example.org/images/atelier-alliances.jpg"', stored.path),
+        encoding="utf-8",
+    )
+
+    result = scheduled_send(config, paris(2026, 12, 3, 9, 0), threading.Event())
+
+    assert result.outcome is RunOutcome.OK
+    online = sample_project / "archive" / DATE / stored.path
+    assert online.is_file()
+    first_message = min(
+        p.stat().st_mtime_ns
+        for p in (sample_project / ".newsletter" / "outbox" / DATE).glob("*.eml")
+    )
+    assert online.stat().st_mtime_ns <= first_message
+    html = next(iter(messages(sample_project / ".newsletter" / "outbox" / DATE))).get_body(
+        ("html",)
+    )
+    assert html is not None
+    assert f"/{DATE}/{stored.path}" in html.get_content()

@@ -158,15 +158,20 @@ def _deliver(
 def scheduled_send(config: Config, now: datetime, stop: threading.Event) -> JobResult:
     """The scheduler's send: ``send_job``, then, once the issue is sent, the web archive is
     rebuilt when ``paths.archive`` is set in the config file (so "Voir dans le navigateur"
-    points at a page that exists)."""
+    points at a page that exists). The archive is also rebuilt just before the send: it
+    publishes the approved issue's own images (``images/``), which the email links under
+    ``web_url``; a failure there is told to the editors and the send still goes."""
+    if "archive" in config.paths.model_fields_set:
+        rebuild_archive(config, next_issue_date(now, config.newsletter.tz), before_send=True)
     result = send_job(config, now, stop)
     if result.outcome is RunOutcome.OK and "archive" in config.paths.model_fields_set:
         rebuild_archive(config, result.issue or next_issue_date(now, config.newsletter.tz))
     return result
 
 
-def rebuild_archive(config: Config, day: date) -> bool:
-    """Rebuild the web archive; when it fails, the editors are told (the send stays done)."""
+def rebuild_archive(config: Config, day: date, *, before_send: bool = False) -> bool:
+    """Rebuild the web archive; when it fails, the editors are told (the send stays done, or,
+    ``before_send``, goes on: the issue's images may then be missing online)."""
     try:
         report = build_archive(config)
     except (NewsletterError, OSError) as exc:
@@ -188,7 +193,10 @@ def rebuild_archive(config: Config, day: date) -> bool:
             "l'archive web n'a pas pu être mise à jour",
             reasons,
             advice=(
-                "le numéro est bien parti ; corrigez ce qui est indiqué puis lancez "
+                "l'envoi part quand même, mais les images du numéro risquent de manquer en "
+                "ligne ; corrigez ce qui est indiqué puis lancez 'newsletter archive'."
+                if before_send
+                else "le numéro est bien parti ; corrigez ce qui est indiqué puis lancez "
                 "'newsletter archive' pour que le lien « Voir dans le navigateur » fonctionne."
             ),
             job="send",
