@@ -30,6 +30,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "paths": ("issue", "render", "collect", "deliver", "archive", *FACES),
     "files": ("config", "issue", "render", "collect", "deliver", "archive", *FACES),
     "urls": ("config", "issue", "render", "collect", "deliver", "archive", *FACES),
+    "db": ("issue", "render", "collect", "deliver", "feedback", "archive", *FACES),
+    "i18n": ("config", "model", "issue", "render", "collect", "deliver", "archive", *FACES),
 }
 #: Modules a public face may open without pulling in the whole send machinery.
 NOT_FROM = {"serve": ("deliver.service",), "archive": ("deliver.service",)}
