@@ -192,6 +192,8 @@ def test_a_send_lock_held_on_another_host_stops_the_send(
         assert done.returncode == 1
         assert "another send of issue 2026-12-03 is running on another host" in done.stderr
         assert sum(sink.received.values()) == 0
+        status = newsletter(config, "status", DAY.isoformat())
+        assert "a send of issue 2026-12-03 is running now on another host" in status.stdout
     done = newsletter(config, "send", DAY.isoformat(), "--yes")  # the other host is done
     assert done.returncode == 0, done.stderr
     assert sum(sink.received.values()) == READERS

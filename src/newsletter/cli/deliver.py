@@ -233,6 +233,12 @@ def status_command(issue_date: str | None, config_file: str | None) -> None:
     if holder is not None:
         click.echo(f"a send is running now (pid {holder})")
     with open_ledger(config) as ledger:
+        elsewhere = ledger.issue_lock_holder(day)
+        if elsewhere is not None and holder is None:
+            click.echo(
+                f"a send of issue {day} is running now on another host "
+                f"(PostgreSQL backend pid {elsewhere})"
+            )
         sends = ledger.sends(day)
         if not sends:
             click.echo(f"issue {day}: nothing sent yet")
