@@ -38,6 +38,12 @@ def backup_command(directory: Path, force: bool, config_file: str | None) -> Non
     for item in report.files:
         click.echo(f"copied   {item.path}  ({_size(item.size)})")
     click.echo(f"backup of {config.state_dir} in {report.directory}: {len(report.files)} files")
+    if config.state.database_url_env is not None:
+        click.echo(
+            "The ledger, subscribers and job history are in PostgreSQL "
+            f"(${config.state.database_url_env}): back that database up with pg_dump; "
+            "this copy holds the state folder's files only."
+        )
     click.echo(
         "Keep it private and off this machine: without secret.key (or $"
         f"{config.newsletter.secret_env}), every unsubscribe link already sent stops working."
