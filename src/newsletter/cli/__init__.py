@@ -10,6 +10,7 @@ from newsletter.cli import (
     collect,
     content,
     deliver,
+    editors,
     preview,
     render,
     schedule,
@@ -44,6 +45,7 @@ def app(ctx: click.Context, config_file: str | None) -> None:
 
 for _module in (content, collect, render, deliver, subscribers, preview, schedule, archive, serve):
     _module.register(app)
+editors.register(app)
 
 
 def main() -> None:

@@ -2,18 +2,22 @@
 
 Editor items come first in their section (last with ``editor_items: last`` in issue.md), the
 draft's included items in the draft's order; an item whose URL is already there is left out.
+An ``order:`` mapping in issue.md (section id -> item ids, as the desk writes it) puts the
+items it lists first in their section, in its order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+from pathlib import PurePath
 
 from newsletter.config import Config
 from newsletter.errors import ContentError, Problem
 from newsletter.issue.draft import draft_path, load_included_items
 from newsletter.issue.editor_items import read_editor_items
 from newsletter.issue.folder import read_issue_meta
-from newsletter.model import Issue, IssueSection, Item
+from newsletter.model import Issue, IssueSection, Item, Origin
 from newsletter.paths import display_path, issue_dir
 from newsletter.urls import canonical_url
 
@@ -72,6 +76,9 @@ def curate_issue(config: Config, issue_date: date) -> tuple[Issue | None, tuple[
             if item.section == section_id and _link(item) not in seen:
                 seen.add(_link(item))
                 items.append(item)
+        listed = meta.item_order.get(section_id)
+        if listed:
+            items = ordered_by_ids(items, listed)
         sections.append(IssueSection(section_id, titles[section_id], tuple(items)))
     issue = Issue(
         date=issue_date,
@@ -84,6 +91,22 @@ def curate_issue(config: Config, issue_date: date) -> tuple[Issue | None, tuple[
         sections=tuple(sections),
     )
     return issue, tuple(problems)
+
+
+def item_id(item: Item) -> str:
+    """The id the desk and ``order:`` know an item by: a collected entry's ``id``, an editor
+    item's file name."""
+    if item.origin is Origin.EDITOR and item.origin_ref:
+        return PurePath(item.origin_ref).name
+    return item.key
+
+
+def ordered_by_ids(items: Sequence[Item], listed: Sequence[str]) -> list[Item]:
+    """``items`` with those whose id is in ``listed`` first, in that order; the others after
+    them, in their own order."""
+    rank = {item_id: index for index, item_id in enumerate(dict.fromkeys(listed))}
+    first = sorted((i for i in items if item_id(i) in rank), key=lambda i: rank[item_id(i)])
+    return [*first, *(i for i in items if item_id(i) not in rank)]
 
 
 def _link(item: Item) -> str:

@@ -18,7 +18,7 @@ from newsletter.urls import absolute_url
 
 ISSUE_FILE = "issue.md"
 REQUIRED_KEYS = ("title", "url", "section")
-OPTIONAL_KEYS = ("territory", "image", "image_alt", "date")
+OPTIONAL_KEYS = ("territory", "image", "image_alt", "date", "include")
 
 
 def read_editor_items(
@@ -138,8 +138,18 @@ def editor_item(
             )
         )
     event_date = _event_date(meta.get("date"), name, doc, problems)
+    include = meta.get("include", True)
+    if not isinstance(include, bool):
+        problems.append(
+            Problem(
+                f"'include' must be true or false (got {include!r})",
+                Location(name, doc.line_of("include")),
+            )
+        )
     if problems or url is None:
         return None, problems
+    if include is False:
+        return None, []  # 'include: false': left out of the issue, as in collected.yaml
     summary_html = markdown_to_html(doc.body)
     return (
         Item(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +16,18 @@ from newsletter.issue.editor_items import outside_folder
 from newsletter.model import SKELETON_EDITORIAL, IssueStatus
 from newsletter.paths import ISSUE_FILE, display_path, issue_file
 
-_KNOWN_KEYS = {"number", "subject", "preheader", "status", "sections", "theme", "editor_items"}
+_KNOWN_KEYS = {
+    "number",
+    "subject",
+    "preheader",
+    "status",
+    "sections",
+    "theme",
+    "editor_items",
+    "order",
+    "approved_by",
+    "approved_at",
+}
 EDITOR_ITEMS_PLACES = ("first", "last")
 
 
@@ -34,6 +45,13 @@ class IssueMeta:
     editorial_md: str
     #: Where the editors' own items go in their section: "first" (default) or "last".
     editor_items: str = "first"
+    #: The editors' order of items per section (``order:``): item ids listed first, in this
+    #: order; items not listed keep their place after them. Ids are a collected entry's ``id``
+    #: or an editor item's file name.
+    item_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Who approved the issue and when (ISO time with its zone), as the desk records it.
+    approved_by: str = ""
+    approved_at: str = ""
 
 
 def previous_number(config: Config, issue_date: date) -> int | None:
@@ -169,6 +187,9 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
             )
         )
         editor_items = "first"
+    item_order = _item_order(meta.get("order"), known_sections, name, doc.line_of("order"))
+    problems.extend(item_order[1])
+    approved_by, approved_at = text("approved_by"), text("approved_at")
     if problems:
         raise ContentError(problems[0], problems)
     return IssueMeta(
@@ -181,7 +202,40 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
         section_order=tuple(order),
         editorial_md=doc.body.strip(),
         editor_items=editor_items,
+        item_order=item_order[0],
+        approved_by=approved_by,
+        approved_at=approved_at,
     )
+
+
+def _item_order(
+    value: object, known_sections: set[str], name: str, line: int
+) -> tuple[dict[str, tuple[str, ...]], list[Problem]]:
+    """``order:``: a mapping of section ids to lists of item ids (empty or absent: none)."""
+    if value is None or value == "":
+        return {}, []
+    where = Location(name, line)
+    if not isinstance(value, dict):
+        return {}, [Problem("'order' must be a mapping of section ids to lists of item ids", where)]
+    order: dict[str, tuple[str, ...]] = {}
+    problems: list[Problem] = []
+    for section_id, ids in value.items():
+        if str(section_id) not in known_sections:
+            known = ", ".join(sorted(known_sections))
+            problems.append(
+                Problem(
+                    f"'order': unknown section '{section_id}' (schedule.yaml has: {known})",
+                    where,
+                )
+            )
+            continue
+        if ids is None:
+            ids = []
+        if not isinstance(ids, list) or not all(isinstance(i, str | int) for i in ids):
+            problems.append(Problem(f"'order': '{section_id}' must be a list of item ids", where))
+            continue
+        order[str(section_id)] = tuple(str(i) for i in ids)
+    return order, problems
 
 
 _LOOKS_LIKE_SETTINGS = re.compile(
