@@ -10,6 +10,7 @@ from newsletter.cli import (
     collect,
     content,
     deliver,
+    desk,
     editors,
     preview,
     render,
@@ -43,7 +44,18 @@ def app(ctx: click.Context, config_file: str | None) -> None:
     ctx.obj = {"config_file": config_file}
 
 
-for _module in (content, collect, render, deliver, subscribers, preview, schedule, archive, serve):
+for _module in (
+    content,
+    collect,
+    render,
+    deliver,
+    subscribers,
+    desk,
+    preview,
+    schedule,
+    archive,
+    serve,
+):
     _module.register(app)
 editors.register(app)
 

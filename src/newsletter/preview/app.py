@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from newsletter.config import Config, load_config
 from newsletter.deliver.settings import check_delivery
 from newsletter.errors import NewsletterError
 from newsletter.issue.folder import IssueMeta, read_issue_meta
-from newsletter.issue.prepare import prepare
+from newsletter.issue.prepare import PreparedIssue, prepare
 from newsletter.message import fill_placeholders, recipient_values
 from newsletter.model import SAMPLE_RECIPIENT, Recipient, RenderedEmail
 from newsletter.paths import display_path, issue_dir
@@ -70,6 +70,9 @@ class IssueView:
     findings: tuple[FindingLine, ...] = ()
     errors: tuple[str, ...] = ()
     elapsed_ms: float = 0.0
+    #: What ``prepare`` gave (None when the config or a bug kept it from running): the desk
+    #: reads the findings with their locations from it.
+    prepared: PreparedIssue | None = field(default=None, compare=False, repr=False)
 
     @property
     def rendered(self) -> bool:
@@ -179,6 +182,7 @@ class PreviewApp:
         meta = _meta(config, issue_date)
         rendered: RenderedEmail | None = None
         findings: tuple[FindingLine, ...] = ()
+        prepared: PreparedIssue | None = None
         try:
             prepared = prepare(config, issue_date)
         except NewsletterError as exc:
@@ -221,6 +225,7 @@ class PreviewApp:
             findings=findings,
             errors=tuple(dict.fromkeys(errors)),
             elapsed_ms=elapsed,
+            prepared=prepared,
         )
 
 

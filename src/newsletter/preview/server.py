@@ -17,7 +17,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from newsletter.errors import NewsletterError
 from newsletter.httpserver import (
@@ -132,6 +132,12 @@ class _Routes:
         return _reply(HTTPStatus.NOT_FOUND, page, "text/html")
 
 
+def preview_routes(app: PreviewApp) -> list[BaseRoute]:
+    """The preview's pages as one catch-all GET/HEAD route, to put after more specific ones."""
+    routes = _Routes(app)
+    return [Route("/{path:path}", routes.guarded, methods=["GET", "HEAD"])]
+
+
 def preview_asgi(
     app: PreviewApp,
     *,
@@ -141,8 +147,7 @@ def preview_asgi(
 ) -> AccessLog:
     """The preview as an ASGI app: GET and HEAD on every path, Hosts checked (loopback names
     on the server's port, and ``public_hosts``), one debug log line per request."""
-    routes = _Routes(app)
-    starlette = Starlette(routes=[Route("/{path:path}", routes.guarded, methods=["GET", "HEAD"])])
+    starlette = Starlette(routes=preview_routes(app))
     checked = HostCheck(
         starlette,
         public=tuple(public_hosts),
