@@ -19,7 +19,7 @@ from datetime import date, datetime
 from gettext import NullTranslations
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -32,11 +32,10 @@ from starlette.staticfiles import StaticFiles
 from newsletter import i18n
 from newsletter.config import Config
 from newsletter.dates import french_date
+from newsletter.desk.api import issue_json, issue_summary
 from newsletter.desk.auth import csrf_token, current_editor
-from newsletter.errors import NewsletterError
-from newsletter.issue.folder import read_issue_meta
-from newsletter.issue.listing import desk_items, issue_etag
-from newsletter.preview.app import PreviewApp, issue_dates
+from newsletter.desk.context import DeskContext
+from newsletter.preview.app import issue_dates
 from newsletter.sanitize import markdown_to_html
 
 log = logging.getLogger("newsletter.desk")
@@ -261,7 +260,9 @@ def item_groups(
 ) -> tuple[list[ItemGroup], list[FindingView]]:
     """The items per section in the API's order, each with its DOM id and its findings, and
     the findings linked to their items."""
-    groups = {str(s["id"]): ItemGroup(str(s["id"]), str(s.get("title") or s["id"])) for s in sections}
+    groups = {
+        str(s["id"]): ItemGroup(str(s["id"]), str(s.get("title") or s["id"])) for s in sections
+    }
     anchors: dict[str, str] = {}
     per_item: dict[str, list[FindingView]] = {}
     shown: list[dict[str, Any]] = []
@@ -289,8 +290,10 @@ def item_groups(
     for item in shown:
         section = str(item.get("section") or "")
         if section not in groups:
-            title = t.gettext("Unknown section “{id}”").format(id=section) if section else (
-                t.gettext("No section")
+            title = (
+                t.gettext("Unknown section “{id}”").format(id=section)
+                if section
+                else (t.gettext("No section"))
             )
             groups[section] = ItemGroup(section, title)
         item["findings"] = per_item.get(str(item["id"]), [])
@@ -316,7 +319,9 @@ class DeskPages:
     def _language(self, config: Config | None) -> str:
         return i18n.language(config.newsletter.language if config is not None else None)
 
-    def _common(self, request: Request, config: Config | None, t: NullTranslations) -> dict[str, Any]:
+    def _common(
+        self, request: Request, config: Config | None, t: NullTranslations
+    ) -> dict[str, Any]:
         return {
             "lang": self._language(config),
             "title": config.newsletter.title if config is not None else "newsletter",
@@ -336,15 +341,19 @@ class DeskPages:
         config, config_errors = preview.config()
         language = self._language(config)
         t = desk_translations(language)
-        listing = api.issue_list(self.context) if config is not None else []
+        listing = (
+            [issue_summary(self.context, config, day) for day in issue_dates(config.bulletins_dir)]
+            if config is not None and config.bulletins_dir.is_dir()
+            else []
+        )
         tz = ZoneInfo(config.newsletter.timezone) if config is not None else None
         rows = [_row(entry, t, tz, language) for entry in listing]
         errors = list(config_errors)
         if config is not None and not config.bulletins_dir.is_dir():
             errors.append(
-                t.gettext("{folder}: no such folder (create an issue with 'newsletter new')").format(
-                    folder=config.bulletins_dir
-                )
+                t.gettext(
+                    "{folder}: no such folder (create an issue with 'newsletter new')"
+                ).format(folder=config.bulletins_dir)
             )
         values = self._common(request, config, t) | {
             "rows": rows,
@@ -364,7 +373,7 @@ class DeskPages:
         if day is None or config is None or not preview.has_issue(day):
             return self._missing(request, config, t, text, day)
         version = preview.version(day)
-        document, etag = api.issue_document(self.context, day)
+        document, etag = issue_json(self.context, config, day)
         view = preview.issue_view(day)
         tz = ZoneInfo(config.newsletter.timezone)
         groups, findings = item_groups(
@@ -377,7 +386,10 @@ class DeskPages:
             "day": day.isoformat(),
             "long_date": _capfirst(french_date(day, locale=_babel_locale(t))),
             "status": status_label(
-                str(document.get("status", "")), t, sent_at=str(document.get("sent_at") or ""), tz=tz
+                str(document.get("status", "")),
+                t,
+                sent_at=str(document.get("sent_at") or ""),
+                tz=tz,
             ),
             "approved_when": shown_moment(str(document.get("approved_at") or ""), tz, t),
             "groups": groups,
@@ -408,7 +420,11 @@ class DeskPages:
     ) -> Response:
         language = self._language(config)
         if day is None:
-            lines = [t.gettext("{path}: nothing here; issues are at /YYYY-MM-DD/").format(path=f"/{text}/")]
+            lines = [
+                t.gettext("{path}: nothing here; issues are at /YYYY-MM-DD/").format(
+                    path=f"/{text}/"
+                )
+            ]
             version, version_url = self.context.preview.version(), "/version"
         else:
             lines = [
@@ -427,9 +443,14 @@ class DeskPages:
         return self._render("message.html.j2", language, HTTPStatus.NOT_FOUND, values)
 
 
-def _row(entry: Mapping[str, Any], t: NullTranslations, tz: ZoneInfo | None, language: str) -> IssueRow:
+def _row(
+    entry: Mapping[str, Any], t: NullTranslations, tz: ZoneInfo | None, language: str
+) -> IssueRow:
     day = date.fromisoformat(str(entry["date"]))
-    status = status_label(str(entry.get("status") or ""), t, sent_at=str(entry.get("sent_at") or ""), tz=tz)
+    counts: Mapping[str, Any] = entry.get("counts") or {}
+    status = status_label(
+        str(entry.get("status") or ""), t, sent_at=str(entry.get("sent_at") or ""), tz=tz
+    )
     return IssueRow(
         date=day.isoformat(),
         long_date=_capfirst(french_date(day, locale=_babel_locale(t))),
@@ -437,10 +458,10 @@ def _row(entry: Mapping[str, Any], t: NullTranslations, tz: ZoneInfo | None, lan
         subject=str(entry.get("subject") or ""),
         status_label=status.label,
         status_class=status.css,
-        included=int(entry.get("included") or 0),
-        total=int(entry.get("total") or 0),
-        errors=int(entry.get("errors") or 0),
-        warnings=int(entry.get("warnings") or 0),
+        included=int(counts.get("included") or 0),
+        total=int(counts.get("items") or 0),
+        errors=int(counts.get("errors") or 0),
+        warnings=int(counts.get("warnings") or 0),
         problem=str(entry.get("problem") or ""),
     )
 
@@ -470,81 +491,4 @@ def _editor_name(request: Request) -> str:
     editor = current_editor(request)
     if editor is None:
         return ""
-    return str(getattr(editor, "name", "") or getattr(editor, "email", ""))
-
-
-# -- until desk.api is merged: the same documents, read from the library ---------------
-
-
-class DeskContext(Protocol):
-    """What the pages need of desk-api's DeskContext."""
-
-    @property
-    def preview(self) -> PreviewApp: ...
-
-
-class api:  # noqa: N801 (stands for the desk.api module until it is merged)
-    @staticmethod
-    def issue_list(context: DeskContext) -> list[dict[str, Any]]:
-        config, _ = context.preview.config()
-        if config is None or not config.bulletins_dir.is_dir():
-            return []
-        entries: list[dict[str, Any]] = []
-        for day in issue_dates(config.bulletins_dir):
-            entry: dict[str, Any] = {"date": day.isoformat()}
-            try:
-                meta = read_issue_meta(config, day)
-            except NewsletterError as exc:
-                entry["problem"] = str(exc.problems[0])
-                meta = None
-            else:
-                entry |= {"number": meta.number, "subject": meta.subject, "status": meta.status.value}
-            items = desk_items(config, day, meta)
-            view = context.preview.issue_view(day)
-            entry |= {
-                "included": sum(1 for i in items if i.include),
-                "total": len(items),
-                "errors": sum(1 for f in view.findings if f.level == "error") + len(view.errors),
-                "warnings": sum(1 for f in view.findings if f.level == "warning"),
-            }
-            entries.append(entry)
-        return entries
-
-    @staticmethod
-    def issue_document(context: DeskContext, day: date) -> tuple[dict[str, Any], str]:
-        config, _ = context.preview.config()
-        assert config is not None
-        etag = issue_etag(config, day)
-        try:
-            meta = read_issue_meta(config, day)
-        except NewsletterError:
-            meta = None
-        items = desk_items(config, day, meta)
-        view = context.preview.issue_view(day)
-        titles = {s.id: s.title for s in config.sections}
-        order = list(meta.section_order) if meta else []
-        order += [s.id for s in config.sections if s.id not in order]
-        doc: dict[str, Any] = {
-            "date": day.isoformat(),
-            "subject": meta.subject if meta else "",
-            "preheader": meta.preheader if meta else "",
-            "status": meta.status.value if meta else "",
-            "editorial": meta.editorial_md if meta else "",
-            "number": meta.number if meta else None,
-            "approved_by": meta.approved_by if meta else "",
-            "approved_at": meta.approved_at if meta else "",
-            "sections": [{"id": s, "title": titles.get(s, s)} for s in order],
-            "items": [
-                {
-                    "id": i.id, "title": i.title, "summary": i.summary, "url": i.url,
-                    "image": i.image, "image_alt": i.image_alt, "section": i.section,
-                    "include": i.include, "origin": i.origin, "file": i.file,
-                }
-                for i in items
-            ],
-            "findings": [
-                {"level": f.level, "file": "", "line": None, "message": f.text, "item": ""}
-                for f in view.findings
-            ],
-        }
-        return doc, etag
+    return editor.label

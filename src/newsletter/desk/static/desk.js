@@ -86,7 +86,7 @@
     }
     if (options && options.login) {
       var link = document.createElement("a");
-      link.href = "/connexion?next=" + encodeURIComponent(location.pathname);
+      link.href = "/connexion?suite=" + encodeURIComponent(location.pathname);
       link.textContent = t("login");
       region.appendChild(document.createTextNode(" "));
       region.appendChild(link);
