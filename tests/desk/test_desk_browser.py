@@ -36,15 +36,13 @@ from newsletter.issue.draft import draft_path, read_draft
 from newsletter.issue.folder import read_issue_meta
 from newsletter.issue.prepare import prepare
 
-pytestmark = pytest.mark.browser
-
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "desk"
 AXE = Path(str(files("axe_playwright_python") / "axe.min.js"))
 DATE = "2026-12-03"
 DAY = date.fromisoformat(DATE)
 EMAIL = "camille@example.org"
-PASSWORD = "une phrase de passe assez longue"
+PASSWORD = "une phrase de passe assez longue"  # noqa: S105 (a test editor)
 WAIT_MS = 30_000  # a ceiling for slow shared machines, not a speed requirement
 API = f"/api/issues/{DATE}"
 
@@ -53,7 +51,7 @@ def run_cli(project: Path, *args: str) -> str:
     """``newsletter --config PROJECT/schedule.yaml ARGS`` in its own process (Playwright's
     event loop runs in this one); its output, exit status 0."""
     command = [sys.executable, "-m", "newsletter", "--config", str(project / "schedule.yaml")]
-    done = subprocess.run(  # noqa: S603 (our own CLI)
+    done = subprocess.run(
         [*command, *args], capture_output=True, text=True, timeout=600, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -140,9 +138,7 @@ class ArticleServer(BackgroundServer):
         async def photo(request: Request) -> Response:
             return Response(PNG, media_type="image/png")
 
-        app = Starlette(
-            routes=[Route("/ressourcerie", article), Route("/photo.png", photo)]
-        )
+        app = Starlette(routes=[Route("/ressourcerie", article), Route("/photo.png", photo)])
         super().__init__(app, host="127.0.0.1", port=0)
 
 
@@ -275,6 +271,7 @@ def assert_files_say(project: Path, edits: Edits) -> None:
 # -- the tests ------------------------------------------------------------------------------
 
 
+@pytest.mark.browser
 def test_an_editor_prepares_the_issue_in_the_desk(
     ui_project: Path, ui_desk: DeskServer, browser: Any, artifacts: Path
 ) -> None:
@@ -334,9 +331,7 @@ def test_an_editor_prepares_the_issue_in_the_desk(
     )
     box = page.get_by_label(re.compile("^Édito, en Markdown"))
     box.fill(editorial)
-    expect(page.locator("#edito-apercu strong")).to_have_text(
-        "Notre édito écrit dans la rédaction"
-    )
+    expect(page.locator("#edito-apercu strong")).to_have_text("Notre édito écrit dans la rédaction")
     with saved(page, "PATCH", "") as answer:
         box.press("Tab")
     assert answer.value.status == 200
@@ -383,6 +378,7 @@ def test_an_editor_prepares_the_issue_in_the_desk(
     assert_files_say(ui_project, edits)
 
 
+@pytest.mark.browser
 def test_a_file_changed_on_disk_refuses_the_next_save_and_loses_nothing(
     ui_project: Path, ui_desk: DeskServer, browser: Any, artifacts: Path
 ) -> None:
@@ -435,6 +431,7 @@ def test_a_file_changed_on_disk_refuses_the_next_save_and_loses_nothing(
     context.close()
 
 
+@pytest.mark.browser
 def test_the_pages_fit_a_phone_and_pass_axe(
     ui_desk: DeskServer, browser: Any, artifacts: Path
 ) -> None:
@@ -461,9 +458,8 @@ def test_the_pages_fit_a_phone_and_pass_axe(
     context.close()
 
 
-def test_a_finding_links_to_its_item(
-    ui_project: Path, ui_desk: DeskServer, browser: Any
-) -> None:
+@pytest.mark.browser
+def test_a_finding_links_to_its_item(ui_project: Path, ui_desk: DeskServer, browser: Any) -> None:
     from playwright.sync_api import expect
 
     context, page = new_page(browser)
@@ -476,6 +472,7 @@ def test_a_finding_links_to_its_item(
     context.close()
 
 
+@pytest.mark.browser
 def test_add_an_item_from_a_link_and_upload_its_image(
     ui_project: Path, ui_desk: DeskServer, browser: Any, artifacts: Path
 ) -> None:
@@ -517,3 +514,30 @@ def test_add_an_item_from_a_link_and_upload_its_image(
     images = list((ui_project / "bulletins" / DATE / "images").rglob("*"))
     assert any(p.is_file() for p in images)
     context.close()
+
+
+def test_every_text_of_the_desk_has_its_french_translation() -> None:
+    """Every message of the pages and the script, extracted as pybabel does, is in the
+    compiled French catalog (desk.mo) with a translation."""
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.mofile import read_mo
+
+    desk = REPO / "src" / "newsletter" / "desk"
+    templates = "**/templates/**.j2"
+    options = {templates: {"extensions": "jinja2.ext.i18n"}}
+    method_map = [("**/pages.py", "python"), (templates, "jinja2")]
+    ids = {
+        message if isinstance(message, str) else message[0]
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            desk, method_map, options
+        )
+    }
+    assert len(ids) > 80
+    for language in ("fr", "en"):
+        with (desk / "locale" / language / "LC_MESSAGES" / "desk.mo").open("rb") as mo:
+            catalog = read_mo(mo)
+        missing = sorted(i for i in ids if not (catalog.get(i) and catalog.get(i).string))
+        assert missing == [], f"{language}: run pybabel (see desk/locale/babel.cfg): {missing}"
+    with (desk / "locale" / "fr" / "LC_MESSAGES" / "desk.mo").open("rb") as mo:
+        french = read_mo(mo)
+    assert french.get("Send a test").string == "Envoyer un test"
