@@ -177,12 +177,15 @@ def issue_json(
     data: dict[str, Any] = {}
     etag = ""
     for _ in range(_READ_TRIES):
+        version = context.preview.version(issue_date)
         etag = issue_etag(config, issue_date)
-        data = _issue_data(context, config, issue_date)
+        data = context.memo(
+            ("issue-json", issue_date, version, etag),
+            lambda: _issue_data(context, config, issue_date),
+        )
         if issue_etag(config, issue_date) == etag:
             break
-    data["etag"] = etag
-    return data, etag
+    return {**data, "etag": etag}, etag
 
 
 def _issue_data(context: DeskContext, config: Config, issue_date: date) -> dict[str, Any]:

@@ -11,20 +11,27 @@ the login routes):
   page and its API calls cost one render per edit;
 - ``issue_lock(day)``: one lock per issue, held by a write from its If-Match check to its last
   byte, so two desk writes to the same issue never interleave;
+- ``memo(key, build)``: a small cache for what depends only on its key (the API keeps an
+  issue's JSON under the ETag of its files and the preview's version of its page);
 - ``now()``: the clock (aware, in the newsletter's time zone), a parameter for tests.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
 from newsletter.issue.prepare import PreparedIssue
 from newsletter.preview.app import IssueView, PreviewApp
+
+T = TypeVar("T")
+_MEMO_SIZE = 32
 
 
 class DeskConfigError(NewsletterError):
@@ -46,6 +53,8 @@ class DeskContext:
         self._clock = clock
         self._locks: dict[date, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._memo: OrderedDict[Hashable, Any] = OrderedDict()
+        self._memo_guard = threading.Lock()
 
     def config(self) -> Config:
         """The current config (reloaded when schedule.yaml changed); DeskConfigError with
@@ -60,6 +69,21 @@ class DeskContext:
         """The lock that writes to the issue of ``issue_date`` hold."""
         with self._locks_guard:
             return self._locks.setdefault(issue_date, threading.Lock())
+
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()``, remembered under ``key`` (the last few): for values that only
+        depend on what ``key`` names, such as an issue's JSON under its files' ETag."""
+        with self._memo_guard:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                found: T = self._memo[key]
+                return found
+        value = build()
+        with self._memo_guard:
+            self._memo[key] = value
+            while len(self._memo) > _MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return value
 
     def view(self, issue_date: date) -> IssueView:
         """The issue rendered and checked, from the preview's cache when nothing changed."""

@@ -41,7 +41,6 @@ from newsletter.issue.draft import (
 from newsletter.issue.editor_items import editor_item
 from newsletter.issue.folder import read_issue_meta
 from newsletter.issue.listing import (
-    COLLECTED,
     DeskItem,
     desk_items,
     editor_files,
@@ -239,26 +238,26 @@ def update_item(
 ) -> None:
     """Change the fields ``changes`` names (``ITEM_FIELDS``) on one item, and nothing else."""
     clean = check_item_changes(config, changes)
-    item = find_item(config, issue_date, item_id)
-    if not clean:
+    if not issue_file(config, issue_date).is_file():
+        raise EditError(f"pas de numéro du {issue_date.isoformat()}", code="not_found")
+    if item_id in {path.name for path in editor_files(issue_dir(config, issue_date))}:
+        if clean:
+            _update_editor_file(config, issue_date, item_id, clean)
         return
-    if item.origin == COLLECTED:
-        _update_entry(config, issue_date, item, clean)
-    else:
-        _update_editor_file(config, issue_date, item, clean)
+    _update_entry(config, issue_date, item_id, clean)
 
 
 def _update_entry(
-    config: Config, issue_date: date, item: DeskItem, changes: Mapping[str, object]
+    config: Config, issue_date: date, item_id: str, changes: Mapping[str, object]
 ) -> None:
     path = draft_path(config, issue_date)
     name = display_path(config, path)
     for _ in range(SWAP_TRIES):
         text = read_draft_text(path, name)
         doc = parse_draft(text, name) if text is not None else None
-        located = _locate(doc, item.id) if doc is not None else None
+        located = _locate(doc, item_id) if doc is not None else None
         if text is None or doc is None or located is None:
-            raise EditError(f"pas d'article « {item.id} » dans {name}", code="not_found")
+            raise EditError(f"pas d'article « {item_id} » dans ce numéro", code="not_found")
         entry, group = located
         wanted = _entry_changes(entry, group, changes)
         if not wanted:
@@ -321,9 +320,9 @@ def _not_as_text(name: str, exc: Exception) -> EditError:
 
 
 def _update_editor_file(
-    config: Config, issue_date: date, item: DeskItem, changes: Mapping[str, object]
+    config: Config, issue_date: date, item_id: str, changes: Mapping[str, object]
 ) -> None:
-    path = issue_dir(config, issue_date) / item.id
+    path = issue_dir(config, issue_date) / item_id
     text = path.read_text(encoding="utf-8")
     front: dict[str, object] = {}
     for field, value in changes.items():
