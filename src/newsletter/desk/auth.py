@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 from jinja2 import Environment, FileSystemLoader
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -125,11 +125,10 @@ def is_loopback(host: str) -> bool:
 
 def csrf_token(request: Request) -> str:
     """The CSRF token of this request's session (or of its browser, in open mode), for the
-    page's ``<meta name="csrf-token">`` and forms' ``csrf_token`` field. Needs the middleware."""
+    page's ``<meta name="csrf-token">`` and forms' ``csrf_token`` field; empty in an app
+    served without DeskAuth's middleware (which then checks nothing either)."""
     token = request.scope.get("state", {}).get("csrf_token")
-    if not isinstance(token, str):
-        raise RuntimeError("csrf_token() needs DeskAuth's middleware in the app")
-    return token
+    return token if isinstance(token, str) else ""  # "": an app without the middleware
 
 
 def current_editor(request: Request) -> Editor | None:
@@ -169,16 +168,22 @@ class _Failures:
             return 0.0
         return max(1.0, times[0] + self.window - now)
 
-    def failed(self, client: str) -> None:
+    def attempt(self, client: str) -> float:
+        """Count an attempt as a failure before it is checked (parallel attempts then count
+        too); ``succeeded`` takes it back."""
         now = time.monotonic()
         if len(self._times) > 10_000:  # many addresses: forget the ones without recent failures
             self._times = {k: v for k, v in self._times.items() if self._recent(k, now)}
         times = self._recent(client, now)
         times.append(now)
         self._times[client] = times
+        return now
 
-    def succeeded(self, client: str) -> None:
-        self._times.pop(client, None)
+    def succeeded(self, client: str, attempt: float) -> None:
+        """This attempt was right: not a failure (earlier failures still count)."""
+        times = self._times.get(client)
+        if times is not None and attempt in times:
+            times.remove(attempt)
 
 
 class DeskAuth:
@@ -266,7 +271,7 @@ class DeskAuth:
             data, issued = self._sessions.loads(
                 value, max_age=SESSION_MAX_AGE, return_timestamp=True
             )
-        except BadSignature:
+        except BadData:
             return None
         if not isinstance(data, dict):
             return None
@@ -274,7 +279,9 @@ class DeskAuth:
         if not (isinstance(email, str) and isinstance(generation, str) and isinstance(csrf, str)):
             return None
         editor = self.store.get(email)
-        if editor is None or not secrets.compare_digest(editor.generation, generation):
+        if editor is None or not secrets.compare_digest(
+            editor.generation.encode(), generation.encode()
+        ):
             return None
         return Session(editor, csrf, issued.timestamp())
 
@@ -290,7 +297,7 @@ class DeskAuth:
     def read_csrf_cookie(self, value: str) -> str | None:
         try:
             token = self._csrf.loads(value)
-        except BadSignature:
+        except BadData:
             return None
         return token if isinstance(token, str) and len(token) >= 32 else None
 
@@ -315,9 +322,9 @@ class DeskAuth:
         )
 
     async def login(self, request: Request) -> Response:
-        form = await request.form()
-        email, password = str(form.get("email", "")), str(form.get("password", ""))
-        suite = safe_next(str(form.get("suite", "")))
+        async with request.form() as form:
+            email, password = str(form.get("email", "")), str(form.get("password", ""))
+            suite = safe_next(str(form.get("suite", "")))
         client = client_address(request.scope, self.trusted)
         state = request.scope.setdefault("state", {})
         wait = self._failures.blocked(client)
@@ -329,20 +336,20 @@ class DeskAuth:
             )  # fmt: skip
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
+        attempt = self._failures.attempt(client)
         editor = (
             await run_in_threadpool(self.store.verify_password, email, password)
             if email and password
             else None
         )
         if editor is None:
-            self._failures.failed(client)
             state["outcome"] = "login failed"
             await asyncio.sleep(self.failure_delay)
             return self._render(
                 request, HTTPStatus.UNAUTHORIZED, suite=suite, email=email,
                 error=MESSAGE_LOGIN_FAILED, editor=None,
             )  # fmt: skip
-        self._failures.succeeded(client)
+        self._failures.succeeded(client, attempt)
         state["outcome"] = f"login {editor.email}"
         redirect = RedirectResponse(suite, HTTPStatus.SEE_OTHER, headers=_PAGE_HEADERS)
         # A new CSRF token with the new session: one known before the login is worth nothing.
@@ -381,6 +388,9 @@ class AuthMiddleware:
         self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -452,19 +462,28 @@ class AuthMiddleware:
 
         await self.app(scope, receive, _with_cookies(send, set_cookies))
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket (none today) needs its page's Origin, and a session when login is
+        required: a browser opens one from any site, with the cookies (no CSRF token)."""
+        cookie = Request(scope).cookies.get(SESSION_COOKIE)
+        session = self.auth.read_session(cookie) if cookie else None
+        editor = session.editor if session else None
+        own = self.auth.own_origin(scope)
+        claimed = _origin_tuple(_header(scope, "origin"))
+        if (self.auth.login_required() and editor is None) or own is None or claimed != own:
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        scope.setdefault("state", {})["editor"] = editor if self.auth.login_required() else None
+        await self.app(scope, receive, send)
+
     def _origin_refusal(self, scope: Scope) -> tuple[str, str] | None:
         own = self.auth.own_origin(scope)
         claimed = _header(scope, "origin") or _header(scope, "referer")
         if own is None or not claimed or claimed == "null":
             return ("no origin", MESSAGE_ORIGIN)
-        try:
-            parts = urlsplit(claimed)
-            origin = (
-                parts.scheme.lower(),
-                (parts.hostname or "").rstrip("."),
-                parts.port or (443 if parts.scheme.lower() == "https" else 80),
-            )
-        except ValueError:
+        origin = _origin_tuple(claimed)
+        if origin is None:
             return ("bad origin", MESSAGE_ORIGIN)
         if origin != own:
             return ("foreign origin", MESSAGE_ORIGIN)
@@ -504,6 +523,20 @@ class AuthMiddleware:
         if isinstance(field, str) and secrets.compare_digest(field.encode(), expected.encode()):
             return replay
         return ("no CSRF token" if field is None else "bad CSRF token", MESSAGE_CSRF)
+
+
+def _origin_tuple(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an Origin or Referer, ports made explicit; None if unreadable."""
+    if not url or url == "null":
+        return None
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            return None
+        return scheme, parts.hostname.rstrip("."), parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        return None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -581,10 +614,12 @@ async def _send(
 
 
 async def _send_json(
-    send: Send, status: int, error: str, message: str, headers: Mapping[str, str] = {}
+    send: Send, status: int, error: str, message: str, headers: Mapping[str, str] | None = None
 ) -> None:
     body = json.dumps({"error": error, "message": message}, ensure_ascii=False).encode("utf-8")
-    await _send(send, status, body, "application/json", {"Cache-Control": "no-store", **headers})
+    await _send(
+        send, status, body, "application/json", {"Cache-Control": "no-store", **(headers or {})}
+    )
 
 
 async def _refuse(scope: Scope, send: Send, message: str) -> None:
