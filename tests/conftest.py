@@ -27,6 +27,26 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def english_messages(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Editors' messages in English (the msgids) for every test, and for the commands it runs,
+    unless it is marked ``@pytest.mark.french``: then the config's language speaks (``fr``).
+
+    No language activated by an earlier test's config carries over.
+    """
+    from newsletter import i18n
+
+    if request.node.get_closest_marker("french") is None:
+        monkeypatch.setenv(i18n.LANG_ENV, "en")
+    else:
+        monkeypatch.delenv(i18n.LANG_ENV, raising=False)
+    i18n.deactivate()
+    yield
+    i18n.deactivate()
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's headless Chromium driven by Playwright (which never downloads a browser here).

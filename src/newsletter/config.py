@@ -32,6 +32,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from newsletter.cron import cron_trigger
 from newsletter.errors import ConfigError, Location, Problem
 from newsletter.files import decode_utf8
+from newsletter.i18n import activate, language
 from newsletter.model import Section, Source
 from newsletter.yaml_errors import describe_yaml_error
 from newsletter.yaml_text import load_text
@@ -512,7 +513,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{file}: cannot read config file: {exc}") from exc
     if isinstance(text, Problem):
         raise ConfigError(text)
-    return parse_config(text, file)
+    config = parse_config(text, file)
+    # Editors' messages follow the config's language from here on ($NEWSLETTER_LANG wins).
+    activate(language(config.newsletter.language))
+    return config
 
 
 def parse_config(text: str, file: Path) -> Config:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from newsletter.errors import Location, Problem
+from newsletter.i18n import _
 from newsletter.paths import private_dir
 
 
@@ -37,7 +38,9 @@ def not_utf8(data: bytes, exc: UnicodeDecodeError, name: str) -> Problem:
     """The one message for a file that is not UTF-8: where the first bad byte is, what to do."""
     line = data[: exc.start].count(b"\n") + 1
     return Problem(
-        f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8 in your editor",
+        _("not UTF-8 text (byte {byte}); save the file as UTF-8 in your editor").format(
+            byte=f"0x{data[exc.start]:02x}"
+        ),
         Location(name, line),
     )
 

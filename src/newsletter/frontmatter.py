@@ -10,6 +10,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from newsletter.errors import ContentError, Location, Problem
 from newsletter.files import decode_utf8
+from newsletter.i18n import _
 from newsletter.yaml_errors import describe_yaml_error
 from newsletter.yaml_text import editor_yaml, load_text
 
@@ -42,7 +43,7 @@ def split_front_matter(text: str) -> tuple[str | None, str, int]:
     for index in range(1, len(lines)):
         if lines[index].rstrip() in (FENCE, "..."):
             return "".join(lines[1:index]), "".join(lines[index + 1 :]), index + 2
-    raise ValueError("the front matter opened with '---' on line 1 is never closed")
+    raise ValueError(_("the front matter opened with '---' on line 1 is never closed"))
 
 
 def read_front_matter(path: Path, *, display: str | None = None) -> FrontMatterDoc:
@@ -51,7 +52,8 @@ def read_front_matter(path: Path, *, display: str | None = None) -> FrontMatterD
     try:
         text = decode_utf8(path.read_bytes(), name)
     except OSError as exc:
-        raise ContentError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+        cause = exc.strerror or exc
+        raise ContentError(f"{name}: " + _("cannot read: {reason}").format(reason=cause)) from exc
     if isinstance(text, Problem):
         raise ContentError(text)
     try:
@@ -64,11 +66,13 @@ def read_front_matter(path: Path, *, display: str | None = None) -> FrontMatterD
         meta = load_text(editor_yaml(), head)
     except MarkedYAMLError as exc:
         line, message = describe_yaml_error(exc, first_line=2)
-        raise ContentError(Problem(f"front matter: {message}", Location(name, line))) from exc
+        message = _("front matter: {message}").format(message=message)
+        raise ContentError(Problem(message, Location(name, line))) from exc
     except YAMLError as exc:
-        raise ContentError(f"{name}:1: invalid front matter: {exc}") from exc
+        message = _("invalid front matter: {error}").format(error=exc)
+        raise ContentError(f"{name}:1: {message}") from exc
     if meta is None:
         meta = CommentedMap()
     if not isinstance(meta, CommentedMap):
-        raise ContentError(f"{name}:2: the front matter must be 'key: value' lines")
+        raise ContentError(f"{name}:2: " + _("the front matter must be 'key: value' lines"))
     return FrontMatterDoc(path, meta, body, body_line)

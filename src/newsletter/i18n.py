@@ -62,11 +62,7 @@ def _normalize(value: str | None) -> str | None:
 
 def language(config_language: str | None = None) -> str:
     """The language to speak: ``$NEWSLETTER_LANG``, else ``config_language``, else ``fr``."""
-    return (
-        _normalize(os.environ.get(LANG_ENV))
-        or _normalize(config_language)
-        or DEFAULT_LANGUAGE
-    )
+    return _normalize(os.environ.get(LANG_ENV)) or _normalize(config_language) or DEFAULT_LANGUAGE
 
 
 def activate(language: str) -> None:
@@ -106,7 +102,7 @@ def translations(
     ``NullTranslations`` (the English message ids).
     """
     lang = _normalize(language) or current_language()
-    folder = (localedir or LOCALEDIR).resolve()
+    folder = LOCALEDIR if localedir is None else localedir.resolve()
     return _load(domain, lang, folder)
 
 
@@ -120,7 +116,7 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations().ngettext(singular, plural, n)
 
 
-def N_(message: str) -> str:  # noqa: N802 (the gettext convention)
+def N_(message: str) -> str:
     """Mark ``message`` for extraction without translating it yet; translate with ``_()`` later."""
     return message
 

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
+from newsletter.i18n import N_, _
 from newsletter.resources import bundled
 
 #: The issue the bundled sample feeds were written for (the demo's DATE).
@@ -43,21 +44,25 @@ def shift_feed_dates(text: str, weeks: int) -> str:
     return _ISO_TAGS.sub(iso, _RFC822_TAGS.sub(rfc822, text))
 
 
-_TEMPLATES_README = """\
+_TEMPLATES_README = N_(
+    """\
 # Template overrides
 
 Drop a file here with the same name as one of the default templates (for example
 `email.mjml.j2`, `text.txt.j2` or a partial under `partials/`) and it replaces the default.
 Everything you do not override comes from the package. See docs/templates.md.
 """
+)
 
-_BULLETINS_README = """\
+_BULLETINS_README = N_(
+    """\
 # Issues
 
 One folder per issue, named by its Thursday (YYYY-MM-DD), made by `newsletter new`.
 It holds `issue.md` (subject, preheader, editorial), your own items as `*.md` files,
 and `collected.yaml`, the draft that `newsletter collect` writes and merges.
 """
+)
 
 
 def scaffold_project(
@@ -87,8 +92,8 @@ def scaffold_project(
 
     directory.mkdir(parents=True, exist_ok=True)
     place(directory / "schedule.yaml", bundled("schedule.yaml"))
-    place(directory / "bulletins" / "README.md", _BULLETINS_README)
-    place(directory / "templates" / "README.md", _TEMPLATES_README)
+    place(directory / "bulletins" / "README.md", _(_BULLETINS_README))
+    place(directory / "templates" / "README.md", _(_TEMPLATES_README))
     samples = bundled("samples")
     for source in sorted(samples.rglob("*")):
         if source.is_file():

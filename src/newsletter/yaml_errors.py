@@ -11,21 +11,23 @@ from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError
 
+from newsletter.i18n import N_, _
+
 #: (words in the parser's message, what to tell the editor).
 _HINTS: tuple[tuple[str, str], ...] = (
     (
         "mapping values are not allowed",
-        "a value that contains ': ' must be put in quotes, e.g. subject: \"Le Jeudi : ...\"",
+        N_("a value that contains ': ' must be put in quotes, e.g. subject: \"Le Jeudi : ...\""),
     ),
-    ("quoted scalar", "a quote opened on this line is never closed"),
-    ("could not find expected ':'", "a line here lacks the ':' after its key"),
-    ("simple key", "a line here lacks the ':' after its key"),
-    ("found character '\\t'", "YAML does not allow tabs for indentation: use spaces"),
+    ("quoted scalar", N_("a quote opened on this line is never closed")),
+    ("could not find expected ':'", N_("a line here lacks the ':' after its key")),
+    ("simple key", N_("a line here lacks the ':' after its key")),
+    ("found character '\\t'", N_("YAML does not allow tabs for indentation: use spaces")),
     (
         "expected <block end>",
-        "the indentation does not line up with the lines above (or a '- ' is missing)",
+        N_("the indentation does not line up with the lines above (or a '- ' is missing)"),
     ),
-    ("found duplicate key", "the same key is written twice: keep one"),
+    ("found duplicate key", N_("the same key is written twice: keep one")),
 )
 
 #: Problems that the parser notices after the fact: the context mark is where to look.
@@ -45,9 +47,12 @@ def describe_yaml_error(exc: MarkedYAMLError, first_line: int = 1) -> tuple[int,
     line = (mark.line if mark is not None else 0) + first_line
     words = f"{problem} {context}"
     hint = _hint_from_text(exc.problem_mark or mark) or next(
-        (fix for key, fix in _HINTS if key in words), ""
+        (_(fix) for key, fix in _HINTS if key in words), ""
     )
-    message = f"invalid YAML: {problem}" + (f" ({hint})" if hint else "")
+    if hint:
+        message = _("invalid YAML: {problem} ({hint})").format(problem=problem, hint=hint)
+    else:
+        message = _("invalid YAML: {problem}").format(problem=problem)
     return line, message
 
 
@@ -66,14 +71,13 @@ def _hint_from_text(mark: Any) -> str:
     for line in lines[max(0, index - 1) : index + 1]:
         found = _NO_SPACE.match(line)
         if found:
-            return f"put a space after the ':' of '{found.group(1)}:'"
+            return _("put a space after the ':' of '{key}:'").format(key=found.group(1))
     if 0 < index < len(lines):
         here, above = _KEY.match(lines[index]), _KEY.match(lines[index - 1])
         opens_block = lines[index - 1].rstrip().endswith(":")  # 'key:' alone: deeper is fine
         if here and above and not opens_block and len(here.group(1)) != len(above.group(1)):
-            return (
-                f"'{here.group(2)}:' does not line up with '{above.group(2)}:' on the line "
-                f"above: start it at column {len(above.group(1)) + 1}, as '{above.group(2)}:' "
-                "does (or quote a value that contains ': ')"
-            )
+            return _(
+                "'{key}:' does not line up with '{above}:' on the line above: start it at "
+                "column {column}, as '{above}:' does (or quote a value that contains ': ')"
+            ).format(key=here.group(2), above=above.group(2), column=len(above.group(1)) + 1)
     return ""

@@ -14,6 +14,7 @@ from newsletter.config import Config, load_config
 from newsletter.dates import next_issue_date, parse_issue_date
 from newsletter.deliver.settings import check_delivery
 from newsletter.errors import NewsletterError, Problem
+from newsletter.i18n import _
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -62,7 +63,7 @@ def issue_date_of(config: Config, text: str | None) -> date:
 
 def fail(problems: Sequence[Problem | str]) -> None:
     for problem in problems:
-        click.echo(f"error: {problem}", err=True)
+        click.echo(f"{_('error:')} {problem}", err=True)
     sys.exit(1)
 
 
@@ -84,7 +85,7 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"{_('warning:')} {message}", err=True)
 
 
 def info(message: str, **style: Any) -> None:

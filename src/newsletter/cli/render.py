@@ -12,6 +12,7 @@ import click
 from newsletter.cli.common import config_option, date_argument, guarded, issue_date_of, load
 from newsletter.errors import ContentError, RenderError
 from newsletter.files import atomic_write
+from newsletter.i18n import _, ngettext
 from newsletter.issue.folder import set_status
 from newsletter.issue.prepare import prepare, rendered_or_raise
 from newsletter.message import build_message
@@ -23,7 +24,8 @@ from newsletter.render.check import Finding, Level, size_findings, summary
 def _print_findings(findings: Sequence[Finding]) -> None:
     for finding in findings:
         colour = "red" if finding.level is Level.ERROR else "yellow"
-        click.echo(click.style(f"{finding.level.value}: ", fg=colour) + str(finding), err=True)
+        label = _("error:") if finding.level is Level.ERROR else _("warning:")
+        click.echo(click.style(f"{label} ", fg=colour) + str(finding), err=True)
 
 
 @click.command("check")
@@ -45,9 +47,12 @@ def check_command(issue_date: str | None, config_file: str | None) -> None:
     prepared = prepare(config, day)
     rendered = prepared.rendered
     _print_findings(prepared.findings)
-    size = f", {len(rendered.html.encode()) / 1024:.0f} KB of HTML" if rendered else ""
     count = prepared.item_count
-    click.echo(f"{day}: {count} item{'s' * (count != 1)}{size}; {summary(prepared.findings)}")
+    items = ngettext("{count} item", "{count} items", count).format(count=count)
+    if rendered:
+        size = f"{len(rendered.html.encode()) / 1024:.0f}"
+        items = _("{items}, {size} KB of HTML").format(items=items, size=size)
+    click.echo(f"{day}: {items}; {summary(prepared.findings)}")
     if prepared.errors:
         raise SystemExit(1)
 
@@ -116,13 +121,15 @@ def approve_command(issue_date: str, config_file: str | None) -> None:
     prepared = prepare(config, day)
     problems = prepared.errors
     if problems:
-        raise ContentError(
-            f"{day}: not approved, check found {len(problems)} error(s)",
-            [f"{day}: not approved, 'newsletter check' found {len(problems)} error(s):"]
-            + [str(p) for p in problems],
-        )
+        count = len(problems)
+        found = ngettext(
+            "not approved, 'newsletter check' found {count} error",
+            "not approved, 'newsletter check' found {count} errors",
+            count,
+        ).format(count=count)
+        raise ContentError(f"{day}: {found}", [f"{day}: {found}:"] + [str(p) for p in problems])
     changed = set_status(config, day, IssueStatus.APPROVED)
-    outcome = "approved" if changed else "already approved"
+    outcome = _("approved") if changed else _("already approved")
     click.echo(f"{day}: {outcome} ({summary(prepared.findings)})")
 
 

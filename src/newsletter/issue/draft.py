@@ -28,6 +28,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from newsletter.config import Config
 from newsletter.errors import ContentError, Location, Problem
 from newsletter.files import atomic_write, not_utf8
+from newsletter.i18n import N_, _
 from newsletter.issue.draft_text import insert_as_text, keeps_everything
 from newsletter.issue.editor_items import outside_folder
 from newsletter.issue.seen import marks
@@ -44,7 +45,9 @@ BACKUP_SUFFIX = ".bak"
 BACKUPS_KEPT = 5
 ENTRY_KEYS: tuple[str, ...] = ("id", "include", "title", "url", "summary", "published", "image")
 ENTRY_KEYS += ("image_alt", "territory", "categories", "sources", "section")
-HEADER = """\
+#: The comment at the top of a new draft (translated when the draft is written).
+HEADER = N_(
+    """\
 What 'newsletter collect' found for the issue of {day}, grouped by section.
 Edit freely: set 'include: false' to leave an item out, reorder items, change a title or a
 summary, or move an item under another section. Running collect again only adds new items
@@ -52,6 +55,7 @@ summary, or move an item under another section. Running collect again only adds 
 back an entry you delete. Keep each 'id'.
 The previous version of this file is kept as collected.yaml.bak.
 """
+)
 
 
 def draft_path(config: Config, issue_date: date) -> Path:
@@ -109,7 +113,8 @@ def read_draft_text(path: Path, name: str) -> str | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise ContentError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+        cause = exc.strerror or exc
+        raise ContentError(f"{name}: " + _("cannot read: {reason}").format(reason=cause)) from exc
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -124,23 +129,29 @@ def parse_draft(text: str, name: str = DRAFT_FILE) -> CommentedMap | None:
         line, message = describe_yaml_error(exc)
         raise ContentError(Problem(f"{message}", Location(name, line))) from exc
     except YAMLError as exc:
-        raise ContentError(f"{name}:1: invalid YAML: {exc}") from exc
+        raise ContentError(f"{name}:1: " + _("invalid YAML: {error}").format(error=exc)) from exc
+    no_sections = _("expected a 'sections:' mapping of section ids to items")
     if data is None:
         if any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
-            raise ContentError(f"{name}:1: expected a 'sections:' mapping of section ids to items")
+            raise ContentError(f"{name}:1: {no_sections}")
         if text.strip():
             # Only comments: writing a new draft over them would lose the editors' notes.
             raise ContentError(
-                f"{name}:1: the file holds only comments, no 'sections:'; move the notes "
-                f"elsewhere or delete the file to start a new draft"
+                f"{name}:1: "
+                + _(
+                    "the file holds only comments, no 'sections:'; move the notes "
+                    "elsewhere or delete the file to start a new draft"
+                )
             )
         return None
     if not isinstance(data, CommentedMap) or not isinstance(data.get("sections"), CommentedMap):
-        raise ContentError(f"{name}:1: expected a 'sections:' mapping of section ids to items")
+        raise ContentError(f"{name}:1: {no_sections}")
     groups: CommentedMap = data["sections"]
     problems = [
         Problem(
-            f"'{key}' must be a list of entries ('- id: ...' lines) or empty, not {_kind(value)}",
+            _("'{key}' must be a list of entries ('- id: ...' lines) or empty, not {kind}").format(
+                key=key, kind=_kind(value)
+            ),
             Location(name, groups.lc.key(key)[0] + 1),
         )
         for key, value in groups.items()
@@ -154,10 +165,10 @@ def parse_draft(text: str, name: str = DRAFT_FILE) -> CommentedMap | None:
 
 def _kind(value: object) -> str:
     if isinstance(value, str):
-        return f"the text {str(value)[:40]!r}"
+        return _("the text {value}").format(value=repr(str(value)[:40]))
     if isinstance(value, dict):
-        return "a mapping ('key: value' lines)"
-    return f"the value {value!r}"
+        return _("a mapping ('key: value' lines)")
+    return _("the value {value}").format(value=repr(value))
 
 
 def draft_ids(doc: Mapping[str, Any] | None) -> set[str]:
@@ -226,7 +237,7 @@ def merge_draft(
 
 def _skeleton(sections: Sequence[Section], issue_date: date) -> str:
     """A new draft with every section present and empty, each titled by a comment."""
-    header = HEADER.format(day=issue_date.isoformat())
+    header = _(HEADER).format(day=issue_date.isoformat())
     lines = [f"# {line}".rstrip() for line in header.splitlines()]
     lines += [f"issue: '{issue_date.isoformat()}'", "sections:"]
     for section in sections:
@@ -288,7 +299,8 @@ def write_draft(path: Path, text: str) -> Path | None:
 
 def _not_written(path: Path, exc: BaseException) -> ContentError:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return ContentError(f"{path}: cannot write the draft ({reason}); the file was left as it was")
+    message = _("cannot write the draft ({reason}); the file was left as it was")
+    return ContentError(f"{path}: " + message.format(reason=reason))
 
 
 def backup_paths(path: Path, keep: int = BACKUPS_KEPT) -> list[Path]:
@@ -354,7 +366,7 @@ def _put_back(path: Path, holder: Path, ours: str) -> str | None:
     """A save landed between our compare and our exchange: it is in ``holder``; exchange it
     back (again, if yet another save displaced ours meanwhile). Returns what is at ``path``."""
     expected = ours
-    for _ in range(1000):
+    for _attempt in range(1000):
         saved = _text_of(holder)
         _exchange(holder, path)
         if _text_of(holder) == expected:
@@ -462,8 +474,9 @@ def _included_items(
         if section_id not in section_ids:
             problems.append(
                 Problem(
-                    f"unknown section '{section_id}' "
-                    f"(schedule.yaml has: {', '.join(sorted(section_ids))})",
+                    _("unknown section '{section}' (schedule.yaml has: {known})").format(
+                        section=section_id, known=", ".join(sorted(section_ids))
+                    ),
                     Location(name, line),
                 )
             )
@@ -472,7 +485,10 @@ def _included_items(
             continue
         if not isinstance(entries, CommentedSeq):
             problems.append(
-                Problem(f"'{section_id}' must be a list of items", Location(name, line))
+                Problem(
+                    _("'{section}' must be a list of items").format(section=section_id),
+                    Location(name, line),
+                )
             )
             continue
         for index, entry in enumerate(entries):
@@ -484,9 +500,8 @@ def _included_items(
                 target = str(entry["section"])
                 if target not in section_ids:
                     known = ", ".join(sorted(section_ids))
-                    problems.append(
-                        Problem(f"unknown section '{target}' (schedule.yaml has: {known})", where)
-                    )
+                    message = _("unknown section '{section}' (schedule.yaml has: {known})")
+                    problems.append(Problem(message.format(section=target, known=known), where))
                     continue
             item = _entry_item(entry, target, where, problems)
             if item is not None:
@@ -502,7 +517,7 @@ def _entry_item(
     ``where`` is the entry's file and line; a problem with one key names that key's line.
     """
     if not isinstance(entry, CommentedMap):
-        problems.append(Problem("each item must be a mapping with 'title:' and 'url:'", where))
+        problems.append(Problem(_("each item must be a mapping with 'title:' and 'url:'"), where))
         return None
 
     def at(key: str) -> Location:
@@ -512,21 +527,25 @@ def _entry_item(
     unknown = [str(k) for k in entry if k not in ENTRY_KEYS]
     if unknown:
         known = ", ".join(ENTRY_KEYS)
-        found.append(Problem(f"unknown key '{unknown[0]}' (known: {known})", at(unknown[0])))
+        message = _("unknown key '{key}' (known: {known})").format(key=unknown[0], known=known)
+        found.append(Problem(message, at(unknown[0])))
     include = entry.get("include", True)
     if not isinstance(include, bool):
-        found.append(Problem(f"'include' must be true or false (got {include!r})", at("include")))
+        message = _("'include' must be true or false (got {value})").format(value=repr(include))
+        found.append(Problem(message, at("include")))
     title = entry.get("title")
     if not isinstance(title, str) or not title.strip():
-        found.append(Problem("each item needs a 'title'", at("title")))
+        found.append(Problem(_("each item needs a 'title'"), at("title")))
     url = absolute_url(entry.get("url"))
     if url is None:
         got = entry.get("url")
-        found.append(Problem(f"'url' must be an absolute URL (got {got!r})", at("url")))
+        message = _("'url' must be an absolute URL (got {value})").format(value=repr(got))
+        found.append(Problem(message, at("url")))
     image = absolute_url(entry.get("image")) if entry.get("image") else None
     if entry.get("image") and image is None:
         got = entry.get("image")
-        found.append(Problem(f"'image' must be an absolute URL (got {got!r})", at("image")))
+        message = _("'image' must be an absolute URL (got {value})").format(value=repr(got))
+        found.append(Problem(message, at("image")))
     problems.extend(found)
     if found or url is None or not isinstance(title, str) or include is not True:
         return None

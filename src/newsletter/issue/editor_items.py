@@ -11,6 +11,7 @@ from pathlib import Path
 
 from newsletter.errors import ContentError, Location, Problem
 from newsletter.frontmatter import FrontMatterDoc, read_front_matter
+from newsletter.i18n import _
 from newsletter.model import Item, Origin, Section, item_key
 from newsletter.paths import shown_path
 from newsletter.sanitize import html_to_text, markdown_to_html
@@ -61,10 +62,10 @@ def outside_folder(path: Path, folder: Path) -> str | None:
     real = path.resolve()
     if real.parent == folder or real.is_relative_to(folder):
         return None
-    return (
-        f"this file is a link to {real}, outside the issue folder: an issue reads only its own "
+    return _(
+        "this file is a link to {target}, outside the issue folder: an issue reads only its own "
         "files; copy the file here instead of linking it"
-    )
+    ).format(target=real)
 
 
 def editor_item(
@@ -77,8 +78,10 @@ def editor_item(
     if not meta:
         return None, [
             Problem(
-                "missing front matter: start the file with '---', then 'title:', 'url:' and "
-                "'section:' lines, then '---'",
+                _(
+                    "missing front matter: start the file with '---', then 'title:', 'url:' "
+                    "and 'section:' lines, then '---'"
+                ),
                 Location(name, 1),
             )
         ]
@@ -86,20 +89,24 @@ def editor_item(
         if key not in known:
             problems.append(
                 Problem(
-                    f"unknown key '{key}' (known: {', '.join(known)})",
+                    _("unknown key '{key}' (known: {known})").format(
+                        key=key, known=", ".join(known)
+                    ),
                     Location(name, doc.line_of(str(key))),
                 )
             )
     for key in REQUIRED_KEYS:
         if key not in meta or meta[key] in (None, ""):
-            problems.append(Problem(f"missing '{key}'", Location(name, doc.line_of(key))))
+            message = _("missing '{key}'").format(key=key)
+            problems.append(Problem(message, Location(name, doc.line_of(key))))
 
     def text(key: str) -> str:
         value = meta.get(key)
         if value is None:
             return ""
         if not isinstance(value, str | int | float) or isinstance(value, bool):
-            problems.append(Problem(f"'{key}' must be text", Location(name, doc.line_of(key))))
+            message = _("'{key}' must be text").format(key=key)
+            problems.append(Problem(message, Location(name, doc.line_of(key))))
             return ""
         return str(value).strip()
 
@@ -108,15 +115,17 @@ def editor_item(
     if raw_url and url is None:
         problems.append(
             Problem(
-                f"'url' must be an absolute URL (got {raw_url!r})",
+                _("'url' must be an absolute URL (got {value})").format(value=repr(raw_url)),
                 Location(name, doc.line_of("url")),
             )
         )
     elif any(ch.isspace() for ch in raw_url):
         problems.append(
             Problem(
-                f"'url' must not contain spaces (got {raw_url!r}); "
-                "write them as %20 if the address really has them",
+                _(
+                    "'url' must not contain spaces (got {value}); "
+                    "write them as %20 if the address really has them"
+                ).format(value=repr(raw_url)),
                 Location(name, doc.line_of("url")),
             )
         )
@@ -124,7 +133,9 @@ def editor_item(
     if section and section not in section_ids:
         problems.append(
             Problem(
-                f"unknown section '{section}' (schedule.yaml has: {', '.join(section_ids)})",
+                _("unknown section '{section}' (schedule.yaml has: {known})").format(
+                    section=section, known=", ".join(section_ids)
+                ),
                 Location(name, doc.line_of("section")),
             )
         )
@@ -133,7 +144,7 @@ def editor_item(
     if raw_image and image is None:
         problems.append(
             Problem(
-                f"'image' must be an absolute URL (got {raw_image!r})",
+                _("'image' must be an absolute URL (got {value})").format(value=repr(raw_image)),
                 Location(name, doc.line_of("image")),
             )
         )
@@ -184,7 +195,8 @@ def _event_date(
     except ValueError:
         problems.append(
             Problem(
-                f"'date' must be YYYY-MM-DD (got {value!r})", Location(name, doc.line_of("date"))
+                _("'date' must be YYYY-MM-DD (got {value})").format(value=repr(value)),
+                Location(name, doc.line_of("date")),
             )
         )
         return None

@@ -12,6 +12,7 @@ from newsletter.dates import french_date
 from newsletter.errors import ContentError, Location, Problem
 from newsletter.files import atomic_write
 from newsletter.frontmatter import read_front_matter
+from newsletter.i18n import N_, _
 from newsletter.issue.editor_items import outside_folder
 from newsletter.model import SKELETON_EDITORIAL, IssueStatus
 from newsletter.paths import ISSUE_FILE, display_path, issue_file
@@ -29,6 +30,23 @@ _KNOWN_KEYS = {
     "approved_at",
 }
 EDITOR_ITEMS_PLACES = ("first", "last")
+#: What ``newsletter new`` writes; its comments are translated (the keys and values are not).
+ISSUE_SKELETON = N_(
+    """---
+# Issue settings. The editorial is the Markdown below the second '---'.
+number: {number}
+subject: "{subject}"
+preheader: ""          # one line shown after the subject in the inbox
+status: draft          # 'newsletter approve {date}' sets it to approved
+theme: ""              # the week's theme, shown in the header
+# sections: [{sections}]   # uncomment to change the order of the sections
+# editor_items: last     # your own *.md items after the collected ones (default: first)
+---
+Bonjour [[first_name]],
+
+{editorial}
+"""
+)
 
 
 @dataclass(frozen=True)
@@ -93,20 +111,13 @@ def new_issue(config: Config, issue_date: date) -> tuple[Path, bool]:
     title = config.newsletter.title
     day = french_date(issue_date)
     sections = ", ".join(s.id for s in config.sections)
-    text = f"""---
-# Issue settings. The editorial is the Markdown below the second '---'.
-number: {number}
-subject: "{title} n°{number} : {day}"
-preheader: ""          # one line shown after the subject in the inbox
-status: draft          # 'newsletter approve {issue_date.isoformat()}' sets it to approved
-theme: ""              # the week's theme, shown in the header
-# sections: [{sections}]   # uncomment to change the order of the sections
-# editor_items: last     # your own *.md items after the collected ones (default: first)
----
-Bonjour [[first_name]],
-
-{SKELETON_EDITORIAL}
-"""
+    text = _(ISSUE_SKELETON).format(
+        number=number,
+        subject=f"{title} n°{number} : {day}",
+        date=issue_date.isoformat(),
+        sections=sections,
+        editorial=SKELETON_EDITORIAL,
+    )
     _write_new(path, text)
     return path, True
 
@@ -117,7 +128,10 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
     name = display_path(config, path)
     if not path.is_file():
         raise ContentError(
-            f"{name}: no such file (create it with 'newsletter new {issue_date.isoformat()}')"
+            f"{name}: "
+            + _("no such file (create it with 'newsletter new {date}')").format(
+                date=issue_date.isoformat()
+            )
         )
     if path.is_symlink() and (reason := outside_folder(path, path.parent.resolve())):
         raise ContentError(Problem(reason, Location(name)))
@@ -126,14 +140,20 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
     problems: list[Problem] = []
     if not meta and _LOOKS_LIKE_SETTINGS.match(doc.body):
         raise ContentError(
-            f"{name}:1: the settings (subject, status ...) must sit between two '---' lines at "
-            f"the top of the file; the first line must be '---'"
+            f"{name}:1: "
+            + _(
+                "the settings (subject, status ...) must sit between two '---' lines at "
+                "the top of the file; the first line must be '---'"
+            )
         )
     for key in meta:
         if key not in _KNOWN_KEYS:
             known = ", ".join(sorted(_KNOWN_KEYS))
             problems.append(
-                Problem(f"unknown key '{key}' (known: {known})", Location(name, doc.line_of(key)))
+                Problem(
+                    _("unknown key '{key}' (known: {known})").format(key=key, known=known),
+                    Location(name, doc.line_of(key)),
+                )
             )
 
     def text(key: str) -> str:
@@ -141,14 +161,15 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
         if value is None:
             return ""
         if not isinstance(value, str | int | float):
-            problems.append(Problem(f"'{key}' must be text", Location(name, doc.line_of(key))))
+            message = _("'{key}' must be text").format(key=key)
+            problems.append(Problem(message, Location(name, doc.line_of(key))))
             return ""
         return str(value).strip()
 
     number = meta.get("number")
     if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
         problems.append(
-            Problem("'number' must be a whole number", Location(name, doc.line_of("number")))
+            Problem(_("'number' must be a whole number"), Location(name, doc.line_of("number")))
         )
         number = None
     status_text = text("status") or IssueStatus.DRAFT.value
@@ -157,7 +178,9 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
     except ValueError:
         problems.append(
             Problem(
-                f"'status' must be 'draft' or 'approved' (got {status_text!r})",
+                _("'status' must be 'draft' or 'approved' (got {value})").format(
+                    value=repr(status_text)
+                ),
                 Location(name, doc.line_of("status")),
             )
         )
@@ -166,15 +189,16 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
     known_sections = {s.id for s in config.sections}
     if not isinstance(order, list) or not all(isinstance(s, str) for s in order):
         problems.append(
-            Problem("'sections' must be a list of ids", Location(name, doc.line_of("sections")))
+            Problem(_("'sections' must be a list of ids"), Location(name, doc.line_of("sections")))
         )
         order = []
     for section_id in order:
         if section_id not in known_sections:
             problems.append(
                 Problem(
-                    f"unknown section '{section_id}' "
-                    f"(schedule.yaml has: {', '.join(sorted(known_sections))})",
+                    _("unknown section '{section}' (schedule.yaml has: {known})").format(
+                        section=section_id, known=", ".join(sorted(known_sections))
+                    ),
                     Location(name, doc.line_of("sections")),
                 )
             )
@@ -182,7 +206,9 @@ def read_issue_meta(config: Config, issue_date: date) -> IssueMeta:
     if editor_items not in EDITOR_ITEMS_PLACES:
         problems.append(
             Problem(
-                f"'editor_items' must be 'first' or 'last' (got {editor_items!r})",
+                _("'editor_items' must be 'first' or 'last' (got {value})").format(
+                    value=repr(editor_items)
+                ),
                 Location(name, doc.line_of("editor_items")),
             )
         )

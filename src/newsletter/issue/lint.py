@@ -19,6 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from newsletter.config import Config
 from newsletter.errors import ContentError, Location, Problem
 from newsletter.frontmatter import read_front_matter
+from newsletter.i18n import _
 from newsletter.issue.draft import BACKUP_SUFFIX, DRAFT_FILE, draft_path, read_draft
 from newsletter.model import PLACEHOLDERS
 from newsletter.paths import ISSUE_FILE, display_path, issue_dir
@@ -77,8 +78,10 @@ def _unread_files(config: Config, folder: Path) -> list[Problem]:
         stem = name.split(".", 1)[0] or name
         found.append(
             Problem(
-                f"this file is not read: only '.md' files are items (if it is one, rename it "
-                f"'{stem}.md' and give it the 'title:', 'url:' and 'section:' lines)",
+                _(
+                    "this file is not read: only '.md' files are items (if it is one, rename "
+                    "it '{name}' and give it the 'title:', 'url:' and 'section:' lines)"
+                ).format(name=f"{stem}.md"),
                 Location(display_path(config, path)),
             )
         )
@@ -97,8 +100,10 @@ def _markdown_warnings(config: Config, path: Path) -> list[Problem]:
             line = doc.body_line + token.map[0]
             found.append(
                 Problem(
-                    "this paragraph starts with a tab or four spaces, so it shows as code in "
-                    "a grey box: remove the indentation at the start of the line",
+                    _(
+                        "this paragraph starts with a tab or four spaces, so it shows as code "
+                        "in a grey box: remove the indentation at the start of the line"
+                    ),
                     Location(name, line),
                 )
             )
@@ -107,7 +112,9 @@ def _markdown_warnings(config: Config, path: Path) -> list[Problem]:
         if isinstance(value, str) and _EXAMPLE_DOMAIN.search(value):
             found.append(
                 Problem(
-                    f"'{key}' points at an example domain ({value}): put the real address",
+                    _("'{key}' points at an example domain ({value}): put the real address").format(
+                        key=key, value=value
+                    ),
                     Location(name, doc.line_of(key)),
                 )
             )
@@ -129,8 +136,10 @@ def _lookalikes(text: str, where: Location) -> list[Problem]:
             continue
         found.append(
             Problem(
-                f"'{match.group(0)}' looks like a placeholder: write [[{meant}]] (two square "
-                "brackets) for each reader's own value",
+                _(
+                    "'{text}' looks like a placeholder: write {token} (two square brackets) "
+                    "for each reader's own value"
+                ).format(text=match.group(0), token=f"[[{meant}]]"),
                 where,
             )
         )
@@ -163,8 +172,10 @@ def _draft_warnings(config: Config, issue_date: date) -> list[Problem]:
                 line = entry.lc.key("published")[0] + 1
                 found.append(
                     Problem(
-                        f"'published' {str(value)!r} is not a date the draft can read: write "
-                        "it as YYYY-MM-DD or YYYY-MM-DDTHH:MM (the item is kept, undated)",
+                        _(
+                            "'published' {value} is not a date the draft can read: write "
+                            "it as YYYY-MM-DD or YYYY-MM-DDTHH:MM (the item is kept, undated)"
+                        ).format(value=repr(str(value))),
                         Location(name, line),
                     )
                 )
@@ -191,8 +202,10 @@ def sample_values(config: Config) -> list[Problem]:
         found.append(
             config.problem(
                 left[0],
-                "sample addresses from 'newsletter init' (example.org) are still in "
-                f"{', '.join(left)}: put your own before the first real send",
+                _(
+                    "sample addresses from 'newsletter init' (example.org) are still in "
+                    "{keys}: put your own before the first real send"
+                ).format(keys=", ".join(left)),
             )
         )
     address = config.theme.postal_address or ""
@@ -200,7 +213,9 @@ def sample_values(config: Config) -> list[Problem]:
         found.append(
             config.problem(
                 "theme.postal_address",
-                f"{address!r} is the sample address: the law requires your real postal address",
+                _(
+                    "{address} is the sample address: the law requires your real postal address"
+                ).format(address=repr(address)),
             )
         )
     return found

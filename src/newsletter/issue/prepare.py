@@ -12,6 +12,7 @@ from datetime import date
 
 from newsletter.config import Config
 from newsletter.errors import ContentError, Location, NewsletterError, Problem, RenderError
+from newsletter.i18n import _
 from newsletter.issue.curate import curate_issue
 from newsletter.issue.lint import folder_warnings
 from newsletter.model import Issue, IssueStatus, RenderedEmail
@@ -61,15 +62,17 @@ class PreparedIssue:
             where = Location(display_path(config, issue_file(config, self.date)))
             reasons.append(
                 Problem(
-                    f"issue {day} is not approved (status: {self.issue.status.value}); run "
-                    f"'newsletter check {day}' and 'newsletter approve {day}' first, or send "
-                    f"a test with 'newsletter send {day} --test'",
+                    _(
+                        "issue {day} is not approved (status: {status}); run "
+                        "'newsletter check {day}' and 'newsletter approve {day}' first, or send "
+                        "a test with 'newsletter send {day} --test'"
+                    ).format(day=day, status=self.issue.status.value),
                     where,
                 )
             )
         reasons.extend(finding.problem for finding in self.errors)
         if not reasons and self.rendered is None:
-            reasons.append(Problem(f"issue {day} could not be rendered"))
+            reasons.append(Problem(_("issue {day} could not be rendered").format(day=day)))
         return reasons
 
 
@@ -101,7 +104,7 @@ def rendered_or_raise(prepared: PreparedIssue) -> RenderedEmail:
     kind: type[NewsletterError] = (
         ContentError if any(isinstance(f, ContentFailure) for f in failures) else RenderError
     )
-    raise kind(problems[0] if problems else "the issue could not be rendered", problems)
+    raise kind(problems[0] if problems else _("the issue could not be rendered"), problems)
 
 
 def _failure(problem: Problem) -> ContentFailure:

@@ -16,6 +16,7 @@ from markdown_it import MarkdownIt
 
 from newsletter.config import Config
 from newsletter.errors import Location, Problem, RenderError
+from newsletter.i18n import _
 from newsletter.model import (
     PLACEHOLDERS,
     SKELETON_EDITORIAL,
@@ -96,7 +97,7 @@ def _finding_of(problem: Problem) -> Finding:
 def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) -> list[Finding]:
     """Every error and warning for the issue, and for its rendered email when given."""
     issue_md = Location(display_path(config, issue_file(config, issue.date)))
-    editorial = replace(issue_md, label="(editorial)")
+    editorial = replace(issue_md, label=_("(editorial)"))
     names = Placeholders.of(config)
     found: list[Finding] = []
     found += _check_issue_fields(issue, issue_md, names, config)
@@ -108,14 +109,16 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
             Finding(
                 Level.ERROR,
                 issue_md,
-                "the issue has no items (run 'newsletter collect', then set 'include: true' "
-                "in collected.yaml or add an item file)",
+                _(
+                    "the issue has no items (run 'newsletter collect', then set 'include: true' "
+                    "in collected.yaml or add an item file)"
+                ),
             )
         )
     if issue.editorial_md.strip():
         found += _check_links(_markdown_links(issue.editorial_md), editorial)
         found += _check_content_images(
-            _MARKDOWN.render(issue.editorial_md), editorial, "in the editorial"
+            _MARKDOWN.render(issue.editorial_md), editorial, _("in the editorial")
         )
         found += _check_leftovers(issue.editorial_md, editorial, names)
         found += _unfilled_in_links(_links(markdown_to_html(issue.editorial_md)), editorial)
@@ -140,36 +143,41 @@ def _check_issue_fields(
     subject = issue.subject.strip()
     if not subject:
         found.append(
-            Finding(Level.ERROR, issue_md, "no subject (set 'subject:' in the front matter)")
+            Finding(Level.ERROR, issue_md, _("no subject (set 'subject:' in the front matter)"))
         )
     elif len(subject) > MAX_SUBJECT:
         found.append(
             Finding(
                 Level.WARNING,
                 issue_md,
-                f"the subject has {len(subject)} characters; inboxes cut it after about "
-                f"{MAX_SUBJECT}",
+                _("the subject has {count} characters; inboxes cut it after about {limit}").format(
+                    count=len(subject), limit=MAX_SUBJECT
+                ),
             )
         )
-    found += _check_leftovers(subject, replace(issue_md, label="(subject)"), names)
+    found += _check_leftovers(subject, replace(issue_md, label=_("(subject)")), names)
     for key, value in (("subject", issue.subject), ("preheader", issue.preheader)):
         if _LINE_BREAK.search(value):
             found.append(
                 Finding(
                     Level.ERROR,
                     replace(issue_md, line=_key_line(config, issue, key)),
-                    f"the {key} holds a line break or a control character ({value!r}); an "
-                    "email header is one line: write it on one line",
+                    _(
+                        "the {key} holds a line break or a control character ({value}); an "
+                        "email header is one line: write it on one line"
+                    ).format(key=key, value=repr(value)),
                 )
             )
-    editorial = replace(issue_md, label="(editorial)")
+    editorial = replace(issue_md, label=_("(editorial)"))
     if SKELETON_EDITORIAL in issue.editorial_md:
         found.append(
             Finding(
                 Level.ERROR,
                 editorial,
-                f"the editorial still holds the placeholder text {SKELETON_EDITORIAL!r}: write "
-                "the editorial, or delete that line",
+                _(
+                    "the editorial still holds the placeholder text {text}: write "
+                    "the editorial, or delete that line"
+                ).format(text=repr(SKELETON_EDITORIAL)),
             )
         )
     if not issue.preheader.strip():
@@ -177,8 +185,10 @@ def _check_issue_fields(
             Finding(
                 Level.WARNING,
                 issue_md,
-                "no preheader: inboxes will show the first words of the email instead "
-                "(set 'preheader:')",
+                _(
+                    "no preheader: inboxes will show the first words of the email instead "
+                    "(set 'preheader:')"
+                ),
             )
         )
     return found
@@ -199,7 +209,7 @@ def item_label(item: Item) -> Location:
     title = item.title.strip() or item.url or item.key
     if len(title) > 50:
         title = title[:47] + "..."
-    label = f"[{title!r}]" if item.origin_ref else f"item [{title!r}]"
+    label = f"[{title!r}]" if item.origin_ref else _("item [{title}]").format(title=repr(title))
     return Location(item.origin_ref, item.origin_line, label=label, item=item.key)
 
 
@@ -207,37 +217,40 @@ def _check_item(item: Item, seen: dict[str, Location]) -> list[Finding]:
     where = item_label(item)
     found: list[Finding] = []
     if not item.title.strip():
-        found.append(Finding(Level.ERROR, where, "the item has no title (give it a 'title')"))
+        found.append(Finding(Level.ERROR, where, _("the item has no title (give it a 'title')")))
     if item.origin is Origin.FEED:
         found += _check_collected_tokens(item, where)
     else:
         found += _unfilled_in_links(_links(item.summary_html), where)
-    found += _check_links([item.url], where, what="link")
+    found += _check_links([item.url], where, what=_("link"))
     normalized = _normalize(item.url)
     if normalized in seen:
-        found.append(Finding(Level.WARNING, where, f"same link as {seen[normalized]}: {item.url}"))
+        message = _("same link as {other}: {url}").format(other=seen[normalized], url=item.url)
+        found.append(Finding(Level.WARNING, where, message))
     else:
         seen[normalized] = where
     if item.image:
-        found += _check_links([item.image], where, what="image")
+        found += _check_links([item.image], where, what=_("image"))
         if not item.image_alt.strip():
             found.append(
                 Finding(
                     Level.WARNING,
                     where,
-                    "the image has no alt text (set 'image_alt'; screen readers read it)",
+                    _("the image has no alt text (set 'image_alt'; screen readers read it)"),
                 )
             )
     if item.summary_html:
-        found += _check_links(_links(item.summary_html), where, what="link in the summary")
-        found += _check_content_images(item.summary_html, where, "in the summary")
+        found += _check_links(_links(item.summary_html), where, what=_("link in the summary"))
+        found += _check_content_images(item.summary_html, where, _("in the summary"))
     words = len((item.summary_text or html_to_text(item.summary_html)).split())
     if words > LONG_SUMMARY_WORDS:
         found.append(
             Finding(
                 Level.WARNING,
                 where,
-                f"very long summary ({words} words; keep it under {LONG_SUMMARY_WORDS})",
+                _("very long summary ({words} words; keep it under {limit})").format(
+                    words=words, limit=LONG_SUMMARY_WORDS
+                ),
             )
         )
     return found
@@ -260,9 +273,11 @@ def _check_collected_tokens(item: Item, where: Location) -> list[Finding]:
                 TokenFinding(
                     Level.ERROR,
                     where,
-                    f"the placeholder {token!r} in the collected item's '{key}' would be "
-                    "filled for each reader (and could send their address elsewhere): "
-                    "collected text is never a template; remove it",
+                    _(
+                        "the placeholder {token} in the collected item's '{key}' would be "
+                        "filled for each reader (and could send their address elsewhere): "
+                        "collected text is never a template; remove it"
+                    ).format(token=repr(token), key=key),
                     token,
                 )
             )
@@ -278,8 +293,10 @@ def size_findings(rendered: RenderedEmail) -> list[Finding]:
             Finding(
                 Level.ERROR,
                 _HTML_PART,
-                f"the HTML is {size / 1024:.0f} KB; Gmail clips messages over 102 KB "
-                "(remove items or shorten summaries)",
+                _(
+                    "the HTML is {size} KB; Gmail clips messages over 102 KB "
+                    "(remove items or shorten summaries)"
+                ).format(size=f"{size / 1024:.0f}"),
             )
         )
     elif size > WARN_BYTES:
@@ -287,7 +304,9 @@ def size_findings(rendered: RenderedEmail) -> list[Finding]:
             Finding(
                 Level.WARNING,
                 _HTML_PART,
-                f"the HTML is {size / 1024:.0f} KB, close to Gmail's 102 KB clipping limit",
+                _("the HTML is {size} KB, close to Gmail's 102 KB clipping limit").format(
+                    size=f"{size / 1024:.0f}"
+                ),
             )
         )
     return found
@@ -307,8 +326,10 @@ def _unfilled_in_links(links: Iterable[str], where: Location) -> list[Finding]:
                 TokenFinding(
                     Level.ERROR,
                     where,
-                    f"the placeholder {token!r} in the link {url!r} cannot be filled: write it "
-                    "exactly as '[[email]]', '[[first_name]]' ... (lower case, no spaces)",
+                    _(
+                        "the placeholder {token} in the link {url} cannot be filled: write it "
+                        "exactly as '[[email]]', '[[first_name]]' ... (lower case, no spaces)"
+                    ).format(token=repr(token), url=repr(url)),
                     token,
                 )
             )
@@ -344,32 +365,37 @@ def check_rendered(
                 Finding(
                     Level.ERROR,
                     where,
-                    f"no unsubscribe link: keep {{{{ unsubscribe_url }}}} ({unsubscribe}) in "
-                    "the footer template; every reader must be able to unsubscribe from the "
-                    "email itself",
+                    _(
+                        "no unsubscribe link: keep {variable} ({token}) in the footer "
+                        "template; every reader must be able to unsubscribe from the "
+                        "email itself"
+                    ).format(variable="{{ unsubscribe_url }}", token=unsubscribe),
                 )
             )
     if 'lang="' not in rendered.html[:2000]:
-        found.append(Finding(Level.WARNING, _HTML_PART, "no lang attribute on <html>"))
+        found.append(Finding(Level.WARNING, _HTML_PART, _("no lang attribute on <html>")))
     bad_links: set[str] = set()
     for tag, attrs in _tags(rendered.html):
         url = attrs.get("src" if tag == "img" else "href")
         if url is not None and url not in known and url not in bad_links:
-            problems = _check_links([url], replace(_HTML_PART, label="(templates)"))
+            problems = _check_links([url], replace(_HTML_PART, label=_("(templates)")))
             if problems:
                 bad_links.add(url)
                 found += problems
         if tag == "img" and attrs.get("src", "") not in content_images:
             src = attrs.get("src", "")
             if "alt" not in attrs:
-                found.append(Finding(Level.WARNING, _HTML_PART, f"image without alt: {src}"))
+                message = _("image without alt: {src}").format(src=src)
+                found.append(Finding(Level.WARNING, _HTML_PART, message))
             if not attrs.get("width") or not attrs.get("height"):
                 found.append(
                     Finding(
                         Level.WARNING,
                         _HTML_PART,
-                        f"image without width and height (layout jumps, Outlook may "
-                        f"show it full size): {src}",
+                        _(
+                            "image without width and height (layout jumps, Outlook may "
+                            "show it full size): {src}"
+                        ).format(src=src),
                     )
                 )
     return found
@@ -387,15 +413,19 @@ def _check_content_images(html: str, where: Location, what: str) -> list[Finding
                 Finding(
                     Level.WARNING,
                     where,
-                    f"image {what} has no alt text (screen readers read it; in Markdown: "
-                    f"![description](URL)): {src}",
+                    _(
+                        "image {what} has no alt text (screen readers read it; in Markdown: "
+                        "![description](URL)): {src}"
+                    ).format(what=what, src=src),
                 )
             )
         found.append(
             Finding(
                 Level.WARNING,
                 where,
-                f"image {what} has no width and height (Outlook may show it at full size): {src}",
+                _(
+                    "image {what} has no width and height (Outlook may show it at full size): {src}"
+                ).format(what=what, src=src),
             )
         )
     return found
@@ -410,7 +440,9 @@ def _content_images(issue: Issue) -> frozenset[str]:
     )
 
 
-def _check_links(urls: Iterable[str], where: Location, what: str = "link") -> list[Finding]:
+def _check_links(urls: Iterable[str], where: Location, what: str = "") -> list[Finding]:
+    """``what`` names the links in the message (translated; default: "link")."""
+    what = what or _("link")
     found: list[Finding] = []
     for url in urls:
         url = url.strip()
@@ -420,15 +452,18 @@ def _check_links(urls: Iterable[str], where: Location, what: str = "link") -> li
         if lowered.startswith("https://") and len(url) > 8:
             continue
         if lowered.startswith("http://") and len(url) > 7:
-            found.append(Finding(Level.WARNING, where, f"{what} is not https: {url}"))
-        elif lowered.startswith("mailto:") and what == "link":
+            message = _("{what} is not https: {url}").format(what=what, url=url)
+            found.append(Finding(Level.WARNING, where, message))
+        elif lowered.startswith("mailto:") and what == _("link"):
             continue
         else:
             found.append(
                 Finding(
                     Level.ERROR,
                     where,
-                    f"{what} must be an absolute http(s) URL (got {url!r})",
+                    _("{what} must be an absolute http(s) URL (got {url})").format(
+                        what=what, url=repr(url)
+                    ),
                 )
             )
     return found
@@ -439,10 +474,9 @@ def _check_leftovers(text: str, where: Location, names: Placeholders) -> list[Fi
     for match in _PLACEHOLDER.finditer(text):
         token, name = match.group(0), match.group(1)
         if name in names.known and token != f"[[{name}]]":
-            message = (
-                f"write the placeholder {token!r} as '[[{name}]]' (no spaces), or it is sent "
-                "as it is"
-            )
+            message = _(
+                "write the placeholder {token} as '{exact}' (no spaces), or it is sent as it is"
+            ).format(token=repr(token), exact=f"[[{name}]]")
             found.append(TokenFinding(Level.ERROR, where, message, token))
         elif name not in names.known:
             level = Level.ERROR if names.columns_known else Level.WARNING
@@ -453,7 +487,10 @@ def _check_leftovers(text: str, where: Location, names: Placeholders) -> list[Fi
             snippet = snippet[:37] + "..."
         found.append(
             TokenFinding(
-                Level.ERROR, where, f"unresolved template syntax {snippet!r}", match.group(0)
+                Level.ERROR,
+                where,
+                _("unresolved template syntax {snippet}").format(snippet=repr(snippet)),
+                match.group(0),
             )
         )
     return found

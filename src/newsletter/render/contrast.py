@@ -6,6 +6,7 @@ import re
 
 from newsletter.config import Config
 from newsletter.errors import Location
+from newsletter.i18n import N_, _
 from newsletter.paths import display_path
 from newsletter.render.findings import Finding, Level
 
@@ -21,19 +22,19 @@ def check_theme(config: Config) -> list[Finding]:
     """Body text contrast of at least 4.5:1 (WCAG AA) with the theme's colours."""
     theme = config.theme
     pairs = (
-        ("text_color", theme.text_color, "#ffffff", "body text on the white cards", "darker"),
+        ("text_color", theme.text_color, "#ffffff", N_("body text on the white cards"), "darker"),
         (
             "primary_color",
             theme.primary_color,
             "#ffffff",
-            "white text on the header and buttons, and links on white",
+            N_("white text on the header and buttons, and links on white"),
             "darker",
         ),
         (
             "background_color",
             theme.background_color,
             MUTED_COLOR,
-            f"the footer's grey text ({MUTED_COLOR}) on it",
+            N_("the footer's grey text ({colour}) on it"),
             "lighter",
         ),
     )
@@ -45,8 +46,10 @@ def check_theme(config: Config) -> list[Finding]:
                 Finding(
                     Level.WARNING,
                     _config_where(config, key),
-                    f"theme.{key} {colour!r} is not a #rrggbb colour: its contrast cannot be "
-                    "checked (write it as #rrggbb)",
+                    _(
+                        "theme.{key} {colour} is not a #rrggbb colour: its contrast cannot be "
+                        "checked (write it as #rrggbb)"
+                    ).format(key=key, colour=repr(colour)),
                 )
             )
         elif ratio < MIN_CONTRAST:
@@ -54,11 +57,29 @@ def check_theme(config: Config) -> list[Finding]:
                 Finding(
                     Level.WARNING,
                     _config_where(config, key),
-                    f"theme.{key} {colour}: contrast of {what} is {ratio:.1f}:1, below "
-                    f"{MIN_CONTRAST}:1 (choose a {better} colour)",
+                    _below(better).format(
+                        key=key,
+                        colour=colour,
+                        what=_(what).format(colour=MUTED_COLOR),
+                        ratio=f"{ratio:.1f}",
+                        minimum=MIN_CONTRAST,
+                    ),
                 )
             )
     return found
+
+
+def _below(better: str) -> str:
+    """The message for a contrast too low, by the way out (a darker or a lighter colour)."""
+    if better == "darker":
+        return _(
+            "theme.{key} {colour}: contrast of {what} is {ratio}:1, below {minimum}:1 "
+            "(choose a darker colour)"
+        )
+    return _(
+        "theme.{key} {colour}: contrast of {what} is {ratio}:1, below {minimum}:1 "
+        "(choose a lighter colour)"
+    )
 
 
 def _config_where(config: Config, key: str) -> Location:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from newsletter.errors import Location, Problem
+from newsletter.i18n import ngettext
 
 
 class Level(StrEnum):
@@ -56,6 +57,11 @@ def warnings(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def summary(findings: Sequence[Finding]) -> str:
-    """'2 errors, 1 warning' for the CLI."""
+    """'2 errors, 1 warning' for the CLI (in the current language)."""
     n_err, n_warn = len(errors(findings)), len(warnings(findings))
-    return f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}"
+    return ", ".join(
+        (
+            ngettext("{count} error", "{count} errors", n_err).format(count=n_err),
+            ngettext("{count} warning", "{count} warnings", n_warn).format(count=n_warn),
+        )
+    )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsletter.config import Config
+from newsletter.i18n import _
 from newsletter.model import PLACEHOLDERS
 
 _COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -38,13 +39,22 @@ class Placeholders:
     def unknown(self, token: str) -> str:
         standard = ", ".join(f"[[{p}]]" for p in PLACEHOLDERS)
         if not self.columns_known:
-            return (
-                f"{token} is not a standard placeholder ({standard}); it is filled only if "
+            return _(
+                "{token} is not a standard placeholder ({standard}); it is filled only if "
                 "the provider's list has that attribute"
-            )
+            ).format(token=token, standard=standard)
         columns = sorted(self.columns - frozenset(PLACEHOLDERS) - {"email"})
-        extra = f"; audience columns: {', '.join(f'[[{c}]]' for c in columns)}" if columns else ""
-        return f"unknown placeholder {token!r} (known: {standard}{extra})"
+        if columns:
+            return _(
+                "unknown placeholder {token} (known: {standard}; audience columns: {columns})"
+            ).format(
+                token=repr(token),
+                standard=standard,
+                columns=", ".join(f"[[{c}]]" for c in columns),
+            )
+        return _("unknown placeholder {token} (known: {standard})").format(
+            token=repr(token), standard=standard
+        )
 
 
 def audience_columns(path: Path) -> frozenset[str]:
