@@ -1,4 +1,6 @@
-"""The web archive of sent issues: ``DIR/index.html``, ``DIR/DATE/index.html``, ``DIR/feed.xml``.
+"""The web archive of sent issues: ``DIR/index.html``, ``DIR/DATE/index.html``, ``DIR/feed.xml``,
+and the images of each sent or approved issue (``DIR/DATE/images/``, copied from
+``bulletins/DATE/images/``: the email links them there).
 
 Issues come from the delivery ledger's finished real sends (never test sends), with the email
 the ledger stored for them, so a page shows what readers got even after the templates changed;
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from newsletter.archive_pages import (
@@ -28,8 +30,11 @@ from newsletter.config import Config
 from newsletter.deliver.ledger import Ledger, SendRecord, open_ledger
 from newsletter.errors import NewsletterError
 from newsletter.files import atomic_write
+from newsletter.issue.folder import read_issue_meta
+from newsletter.issue.images import copy_images
 from newsletter.issue.prepare import prepare, rendered_or_raise
-from newsletter.model import RenderedEmail
+from newsletter.model import IssueStatus, RenderedEmail
+from newsletter.render.views import IMAGES_DIR
 
 __all__ = ["ArchiveError", "ArchiveReport", "ArchivedIssue", "build_archive", "sent_issues"]
 
@@ -99,6 +104,37 @@ def _write(path: Path, text: str, report: ArchiveReport) -> None:
     report.written.append(path)
 
 
+def _publish_images(config: Config, day: date, target: Path, report: ArchiveReport) -> None:
+    """The issue's ``images/`` folder next to its page: the email links its images there
+    (``web_url/DATE/images/...``)."""
+    try:
+        report.written.extend(copy_images(config, day, target / day.isoformat()))
+    except OSError as exc:
+        report.problems.append(
+            f"{day.isoformat()}: cannot publish the images: {exc.strerror or exc}"
+        )
+
+
+def _approved_issues(config: Config) -> list[date]:
+    """The dates of the issue folders whose issue.md says approved."""
+    folder = config.bulletins_dir
+    found: list[date] = []
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        try:
+            day = date.fromisoformat(entry.name)
+        except ValueError:
+            continue
+        if not (entry / IMAGES_DIR).is_dir():
+            continue
+        try:
+            meta = read_issue_meta(config, day)
+        except NewsletterError:
+            continue
+        if meta.status is IssueStatus.APPROVED:
+            found.append(day)
+    return found
+
+
 def build_archive(
     config: Config, out_dir: Path | None = None, *, now: datetime | None = None
 ) -> ArchiveReport:
@@ -109,6 +145,13 @@ def build_archive(
     report = ArchiveReport(issues=len(issues), problems=problems)
     for issue in issues:
         _write(target / issue.date.isoformat() / "index.html", issue_page(issue, config), report)
+        _publish_images(config, issue.date, target, report)
+    # An approved issue links its images under web_url too: they are put online before its
+    # send, so readers never open an email whose images are not there yet.
+    sent = {issue.date for issue in issues}
+    for day in _approved_issues(config):
+        if day not in sent:
+            _publish_images(config, day, target, report)
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     _write(target / "index.html", index_page(issues, config), report)
     _write(target / UNSUBSCRIBE_INFO / "index.html", unsubscribe_info_page(config), report)

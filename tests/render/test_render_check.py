@@ -44,7 +44,7 @@ def test_item_without_title_and_bad_links_name_the_item(config: Config) -> None:
     worse = make_item(
         title="Lien javascript",
         url="javascript:alert(1)",
-        image="images/photo.jpg",
+        image="photo.jpg",  # images/photo.jpg is a file of the issue folder (test_images)
         image_alt="Une photo",
     )
     found = messages(check_issue(make_issue(bad, worse), None, config), Level.ERROR)
@@ -55,7 +55,7 @@ def test_item_without_title_and_bad_links_name_the_item(config: Config) -> None:
         "['Lien javascript']: link must be an absolute http(s) URL (got 'javascript:alert(1)')" in m
         for m in found
     )
-    assert any("image must be an absolute http(s) URL (got 'images/photo.jpg')" in m for m in found)
+    assert any("image must be an absolute http(s) URL (got 'photo.jpg')" in m for m in found)
 
 
 def test_relative_link_in_a_summary_is_an_error(config: Config) -> None:

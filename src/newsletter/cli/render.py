@@ -14,11 +14,13 @@ from newsletter.errors import ContentError, RenderError
 from newsletter.files import atomic_write
 from newsletter.i18n import _, ngettext
 from newsletter.issue.folder import set_status
+from newsletter.issue.images import copy_images
 from newsletter.issue.prepare import prepare, rendered_or_raise
 from newsletter.message import build_message
 from newsletter.model import SAMPLE_RECIPIENT, IssueStatus
 from newsletter.paths import display_path
 from newsletter.render.check import Finding, Level, size_findings, summary
+from newsletter.render.views import local_images
 
 
 def _print_findings(findings: Sequence[Finding]) -> None:
@@ -86,7 +88,10 @@ def build_command(issue_date: str | None, out_dir: Path | None, config_file: str
     # A throwaway key: a built .eml is shared and posted around, its link must unsubscribe no one.
     message = build_message(rendered, SAMPLE_RECIPIENT, config, secret=secrets.token_bytes(32))
     html, text = _parts(message)
-    written = []
+    # Images of the issue's images/ folder are linked under web_url, where the archive
+    # publishes them; the built copy shows them from a copy next to email.html.
+    html = local_images(html, config, day)
+    written = copy_images(config, day, target)
     for name, content in (("email.html", html), ("email.txt", text)):
         atomic_write(target / name, content)
         written.append(target / name)

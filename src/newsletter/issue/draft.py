@@ -31,6 +31,7 @@ from newsletter.files import atomic_write, not_utf8
 from newsletter.i18n import N_, _
 from newsletter.issue.draft_text import insert_as_text, keeps_everything
 from newsletter.issue.editor_items import outside_folder
+from newsletter.issue.images import is_local_image, local_image_problem
 from newsletter.issue.seen import marks
 from newsletter.model import Item, Origin, Section, item_key
 from newsletter.paths import issue_dir, private_dir
@@ -425,7 +426,7 @@ def load_included_items(
     doc = read_draft(path, name)
     if doc is None:
         return []
-    items, problems = _included_items(doc, name, {s.id for s in sections})
+    items, problems = _included_items(doc, name, {s.id for s in sections}, path.parent)
     if problems:
         raise ContentError(problems[0], problems)
     return items
@@ -464,7 +465,7 @@ def included_keys(paths: Iterable[Path]) -> set[str]:
 
 
 def _included_items(
-    doc: CommentedMap, name: str, section_ids: set[str]
+    doc: CommentedMap, name: str, section_ids: set[str], folder: Path | None = None
 ) -> tuple[list[Item], list[Problem]]:
     items: list[Item] = []
     problems: list[Problem] = []
@@ -503,14 +504,18 @@ def _included_items(
                     message = _("unknown section '{section}' (schedule.yaml has: {known})")
                     problems.append(Problem(message.format(section=target, known=known), where))
                     continue
-            item = _entry_item(entry, target, where, problems)
+            item = _entry_item(entry, target, where, problems, folder)
             if item is not None:
                 items.append(item)
     return items, problems
 
 
 def _entry_item(
-    entry: Any, section_id: str, where: Location, problems: list[Problem]
+    entry: Any,
+    section_id: str,
+    where: Location,
+    problems: list[Problem],
+    folder: Path | None = None,
 ) -> Item | None:
     """The entry as an Item when it is valid and included; its problems go to ``problems``.
 
@@ -542,7 +547,15 @@ def _entry_item(
         message = _("'url' must be an absolute URL (got {value})").format(value=repr(got))
         found.append(Problem(message, at("url")))
     image = absolute_url(entry.get("image")) if entry.get("image") else None
-    if entry.get("image") and image is None:
+    local = entry.get("image") if image is None else None
+    if folder is not None and isinstance(local, str) and is_local_image(local):
+        # images/NAME.jpg: a file of the issue folder (uploaded from the desk)
+        why = local_image_problem(folder, local)
+        if why is None:
+            image = local.strip()
+        else:
+            found.append(Problem(why, at("image")))
+    elif entry.get("image") and image is None:
         got = entry.get("image")
         message = _("'image' must be an absolute URL (got {value})").format(value=repr(got))
         found.append(Problem(message, at("image")))

@@ -12,6 +12,7 @@ from pathlib import Path
 from newsletter.errors import ContentError, Location, Problem
 from newsletter.frontmatter import FrontMatterDoc, read_front_matter
 from newsletter.i18n import _
+from newsletter.issue.images import is_local_image, local_image_problem
 from newsletter.model import Item, Origin, Section, item_key
 from newsletter.paths import shown_path
 from newsletter.sanitize import html_to_text, markdown_to_html
@@ -141,7 +142,14 @@ def editor_item(
         )
     raw_image = text("image")
     image = absolute_url(raw_image) if raw_image else None
-    if raw_image and image is None:
+    if raw_image and image is None and is_local_image(raw_image):
+        # images/NAME.jpg: a file of the issue folder (uploaded from the desk)
+        why = local_image_problem(doc.path.parent, raw_image)
+        if why is None:
+            image = raw_image
+        else:
+            problems.append(Problem(why, Location(name, doc.line_of("image"))))
+    elif raw_image and image is None:
         problems.append(
             Problem(
                 _("'image' must be an absolute URL (got {value})").format(value=repr(raw_image)),

@@ -39,6 +39,7 @@ from newsletter.render.findings import (
     warnings,
 )
 from newsletter.render.placeholders import Placeholders, audience_columns
+from newsletter.render.views import is_local_image, published_images
 from newsletter.sanitize import html_to_text, markdown_to_html, template_tokens
 
 __all__ = [
@@ -99,7 +100,9 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
     issue_md = Location(display_path(config, issue_file(config, issue.date)))
     editorial = replace(issue_md, label=_("(editorial)"))
     names = Placeholders.of(config)
-    found: list[Finding] = []
+    found: list[Finding] = _check_local_images(issue, config)
+    # Local images (images/x.jpg) are checked as the email links them: under web_url.
+    issue = published_images(issue, config)
     found += _check_issue_fields(issue, issue_md, names, config)
     seen: dict[str, Location] = {}
     for item in issue.items:
@@ -134,6 +137,21 @@ def check_issue(issue: Issue, rendered: RenderedEmail | None, config: Config) ->
             content_images=_content_images(issue),
         )
     return found
+
+
+def _check_local_images(issue: Issue, config: Config) -> list[Finding]:
+    """Images kept in the issue folder are published under ``web_url``: it must be https."""
+    web_url = config.newsletter.web_url
+    if web_url.lower().startswith("https://") or not any(
+        is_local_image(item.image) for item in issue.items
+    ):
+        return []
+    problem = config.problem(
+        "newsletter.web_url",
+        f"is not https ({web_url}): the images of the issue's images/ folder are linked "
+        "under it in the email, and mail programs block or flag images over http",
+    )
+    return [Finding(Level.ERROR, problem.location or Location("schedule.yaml"), problem.message)]
 
 
 def _check_issue_fields(

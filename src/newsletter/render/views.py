@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup
 
@@ -60,6 +61,57 @@ def view_url(config: Config, issue_date: date) -> str:
     return f"{config.newsletter.web_url.rstrip('/')}/{issue_date.isoformat()}/"
 
 
+#: Where an issue keeps its images, relative to its folder (``bulletins/DATE/images/``) and to
+#: its page in the web archive (``web_url/DATE/images/``).
+IMAGES_DIR = "images"
+
+
+def is_local_image(value: object) -> bool:
+    """Whether an item's ``image`` names a file of the issue's images folder
+    (``images/x.jpg``) rather than a URL. Other relative values stay errors."""
+    return isinstance(value, str) and value.strip().startswith(f"{IMAGES_DIR}/")
+
+
+def images_url(config: Config, issue_date: date) -> str:
+    """Where the archive publishes the issue's ``images/`` folder: ``web_url/DATE/images/``."""
+    return f"{view_url(config, issue_date)}{IMAGES_DIR}/"
+
+
+def image_url(image: str, config: Config, issue_date: date) -> str:
+    """An item's image as the email links it: a local ``images/x.jpg`` under ``web_url``
+    (where the archive publishes it), an absolute URL as it is."""
+    image = image.strip()
+    if not is_local_image(image):
+        return image
+    return view_url(config, issue_date) + quote(image, safe="/%")
+
+
+def published_images(issue: Issue, config: Config) -> Issue:
+    """The issue with its items' local images as the URLs the email links them by."""
+    if not any(is_local_image(item.image) for item in issue.items):
+        return issue
+    sections = tuple(
+        replace(
+            section,
+            items=tuple(
+                replace(item, image=image_url(item.image, config, issue.date))
+                if item.image and is_local_image(item.image)
+                else item
+                for item in section.items
+            ),
+        )
+        for section in issue.sections
+    )
+    return replace(issue, sections=sections)
+
+
+def local_images(html: str, config: Config, issue_date: date, local: str = "images/") -> str:
+    """Rendered HTML with the issue's published image URLs pointing at ``local`` instead,
+    for a copy shown before the archive publishes them (``build``: the images are copied next
+    to email.html; the preview serves ``/DATE/images/``)."""
+    return html.replace(images_url(config, issue_date), local)
+
+
 def event_date(day: date, locale: str = "fr_FR") -> EventDate:
     return EventDate(
         day=french_date(day, "d", locale),
@@ -98,6 +150,7 @@ def section_view(section: IssueSection, locale: str = "fr_FR") -> SectionView:
 
 def template_context(issue: Issue, config: Config, locale: str = "fr_FR") -> dict[str, Any]:
     """Every name the default templates use; overrides may use the same ones."""
+    issue = published_images(issue, config)
     settings = config.newsletter
     editorial_html = markdown_to_html(issue.editorial_md) if issue.editorial_md.strip() else ""
     return {
