@@ -8,6 +8,7 @@ under test-artifacts/desk/.
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
@@ -21,20 +22,26 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from newsletter.collect.page_meta import ALLOW_LOOPBACK_ENV
 from newsletter.config import load_config
-from newsletter.desk import DeskServer
+from newsletter.desk import DeskContext, DeskServer
 from newsletter.desk.auth import DeskAuth
 from newsletter.desk.editors import load_editors
+from newsletter.desk.media_routes import media_routes
 from newsletter.httpserver import BackgroundServer
 from newsletter.issue.curate import item_id
 from newsletter.issue.draft import draft_path, read_draft
 from newsletter.issue.folder import read_issue_meta
 from newsletter.issue.prepare import prepare
+
+#: Everything the editor reads is French: the config's language speaks, not the suite's English.
+pytestmark = pytest.mark.french
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "desk"
@@ -88,14 +95,18 @@ def ui_project(tmp_path: Path, collected_sample: Path) -> Path:
 
 
 @pytest.fixture
-def ui_desk(ui_project: Path) -> Iterator[DeskServer]:
-    """The desk with its login (one editor exists, so everyone logs in)."""
-    config = load_config(ui_project / "schedule.yaml")
-    auth = DeskAuth.for_server(config, "127.0.0.1")
+def ui_desk(ui_project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeskServer]:
+    """The desk with its login (one editor exists, so everyone logs in) and its link and
+    image routes; links to loopback pages are allowed, for the page served by this test."""
+    monkeypatch.setenv(ALLOW_LOOPBACK_ENV, "1")
+    config_file = ui_project / "schedule.yaml"
+    auth = DeskAuth.for_server(load_config(config_file), "127.0.0.1")
+    context = DeskContext(config_file)
     server = DeskServer(
-        ui_project / "schedule.yaml",
+        config_file,
         port=0,
-        extra_routes=auth.routes(),
+        context=context,
+        extra_routes=[*auth.routes(), *media_routes(context)],
         middleware=auth.middleware(),
     )
     with server as running:
@@ -110,6 +121,8 @@ def artifacts() -> Path:
 
 # -- a page to add from a link: OpenGraph tags, served on loopback -----------------------
 
+ARTICLE_TITLE = "Une ressourcerie solidaire ouvre à Tulle"
+IMAGE_ALT = "La façade de la ressourcerie, vitrine verte"
 ARTICLE = """<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8">
 <title>Titre HTML de secours</title>
@@ -120,11 +133,17 @@ la ressourcerie rassemble la commune, deux associations et une entreprise locale
 <meta property="og:image:alt" content="La façade de la ressourcerie">
 </head><body><h1>Une ressourcerie solidaire ouvre à Tulle</h1></body></html>
 """
-#: A 1x1 PNG.
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c63f8cfc0f01f0005000201e221bc330000000049454e44ae426082"
-)
+
+
+def png_bytes(width: int = 800, height: int = 500) -> bytes:
+    """A real PNG picture (Pillow), big enough to be resized to the template's widths."""
+    picture = Image.new("RGB", (width, height), (10, 102, 81))
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+PNG = png_bytes()
 
 
 class ArticleServer(BackgroundServer):
@@ -205,6 +224,43 @@ def serious_violations(page: Any) -> list[str]:
     ]
 
 
+def add_from_link_with_image(page: Any, project: Path, artifacts: Path) -> str:
+    """Add an item from a loopback page with OpenGraph tags, then upload its image; the id
+    (file name) of the new item."""
+    from playwright.sync_api import expect
+
+    before = set(section_ids(page, "territoires"))
+    with ArticleServer() as article:
+        page.get_by_label("Adresse de la page (URL)").fill(
+            article.url.rstrip("/") + "/ressourcerie"
+        )
+        with saved(page, "POST", "/items") as answer:
+            page.get_by_role("button", name="Ajouter l'article").click()
+        assert answer.value.status == 200, answer.value.text()
+        page.wait_for_load_state("load")
+        added_items = page.locator("li.item", has=page.locator(f'input[value="{ARTICLE_TITLE}"]'))
+        expect(added_items).to_have_count(1)
+    added = added_items.get_attribute("data-item-id")
+    assert added is not None and added.endswith(".md") and added not in before
+    # The page scrolled to the new item and put the focus in its title.
+    expect(item(page, added).get_by_label("Titre")).to_be_focused()
+    expect(item(page, added).get_by_label("Résumé")).to_have_value(re.compile("^Réemploi"))
+    page.screenshot(path=str(artifacts / "item-added.png"))
+
+    picture = project / "facade.png"
+    picture.write_bytes(PNG)
+    row = item(page, added)
+    row.locator("details.image summary").click()
+    row.get_by_label(re.compile("^Fichier image")).set_input_files(str(picture))
+    row.get_by_label(re.compile("^Texte alternatif")).fill(IMAGE_ALT)
+    with saved(page, "POST", "/images") as answer:
+        row.get_by_role("button", name="Envoyer l'image").click()
+    assert answer.value.status == 200, answer.value.text()
+    page.wait_for_load_state("load")
+    expect(item(page, added).locator("details.image summary")).to_contain_text("images/")
+    return added
+
+
 # -- what the files say -------------------------------------------------------------------
 
 
@@ -220,6 +276,7 @@ class Edits:
     retitled: str
     title: str
     editorial: str
+    added: str
 
 
 def draft_entry(project: Path, wanted: str) -> Any:
@@ -262,6 +319,16 @@ def assert_files_say(project: Path, edits: Edits) -> None:
     assert shown.index(edits.dragged) < shown.index(edits.dragged_above)
     titles = {item_id(i): i.title for i in prepared.issue.items}
     assert titles[edits.retitled] == edits.title
+    # The item added from the link, with its uploaded image and alt text.
+    added = next(i for i in prepared.issue.items if item_id(i) == edits.added)
+    assert added.title == ARTICLE_TITLE
+    assert added.image_alt == IMAGE_ALT
+    front = (project / "bulletins" / DATE / edits.added).read_text(encoding="utf-8")
+    assert f"title: {ARTICLE_TITLE}" in front or f'title: "{ARTICLE_TITLE}"' in front
+    image = re.search(r"^image: ['\"]?(images/[^'\"\n]+)", front, re.MULTILINE)
+    assert image is not None, front
+    assert (project / "bulletins" / DATE / image.group(1)).is_file()
+    assert IMAGE_ALT in prepared.rendered.html
     assert edits.title in prepared.rendered.html
     assert "Notre édito écrit dans la rédaction" in prepared.rendered.text
     output = run_cli(project, "check", DATE)
@@ -336,6 +403,9 @@ def test_an_editor_prepares_the_issue_in_the_desk(
         box.press("Tab")
     assert answer.value.status == 200
 
+    # Add an item from a link, and give it an image.
+    added = add_from_link_with_image(page, ui_project, artifacts)
+
     # The preview follows: the new title shows in the email once the editor stops typing.
     desktop = page.frame_locator("#desktop").locator("body")
     expect(desktop).to_contain_text(title, timeout=WAIT_MS)
@@ -370,6 +440,7 @@ def test_an_editor_prepares_the_issue_in_the_desk(
         retitled=retitled,
         title=title,
         editorial=editorial,
+        added=added,
     )
     assert_files_say(ui_project, edits)
 
@@ -469,50 +540,6 @@ def test_a_finding_links_to_its_item(ui_project: Path, ui_desk: DeskServer, brow
     target = link.get_attribute("data-focus")
     link.click()
     expect(page.locator(f"#{target} [data-field=title]")).to_be_focused()
-    context.close()
-
-
-@pytest.mark.browser
-def test_add_an_item_from_a_link_and_upload_its_image(
-    ui_project: Path, ui_desk: DeskServer, browser: Any, artifacts: Path
-) -> None:
-    from playwright.sync_api import expect
-
-    context, page = new_page(browser)
-    log_in(page, ui_desk)
-    before = set(section_ids(page, "territoires"))
-    with ArticleServer() as article:
-        url = article.url.rstrip("/") + "/ressourcerie"
-        page.get_by_label("Adresse de la page (URL)").fill(url)
-        with saved(page, "POST", "/items") as answer:
-            page.get_by_role("button", name="Ajouter l'article").click()
-        if answer.value.status == 501:
-            context.close()
-            pytest.skip("waiting for desk-media's page_meta behind POST /api/issues/{date}/items")
-        assert answer.value.status == 200, answer.value.text()
-    page.wait_for_load_state("load")
-    added_items = page.locator("li.item", has=page.locator('input[value*="ressourcerie"]'))
-    expect(added_items).to_have_count(1)
-    added = added_items.get_attribute("data-item-id")
-    assert added is not None and added.endswith(".md") and added not in before
-    assert (ui_project / "bulletins" / DATE / added).is_file()
-    page.screenshot(path=str(artifacts / "item-added.png"))
-
-    picture = ui_project / "photo.png"
-    picture.write_bytes(PNG)
-    row = item(page, added)
-    row.locator("details.image summary").click()
-    row.get_by_label(re.compile("^Fichier image")).set_input_files(str(picture))
-    row.get_by_label(re.compile("^Texte alternatif")).fill("La façade de la ressourcerie")
-    with saved(page, "POST", "/images") as answer:
-        row.get_by_role("button", name="Envoyer l'image").click()
-    if answer.value.status == 404:
-        context.close()
-        pytest.skip("waiting for desk-media's POST /api/issues/{date}/images")
-    assert answer.value.status == 200, answer.value.text()
-    page.wait_for_load_state("load")
-    images = list((ui_project / "bulletins" / DATE / "images").rglob("*"))
-    assert any(p.is_file() for p in images)
     context.close()
 
 

@@ -737,9 +737,11 @@
     });
   }
 
+  // After an add or an upload the page is made again by the server; what is typed and not
+  // saved yet in other fields goes along (keepUnsaved) and comes back after the reload.
   function reloadAfter(message) {
     say(message);
-    queue.then(function () { if (!typing() && !state.conflict) { reloadPage(); } });
+    queue.then(function () { if (!state.conflict) { reloadPage(); } });
   }
 
   function addFromLink(form) {
@@ -753,8 +755,12 @@
       document.querySelectorAll("li.item[data-item-id]").forEach(function (li) {
         known[li.getAttribute("data-item-id")] = true;
       });
-      var added = (answer.data.items || []).filter(function (i) { return !known[i.id]; })[0];
-      if (added) { try { sessionStorage.setItem("desk-focus:" + day, added.id); } catch (e) { /* ignore */ } }
+      var created = answer.data.created;
+      if (!created) {
+        var fresh = (answer.data.items || []).filter(function (i) { return !known[i.id]; })[0];
+        created = fresh ? fresh.id : null;
+      }
+      if (created) { try { sessionStorage.setItem("desk-focus:" + day, created); } catch (e) { /* ignore */ } }
       reloadAfter(t("added"));
     });
   }
