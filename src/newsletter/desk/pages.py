@@ -156,6 +156,7 @@ def script_messages(t: NullTranslations) -> dict[str, str]:
         "included": _("{n} included of {total}"),
         "level_error": _("Error"),
         "level_warning": _("Warning"),
+        "finding": _("{level}: {message}"),
         "live": _("Live reload"),
         "offline": _("Desk server unreachable, retrying"),
     }

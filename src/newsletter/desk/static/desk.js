@@ -321,7 +321,8 @@
       mine.forEach(function (f) {
         var entry = document.createElement("li");
         entry.className = f.level;
-        entry.textContent = t(f.level === "error" ? "level_error" : "level_warning") + " : " + f.message;
+        entry.textContent = t("finding", {
+          level: t(f.level === "error" ? "level_error" : "level_warning"), message: f.message });
         ul.appendChild(entry);
       });
     });
@@ -652,6 +653,9 @@
 
   // -- wiring --------------------------------------------------------------------------------
   function setup() {
+    // The script restores the scroll itself (after a reload, or to a new item): the
+    // browser's own restoration would undo it once the page has loaded.
+    if ("scrollRestoration" in history) { history.scrollRestoration = "manual"; }
     fields().forEach(function (el) { el._saved = valueOf(el); });
     restoreUnsaved();
     restoreScroll();
