@@ -448,6 +448,16 @@ def test_an_editor_prepares_the_issue_in_the_desk(
     run_cli(ui_project, "collect", DATE)
     assert_files_say(ui_project, edits)
 
+    # Once sent, the list says when, in French.
+    run_cli(ui_project, "send", DATE, "--yes")
+    context, page = new_page(browser)
+    log_in(page, ui_desk, "/")
+    row = page.locator("tr.issue-row")
+    expect(row).to_contain_text(re.compile(r"envoyé le jeudi 3 \S+ 2026 à \d\d:\d\d"))
+    expect(row).to_contain_text("inclus sur")
+    page.screenshot(path=str(artifacts / "list-sent.png"))
+    context.close()
+
 
 @pytest.mark.browser
 def test_a_file_changed_on_disk_refuses_the_next_save_and_loses_nothing(

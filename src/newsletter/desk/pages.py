@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,9 +33,11 @@ from starlette.staticfiles import StaticFiles
 from newsletter import i18n
 from newsletter.config import Config
 from newsletter.dates import french_date
+from newsletter.deliver.ledger import LEDGER_FILE, open_ledger
 from newsletter.desk.api import issue_json, issue_summary
 from newsletter.desk.auth import csrf_token, current_editor
 from newsletter.desk.context import DeskContext
+from newsletter.errors import NewsletterError
 from newsletter.preview.app import issue_dates
 from newsletter.sanitize import markdown_to_html
 
@@ -242,6 +245,24 @@ def _babel_locale(t: NullTranslations) -> str:
     return "en_GB" if t.gettext("draft") == "draft" else "fr_FR"
 
 
+def sent_times(config: Config) -> dict[str, str]:
+    """When each issue went out to its audience (ISO time: the real send's end, else its
+    start), from the ledger; none when nothing was ever sent from this project."""
+    if not (config.state_dir / LEDGER_FILE).is_file():
+        return {}
+    try:
+        with open_ledger(config) as ledger:
+            sends = ledger.sends()
+    except (NewsletterError, OSError, sqlite3.Error):
+        log.warning("the desk cannot read the ledger for the issues' send times", exc_info=True)
+        return {}
+    return {
+        send.issue_date.isoformat(): send.finished_at or send.started_at or ""
+        for send in sends
+        if not send.test and (send.finished_at or send.started_at)
+    }
+
+
 def finding_count(findings: Sequence[Mapping[str, Any]], t: NullTranslations) -> str:
     """'2 erreurs, 1 avertissement'."""
     errors = sum(1 for f in findings if f.get("level") == "error")
@@ -348,7 +369,8 @@ class DeskPages:
             else []
         )
         tz = ZoneInfo(config.newsletter.timezone) if config is not None else None
-        rows = [_row(entry, t, tz, language) for entry in listing]
+        sent = sent_times(config) if config is not None else {}
+        rows = [_row(entry, t, tz, sent.get(str(entry["date"]), "")) for entry in listing]
         errors = list(config_errors)
         if config is not None and not config.bulletins_dir.is_dir():
             errors.append(
@@ -389,7 +411,7 @@ class DeskPages:
             "status": status_label(
                 str(document.get("status", "")),
                 t,
-                sent_at=str(document.get("sent_at") or ""),
+                sent_at=sent_times(config).get(day.isoformat(), ""),
                 tz=tz,
             ),
             "approved_when": shown_moment(str(document.get("approved_at") or ""), tz, t),
@@ -445,13 +467,11 @@ class DeskPages:
 
 
 def _row(
-    entry: Mapping[str, Any], t: NullTranslations, tz: ZoneInfo | None, language: str
+    entry: Mapping[str, Any], t: NullTranslations, tz: ZoneInfo | None, sent_at: str
 ) -> IssueRow:
     day = date.fromisoformat(str(entry["date"]))
     counts: Mapping[str, Any] = entry.get("counts") or {}
-    status = status_label(
-        str(entry.get("status") or ""), t, sent_at=str(entry.get("sent_at") or ""), tz=tz
-    )
+    status = status_label(str(entry.get("status") or ""), t, sent_at=sent_at, tz=tz)
     return IssueRow(
         date=day.isoformat(),
         long_date=_capfirst(french_date(day, locale=_babel_locale(t))),
