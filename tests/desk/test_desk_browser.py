@@ -509,6 +509,16 @@ def test_a_file_changed_on_disk_refuses_the_next_save_and_loses_nothing(
     assert answer.value.status == 200
     on_disk = issue_md.read_text(encoding="utf-8")
     assert typed in on_disk and "Une coopérative changée" in on_disk
+
+    # Nobody typing: a change on disk reloads the page by itself, as the preview did.
+    page.evaluate("window.notReloaded = true")
+    page.wait_for_timeout(3500)  # past the typing pause of the last keystroke
+    text = issue_md.read_text(encoding="utf-8")
+    issue_md.write_text(text.replace("Une coopérative changée", "Une coopérative revue"), "utf-8")
+    expect(page.get_by_label(re.compile("^Pré-en-tête"))).to_have_value(
+        re.compile("^Une coopérative revue")
+    )
+    assert page.evaluate("window.notReloaded === undefined")
     context.close()
 
 
@@ -540,16 +550,37 @@ def test_the_pages_fit_a_phone_and_pass_axe(
 
 
 @pytest.mark.browser
-def test_a_finding_links_to_its_item(ui_project: Path, ui_desk: DeskServer, browser: Any) -> None:
+def test_an_error_links_to_its_item_and_blocks_the_approval(
+    ui_project: Path, ui_desk: DeskServer, browser: Any, artifacts: Path
+) -> None:
     from playwright.sync_api import expect
 
+    item_file = ui_project / "bulletins" / DATE / "atelier-alliances.md"
+    text = item_file.read_text(encoding="utf-8")
+    item_file.write_text(
+        text.replace(
+            'url: "https://example.org/jeudi/ateliers/faire-alliance-2026"', 'url: "www.exemple"'
+        ),
+        encoding="utf-8",
+    )
     context, page = new_page(browser)
     log_in(page, ui_desk)
-    link = page.locator("#constats-liste a[data-focus]").first
+    link = page.locator("#constats-liste li.error a[data-focus]").first
     expect(link).to_be_visible()
     target = link.get_attribute("data-focus")
+    assert page.locator(f"#{target}").get_attribute("data-item-id") == "atelier-alliances.md"
     link.click()
     expect(page.locator(f"#{target} [data-field=title]")).to_be_focused()
+
+    with saved(page, "POST", "/approve") as answer:
+        page.get_by_role("button", name="Approuver").click()
+    assert answer.value.status == 409
+    alert = page.locator("#erreurs")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("atelier-alliances.md")
+    expect(page.locator("#statut")).to_have_text("brouillon")
+    assert "status: draft" in (ui_project / "bulletins" / DATE / "issue.md").read_text("utf-8")
+    page.screenshot(path=str(artifacts / "approval-refused.png"))
     context.close()
 
 
