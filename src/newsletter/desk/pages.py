@@ -423,7 +423,8 @@ class DeskPages:
             "included": sum(1 for i in items if i.get("include")),
             "items_total": len(items),
             "editorial_html": Markup(markdown_to_html(str(document.get("editorial") or ""))),  # noqa: S704 (sanitized)
-            "render_errors": view.errors,
+            "render_errors": _not_in_findings(view.errors, document.get("findings", [])),
+            "render_failed": not view.rendered,
             "rendered": view.rendered,
             "text_part": view.text or "",
             "desktop_width": DESKTOP_WIDTH,
@@ -485,6 +486,12 @@ def _row(
         warnings=int(counts.get("warnings") or 0),
         problem=str(entry.get("problem") or ""),
     )
+
+
+def _not_in_findings(lines: Sequence[str], findings: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The lines of why the email did not render that the findings do not already say."""
+    said = [str(f.get("message") or "") for f in findings]
+    return [line for line in lines if not any(m and m in line for m in said)]
 
 
 def _capfirst(text: str) -> str:

@@ -224,7 +224,9 @@
   }
 
   function findingLines(findings) {
-    return (findings || []).map(function (f) {
+    var all = findings || [];
+    var errors = all.filter(function (f) { return f.level === "error"; });
+    return (errors.length ? errors : all).map(function (f) {
       var where = f.file ? f.file + (f.line ? ":" + f.line : "") + " : " : "";
       return where + f.message;
     });
