@@ -584,6 +584,23 @@ def test_an_error_links_to_its_item_and_blocks_the_approval(
     context.close()
 
 
+@pytest.mark.browser
+def test_without_javascript_the_pages_stay_readable(ui_desk: DeskServer, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(java_script_enabled=False)
+    context.route("**/*", loopback_only)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    log_in(page, ui_desk)
+    expect(page.locator("p.notice")).to_contain_text("Sans JavaScript")
+    expect(page.get_by_label("Objet", exact=True)).to_have_value(re.compile("^Le Jeudi"))
+    expect(page.locator("li.item")).to_have_count(15)
+    expect(page.locator("#edito-apercu strong")).to_have_text("font alliance")
+    expect(page.locator("#texte")).to_contain_text("Bonjour Camille")
+    context.close()
+
+
 def test_every_text_of_the_desk_has_its_french_translation() -> None:
     """Every message of the pages and the script, extracted as pybabel does, is in the
     compiled French catalog (desk.mo) with a translation."""
