@@ -3,6 +3,7 @@
 #   - chromium (driven by Playwright with executable_path; Playwright never downloads a browser)
 #   - spamassassin (run locally with network tests off: spamassassin -L -t)
 #   - faketime (libfaketime), for the scheduler's end-to-end runs at a chosen time
+#   - systemd (systemd-analyze verify) and nginx-light (nginx -t), for the files of deploy/
 # axe-core comes from the Python package axe-playwright-python (a dev dependency), not npm.
 # As root (CI, a fresh machine) the missing ones are installed; otherwise one line says what is
 # missing and the command that installs it, and the tests that need it are skipped.
@@ -14,6 +15,8 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v spamassassin >/dev/null 2>&1 || need_apt+=(spamassassin)
 command -v faketime >/dev/null 2>&1 || need_apt+=(faketime)  # tests/test_scheduler_e2e.py
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)  # tests/test_deploy.py
+PATH="$PATH:/usr/sbin" command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)  # idem
 if ((${#need_apt[@]})); then
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive

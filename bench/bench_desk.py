@@ -75,6 +75,13 @@ def main() -> None:
         def nothing() -> None:
             pass
 
+        draft = issue / "collected.yaml"
+        edits = iter(range(10**6))
+
+        def edit_draft() -> None:
+            with draft.open("a", encoding="utf-8") as handle:
+                handle.write(f"# note {next(edits)}\n")
+
         with (
             DeskServer(Path(scratch) / "schedule.yaml", port=0) as desk,
             httpx.Client(base_url=desk.url.rstrip("/"), timeout=60) as client,
@@ -87,6 +94,10 @@ def main() -> None:
                 (
                     "GET " + api + " (cold: file touched)",
                     timed(lambda: client.get(api), args.runs, touch),
+                ),
+                (
+                    "GET " + api + " (cold: collected.yaml edited)",
+                    timed(lambda: client.get(api), args.runs, edit_draft),
                 ),
                 ("GET " + page + " (warm)", timed(lambda: client.get(page), args.runs, nothing)),
                 (
@@ -119,6 +130,7 @@ def main() -> None:
         for _ in range(args.runs):
             context = DeskContext(config_file)  # nothing cached: prepare, render, check, list
             config = context.config()
+            edit_draft()  # a draft text never read before
             start = time.process_time()
             issue_json(context, config, day)
             cpu.append((time.process_time() - start) * 1000)

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
+from newsletter.deploy import write_deploy_files
 from newsletter.i18n import N_, _
 from newsletter.resources import bundled
 
@@ -66,11 +67,13 @@ and `collected.yaml`, the draft that `newsletter collect` writes and merges.
 
 
 def scaffold_project(
-    directory: Path, next_issue: date | None = None
+    directory: Path, next_issue: date | None = None, *, bin_dir: Path | None = None
 ) -> tuple[list[Path], list[Path]]:
     """Create the project files under ``directory``; return (created, kept) paths.
 
     With ``next_issue``, the sample feeds are moved so that its week is full of items.
+    ``deploy/`` (systemd units, environment file template, nginx site) is filled from the
+    project's ``schedule.yaml`` and ``bin_dir`` (default: the running virtual environment's).
     """
     weeks = (next_issue - SAMPLE_ISSUE).days // 7 if next_issue is not None else 0
     created: list[Path] = []
@@ -98,4 +101,5 @@ def scaffold_project(
     for source in sorted(samples.rglob("*")):
         if source.is_file():
             place(directory / "samples" / source.relative_to(samples), source)
-    return created, kept
+    deployed, deploy_kept = write_deploy_files(directory, bin_dir=bin_dir)
+    return created + deployed, kept + deploy_kept

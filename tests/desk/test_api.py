@@ -14,7 +14,7 @@ import httpx
 from newsletter.config import load_config
 from newsletter.issue.prepare import PreparedIssue, prepare
 
-from .conftest import DATE
+from .conftest import DATE, run_cli
 
 ISSUE = f"/api/issues/{DATE}"
 LORIENT = "7fa733c54245"  # the first collected entry of 'territoires'
@@ -431,6 +431,17 @@ def test_a_test_send_lands_in_the_outbox(project: Path, client: httpx.Client) ->
     head = messages[0].read_text("utf-8", errors="replace").split("\n\n", 1)[0]
     assert "[TEST]" in head and "redaction@example.org" in head
     assert response.headers["etag"] == etag, "a test send changes no file of the issue"
+
+
+def test_a_sent_issue_says_when(project: Path, client: httpx.Client) -> None:
+    assert read(client)[0]["sent_at"] is None
+    run_cli(project, "send", DATE, "--yes")
+
+    data, _ = read(client)
+    listed = client.get("/api/issues").json()["issues"][0]
+
+    assert data["sent_at"] and datetime.fromisoformat(data["sent_at"])
+    assert listed["sent_at"] == data["sent_at"]
 
 
 def test_approve_is_refused_with_the_findings_while_check_has_errors(

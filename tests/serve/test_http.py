@@ -41,7 +41,7 @@ def test_routes_answer_as_documented(config: Config) -> None:
         assert page.headers["x-robots-tag"] == "noindex, nofollow"
         assert client.head(path_of()).status_code == 200
         health = client.get("/healthz")
-        assert health.status_code == 200 and health.text == "ok\n"
+        assert health.status_code == 200 and health.json()["status"] == "ok"
         done = client.post(path_of(), content=b"List-Unsubscribe=One-Click", headers=ONE_CLICK)
         assert done.status_code == 200 and "Vous êtes désinscrit·e" in done.text
         assert client.get("/jeudi/").status_code == 404

@@ -7,6 +7,7 @@ import click
 from newsletter import __version__
 from newsletter.cli import (
     archive,
+    backup,
     collect,
     content,
     deliver,
@@ -55,6 +56,7 @@ for _module in (
     schedule,
     archive,
     serve,
+    backup,
 ):
     _module.register(app)
 editors.register(app)

@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 
 import click
 
-from newsletter.cli.common import config_option, guarded, load, warn
+from newsletter.cli.common import config_option, guarded, load
 from newsletter.config import config_path
 from newsletter.desk import DeskServer
+from newsletter.desk.auth import DeskAuth
 from newsletter.preview.app import issue_dates
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -53,10 +53,15 @@ def run_desk(
 ) -> None:
     """Serve the desk until SIGINT or SIGTERM; ``name`` ("Desk", "Preview") heads its lines."""
     config = load(config_file)  # a broken config at start is an error, later it shows on the page
-    if host not in _LOOPBACK:
-        warn(f"listening on {host}: anyone who can reach it sees the issues (no login)")
+    # Off loopback, editors must exist (AuthError otherwise); with editors, login everywhere.
+    auth = DeskAuth.for_server(config, host)
     server = DeskServer(
-        Path(config_path(config_file)), host=host, port=port, public_hosts=public_hosts
+        Path(config_path(config_file)),
+        host=host,
+        port=port,
+        public_hosts=public_hosts,
+        extra_routes=auth.routes(),
+        middleware=auth.middleware(),
     )
     server.start()
     stop = threading.Event()

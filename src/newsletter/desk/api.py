@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from newsletter.config import Config
+from newsletter.deliver.ledger import LEDGER_FILE, open_ledger
 from newsletter.deliver.service import SendHooks, rendered_issue, send_issue
 from newsletter.desk.context import DeskConfigError, DeskContext
 from newsletter.errors import ContentError, Location, NewsletterError
@@ -185,7 +186,20 @@ def issue_json(
         )
         if issue_etag(config, issue_date) == etag:
             break
-    return {**data, "etag": etag}, etag
+    return {**data, "sent_at": sent_at(config, issue_date), "etag": etag}, etag
+
+
+def sent_at(config: Config, issue_date: date) -> str | None:
+    """When the real send of the issue finished (ISO time), None when it was not sent (or
+    the ledger cannot be read: the desk still shows the issue)."""
+    if not (config.state_dir / LEDGER_FILE).is_file():
+        return None  # never create the ledger just to look
+    try:
+        with open_ledger(config) as ledger:
+            send = ledger.latest_send(issue_date, test=False)
+    except NewsletterError:
+        return None
+    return send.finished_at if send is not None else None
 
 
 def _issue_data(context: DeskContext, config: Config, issue_date: date) -> dict[str, Any]:
@@ -236,7 +250,8 @@ def _issue_data(context: DeskContext, config: Config, issue_date: date) -> dict[
 def issue_summary(context: DeskContext, config: Config, issue_date: date) -> dict[str, Any]:
     """One line of ``GET /api/issues``."""
     data, etag = issue_json(context, config, issue_date)
-    keys = ("date", "number", "subject", "status", "approved_by", "approved_at", "counts")
+    keys = ["date", "number", "subject", "status", "approved_by", "approved_at", "sent_at"]
+    keys.append("counts")
     return {**{key: data[key] for key in keys}, "etag": etag}
 
 

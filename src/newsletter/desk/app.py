@@ -1,10 +1,11 @@
 """The desk's server: the JSON API, the desk's pages and the preview's pages in one Starlette
 app, behind the Host check and the access log, served by uvicorn (``DeskServer``).
 
-``create_app`` puts the routes in this order: ``extra_routes`` (login, from the auth module),
-the desk's pages (``newsletter.desk.pages.page_routes``, when that module is there), the JSON
-API (``/api/...``), then the preview's pages (``/``, ``/DATE/``, ``/DATE/email.html``,
-``/DATE/email.txt``, ``/version``, ``/DATE/version``) for whatever the pages above leave.
+``create_app`` puts the routes in this order: the desk's pages
+(``newsletter.desk.pages.page_routes``, when that module is there), ``extra_routes`` (login,
+from the auth module), the JSON API (``/api/...``), then the preview's pages (``/``,
+``/DATE/``, ``/DATE/email.html``, ``/DATE/email.txt``, ``/version``, ``/DATE/version``) for
+whatever the pages above leave.
 """
 
 from __future__ import annotations
@@ -63,13 +64,13 @@ def create_app(
     public_hosts: Iterable[str] = (),
     trusted_proxies: Iterable[str] = LOOPBACK_PROXIES,
 ) -> ASGIApp:
-    """The desk as an ASGI app: ``extra_routes``, the desk's pages, the JSON API and the
+    """The desk as an ASGI app: the desk's pages, ``extra_routes``, the JSON API and the
     preview's pages, with ``middleware`` (auth, CSRF) inside the Host check and the access
     log; Hosts checked as the preview does (loopback names on the server's port, and
     ``public_hosts``)."""
     routes: list[BaseRoute] = [
-        *extra_routes,
         *page_routes(context),
+        *extra_routes,
         *api_routes(context),
         *preview_routes(context.preview),
     ]

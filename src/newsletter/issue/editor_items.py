@@ -20,7 +20,9 @@ from newsletter.urls import absolute_url
 
 ISSUE_FILE = "issue.md"
 REQUIRED_KEYS = ("title", "url", "section")
-OPTIONAL_KEYS = ("territory", "image", "image_alt", "date", "include")
+OPTIONAL_KEYS = ("territory", "image", "image_alt", "date")
+#: ``include: false`` leaves the item out (as in collected.yaml); the desk writes it.
+INCLUDE_KEY = "include"
 
 
 def read_editor_items(
@@ -87,7 +89,7 @@ def editor_item(
             )
         ]
     for key in meta:
-        if key not in known:
+        if key not in known and key != INCLUDE_KEY:
             problems.append(
                 Problem(
                     _("unknown key '{key}' (known: {known})").format(

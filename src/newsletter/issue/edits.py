@@ -99,7 +99,7 @@ def update_issue(
     if changes:
         new = _front(new, changes, path.name)
     if editorial is not None:
-        new = set_body(new, editorial)
+        new = _body(new, editorial, path.name)
     if new != text:
         atomic_write(path, new)
 
@@ -177,6 +177,16 @@ def _front(text: str, changes: Mapping[str, object], name: str) -> str:
         raise EditError(
             f"{name} : impossible de modifier l'en-tête sans toucher au reste ({exc}) ; "
             "corrigez le fichier dans un éditeur de texte"
+        ) from exc
+
+
+def _body(text: str, body: str, name: str) -> str:
+    try:
+        return set_body(text, body)
+    except TextEditError as exc:
+        raise EditError(
+            f"{name} : impossible de remplacer le texte ({exc}) ; corrigez le fichier dans un "
+            "éditeur de texte"
         ) from exc
 
 
@@ -343,7 +353,7 @@ def _update_editor_file(
         front = {k: v for k, v in front.items() if not (v is REMOVE and k not in meta)}
         new = _front(new, front, path.name)
     if "summary" in changes:
-        new = set_body(new, str(changes["summary"]))
+        new = _body(new, str(changes["summary"]), path.name)
     if new != text:
         atomic_write(path, new)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,7 +23,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from newsletter.config import Config
 from newsletter.errors import ContentError
 from newsletter.frontmatter import read_front_matter
-from newsletter.issue.draft import DRAFT_FILE, draft_path, read_draft
+from newsletter.issue.draft import DRAFT_FILE, draft_path, parse_draft, read_draft_text
 from newsletter.issue.editor_items import ISSUE_FILE
 from newsletter.issue.folder import IssueMeta
 from newsletter.model import item_key
@@ -120,11 +121,36 @@ def collected_items(config: Config, issue_date: date) -> list[DeskItem]:
     path = draft_path(config, issue_date)
     name = display_path(config, path)
     try:
-        doc = read_draft(path, name)
+        text = read_draft_text(path, name)
     except ContentError:
         return []
-    if doc is None:
+    if text is None:
         return []
+    with _CACHE_LOCK:
+        known = _CACHE.get((name, text))
+    if known is None:
+        known = _entries(text, name)
+        with _CACHE_LOCK:
+            _CACHE[(name, text)] = known
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.pop(next(iter(_CACHE)))
+    return list(known)
+
+
+#: The items of the last few drafts read, by (name, text): an edit of another file of the
+#: issue does not parse an unchanged draft again. DeskItems are immutable.
+_CACHE: dict[tuple[str, str], tuple[DeskItem, ...]] = {}
+_CACHE_SIZE = 8
+_CACHE_LOCK = threading.Lock()
+
+
+def _entries(text: str, name: str) -> tuple[DeskItem, ...]:
+    try:
+        doc = parse_draft(text, name)
+    except ContentError:
+        return ()
+    if doc is None:
+        return ()
     items: list[DeskItem] = []
     groups: CommentedMap = doc["sections"]
     for section_id, entries in groups.items():
@@ -150,7 +176,7 @@ def collected_items(config: Config, issue_date: date) -> list[DeskItem]:
                     line=line,
                 )
             )
-    return items
+    return tuple(items)
 
 
 def editor_desk_items(config: Config, issue_date: date) -> list[DeskItem]:

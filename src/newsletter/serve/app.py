@@ -8,7 +8,8 @@ call ``UnsubscribeApp.handle`` directly. Routes come from ``newsletter.unsubscri
   the ledger's suppression list; doing it twice is harmless.
 - ``GET``/``HEAD <path with a token>``: a confirmation page with a button; never unsubscribes
   (mail scanners open links).
-- ``GET /healthz``: 200. Anything else: 404.
+- ``GET /healthz``: 200 (the HTTP face answers it with ``newsletter.health``'s JSON report).
+  Anything else: 404.
 """
 
 from __future__ import annotations

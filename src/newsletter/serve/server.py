@@ -15,6 +15,7 @@ from starlette.responses import Response as HTTPResponse
 from starlette.routing import Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from newsletter.health import HEALTH_PATH, health_route
 from newsletter.httpserver import (
     LOOPBACK_PROXIES,
     AccessLog,
@@ -88,6 +89,20 @@ def _endpoint(app: UnsubscribeApp, trusted: tuple[IPNetwork, ...]) -> ASGIApp:
     return answer
 
 
+def _with_health(app: UnsubscribeApp, default: ASGIApp) -> ASGIApp:
+    """``GET``/``HEAD /healthz`` to the health report, everything else to ``default``."""
+    config = app.config
+    health = health_route(lambda: config)
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("path") == HEALTH_PATH and scope.get("method") in ("GET", "HEAD"):
+            await health.handle(scope, receive, send)
+        else:
+            await default(scope, receive, send)
+
+    return dispatch
+
+
 def unsubscribe_asgi(
     app: UnsubscribeApp,
     *,
@@ -95,13 +110,15 @@ def unsubscribe_asgi(
     public_hosts: Iterable[str] = (),
     trusted_proxies: Iterable[str] = LOOPBACK_PROXIES,
 ) -> AccessLog:
-    """``app`` as an ASGI app: every method and path to ``app.handle`` (so a 405 or a 404 has
-    the pages' headers), Hosts checked (the unsubscribe URL's host, loopback names on the
-    server's port, ``public_hosts``), one log line per request on ``newsletter.serve``."""
-    # No router: every method and path, even one Starlette's path patterns do not match (a
-    # newline in it), goes to app.handle, so every answer carries the pages' headers.
+    """``app`` as an ASGI app: ``GET /healthz`` to ``health.health_route`` (JSON: the
+    database, the scheduler's last run), every other method and path to ``app.handle`` (so a
+    405 or a 404 has the pages' headers), Hosts checked (the unsubscribe URL's host, loopback
+    names on the server's port, ``public_hosts``), one log line per request on
+    ``newsletter.serve``."""
+    # No routes: every other method and path, even one Starlette's path patterns do not match
+    # (a newline in it), goes to app.handle, so every answer carries the pages' headers.
     networks = proxy_networks(trusted_proxies)
-    endpoint = Router(default=_endpoint(app, networks))
+    endpoint = Router(default=_with_health(app, _endpoint(app, networks)))
     names = tuple(dict.fromkeys(filter(None, (public_host(app), *public_hosts))))
     checked = HostCheck(endpoint, public=names, local=local_names(host), headers=SECURITY_HEADERS)
     return AccessLog(checked, log, app.shown_target, networks)
