@@ -312,6 +312,16 @@ def test_private_host_literal_refused_before_any_connection() -> None:
         fetch_page_meta_sync("http://[::ffff:169.254.169.254]/", allow_loopback=True)
 
 
+def test_only_the_top_of_a_long_page_is_parsed() -> None:
+    head = b'<html><head><meta property="og:title" content="En haut"></head><body>'
+    found = parse_page_meta(head + b"<p>x</p>" * 2_000_000, "https://example.org/")
+    assert found.title == "En haut"
+    no_head = b"<p>x</p>" * 200_000 + b"<title>Trop loin</title>"
+    assert parse_page_meta(no_head, "https://example.org/").title == ""
+    in_body = b"<html><body><title>Dans le corps</title><p>x</p></body></html>"
+    assert parse_page_meta(in_body, "https://example.org/").title == "Dans le corps"
+
+
 def test_parse_never_raises_on_garbage() -> None:
     for body in (b"", b"\xff\xfe\x00<", b"<meta", b"<title>sans fin", b"<<<>>>"):
         found = parse_page_meta(body, "https://example.org/x")

@@ -10,6 +10,7 @@ import struct
 import zlib
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -369,3 +370,23 @@ def test_archive_publishes_the_images_of_an_approved_issue_before_its_send(
     published = config.archive_dir / DAY.isoformat() / stored.path
     assert published.read_bytes() == (folder / stored.path).read_bytes()
     assert not (config.archive_dir / DAY.isoformat() / "index.html").exists()  # not sent yet
+
+
+def test_built_email_shows_the_image_in_a_browser(
+    project: Path, config: Config, folder: Path, browser: Any
+) -> None:
+    stored = store_image(config, DAY, photo(), "atelier.jpg", ALT)
+    _use_local_image(folder, stored.path)
+    out = project / "out"
+    code, _out, err = invoke(project, "build", DAY.isoformat(), "--out", str(out))
+    assert code == 0, err
+    page = browser.new_page()
+    try:
+        page.goto((out / DAY.isoformat() / "email.html").as_uri())
+        image = page.locator(f'img[src="{stored.path}"]')
+        image.wait_for()
+        natural = image.evaluate("img => img.complete ? img.naturalWidth : -1")
+        assert natural == 360  # loaded from the copy next to email.html, not from web_url
+        assert (image.get_attribute("alt") or "").startswith(ALT)  # the item's image_alt
+    finally:
+        page.close()

@@ -58,6 +58,9 @@ ALLOW_LOOPBACK_ENV = "NEWSLETTER_DESK_ALLOW_LOOPBACK_LINKS"
 #: Content types read as a web page.
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 DEFAULT_SUMMARY_CHARS = 600
+#: How much of a page is parsed: its metadata is at the top, and a page full of tags would
+#: otherwise take many seconds to parse (scripts and styles in the head parse fast).
+PARSE_CHARS = 1_000_000
 #: A title longer than this is cut (a page's <title> can be a whole paragraph).
 TITLE_CHARS = 200
 _ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
@@ -308,7 +311,9 @@ async def fetch_page_meta(
         ) from exc
     except httpx.InvalidURL as exc:
         raise PageMetaError(f"Adresse invalide : « {url.strip()} ».") from exc
-    return parse_page_meta(
+    # Parsing a large page takes a moment: not on the event loop that serves other requests.
+    return await asyncio.to_thread(
+        parse_page_meta,
         body,
         final,
         charset=charset,
@@ -327,8 +332,16 @@ def fetch_page_meta_sync(
 # -- parsing ----------------------------------------------------------------------------------
 
 
+class _HeadDone(Exception):
+    """The page's body starts and its head said what it is: the rest need not be parsed."""
+
+
 class _MetaParser(HTMLParser):
-    """Collects ``<meta>`` values, ``<link rel=canonical>``, ``<title>`` and a meta charset."""
+    """Collects ``<meta>`` values, ``<link rel=canonical>``, ``<title>`` and a meta charset.
+
+    Stops at ``<body>`` once a title was found (the metadata is in the head; a page that
+    puts it in its body is read on).
+    """
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -343,6 +356,8 @@ class _MetaParser(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {name.lower(): (value or "") for name, value in attrs}
+        if tag == "body" and (self.title or "og:title" in self.meta):
+            raise _HeadDone
         if tag == "meta":
             self._meta(values)
         elif tag == "link":
@@ -402,8 +417,11 @@ def _decode(body: bytes, charset: str | None) -> tuple[str, bool]:
 
 def _parse(text: str) -> _MetaParser:
     parser = _MetaParser()
-    parser.feed(text)
-    parser.close()
+    try:
+        parser.feed(text[:PARSE_CHARS])
+        parser.close()
+    except _HeadDone:
+        pass
     return parser
 
 

@@ -253,6 +253,11 @@ def store_image(
                     f"Image trop grande : {width} sur {height} pixels, le maximum est "
                     f"{MAX_IMAGE_PIXELS // 1_000_000} millions de pixels."
                 )
+            if source.format == "JPEG":
+                # Decoded at a fraction of its size when that still covers twice the 2x box:
+                # a 24 Mpx photo then takes a few MB of memory, not 70.
+                side = 4 * max(image_box(config))
+                source.draft("RGB", (side, side))
             source.load()
     except ImageError:
         raise
