@@ -277,6 +277,7 @@ class Edits:
     title: str
     editorial: str
     added: str
+    resectioned: str
 
 
 def draft_entry(project: Path, wanted: str) -> Any:
@@ -295,6 +296,7 @@ def assert_files_say(project: Path, edits: Edits) -> None:
     """collected.yaml, issue.md, prepare() and `newsletter check` all agree with the desk."""
     assert draft_entry(project, edits.excluded)["include"] is False
     assert draft_entry(project, edits.retitled)["title"] == edits.title
+    assert draft_entry(project, edits.resectioned)["section"] == "agenda"
     config = load_config(project / "schedule.yaml")
     meta = read_issue_meta(config, DAY)
     assert meta.editorial_md == edits.editorial
@@ -315,6 +317,8 @@ def assert_files_say(project: Path, edits: Edits) -> None:
     by_section = {s.id: [item_id(i) for i in s.items] for s in prepared.issue.sections}
     shown = by_section["territoires"]
     assert shown.index(edits.moved) < shown.index(edits.moved_above)
+    assert edits.resectioned in by_section["agenda"]
+    assert edits.resectioned not in by_section["territoires"]
     shown = by_section["publications"]
     assert shown.index(edits.dragged) < shown.index(edits.dragged_above)
     titles = {item_id(i): i.title for i in prepared.issue.items}
@@ -353,7 +357,7 @@ def test_an_editor_prepares_the_issue_in_the_desk(
     territoires = section_ids(page, "territoires")
     collected = [i for i in territoires if not i.endswith(".md")]
     publications = section_ids(page, "publications")
-    assert len(collected) >= 4 and len(publications) >= 3, (territoires, publications)
+    assert len(collected) >= 5 and len(publications) >= 3, (territoires, publications)
 
     # Exclude an item: a real checkbox with its label.
     excluded = collected[0]
@@ -390,6 +394,13 @@ def test_an_editor_prepares_the_issue_in_the_desk(
         field.fill(title)
         field.press("Tab")
     assert answer.value.status == 200
+
+    # Move an item to another section with its section picker.
+    resectioned = collected[-1]
+    with saved(page, "PATCH", f"/items/{resectioned}") as answer:
+        item(page, resectioned).get_by_label("Rubrique").select_option(label="Agenda")
+    assert answer.value.status == 200
+    assert resectioned in section_ids(page, "agenda")
 
     # Write the editorial, with its live preview.
     editorial = (
@@ -441,6 +452,7 @@ def test_an_editor_prepares_the_issue_in_the_desk(
         title=title,
         editorial=editorial,
         added=added,
+        resectioned=resectioned,
     )
     assert_files_say(ui_project, edits)
 
