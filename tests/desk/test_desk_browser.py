@@ -8,6 +8,8 @@ under test-artifacts/desk/.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import io
 import re
 import shutil
@@ -429,9 +431,14 @@ def test_an_editor_prepares_the_issue_in_the_desk(
     with saved(page, "POST", "/test") as answer:
         page.get_by_role("button", name="Envoyer un test").click()
     assert answer.value.status == 200
+    expect(page.locator("#etat")).to_contain_text("Test envoyé à redaction@example.org")
     sent = list((ui_project / ".newsletter" / "outbox" / "test").rglob("*.eml"))
     assert sent, "the test send wrote nothing to the outbox"
-    assert title in sent[0].read_bytes().decode("utf-8", "replace") or sent
+    message = email.message_from_bytes(sent[0].read_bytes(), policy=email.policy.default)
+    assert str(message["Subject"]).startswith("[TEST]")
+    assert message["To"] == "redaction@example.org"
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None and title in body.get_content()
 
     # Approve.
     with saved(page, "POST", "/approve") as answer:

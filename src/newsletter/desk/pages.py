@@ -136,6 +136,8 @@ def script_messages(t: NullTranslations) -> dict[str, str]:
         "session": _("Your session has ended: log in again. What you typed stays in its field."),
         "login": _("Log in"),
         "test_sent": _("Test sent."),
+        "test_sent_to": _("Test sent to {to}."),
+        "test_failed": _("The test was not sent: {error}"),
         "approved": _("Issue approved."),
         "approve_refused": _("Approval refused: the check finds errors."),
         "added": _("Item added; the page reloads to show it."),

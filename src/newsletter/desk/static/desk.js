@@ -732,7 +732,11 @@
   function sendTest(button) {
     flush();
     withButton(button, write("POST", api + "/test", {})).then(function (answer) {
-      if (answer.ok) { say(answer.data.message || t("test_sent")); }
+      if (!answer.ok) { return; }
+      var test = answer.data.test || {};
+      if (test.error) { showError(t("test_failed", { error: test.error })); return; }
+      var to = (test.recipients || []).join(", ");
+      say(to ? t("test_sent_to", { to: to }) : t("test_sent"));
     });
   }
 
