@@ -416,6 +416,7 @@ class DeskPages:
                 sent_at=sent_times(config).get(day.isoformat(), ""),
                 tz=tz,
             ),
+            "timezone": config.newsletter.timezone,
             "approved_when": shown_moment(str(document.get("approved_at") or ""), tz, t),
             "groups": groups,
             "sections": document.get("sections", []),

@@ -43,6 +43,18 @@
     return t(single ? one : other, { n: n });
   }
 
+  // An ISO time as the page shows it ("jeudi 3 décembre 2026 à 09:20"), in the project's zone.
+  function moment(iso) {
+    if (!iso) { return ""; }
+    var when = new Date(iso);
+    if (isNaN(when.getTime())) { return iso; }
+    try {
+      return new Intl.DateTimeFormat(lang, {
+        dateStyle: "full", timeStyle: "short", timeZone: body.dataset.timezone || undefined
+      }).format(when);
+    } catch (e) { return iso; }
+  }
+
   function clock() {
     var now = new Date();
     function two(v) { return (v < 10 ? "0" : "") + v; }
@@ -260,7 +272,7 @@
     var approval = document.getElementById("approbation");
     if (approval) {
       approval.textContent = data.approved_by
-        ? t("approved_by", { who: data.approved_by, when: data.approved_at || "" }) : "";
+        ? t("approved_by", { who: data.approved_by, when: moment(data.approved_at) }) : "";
     }
     if (data.items) {
       var included = data.items.filter(function (i) { return i.include; }).length;
