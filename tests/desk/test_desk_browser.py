@@ -178,8 +178,12 @@ def loopback_only(route: Any) -> None:
         route.abort()
 
 
-def new_page(browser: Any, width: int = 1400, height: int = 1000) -> tuple[Any, Any]:
-    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
+def new_page(
+    browser: Any, width: int = 1400, height: int = 1000, *, axe: bool = False
+) -> tuple[Any, Any]:
+    """A page under the desk's Content-Security-Policy (no inline script or style), which
+    only the axe checks bypass, to inject axe-core."""
+    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=axe)
     context.route("**/*", loopback_only)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
@@ -355,8 +359,12 @@ def test_an_editor_prepares_the_issue_in_the_desk(
     from playwright.sync_api import expect
 
     context, page = new_page(browser)
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
     log_in(page, ui_desk)
     expect(page.locator("html")).to_have_attribute("lang", "fr")
+    csp = page.evaluate("fetch(location.href).then(r => r.headers.get('content-security-policy'))")
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     expect(page.locator("#desktop")).to_be_visible()
     page.screenshot(path=str(artifacts / "issue-opened.png"))
 
@@ -453,6 +461,7 @@ def test_an_editor_prepares_the_issue_in_the_desk(
         re.compile(f"approuvé par {re.escape(EMAIL)} le {FRENCH_MOMENT}")
     )
     page.screenshot(path=str(artifacts / "issue-approved.png"))
+    assert refused == [], refused
     context.close()
 
     edits = Edits(
@@ -553,7 +562,7 @@ def test_the_pages_fit_a_phone_and_pass_axe(
 ) -> None:
     from playwright.sync_api import expect
 
-    context, page = new_page(browser, width=390, height=844)
+    context, page = new_page(browser, width=390, height=844, axe=True)
     log_in(page, ui_desk, "/")
     expect(page.locator("tr.issue-row")).to_have_count(1)
     row = page.locator("tr.issue-row")
