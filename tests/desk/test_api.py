@@ -477,3 +477,20 @@ def test_approve_is_refused_with_the_findings_while_check_has_errors(
     assert f'approved_at: "{data["approved_at"]}"' in text
     prepared = checked(project)
     assert prepared.issue is not None and prepared.issue.status.value == "approved"
+
+
+def test_a_broken_issue_md_is_still_shown_and_cannot_be_approved(
+    client: httpx.Client, issue_folder: Path
+) -> None:
+    path = issue_folder / "issue.md"
+    path.write_text(path.read_text("utf-8").replace("status: approved", "status: prêt"), "utf-8")
+
+    data, etag = read(client)
+
+    assert data["subject"].startswith("Le Jeudi de l'ODD 17") and data["status"] == "prêt"
+    assert len(data["items"]) == 15
+    error = next(f for f in data["findings"] if f["level"] == "error")
+    assert error["file"] == f"bulletins/{DATE}/issue.md" and error["line"] == 5
+    refused = client.post(f"{ISSUE}/approve", headers={"If-Match": etag})
+    assert refused.status_code == 409
+    assert "status: prêt" in path.read_text("utf-8")

@@ -166,3 +166,27 @@ def test_a_recollect_keeps_every_desk_edit(project: Path) -> None:
     assert agenda.items[1].origin_ref.endswith("rencontres-odd17.md")
     assert prepared.issue.subject == "Sujet revu"
     assert created in before
+
+
+def test_a_crlf_draft_entry_stays_crlf() -> None:
+    text = DRAFT.replace("\n", "\r\n")
+
+    new = entry_edit(text, "bbb", {"include": False})
+
+    added = "      url: https://example.net/2\r\n      include: false\r\n"
+    assert new == text.replace("      url: https://example.net/2\r\n", added)
+    assert "\n" not in new.replace("\r\n", "")
+
+
+@pytest.mark.french
+def test_a_wrong_order_is_an_error_in_french_with_its_line(sample_project: Path) -> None:
+    path = sample_project / "bulletins" / DATE / "issue.md"
+    text = path.read_text("utf-8")
+    path.write_text(text.replace("theme:", "order:\n  sport: [a.md]\ntheme:", 1), "utf-8")
+    config = load_config(sample_project / "schedule.yaml")
+
+    prepared = prepare(config, DAY)
+
+    [error] = [str(f) for f in prepared.errors]
+    assert error.startswith(f"bulletins/{DATE}/issue.md:6: 'order': ")
+    assert "« sport »" in error and "schedule.yaml" in error and "inconnue" in error

@@ -13,7 +13,8 @@ import click
 
 from newsletter.cli.common import config_option, guarded, load
 from newsletter.config import config_path
-from newsletter.desk import DeskServer
+from newsletter.desk import DeskContext, DeskServer
+from newsletter.desk.app import media_routes
 from newsletter.desk.auth import DeskAuth
 from newsletter.preview.app import issue_dates
 
@@ -55,12 +56,15 @@ def run_desk(
     config = load(config_file)  # a broken config at start is an error, later it shows on the page
     # Off loopback, editors must exist (AuthError otherwise); with editors, login everywhere.
     auth = DeskAuth.for_server(config, host)
+    path = Path(config_path(config_file))
+    context = DeskContext(path)
     server = DeskServer(
-        Path(config_path(config_file)),
+        path,
         host=host,
         port=port,
         public_hosts=public_hosts,
-        extra_routes=auth.routes(),
+        context=context,
+        extra_routes=[*auth.routes(), *media_routes(context)],
         middleware=auth.middleware(),
     )
     server.start()

@@ -38,6 +38,7 @@ from newsletter.preview.server import preview_routes
 log = logging.getLogger("newsletter.desk")
 
 _PAGES_MODULE = "newsletter.desk.pages"
+_MEDIA_MODULE = "newsletter.desk.media_routes"
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -45,14 +46,25 @@ class DeskError(NewsletterError):
     """The desk server cannot start (the port is taken, the host is unknown)."""
 
 
+def _optional_routes(module_name: str, function: str, context: DeskContext) -> list[BaseRoute]:
+    if importlib.util.find_spec(module_name) is None:
+        return []
+    module = importlib.import_module(module_name)
+    make = cast(Callable[[DeskContext], list[BaseRoute]], getattr(module, function))
+    return list(make(context))
+
+
 def page_routes(context: DeskContext) -> list[BaseRoute]:
     """The desk's own pages (``newsletter.desk.pages.page_routes``), none when that module
     is not there yet (the preview's pages then serve ``/`` and ``/DATE/``)."""
-    if importlib.util.find_spec(_PAGES_MODULE) is None:
-        return []
-    module = importlib.import_module(_PAGES_MODULE)
-    make = cast(Callable[[DeskContext], list[BaseRoute]], module.page_routes)
-    return list(make(context))
+    return _optional_routes(_PAGES_MODULE, "page_routes", context)
+
+
+def media_routes(context: DeskContext) -> list[BaseRoute]:
+    """Links and images (``newsletter.desk.media_routes.media_routes``: an item from a link,
+    image uploads, the issue's images), none when that module is not there; the CLI passes
+    them as extra routes, before the JSON API."""
+    return _optional_routes(_MEDIA_MODULE, "media_routes", context)
 
 
 def create_app(

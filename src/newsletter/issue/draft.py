@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -101,6 +102,30 @@ def read_draft(path: Path, display: str | None = None) -> CommentedMap | None:
     name = display or str(path)
     text = read_draft_text(path, name)
     return None if text is None else parse_draft(text, name)
+
+
+def read_shared_draft(path: Path, name: str) -> CommentedMap | None:
+    """``read_draft``, for readers only: the same tree for the same text of the same file
+    (the last few are kept), so the desk's listing and curate, and a page after an edit of
+    another file, do not parse an unchanged draft again. Never change the tree it returns."""
+    text = read_draft_text(path, name)
+    if text is None:
+        return None
+    key = (name, text)
+    with _SHARED_LOCK:
+        if key in _SHARED:
+            return _SHARED[key]
+    doc = parse_draft(text, name)
+    with _SHARED_LOCK:
+        _SHARED[key] = doc
+        while len(_SHARED) > _SHARED_SIZE:
+            _SHARED.pop(next(iter(_SHARED)))
+    return doc
+
+
+_SHARED: dict[tuple[str, str], CommentedMap | None] = {}
+_SHARED_SIZE = 8
+_SHARED_LOCK = threading.Lock()
 
 
 def read_draft_text(path: Path, name: str) -> str | None:
@@ -423,7 +448,7 @@ def load_included_items(
     Raises ContentError with one problem per mistake (file, line, what to fix).
     """
     name = display or _display(path)
-    doc = read_draft(path, name)
+    doc = read_shared_draft(path, name)
     if doc is None:
         return []
     items, problems = _included_items(doc, name, {s.id for s in sections}, path.parent)

@@ -163,7 +163,7 @@ def editor_item(
     if not isinstance(include, bool):
         problems.append(
             Problem(
-                f"'include' must be true or false (got {include!r})",
+                _("'include' must be true or false (got {value})").format(value=repr(include)),
                 Location(name, doc.line_of("include")),
             )
         )

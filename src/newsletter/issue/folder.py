@@ -242,23 +242,23 @@ def _item_order(
         return {}, []
     where = Location(name, line)
     if not isinstance(value, dict):
-        return {}, [Problem("'order' must be a mapping of section ids to lists of item ids", where)]
+        message = _("'order' must be a mapping of section ids to lists of item ids")
+        return {}, [Problem(message, where)]
     order: dict[str, tuple[str, ...]] = {}
     problems: list[Problem] = []
     for section_id, ids in value.items():
         if str(section_id) not in known_sections:
             known = ", ".join(sorted(known_sections))
+            message = _("unknown section '{section}' (schedule.yaml has: {known})")
             problems.append(
-                Problem(
-                    f"'order': unknown section '{section_id}' (schedule.yaml has: {known})",
-                    where,
-                )
+                Problem("'order': " + message.format(section=section_id, known=known), where)
             )
             continue
         if ids is None:
             ids = []
         if not isinstance(ids, list) or not all(isinstance(i, str | int) for i in ids):
-            problems.append(Problem(f"'order': '{section_id}' must be a list of item ids", where))
+            message = _("'order': '{section}' must be a list of item ids")
+            problems.append(Problem(message.format(section=section_id), where))
             continue
         order[str(section_id)] = tuple(str(i) for i in ids)
     return order, problems

@@ -23,7 +23,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from newsletter.config import Config
 from newsletter.errors import ContentError
 from newsletter.frontmatter import read_front_matter
-from newsletter.issue.draft import DRAFT_FILE, draft_path, parse_draft, read_draft_text
+from newsletter.issue.draft import DRAFT_FILE, draft_path, read_shared_draft
 from newsletter.issue.editor_items import ISSUE_FILE
 from newsletter.issue.folder import IssueMeta
 from newsletter.model import item_key
@@ -121,36 +121,30 @@ def collected_items(config: Config, issue_date: date) -> list[DeskItem]:
     path = draft_path(config, issue_date)
     name = display_path(config, path)
     try:
-        text = read_draft_text(path, name)
+        doc = read_shared_draft(path, name)
     except ContentError:
         return []
-    if text is None:
+    if doc is None:
         return []
     with _CACHE_LOCK:
-        known = _CACHE.get((name, text))
-    if known is None:
-        known = _entries(text, name)
+        known = _CACHE.get(id(doc))
+    if known is None or known[0] is not doc:
+        known = (doc, _entries(doc, name))
         with _CACHE_LOCK:
-            _CACHE[(name, text)] = known
+            _CACHE[id(doc)] = known
             while len(_CACHE) > _CACHE_SIZE:
                 _CACHE.pop(next(iter(_CACHE)))
-    return list(known)
+    return list(known[1])
 
 
-#: The items of the last few drafts read, by (name, text): an edit of another file of the
-#: issue does not parse an unchanged draft again. DeskItems are immutable.
-_CACHE: dict[tuple[str, str], tuple[DeskItem, ...]] = {}
+#: The items of the last few drafts read (by the shared tree they come from): DeskItems are
+#: immutable, and an unchanged draft gives the same tree (``read_shared_draft``).
+_CACHE: dict[int, tuple[CommentedMap, tuple[DeskItem, ...]]] = {}
 _CACHE_SIZE = 8
 _CACHE_LOCK = threading.Lock()
 
 
-def _entries(text: str, name: str) -> tuple[DeskItem, ...]:
-    try:
-        doc = parse_draft(text, name)
-    except ContentError:
-        return ()
-    if doc is None:
-        return ()
+def _entries(doc: CommentedMap, name: str) -> tuple[DeskItem, ...]:
     items: list[DeskItem] = []
     groups: CommentedMap = doc["sections"]
     for section_id, entries in groups.items():
