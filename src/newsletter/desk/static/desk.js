@@ -21,7 +21,8 @@
     version: body.dataset.version || "",
     conflict: false,
     lastKey: 0,
-    busy: 0
+    busy: 0,
+    writes: 0  // answers to our writes so far: a read begun before one of them is stale
   };
   var TYPING_MS = 3000;
   var pollMs = Number(body.dataset.poll) || 700;
@@ -198,6 +199,7 @@
       say(t("saving"));
       return send(method, url, payload, isForm).then(function (answer) {
         state.busy -= 1;
+        state.writes += 1;
         handle(answer);
         return answer;
       }, function () {
@@ -627,14 +629,18 @@
   function changed(seen) {
     if (!api) { reloadPage(); return Promise.resolve(); }
     // The issue page: did the issue's files change, or only what renders it?
+    var writes = state.writes;
     return fetch(api, { cache: "no-store", credentials: "same-origin",
                         headers: { "Accept": "application/json" } })
       .then(function (r) {
         if (!r.ok) { throw new Error(String(r.status)); }
         var etag = r.headers.get("ETag");
         return r.json().then(function (data) {
+          // One of our writes answered meanwhile: this read may predate it; the next poll
+          // looks again (the version is left as it was).
+          if (state.writes !== writes || state.busy) { return; }
           if (etag && etag !== state.etag) {
-            if (state.busy || typing()) { return; }  // a save of ours answers soon; wait
+            if (typing()) { return; }
             reloadPage();
             return;
           }
