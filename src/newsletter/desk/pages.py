@@ -39,6 +39,7 @@ from newsletter.desk.auth import csrf_token, current_editor
 from newsletter.desk.context import DeskContext
 from newsletter.errors import NewsletterError
 from newsletter.preview.app import issue_dates
+from newsletter.render.environment import babel_locale
 from newsletter.sanitize import markdown_to_html
 
 log = logging.getLogger("newsletter.desk")
@@ -244,7 +245,8 @@ def shown_moment(stamp: str, tz: ZoneInfo | None, t: NullTranslations) -> str:
 
 
 def _babel_locale(t: NullTranslations) -> str:
-    return "en_GB" if t.gettext("draft") == "draft" else "fr_FR"
+    """The Babel locale of the catalog ``t`` ("fr_FR", "en"), for dates in words."""
+    return babel_locale(str(t.info().get("language", "")))
 
 
 def sent_times(config: Config) -> dict[str, str]:
