@@ -63,7 +63,7 @@ def test_the_scheduler_last_run_and_no_address(config: Config) -> None:
     assert answer.status_code == 200
     body = answer.json()
     assert body["status"] == "ok"
-    assert body["database"] == {"ok": True, "detail": "la base répond"}
+    assert body["database"] == {"ok": True, "detail": "la base répond", "backend": "sqlite"}
     assert body["scheduler"] == {
         "last_run": "2026-12-03T08:00:02+00:00",
         "job": "send",

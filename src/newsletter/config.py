@@ -382,6 +382,14 @@ class WebhooksSettings(_Strict):
     mailjet: CredentialsWebhook | None = None
 
 
+class StateSettings(_Strict):
+    """Where the ledger, the subscribers and the job history live (``state:``): SQLite files
+    in ``paths.state`` by default, or the PostgreSQL database whose ``postgresql://`` URL is in
+    the environment variable named by ``database_url_env`` (several hosts share it)."""
+
+    database_url_env: EnvName | None = None
+
+
 DEFAULT_SECTIONS = [
     SectionSettings(id="territoires", title="Bonnes nouvelles des territoires"),
     SectionSettings(id="publications", title="Publications"),
@@ -404,6 +412,7 @@ class Config(_Strict):
     notify: NotifySettings | None = None
 
     webhooks: WebhooksSettings = WebhooksSettings()
+    state: StateSettings = StateSettings()
 
     _root: Path = PrivateAttr(default_factory=Path.cwd)
     _file: Path | None = PrivateAttr(default=None)

@@ -35,7 +35,8 @@ JOBS: tuple[str, ...] = tuple(JobsSettings.model_fields)
 
 def database_health(config: Config) -> dict[str, Any]:
     """``{"ok": bool, "detail": str}`` for the ledger's database."""
-    if not (config.state_dir / LEDGER_FILE).is_file():
+    postgres = config.state.database_url_env is not None
+    if not postgres and not (config.state_dir / LEDGER_FILE).is_file():
         # Nothing sent and nobody unsubscribed yet: the first writer creates it. Health
         # never writes, so it is not created here.
         return {"ok": True, "detail": "pas encore de registre (créé au premier envoi)"}
@@ -45,7 +46,11 @@ def database_health(config: Config) -> dict[str, Any]:
     except Exception as exc:  # any failure means "does not answer"; details to the log only
         log.error("health: the database does not answer: %s", exc)
         return {"ok": False, "detail": f"la base ne répond pas ({type(exc).__name__})"}
-    return {"ok": True, "detail": "la base répond"}
+    return {
+        "ok": True,
+        "detail": "la base répond",
+        "backend": "postgresql" if postgres else "sqlite",
+    }
 
 
 def scheduler_health(config: Config) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The scheduler's memory: every run of every job, in SQLite (WAL) under ``paths.state``.
+"""The scheduler's memory: every run of every job, in SQLite (WAL) under ``paths.state``, or in
+the PostgreSQL database of ``state.database_url_env`` (``newsletter.db``).
 
 One row per attempt: the job, the time it was due (``scheduled``), when it started and ended, its
 outcome and error. The scheduler decides from these rows what is due after a restart or a pause
@@ -9,8 +10,6 @@ in UTC (ISO 8601); each write is its own committed transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -18,8 +17,9 @@ from pathlib import Path
 from types import TracebackType
 
 from newsletter.config import Config
+from newsletter.db import Database, DatabaseError, Step, connect, detail, migrate, statements
+from newsletter.db.state import open_database
 from newsletter.errors import NewsletterError
-from newsletter.paths import private_dir, private_file
 
 HISTORY_FILE = "jobs.sqlite3"
 SCHEMA_VERSION = 1
@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job, scheduled_at, id);
 """
+#: The job history's schema versions, in order (``newsletter.db.migrate``).
+MIGRATIONS = (Step(1, "runs", statements(_SCHEMA)),)
 
 
 class RunOutcome(StrEnum):
@@ -132,32 +134,33 @@ def _record(row: tuple[object, ...]) -> RunRecord:
 class JobHistory:
     """The history file; one connection, used from one thread. Use as a context manager."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, target: Path | Database) -> None:
+        self.path = target if isinstance(target, Path) else None
+        self.location = str(target) if isinstance(target, Path) else target.location
         try:
-            private_dir(path.parent)
-            self._db = sqlite3.connect(private_file(path), isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            (version,) = self._db.execute("PRAGMA user_version").fetchone()
-            if version > SCHEMA_VERSION:
-                raise HistoryError(
-                    f"{path}: the job history is of a newer version ({version}) than this "
-                    f"newsletter ({SCHEMA_VERSION}); upgrade newsletter"
-                )
-            if version != SCHEMA_VERSION:
-                with self._transaction():
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                    self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except (sqlite3.Error, OSError) as exc:
-            raise HistoryError(f"{path}: cannot open the job history: {exc}") from exc
+            self._db = connect(target) if isinstance(target, Path) else target
+        except (sqlite3.Error, OSError, DatabaseError) as exc:
+            raise self._unusable(exc) from exc
+        try:
+            migrate(self._db, "jobs", MIGRATIONS, what="job history")
+        except (sqlite3.Error, OSError, DatabaseError) as exc:
+            self._db.close()
+            raise self._unusable(exc) from exc
+
+    def _unusable(self, exc: Exception) -> HistoryError:
+        message = detail(exc, self.location)
+        return HistoryError(f"{self.location}: cannot open the job history: {message}")
 
     @classmethod
     def of(cls, config: Config) -> JobHistory:
-        """The job history of this project, under ``paths.state``."""
-        return cls(config.state_dir / HISTORY_FILE)
+        """The job history of this project: under ``paths.state``, or in the PostgreSQL
+        database of ``state.database_url_env``."""
+        if config.state.database_url_env is None:
+            return cls(config.state_dir / HISTORY_FILE)
+        try:
+            return cls(open_database(config, HISTORY_FILE))
+        except DatabaseError as exc:
+            raise HistoryError(f"cannot open the job history: {exc}") from exc
 
     def close(self) -> None:
         self._db.close()
@@ -173,26 +176,15 @@ class JobHistory:
     ) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
     # -- writing ----------------------------------------------------------------------
     def start(
         self, job: str, scheduled: datetime, started: datetime, issue_date: date | None = None
     ) -> int:
         """Record that a run of ``job`` due at ``scheduled`` starts now; its id."""
-        cursor = self._db.execute(
+        return self._db.insert_id(
             "INSERT INTO runs (job, scheduled_at, started_at, issue_date) VALUES (?, ?, ?, ?)",
             (job, _iso(scheduled), _iso(started), issue_date and issue_date.isoformat()),
         )
-        return int(cursor.lastrowid or 0)
 
     def finish(
         self,
@@ -254,8 +246,12 @@ class JobHistory:
 def read_last_runs(config: Config, jobs: tuple[str, ...]) -> dict[str, RunRecord]:
     """The last run of each job that has one, without creating the history file."""
     path = config.state_dir / HISTORY_FILE
-    if not path.is_file():
+    if config.state.database_url_env is not None:
+        history = JobHistory.of(config)
+    elif not path.is_file():
         return {}
-    with JobHistory(path) as history:
+    else:
+        history = JobHistory(path)
+    with history:
         found = {job: history.last(job) for job in jobs}
     return {job: run for job, run in found.items() if run is not None}

@@ -86,13 +86,34 @@ def recipient_values(recipient: Recipient, config: Config, secret: bytes) -> dic
     return values
 
 
+def url_encoded(value: str) -> str:
+    """A placeholder's value inside an address: percent-encoded, ``@`` kept, so ``a+b&c@x.org``
+    stays one query value (``a%2Bb%26c@x.org``). Its result holds nothing to HTML-escape."""
+    return quote(value, safe="@")
+
+
+def placeholder_slots(text: str) -> list[tuple[int, int, str, bool]]:
+    """Each ``[[name]]`` of ``text`` as (start, end, name, inside an address): the rule of
+    ``fill_placeholders``, for the providers that fill placeholders on the provider's side."""
+    addresses = [match.span() for match in _ADDRESS.finditer(text)] if "://" in text else []
+    slots = []
+    at = 0
+    for match in _PLACEHOLDER.finditer(text):
+        start, end = match.span()
+        while at < len(addresses) and addresses[at][1] <= start:
+            at += 1
+        inside = at < len(addresses) and addresses[at][0] <= start and end <= addresses[at][1]
+        slots.append((start, end, match.group(1), inside))
+    return slots
+
+
 def fill_placeholders(text: str, values: Mapping[str, str], *, escape: bool) -> str:
     """Replace every ``[[name]]`` placeholder that ``values`` knows (the standard ones always
     are); HTML-escape the values when ``escape``. Unknown names are left as they are.
 
-    Inside an address (``https://x.org/?e=[[email]]``) the value is URL-encoded, so
-    ``a+b@x.org`` stays one address; a placeholder that is the whole address
-    (``href="[[unsubscribe_url]]"``) is filled as it is.
+    Inside an address (``https://x.org/?e=[[email]]``) the value is URL-encoded
+    (``url_encoded``), so ``a+b@x.org`` stays one address; a placeholder that is the whole
+    address (``href="[[unsubscribe_url]]"``) is filled as it is.
     """
 
     def filler(encode: bool) -> Callable[[re.Match[str]], str]:
@@ -100,7 +121,7 @@ def fill_placeholders(text: str, values: Mapping[str, str], *, escape: bool) -> 
             name = match.group(1)
             if name not in values:
                 return "" if name in PLACEHOLDERS else match.group(0)
-            found = quote(values[name], safe="@") if encode else values[name]
+            found = url_encoded(values[name]) if encode else values[name]
             return html.escape(found, quote=True) if escape else found
 
         return value

@@ -1,8 +1,13 @@
-"""Fixtures for the delivery tests: a project folder, a loopback SMTP server (aiosmtpd)."""
+"""Fixtures for the delivery tests: a project folder, a loopback SMTP server (aiosmtpd).
+
+The ``project`` of the modules in ``BOTH_BACKENDS`` runs each test twice: its state in SQLite
+files, then in a fresh PostgreSQL database (``pg_cluster``; ``state.database_url_env``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import socket
 import threading
@@ -13,13 +18,23 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pg_cluster
 import pytest
 from aiosmtpd.controller import Controller
 
 from newsletter.config import Config, load_config
+from newsletter.db import connect
+from newsletter.deliver.ledger import Ledger
 from newsletter.model import RenderedEmail
 
 ISSUE = date(2026, 12, 3)
+PROJECT_URL_ENV = pg_cluster.PROJECT_URL_ENV
+#: Test modules whose ``project`` runs against SQLite and PostgreSQL.
+BOTH_BACKENDS = frozenset(
+    {"test_engine", "test_subscribers", "test_send_sequence", "test_smtp_crash", "test_cli"}
+)
+#: Tests of those modules about SQLite files themselves (an old ledger file), not the backend.
+SQLITE_ONLY = frozenset({"test_a_ledger_written_with_the_old_strings_opens_and_resumes"})
 
 
 def rendered_email(day: date = ISSUE) -> RenderedEmail:
@@ -63,6 +78,8 @@ delivery:
   test_recipients: ["redaction@example.org", "relecture@example.com"]
   options: {{{opts}}}
 """
+    if os.environ.get(pg_cluster.PROJECT_URL_ENV):  # the test's backend is PostgreSQL
+        text += f"state: {{database_url_env: {pg_cluster.PROJECT_URL_ENV}}}\n"
     path = root / "schedule.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -77,12 +94,75 @@ def write_audience(path: Path, count: int, *, extra: str = "") -> Path:
     return path
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if (
+        "backend" in metafunc.fixturenames
+        and module in BOTH_BACKENDS
+        and metafunc.function.__name__ not in SQLITE_ONLY
+    ):
+        metafunc.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+
+
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def backend(request: pytest.FixtureRequest) -> str:
+    """Where the test project keeps its state: 'sqlite' (default) or 'postgres'."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[pg_cluster.Cluster]:
+    with pg_cluster.shared_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def database_url(
+    backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str | None]:
+    """With the PostgreSQL backend, a fresh database whose URL is in the variable the
+    project's ``state.database_url_env`` names; None with SQLite."""
+    if backend != "postgres":
+        monkeypatch.delenv(pg_cluster.PROJECT_URL_ENV, raising=False)
+        yield None
+        return
+    cluster: pg_cluster.Cluster = request.getfixturevalue("postgres_cluster")
+    with pg_cluster.fresh_database(cluster) as url:
+        monkeypatch.setenv(pg_cluster.PROJECT_URL_ENV, url)
+        yield url
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None) -> Path:
     monkeypatch.delenv("NEWSLETTER_TEST_SECRET_UNSET", raising=False)
     write_audience(tmp_path / "subscribers.csv", 25)
     write_config(tmp_path)
     return tmp_path
+
+
+def forget_state(root: Path) -> None:
+    """Start again from an empty ledger: its SQLite files removed, or with PostgreSQL every
+    table of the test's database dropped (between the examples of a property test)."""
+    for old in (root / ".newsletter").glob("ledger.sqlite3*"):
+        old.unlink()
+    url = os.environ.get(pg_cluster.PROJECT_URL_ENV)
+    if url:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA public CASCADE")
+            conn.execute("CREATE SCHEMA public")
+
+
+def ledger_at(path: Path) -> Ledger:
+    """The test's ledger: the SQLite file ``path``, or with PostgreSQL the test's database."""
+    url = os.environ.get(pg_cluster.PROJECT_URL_ENV)
+    return Ledger(connect(url)) if url else Ledger(path)
+
+
+def ledger_exists(path: Path) -> bool:
+    """Whether a send has made the ledger yet (a PostgreSQL database always exists)."""
+    return bool(os.environ.get(pg_cluster.PROJECT_URL_ENV)) or path.exists()
 
 
 def config_of(root: Path) -> Config:

@@ -16,11 +16,10 @@ from click.testing import CliRunner
 
 from newsletter.cli import app
 from newsletter.config import load_config
-from newsletter.deliver.ledger import Ledger
 from newsletter.issue.folder import set_status
 from newsletter.model import IssueStatus
 
-from .conftest import ISSUE, Sink, write_audience
+from .conftest import ISSUE, PROJECT_URL_ENV, Sink, ledger_at, write_audience
 
 pytest.importorskip("newsletter.render", reason="the render stage is not available")
 
@@ -36,8 +35,13 @@ def invoke(project: Path, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def project(sample_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(
+    sample_project: Path, monkeypatch: pytest.MonkeyPatch, database_url: str | None
+) -> Path:
     monkeypatch.setenv("NEWSLETTER_SECRET", "cli-test-secret-of-at-least-32-bytes")
+    if database_url is not None:  # the PostgreSQL run: the state in the test's database
+        with (sample_project / "schedule.yaml").open("a", encoding="utf-8") as config:
+            config.write(f"\nstate: {{database_url_env: {PROJECT_URL_ENV}}}\n")
     return sample_project
 
 
@@ -146,7 +150,7 @@ def test_cli_send_kill_send_status(project: Path, smtp_sink: Sink) -> None:
     )
     assert again.returncode == 0, again.stderr
     assert "resuming issue" in again.stdout
-    ledger = Ledger(ledger_path)
+    ledger = ledger_at(ledger_path)
     send = ledger.latest_send(ISSUE, test=False)
     assert send is not None
     counts = ledger.counts(send.id)
@@ -188,7 +192,7 @@ def test_uncertain_batch_listed_by_status_and_resolved(project: Path, smtp_sink:
     code, out, err = invoke(project, "send", DAY, "--dry-run")
     assert code == 0 and "to send: 60 in 3 batches of up to 25" in out
     config = load_config(project / "schedule.yaml")
-    with Ledger(config.state_dir / "ledger.sqlite3") as ledger:
+    with ledger_at(config.state_dir / "ledger.sqlite3") as ledger:
         send = ledger.latest_send(ISSUE, test=False)
         assert send is not None
         record, members, _ = ledger.claim_batch(send.id, 0, 25)
@@ -222,7 +226,7 @@ def test_skipped_uncertain_recipients_are_told_after_the_send(
     _smtp_project(project, smtp_sink, 40)
     invoke(project, "send", DAY, "--dry-run")
     config = load_config(project / "schedule.yaml")
-    with Ledger(config.state_dir / "ledger.sqlite3") as ledger:
+    with ledger_at(config.state_dir / "ledger.sqlite3") as ledger:
         send = ledger.latest_send(ISSUE, test=False)
         assert send is not None
         record, members, _ = ledger.claim_batch(send.id, 0, 25)
@@ -244,7 +248,7 @@ def test_skipped_uncertain_recipients_are_told_after_the_send(
 def test_an_interrupted_test_send_is_not_resumed(project: Path) -> None:
     invoke(project, "send", DAY, "--test", "--dry-run")
     config = load_config(project / "schedule.yaml")
-    with Ledger(config.state_dir / "ledger.sqlite3") as ledger:
+    with ledger_at(config.state_dir / "ledger.sqlite3") as ledger:
         send = ledger.latest_send(ISSUE, test=True)
         assert send is not None
         ledger.claim_batch(send.id, 0, 10)  # killed mid-batch
@@ -326,7 +330,7 @@ def test_dry_run_prints_the_plan_then_why_a_real_send_would_be_refused(project: 
     assert f"bulletins/{DAY}/atelier-alliances.md:3: 'url'" in err
     # Nothing was recorded: the real ledger holds no send with an email that cannot be built.
     config = load_config(project / "schedule.yaml")
-    with Ledger(config.state_dir / "ledger.sqlite3") as ledger:
+    with ledger_at(config.state_dir / "ledger.sqlite3") as ledger:
         assert ledger.latest_send(ISSUE, test=False) is None
     item.write_text(
         item.read_text(encoding="utf-8").replace(

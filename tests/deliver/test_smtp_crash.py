@@ -21,11 +21,20 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.deliver.ledger import Ledger, open_ledger
+from newsletter.deliver.ledger import open_ledger
 from newsletter.deliver.service import execute_send, prepare_send
 from newsletter.tokens import verify_token
 
-from .conftest import ISSUE, Sink, config_of, rendered_email, write_audience, write_config
+from .conftest import (
+    ISSUE,
+    Sink,
+    config_of,
+    ledger_at,
+    ledger_exists,
+    rendered_email,
+    write_audience,
+    write_config,
+)
 
 DRIVER = Path(__file__).with_name("send_driver.py")
 
@@ -209,7 +218,7 @@ def _start(config_file: Path) -> subprocess.Popen[str]:
 
 
 def _sent_so_far(ledger_path: Path) -> int:
-    ledger = Ledger(ledger_path)
+    ledger = ledger_at(ledger_path)
     try:
         send = ledger.latest_send(ISSUE, test=False)
         return 0 if send is None else ledger.counts(send.id)["sent"]
@@ -220,7 +229,7 @@ def _sent_so_far(ledger_path: Path) -> int:
 def _wait_for_progress(process: subprocess.Popen[str], ledger_path: Path, beyond: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
-        if ledger_path.exists() and _sent_so_far(ledger_path) > beyond:
+        if ledger_exists(ledger_path) and _sent_so_far(ledger_path) > beyond:
             return
         time.sleep(0.05)
 
@@ -235,7 +244,7 @@ def test_sigkill_at_random_moments_never_sends_twice(project: Path, smtp_sink: S
     rng = random.Random(2026)
     for _ in range(kills):
         process = _start(config_file)
-        before = _sent_so_far(ledger_path) if ledger_path.exists() else 0
+        before = _sent_so_far(ledger_path) if ledger_exists(ledger_path) else 0
         _wait_for_progress(process, ledger_path, before)
         time.sleep(rng.uniform(0.0, 0.4))
         process.send_signal(signal.SIGKILL)

@@ -21,7 +21,7 @@ from newsletter.deliver.subscribers import Added, Consent, SubscriberStatus
 from newsletter.errors import ConfigError
 from newsletter.model import Recipient
 
-from .conftest import ISSUE, rendered_email, write_config
+from .conftest import ISSUE, forget_state, rendered_email, write_config
 
 KEY = b"k" * 32
 REPO = Path(__file__).resolve().parents[2]
@@ -187,8 +187,7 @@ def test_an_unconfirmed_address_never_receives_an_issue(
     use_subscribers(project)
     config = load_config(project / "schedule.yaml")
     (project / ".newsletter").mkdir(exist_ok=True)
-    for old in (project / ".newsletter").glob("ledger.sqlite3*"):
-        old.unlink()
+    forget_state(project)
     confirmed: set[int] = set()
     said_no: set[int] = set()
     with open_ledger(config) as ledger:

@@ -405,16 +405,20 @@ def test_new_items_get_a_file_of_their_own(
     assert bad_url.status_code == 422 and bad_url.json()["field"] == "url"
 
 
-def test_an_item_from_a_link_alone_waits_for_the_metadata_reader(client: httpx.Client) -> None:
+def test_an_item_from_a_link_alone_reads_the_page_and_says_why_it_cannot(
+    client: httpx.Client,
+) -> None:
     _, etag = read(client)
 
     response = client.post(
-        f"{ISSUE}/items", json={"url": "https://example.net/a"}, headers={"If-Match": etag}
+        f"{ISSUE}/items", json={"url": "https://example.invalid/a"}, headers={"If-Match": etag}
     )
 
-    # Until newsletter.collect.page_meta is wired in (desk.api.item_from_link): 501, in French.
-    assert response.status_code == 501
-    assert response.json()["message"].startswith("Le bureau ne sait pas encore")
+    # desk.media_routes reads the page; an address that does not answer is refused in French
+    # and nothing is written.
+    assert response.status_code == 422
+    assert response.json()["field"] == "url"
+    assert "adresse" in response.json()["message"].lower()
     assert read(client)[1] == etag
 
 

@@ -143,3 +143,10 @@ def test_collect_running_while_the_desk_writes_loses_nothing(project: Path) -> N
     assert {"Brève 0", "Brève 1", "Brève 2"} <= titles
     prepared = prepare(config, day)
     assert not prepared.errors
+
+
+def test_the_desk_answers_healthz_without_login(project: Path) -> None:
+    with DeskServer(project / "schedule.yaml", port=0) as server:
+        answer = httpx.get(f"{server.url}healthz", timeout=30)
+    assert answer.status_code == 200
+    assert answer.json()["database"]["ok"] is True

@@ -22,7 +22,6 @@ from newsletter.collect.page_meta import ALLOW_LOOPBACK_ENV
 from newsletter.config import load_config
 from newsletter.desk import DeskServer
 from newsletter.desk.context import DeskContext
-from newsletter.desk.media_routes import media_routes
 from newsletter.frontmatter import read_front_matter
 from newsletter.httpserver import BackgroundServer
 from newsletter.issue.prepare import prepare
@@ -71,7 +70,7 @@ def project(sample_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def desk(project: Path) -> Iterator[httpx.Client]:
     config_file = project / "schedule.yaml"
     context = DeskContext(config_file)
-    server = DeskServer(config_file, port=0, context=context, extra_routes=media_routes(context))
+    server = DeskServer(config_file, port=0, context=context)
     with server, httpx.Client(base_url=server.url.rstrip("/"), timeout=30) as client:
         yield client
 

@@ -14,7 +14,6 @@ import click
 from newsletter.cli.common import config_option, guarded, load
 from newsletter.config import config_path
 from newsletter.desk import DeskContext, DeskServer
-from newsletter.desk.app import media_routes
 from newsletter.desk.auth import DeskAuth
 from newsletter.preview.app import issue_dates
 
@@ -64,7 +63,7 @@ def run_desk(
         port=port,
         public_hosts=public_hosts,
         context=context,
-        extra_routes=[*auth.routes(), *media_routes(context)],
+        extra_routes=auth.routes(),
         middleware=auth.middleware(),
     )
     server.start()

@@ -1,4 +1,5 @@
-"""The delivery ledger: SQLite (WAL) under the state folder, the memory of every send.
+"""The delivery ledger: SQLite (WAL) under the state folder, or the PostgreSQL database of
+``state.database_url_env`` (``newsletter.db``), the memory of every send.
 
 It holds each send's audience snapshot and rendered email, every batch before its request and
 after its answer, and the suppression list. Each step is its own committed transaction, so a
@@ -11,11 +12,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 from newsletter.config import Config
+from newsletter.db import (
+    Database,
+    DatabaseError,
+    Step,
+    connect,
+    detail,
+    migrate,
+    open_database,
+    statements,
+)
 from newsletter.deliver.audience import address_key
 from newsletter.deliver.feedback_tables import SCHEMA as FEEDBACK_SCHEMA
 from newsletter.deliver.ledger_batches import BatchLedger
@@ -34,7 +46,6 @@ from newsletter.deliver.subscribers import SCHEMA as SUBSCRIBERS_SCHEMA
 from newsletter.deliver.subscribers import SubscribersLedger
 from newsletter.errors import DeliveryError
 from newsletter.model import Recipient, RenderedEmail
-from newsletter.paths import private_dir, private_file
 
 LEDGER_FILE = "ledger.sqlite3"
 SCHEMA_VERSION = 5
@@ -118,37 +129,86 @@ CREATE TABLE IF NOT EXISTS suppressions (
 _INSERT_CHUNK = 2000
 
 
+def _schema_5(db: Database) -> None:
+    statements(_SCHEMA, SUBSCRIBERS_SCHEMA, FEEDBACK_SCHEMA)(db)
+    # The message on the wire (since version 3) (settles_each): a ledger of version 1 or 2
+    # opens and resumes as it is.
+    if "sending" not in db.columns("batches"):
+        db.execute("ALTER TABLE batches ADD COLUMN sending BIGINT")
+
+
+#: The ledger's schema versions, in order (``newsletter.db.migrate``). Versions 1 to 5 were
+#: SQLite-only and recorded in ``PRAGMA user_version``; each created its tables if missing, so
+#: version 5 is the whole schema as it stood then, which every earlier file reaches in one step.
+#: A later change is a new step (6, 7...) appended here, never an edit of one that shipped.
+MIGRATIONS = (
+    Step(
+        SCHEMA_VERSION,
+        "sends, recipients, batches, campaigns, suppressions, subscribers, feedback",
+        _schema_5,
+    ),
+)
+#: The lock that one send holds on an issue for its whole run (PostgreSQL advisory lock
+#: space; the key is the issue's day): two hosts never send the same issue at once.
+SEND_LOCK_SPACE = 0x6E6C7401
+
+
 class Ledger(BatchLedger, ListsLedger, SubscribersLedger):
-    """Access to the ledger file; one connection, used from one thread."""
+    """Access to the ledger; one connection, used from one thread.
 
-    def __init__(self, path: Path, *, durable: bool = True) -> None:
-        self.path = path
+    ``target``: the SQLite file, or an open database (``newsletter.db``) such as PostgreSQL.
+    """
+
+    def __init__(self, target: Path | Database, *, durable: bool = True) -> None:
+        self.path = target if isinstance(target, Path) else None
+        self.location = str(target) if isinstance(target, Path) else target.location
         try:
-            private_file(private_dir(path.parent) / path.name)  # 0600: WAL and SHM follow it
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            (version,) = self._db.execute("PRAGMA user_version").fetchone()
-            if version != SCHEMA_VERSION:
-                with self.transaction():
-                    for statement in f"{_SCHEMA};{SUBSCRIBERS_SCHEMA};{FEEDBACK_SCHEMA}".split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                    self._upgrade()
-                    self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
-            raise DeliveryError(f"{path}: cannot open the delivery ledger: {exc}") from exc
-
-    def _upgrade(self) -> None:
-        """Columns added since an earlier version (its ledger opens and resumes as it is)."""
-        batches = {str(row[1]) for row in self._db.execute("PRAGMA table_info(batches)")}
-        if "sending" not in batches:  # the message on the wire (since version 3) (settles_each)
-            self._db.execute("ALTER TABLE batches ADD COLUMN sending INTEGER")
+            self._db = connect(target, durable=durable) if isinstance(target, Path) else target
+        except (sqlite3.Error, DatabaseError) as exc:
+            raise DeliveryError(
+                f"{self.location}: cannot open the delivery ledger: {detail(exc, self.location)}"
+            ) from exc
+        try:
+            migrate(self._db, "ledger", MIGRATIONS, what="delivery ledger")
+        except (sqlite3.Error, DatabaseError) as exc:
+            self._db.close()
+            raise DeliveryError(
+                f"{self.location}: cannot open the delivery ledger: {detail(exc, self.location)}"
+            ) from exc
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> Ledger:
         return cls(state_dir / LEDGER_FILE)
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgres'."""
+        return self._db.dialect
+
+    @contextmanager
+    def issue_lock(self, issue_date: date) -> Iterator[bool]:
+        """Try to hold the issue's send lock in the database for the block: yields False when
+        another process (on any host) holds it. Always True on SQLite, where the state folder's
+        file lock (``deliver.service.send_lock``) is the one that counts."""
+        key = issue_date.toordinal()
+        held = self._db.try_lock(SEND_LOCK_SPACE, key)
+        try:
+            yield held
+        finally:
+            if held:
+                self._db.unlock(SEND_LOCK_SPACE, key)
+
+    def issue_lock_holder(self, issue_date: date) -> int | None:
+        """The PostgreSQL backend pid holding the issue's send lock right now, or None (always
+        None on SQLite)."""
+        if self._db.dialect != "postgres":
+            return None
+        row = self._db.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid::bigint = ? AND objid::bigint = ? AND objsubid = 2",
+            (SEND_LOCK_SPACE, issue_date.toordinal()),
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def close(self) -> None:
         self._db.close()
@@ -160,7 +220,7 @@ class Ledger(BatchLedger, ListsLedger, SubscribersLedger):
         self.close()
 
     # -- sends ------------------------------------------------------------------------
-    def _send_from_row(self, row: sqlite3.Row | tuple[object, ...]) -> SendRecord:
+    def _send_from_row(self, row: tuple[object, ...]) -> SendRecord:
         (
             sid,
             day,
@@ -213,7 +273,7 @@ class Ledger(BatchLedger, ListsLedger, SubscribersLedger):
             (send_id,),
         ).fetchone()
         if row is None:
-            raise DeliveryError(f"{self.path}: no send with id {send_id}")
+            raise DeliveryError(f"{self.location}: no send with id {send_id}")
         return self._send_from_row(row)
 
     def latest_send(self, issue_date: date, *, test: bool) -> SendRecord | None:
@@ -244,7 +304,7 @@ class Ledger(BatchLedger, ListsLedger, SubscribersLedger):
             ).fetchone()
             if not test and last:
                 raise DeliveryError(f"issue {rendered.date}: the ledger already has its send")
-            cursor = db.execute(
+            send_id = db.insert_id(
                 "INSERT INTO sends (issue_date, kind, run, provider, subject, preheader, html, "
                 "text, audience, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -260,7 +320,6 @@ class Ledger(BatchLedger, ListsLedger, SubscribersLedger):
                     now_iso(),
                 ),
             )
-            send_id = int(cursor.lastrowid or 0)
         return self.get_send(send_id)
 
     def update_rendered(
@@ -310,14 +369,12 @@ class Ledger(BatchLedger, ListsLedger, SubscribersLedger):
             lines: list[int] = []
 
             def flush() -> int:
-                before = db.total_changes
-                db.executemany(
+                added = db.executemany(
                     "INSERT OR IGNORE INTO recipients "
                     "(send_id, idx, email, email_key, name, first_name, fields) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     chunk,
-                )
-                added = db.total_changes - before
+                ).rowcount
                 if added < len(chunk) and on_duplicate is not None:
                     for line, row in zip(lines, chunk, strict=True):
                         (kept,) = db.execute(
@@ -411,5 +468,12 @@ class Ledger(BatchLedger, ListsLedger, SubscribersLedger):
 
 
 def open_ledger(config: Config) -> Ledger:
-    """The ledger of this project, under ``paths.state``."""
-    return Ledger.in_state_dir(config.state_dir)
+    """The ledger of this project: under ``paths.state``, or in the PostgreSQL database of
+    ``state.database_url_env``."""
+    if config.state.database_url_env is None:
+        return Ledger.in_state_dir(config.state_dir)
+    try:
+        database = open_database(config, LEDGER_FILE)
+    except DatabaseError as exc:
+        raise DeliveryError(f"cannot open the delivery ledger: {exc}") from exc
+    return Ledger(database)

@@ -45,14 +45,16 @@ class BatchLedger(LedgerBase):
         """Take the next ``size`` pending recipients after position ``after`` into a new batch.
 
         Returns the batch (None when nothing is left), its recipients, and the new cursor.
-        Recipients suppressed since the snapshot are marked so and left out.
+        Recipients suppressed since the snapshot are marked so and left out. The claim is one
+        transaction: SQLite's write lock, or PostgreSQL row locks that another sender skips
+        (``FOR UPDATE SKIP LOCKED``), and only recipients still pending become in flight.
         """
         with self.transaction() as db:
             rows = db.execute(
                 "SELECT r.idx, r.email, r.name, r.first_name, r.fields, s.email_key IS NOT NULL "
                 "FROM recipients r LEFT JOIN suppressions s ON s.email_key = r.email_key "
                 "WHERE r.send_id = ? AND r.idx > ? AND r.state = ? "
-                "ORDER BY r.idx LIMIT ?",
+                "ORDER BY r.idx LIMIT ?" + db.skip_locked("r"),
                 (send_id, after, PENDING, size),
             ).fetchall()
             if not rows:
@@ -80,19 +82,23 @@ class BatchLedger(LedgerBase):
                 return None, [], cursor
             lo, hi = members[0].idx, members[-1].idx
             started = now_iso()
-            batch_id = int(
+            batch_id = db.insert_id(
+                "INSERT INTO batches (send_id, lo, hi, size, state, started_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (send_id, lo, hi, len(members), BatchState.INFLIGHT, started),
+            )
+            if db.dialect == "postgres":  # exactly the rows locked above, none skipped
                 db.execute(
-                    "INSERT INTO batches (send_id, lo, hi, size, state, started_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (send_id, lo, hi, len(members), BatchState.INFLIGHT, started),
-                ).lastrowid
-                or 0
-            )
-            db.execute(
-                "UPDATE recipients SET state = ?, batch_id = ? "
-                "WHERE send_id = ? AND idx BETWEEN ? AND ? AND state = ?",
-                (INFLIGHT, batch_id, send_id, lo, hi, PENDING),
-            )
+                    "UPDATE recipients SET state = ?, batch_id = ? "
+                    "WHERE send_id = ? AND idx = ANY(?) AND state = ?",
+                    (INFLIGHT, batch_id, send_id, [m.idx for m in members], PENDING),
+                )
+            else:
+                db.execute(
+                    "UPDATE recipients SET state = ?, batch_id = ? "
+                    "WHERE send_id = ? AND idx BETWEEN ? AND ? AND state = ?",
+                    (INFLIGHT, batch_id, send_id, lo, hi, PENDING),
+                )
             db.execute(
                 "UPDATE sends SET started_at = COALESCE(started_at, ?) WHERE id = ?",
                 (started, send_id),

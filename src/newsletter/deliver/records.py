@@ -6,13 +6,13 @@ and recipients' fates), ``ledger_lists`` (campaigns and the suppression list).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from newsletter.db import Database
 from newsletter.deliver.states import BatchState, CampaignState, RecipientState
 from newsletter.model import Recipient, RenderedEmail
 
@@ -109,16 +109,15 @@ class SnapshotCounts:
 class LedgerBase:
     """The connection and transactions that every part of the ledger works through."""
 
-    path: Path
-    _db: sqlite3.Connection
+    #: The SQLite file (None when the ledger is in PostgreSQL).
+    path: Path | None
+    #: Where the ledger is, for messages: its file, or its database's URL without password.
+    location: str
+    _db: Database
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def transaction(self) -> Iterator[Database]:
+        """BEGIN IMMEDIATE (SQLite) or BEGIN (PostgreSQL) ... COMMIT, rolled back on any
+        error."""
+        with self._db.transaction() as db:
+            yield db

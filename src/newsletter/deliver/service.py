@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from newsletter.config import Config
+from newsletter.db import DatabaseError
 from newsletter.deliver.campaign import execute_campaign, resolve_uncertain_campaign
 from newsletter.deliver.engine import Progress, RunResult, SendOptions, run_engine
 from newsletter.deliver.ledger import Ledger, SendRecord, open_ledger
@@ -71,8 +72,12 @@ def rendered_issue(
 
 
 @contextmanager
-def send_lock(config: Config) -> Iterator[None]:
-    """Only one send at a time per state folder; the lock dies with its process."""
+def send_lock(
+    config: Config, ledger: Ledger | None = None, issue_date: date | None = None
+) -> Iterator[None]:
+    """Only one send at a time per state folder; the lock dies with its process. With a
+    ledger in PostgreSQL, also only one send of ``issue_date`` at a time on any host: an
+    advisory lock in the database, held on the ledger's connection for the whole send."""
     path = config.state_dir / LOCK_FILE
 
     def refused(holder: str) -> DeliveryError:
@@ -81,7 +86,16 @@ def send_lock(config: Config) -> Iterator[None]:
         )
 
     with pid_lock(path, refused):
-        yield
+        if ledger is None or issue_date is None:
+            yield
+            return
+        with ledger.issue_lock(issue_date) as held:
+            if not held:
+                raise DeliveryError(
+                    f"another send of issue {issue_date} is running on another host (lock in "
+                    f"the database {ledger.location}); wait for it to finish"
+                )
+            yield
 
 
 def prepare_send(
@@ -198,9 +212,9 @@ async def execute_send(
             stop=stop,
             on_progress=on_progress,
         )
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, DatabaseError) as exc:
         raise DeliveryError(
-            f"{ledger.path}: the ledger failed during the send: {exc}. Nothing is lost: run "
+            f"{ledger.location}: the ledger failed during the send: {exc}. Nothing is lost: run "
             f"'newsletter status {send.issue_date}', then send again to resume"
         ) from exc
     finally:
@@ -308,12 +322,21 @@ def _resolve(
     return _refreshed(ledger, plan)
 
 
-async def _wait_for_lock(config: Config, seconds: float, stop: asyncio.Event | None) -> None:
+async def _wait_for_lock(
+    config: Config, seconds: float, stop: asyncio.Event | None, issue_date: date
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and lock_holder(config) is not None:
         if stop is not None and stop.is_set():
-            break
+            return
         await asyncio.sleep(LOCK_POLL)
+    if config.state.database_url_env is None:
+        return
+    with open_ledger(config) as ledger:  # a send of this issue on another host
+        while time.monotonic() < deadline and ledger.issue_lock_holder(issue_date) is not None:
+            if stop is not None and stop.is_set():
+                return
+            await asyncio.sleep(LOCK_POLL)
 
 
 def _dry_run(
@@ -378,8 +401,8 @@ async def send_issue(
     """
     hooks = hooks or SendHooks()
     notice = hooks.on_notice or (lambda _line: None)
-    await _wait_for_lock(config, lock_wait, stop)
-    with open_ledger(config) as ledger, send_lock(config):
+    await _wait_for_lock(config, lock_wait, stop, issue_date)
+    with open_ledger(config) as ledger, send_lock(config, ledger, issue_date):
         existing = ledger.latest_send(issue_date, test=test)
         if not test and existing is not None and existing.finished_at is not None:
             return DeliveryReport(

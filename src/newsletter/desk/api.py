@@ -255,23 +255,6 @@ def issue_summary(context: DeskContext, config: Config, issue_date: date) -> dic
     return {**{key: data[key] for key in keys}, "etag": etag}
 
 
-# -- link metadata (desk-media) ------------------------------------------------------------
-
-
-def item_from_link(config: Config, url: str) -> dict[str, str]:
-    """DESK-MEDIA HOOK: the fields of a new item proposed from the page at ``url`` (title,
-    summary, image, image_alt, url), for ``POST /api/issues/{date}/items`` with ``{"url":
-    ...}`` alone. To be wired to ``newsletter.collect.page_meta`` (branch desk-media); until
-    then the desk answers 501 and editors fill the item in by hand."""
-    raise ApiError(
-        HTTPStatus.NOT_IMPLEMENTED,
-        "not_implemented",
-        "Le bureau ne sait pas encore lire une page à partir de son adresse : "
-        "remplissez le titre, la section et le résumé vous-même.",
-        field="url",
-    )
-
-
 # -- routes --------------------------------------------------------------------------------
 
 
@@ -515,12 +498,9 @@ class DeskApi:
             return exc.response()
 
         def action(config: Config) -> Mapping[str, Any]:
+            # ``{"url": ...}`` alone is answered by desk.media_routes (mounted first), which
+            # reads the page outside the issue's lock; here comes a whole item.
             fields: dict[str, Any] = dict(body)
-            if set(fields) == {"url"}:
-                url = fields["url"]
-                if not isinstance(url, str) or not url.strip():
-                    raise EditError("« url » doit être une adresse", field="url")
-                fields = {**item_from_link(config, url.strip()), **fields}
             created = edits.add_editor_item(config, _day(request), fields)
             return {"created": created}
 

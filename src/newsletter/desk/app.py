@@ -3,9 +3,9 @@ app, behind the Host check and the access log, served by uvicorn (``DeskServer``
 
 ``create_app`` puts the routes in this order: the desk's pages
 (``newsletter.desk.pages.page_routes``, when that module is there), ``extra_routes`` (login,
-from the auth module), the JSON API (``/api/...``), then the preview's pages (``/``,
-``/DATE/``, ``/DATE/email.html``, ``/DATE/email.txt``, ``/version``, ``/DATE/version``) for
-whatever the pages above leave.
+from the auth module), the links and images (``desk.media_routes``), the JSON API
+(``/api/...``), then the preview's pages (``/``, ``/DATE/``, ``/DATE/email.html``,
+``/DATE/email.txt``, ``/version``, ``/DATE/version``) for whatever the pages above leave.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from starlette.types import ASGIApp
 
 from newsletter.desk.api import api_routes
 from newsletter.desk.context import DeskContext
+from newsletter.desk.media_routes import media_routes
 from newsletter.errors import NewsletterError
+from newsletter.health import health_route
 from newsletter.httpserver import (
     LOOPBACK_PROXIES,
     AccessLog,
@@ -38,7 +40,6 @@ from newsletter.preview.server import preview_routes
 log = logging.getLogger("newsletter.desk")
 
 _PAGES_MODULE = "newsletter.desk.pages"
-_MEDIA_MODULE = "newsletter.desk.media_routes"
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -60,13 +61,6 @@ def page_routes(context: DeskContext) -> list[BaseRoute]:
     return _optional_routes(_PAGES_MODULE, "page_routes", context)
 
 
-def media_routes(context: DeskContext) -> list[BaseRoute]:
-    """Links and images (``newsletter.desk.media_routes.media_routes``: an item from a link,
-    image uploads, the issue's images), none when that module is not there; the CLI passes
-    them as extra routes, before the JSON API."""
-    return _optional_routes(_MEDIA_MODULE, "media_routes", context)
-
-
 def create_app(
     context: DeskContext,
     *,
@@ -81,8 +75,10 @@ def create_app(
     log; Hosts checked as the preview does (loopback names on the server's port, and
     ``public_hosts``)."""
     routes: list[BaseRoute] = [
+        health_route(context.config),
         *page_routes(context),
         *extra_routes,
+        *media_routes(context),
         *api_routes(context),
         *preview_routes(context.preview),
     ]

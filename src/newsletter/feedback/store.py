@@ -7,12 +7,12 @@ each step is idempotent, so an event applied again after a crash changes nothing
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from newsletter.db import Database
 from newsletter.deliver.audience import address_key
 from newsletter.deliver.feedback_tables import SCHEMA as SCHEMA
 from newsletter.deliver.subscribers import FINAL, SubscriberStatus
@@ -110,7 +110,7 @@ def _mark_seen(
 
 
 def _insert_seen(
-    db: sqlite3.Connection,
+    db: Database,
     provider: str,
     event: FeedbackEvent,
     send_id: int | None,

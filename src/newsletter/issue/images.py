@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from newsletter.config import Config
 from newsletter.errors import ContentError
+from newsletter.i18n import _
 from newsletter.paths import issue_dir
 from newsletter.render.environment import template_dirs
 from newsletter.render.views import IMAGES_DIR, is_local_image
@@ -96,24 +97,28 @@ def local_image_problem(folder: Path, value: str) -> str | None:
         or len(pure.parts) < 2
         or pure.parts[0] != IMAGES_DIR
     ):
-        return (
-            f"'image' must be an absolute URL or a file of the issue's {IMAGES_DIR}/ folder "
-            f"written as '{IMAGES_DIR}/NAME.jpg' (got {text!r})"
-        )
+        return _(
+            "'image' must be an absolute URL or a file of the issue's {folder}/ folder "
+            "written as '{folder}/NAME.jpg' (got {value})"
+        ).format(folder=IMAGES_DIR, value=repr(text))
     if pure.suffix.lower() not in IMAGE_SUFFIXES:
-        return f"'image' {text!r} is not a JPEG, PNG, WebP or GIF file name"
+        return _("'image' {value} is not a JPEG, PNG, WebP or GIF file name").format(
+            value=repr(text)
+        )
     path = folder.joinpath(*pure.parts)
     try:
         inside = path.resolve().is_relative_to(_images_dir(folder))
     except (OSError, RuntimeError):
         inside = False
     if not inside:
-        return f"'image' {text!r} is a link to a file outside the issue folder; copy it here"
+        return _(
+            "'image' {value} is a link to a file outside the issue folder; copy it here"
+        ).format(value=repr(text))
     if not path.is_file():
-        return (
-            f"'image' {text!r}: no such file in {folder.name}/{IMAGES_DIR}/ "
+        return _(
+            "'image' {value}: no such file in {folder}/ "
             "(upload it again from the desk, or correct the name)"
-        )
+        ).format(value=repr(text), folder=f"{folder.name}/{IMAGES_DIR}")
     return None
 
 

@@ -25,6 +25,7 @@ from newsletter.message import fill_placeholders, recipient_values
 from newsletter.model import SAMPLE_RECIPIENT, Recipient, RenderedEmail
 from newsletter.paths import display_path, issue_dir
 from newsletter.preview.watch import fingerprint
+from newsletter.render.views import local_images
 from newsletter.resources import default_templates_dir
 
 log = logging.getLogger("newsletter.preview")
@@ -210,6 +211,8 @@ class PreviewApp:
             preheader = fill_placeholders(rendered.preheader, values, escape=False)
             html = fill_placeholders(rendered.html, values, escape=True)
             text = fill_placeholders(rendered.text, values, escape=False)
+            # The issue's own images are online only once the archive publishes them.
+            html = local_images(html, config, issue_date, f"/{issue_date.isoformat()}/images/")
         elapsed = (time.perf_counter() - started) * 1000
         log.info("rendered %s in %.0f ms", issue_date, elapsed)
         return IssueView(

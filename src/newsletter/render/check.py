@@ -148,8 +148,10 @@ def _check_local_images(issue: Issue, config: Config) -> list[Finding]:
         return []
     problem = config.problem(
         "newsletter.web_url",
-        f"is not https ({web_url}): the images of the issue's images/ folder are linked "
-        "under it in the email, and mail programs block or flag images over http",
+        _(
+            "is not https ({url}): the images of the issue's images/ folder are linked "
+            "under it in the email, and mail programs block or flag images over http"
+        ).format(url=web_url),
     )
     return [Finding(Level.ERROR, problem.location or Location("schedule.yaml"), problem.message)]
 

@@ -15,7 +15,9 @@ or once the provider may have forgotten the key. A provider fills in its authent
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import time
 from abc import abstractmethod
 from collections import Counter
@@ -129,6 +131,7 @@ class HttpApiProvider(Provider):
 
     async def open(self) -> None:
         if self.client is None:
+            _sniffio_known_absent()
             timeout = self.settings.timeout
             self.client = httpx.AsyncClient(
                 base_url=self.settings.base_url,
@@ -252,6 +255,15 @@ class HttpApiProvider(Provider):
             else r
             for r in results
         ]
+
+
+def _sniffio_known_absent() -> None:
+    """httpcore runs ``import sniffio`` on every request to tell asyncio from trio; without
+    sniffio installed, each failed import searches sys.path again (about 20 stat calls and a
+    thousand Python calls per request). Recorded as absent once, the import fails at once,
+    as it would anyway."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
 def _all(

@@ -18,8 +18,10 @@ import html
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from email.header import Header
+from operator import attrgetter
 from typing import Any
 
 import httpx
@@ -35,20 +37,26 @@ from newsletter.deliver.providers.api import ApiRequest, HttpApiProvider
 from newsletter.deliver.providers.http import (
     UnsubscribeLinks,
     all_results,
-    as_variables,
     json_object,
     opens_tags,
     placeholder_names,
     protect_tags,
     recipient_value,
+    retag,
     retry_after,
     status_of,
     used_placeholders,
 )
 from newsletter.deliver.providers.options import EnvName, HttpApiOptions
 from newsletter.errors import DeliveryError
-from newsletter.message import TEST_PREFIX, one_line, unsubscribe_mailto
-from newsletter.model import RenderedEmail
+from newsletter.message import (
+    TEST_PREFIX,
+    one_line,
+    placeholder_slots,
+    unsubscribe_mailto,
+    url_encoded,
+)
+from newsletter.model import Recipient, RenderedEmail
 
 DEFAULT_BASE_URL = "https://api.brevo.com"
 #: Brevo: at most 1000 message versions per request (one recipient per version here).
@@ -62,6 +70,8 @@ _SPECIALS = re.compile(r'[()<>@,;:\\".\[\]]')
 #: A JSON string, as ``json.dumps(..., ensure_ascii=False)`` writes it (C-accelerated).
 quote = json.encoder.encode_basestring
 _ONE_CLICK = '"List-Unsubscribe-Post":"List-Unsubscribe=One-Click"'
+#: What ``quote`` escapes in a JSON string.
+_JSON_SPECIAL = re.compile(r'["\\\x00-\x1f]')
 _NAMESPACE = uuid.UUID("6f1d7c4e-2b1a-4d8e-9a57-0c3b5e1f7a20")
 
 
@@ -102,12 +112,23 @@ class BrevoProvider(HttpApiProvider):
 
     #: Made on first use, once per provider (the send's secret does not change).
     _links: UnsubscribeLinks | None = None
+    #: The last batch asked about and its idempotency key.
+    _last_key: tuple[Batch, str] | None = None
+    #: The forms of the plan sent as the plain value: every one until a value differs.
+    _merged: tuple[_Plan, frozenset[tuple[str, str]]] | None = None
+    #: The last content's plan and templates (see ``_plan`` and ``_templates``).
+    _last_plan: tuple[Any, _Plan] | None = None
+    _last_templates: tuple[Any, str] | None = None
 
     def auth_headers(self) -> dict[str, str]:
         return {"api-key": self.credentials[0]}
 
     def attempt_key(self, batch: Batch) -> str:
-        return idempotency_key(batch)
+        # Asked several times per request: made once per batch (1,000 Message-IDs hashed).
+        last = self._last_key
+        if last is None or last[0] is not batch:
+            last = self._last_key = (batch, idempotency_key(batch))
+        return last[1]
 
     # -- the payload ------------------------------------------------------------------
     def payload(self, batch: Batch) -> dict[str, Any]:
@@ -117,69 +138,137 @@ class BrevoProvider(HttpApiProvider):
 
     def body(self, batch: Batch) -> bytes:
         """The JSON body for a batch: the content once, then one message version per
-        recipient with only the params the content uses. The versions are written as JSON
-        text directly (each string through the json module's own encoder): a generic
+        recipient with only the params the content uses. A placeholder's HTML, subject or
+        address form that has equalled its plain value for every recipient so far in the
+        send (no ``&``, no line break, nothing to URL-encode: the usual case) is not sent
+        twice: the content uses ``text_x`` there. The versions are written as JSON text
+        directly (each string through the json module's own encoder): a generic
         ``json.dumps`` of a thousand dicts cost more than everything else per recipient."""
         settings = self.config.newsletter
-        names = placeholder_names(batch, self.config)
-        rendered = batch.rendered
-        subject = (TEST_PREFIX if batch.test else "") + rendered.subject
-        parts = (("line", subject), ("html", rendered.html), ("text", rendered.text))
-        used = [
-            (f"{kind}_{name}", kind, name)
-            for kind, text in parts
-            for name in used_placeholders(text)
-            if name in names
-        ]
-        brace = any(opens_tags(text) for _kind, text in parts)
+        plan = self._plan(batch)
+        if self._merged is None or self._merged[0] is not plan:
+            self._merged = (plan, plan.all_forms)
+        while True:
+            merged = self._merged[1]
+            written = self._versions(batch, plan, merged)
+            if isinstance(written, list):
+                break
+            # A value that this form changes: the form goes as its own param from now on.
+            self._merged = (plan, merged - written)
         shared: dict[str, Any] = {
             "sender": {"name": encoded_name(settings.sender.name), "email": settings.sender.email},
-            "subject": _brevo_template(subject, names, "line"),
-            "htmlContent": _brevo_template(rendered.html, names, "html"),
-            "textContent": _brevo_template(rendered.text, names, "text"),
-            "headers": {"idempotencyKey": idempotency_key(batch)},
+            "headers": {"idempotencyKey": self.attempt_key(batch)},
             "tags": [f"newsletter-{batch.issue_date.isoformat()}"],
         }
         if settings.reply_to:
             shared["replyTo"] = {"email": settings.reply_to}
         head = json.dumps(shared, ensure_ascii=False, separators=(",", ":"))
-        versions = ",".join(self._versions(batch, used, brace))
-        return f'{head[:-1]},"messageVersions":[{versions}]}}'.encode()
+        content = self._templates(batch, plan, merged)
+        versions = ",".join(written)
+        return f'{head[:-1]},{content},"messageVersions":[{versions}]}}'.encode()
+
+    def _plan(self, batch: Batch) -> _Plan:
+        """What the content needs per recipient; made once for the batches of a send (the
+        same email, the same placeholder names)."""
+        names = frozenset(placeholder_names(batch, self.config))
+        key = (batch.rendered, batch.test, names)
+        if self._last_plan is None or self._last_plan[0] != key:
+            self._last_plan = (key, _Plan.of(batch, names))
+        return self._last_plan[1]
+
+    def _templates(self, batch: Batch, plan: _Plan, merged: frozenset[tuple[str, str]]) -> str:
+        """The subject, HTML and text as Brevo templates, as JSON members."""
+        key = (plan, merged)
+        if self._last_templates is not None and self._last_templates[0] == key:
+            return self._last_templates[1]
+        rendered = batch.rendered
+        subject = (TEST_PREFIX if batch.test else "") + rendered.subject
+        names = set(plan.known)
+        templates = {
+            "subject": _brevo_template(subject, names, "line", merged),
+            "htmlContent": _brevo_template(rendered.html, names, "html", merged),
+            "textContent": _brevo_template(rendered.text, names, "text", merged),
+        }
+        content = json.dumps(templates, ensure_ascii=False, separators=(",", ":"))[1:-1]
+        self._last_templates = (key, content)
+        return content
 
     def _versions(
-        self, batch: Batch, used: list[tuple[str, str, str]], brace: bool
-    ) -> Iterator[str]:
+        self, batch: Batch, plan: _Plan, merged: frozenset[tuple[str, str]]
+    ) -> list[str] | frozenset[tuple[str, str]]:
         """Each recipient's message version as JSON text: its address, the params the content
-        uses (as ``variable_values`` makes them) and its ``List-Unsubscribe`` headers."""
+        uses (as ``variable_values`` makes them) and its ``List-Unsubscribe`` headers; or, at
+        the first recipient for whom a form in ``merged`` is not the plain value, those forms.
+        """
         if self._links is None:
             self._links = UnsubscribeLinks(self.config, self.secret)
         url_of = self._links.url
         defaults = self.config.newsletter.placeholder_defaults
         mailto = unsubscribe_mailto(self.config)
-        also = f", <{mailto}>" if mailto else ""
-        keys = [(f"{quote(var)}:", kind, name) for var, kind, name in used]
-        escape = html.escape
+        also = f">, <{mailto}>" if mailto else ">"
+        getters = [_getter(name, defaults) for name in plan.names]
+        # The params: each placeholder's plain value (when the content uses it), then the
+        # forms sent as their own; the merged forms are only checked.
+        plain: list[int] = []
+        own: list[tuple[int, str]] = []
+        keys: list[str] = ['"lb":"{"'] if plan.brace else []
+        checks: list[tuple[Callable[[str], object], int]] = []
+        links = self._links
+        for n, name in enumerate(plan.names):
+            shared = [form for form in plan.forms[n] if (form, name) in merged]
+            # The unsubscribe URL's forms are checked once, on its template.
+            checks += [
+                (_DIFFERS[form], n)
+                for form in shared
+                if name != "unsubscribe_url" or not links.clean(_DIFFERS[form])
+            ]
+            if plan.plain[n] or shared:
+                plain.append(n)
+                keys.append(quote(f"text_{name}") + ":%s")
+        for n, (name, forms) in enumerate(zip(plan.names, plan.forms, strict=True)):
+            for form in forms:
+                if (form, name) not in merged:
+                    own.append((n, form))
+                    keys.append(quote(f"{form}_{name}") + ":%s")
+        params = ',"params":{' + ",".join(keys) + "}" if keys else ""
+        header = quote(f"<{also}")
+        # The URL goes as it is when no URL of the template needs escaping in JSON.
+        bare = links.clean(_JSON_SPECIAL.search) and header == f'"<{also}"'
+        unsubscribe = '"<%s' + also.replace("%", "%%") + '"' if bare else "%s"
+        line = f'{{"to":[{{"email":%s%s}}],"headers":{{"List-Unsubscribe":{unsubscribe},'
+        line += _ONE_CLICK + "}" + params + "}"  # (no "%" in a placeholder's name)
+        every = len(plain) == len(getters) and not own
+        versions = []
         for item in batch.items:
             recipient = item.recipient
             url = url_of(recipient.email)
-            params = ['"lb":"{"'] if brace else []
-            for key, kind, name in keys:
-                raw = recipient_value(recipient, name, url, defaults)
-                if kind == "html":
-                    raw = escape(raw, quote=True)
-                elif kind == "line":
-                    raw = one_line(raw)
-                params.append(key + quote(raw))
-            to = f'{{"email":{quote(recipient.email)}'
-            if recipient.name.strip():
-                to += f',"name":{quote(encoded_name(recipient.name))}'
-            version = (
-                f'{{"to":[{to}}}],"headers":{{"List-Unsubscribe":{quote(f"<{url}>{also}")},'
-                f"{_ONE_CLICK}}}"
-            )
-            if params:
-                version += ',"params":{' + ",".join(params) + "}"
-            yield version + "}"
+            raws = [url if get is None else get(recipient) for get in getters]
+            for differs, n in checks:
+                if differs(raws[n]):
+                    return frozenset(
+                        (form, plan.names[m])
+                        for m, forms in enumerate(plan.forms)
+                        for form in forms
+                        if (form, plan.names[m]) in merged and _DIFFERS[form](raws[m])
+                    )
+            display = recipient.name
+            if display.isprintable():  # encoded_name without the call, as it is usually
+                display = display.strip()
+                if display and not display.isascii() and _SPECIALS.search(display):
+                    display = Header(display, "utf-8").encode()
+                to = f',"name":{quote(display)}' if display else ""
+            else:
+                to = f',"name":{quote(encoded_name(display))}' if display.strip() else ""
+            if every:
+                cells = (*map(quote, raws),)
+            else:
+                cells = (
+                    *(quote(raws[n]) for n in plain),
+                    *(quote(_form(form, raws[n])) for n, form in own),
+                )
+            header = url if bare else quote(f"<{url}{also}")
+            versions.append(line % (quote(recipient.email), to, header, *cells))
+        return versions
 
     # -- sending ----------------------------------------------------------------------
     def request(self, batch: Batch) -> ApiRequest:
@@ -199,15 +288,15 @@ class BrevoProvider(HttpApiProvider):
             return all_results(batch.items, status, reason, retry_after(response.headers))
         if status is Status.SENT:
             ids = data.get("messageIds")
+            count = len(batch.items)
             if not isinstance(ids, list):
-                ids = [data.get("messageId")] * len(batch.items)
+                ids = [data.get("messageId")] * count
+            found = [str(i) if i else None for i in ids[:count]]
+            found += [None] * (count - len(found))
+            sent = Status.SENT
             return [
-                RecipientResult(
-                    item.idx,
-                    Status.SENT,
-                    message_id=str(ids[n]) if n < len(ids) and ids[n] else None,
-                )
-                for n, item in enumerate(batch.items)
+                RecipientResult(item.idx, sent, found_id)
+                for item, found_id in zip(batch.items, found, strict=True)
             ]
         if code == 400 and error_code == "duplicate_parameter" and self.tries(batch) > 1:
             # Brevo already took a request with this key: an earlier attempt went out.
@@ -277,9 +366,94 @@ class BrevoProvider(HttpApiProvider):
         return str(campaign_id)
 
 
-def _brevo_template(text: str, names: set[str], kind: str) -> str:
-    """Our placeholders as Brevo variables of one kind; see ``as_variables``."""
-    return as_variables(text, names, kind, "{{{{ params.{var} }}}}", "{{ params.lb }}")
+def _brevo_template(
+    text: str, names: set[str], kind: str, merged: frozenset[tuple[str, str]] = frozenset()
+) -> str:
+    """Our placeholders as Brevo params of one kind (``{kind}_x``; ``url_x`` inside an
+    address), or ``text_x`` for the (form, name) pairs in ``merged``; see ``as_variables``."""
+    found = [name for name in used_placeholders(text) if name in names]
+
+    def tag(form: str, name: str) -> str:
+        var = f"text_{name}" if (form, name) in merged else f"{form}_{name}"
+        return f"{{{{ params.{var} }}}}"
+
+    tags = {name: tag(kind, name) for name in found}
+    url_tags = {name: tag("url", name) for name in found}
+    return retag(text, tags, url_tags, "{{ params.lb }}")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The params the content of a batch uses, per placeholder: ``names`` in order, and for
+    each its ``forms`` other than the plain text (``html``, ``line``, ``url``); ``plain``: the
+    names the text part uses as they are; ``known``: every name with a value in the batch."""
+
+    names: tuple[str, ...]
+    forms: tuple[tuple[str, ...], ...]
+    plain: tuple[bool, ...]
+    brace: bool
+    known: frozenset[str]
+
+    @property
+    def all_forms(self) -> frozenset[tuple[str, str]]:
+        """Every (form, name) the content uses besides the plain values."""
+        return frozenset(
+            (form, name)
+            for name, forms in zip(self.names, self.forms, strict=True)
+            for form in forms
+        )
+
+    @classmethod
+    def of(cls, batch: Batch, known: frozenset[str]) -> _Plan:
+        subject = (TEST_PREFIX if batch.test else "") + batch.rendered.subject
+        parts = (("line", subject), ("html", batch.rendered.html), ("text", batch.rendered.text))
+        forms: dict[str, dict[str, None]] = {}
+        for kind, text in parts:
+            for _start, _end, name, in_address in placeholder_slots(text):
+                if name in known:
+                    forms.setdefault(name, {})["url" if in_address else kind] = None
+        return cls(
+            names=tuple(forms),
+            forms=tuple(tuple(f for f in found if f != "text") for found in forms.values()),
+            plain=tuple("text" in found for found in forms.values()),
+            brace=any(opens_tags(text) for _kind, text in parts),
+            known=known,
+        )
+
+
+def _not_one_line(text: str) -> bool:
+    """True when ``one_line(text) != text`` (a control character, a space at either end)."""
+    return not text.isprintable() or text[:1].isspace() or text[-1:].isspace()
+
+
+#: Per form, a test that is true for a value the form changes (``html.escape``, ``one_line``,
+#: ``url_encoded``): then the form goes as its own param.
+_DIFFERS: dict[str, Callable[[str], object]] = {
+    "html": re.compile("[&<>\"']").search,
+    "line": _not_one_line,
+    "url": re.compile(r"[^A-Za-z0-9_.~@-]").search,
+}
+
+
+def _getter(name: str, defaults: Mapping[str, str]) -> Callable[[Recipient], str] | None:
+    """How to read ``recipient_value(recipient, name, ...)`` at the least cost; None for the
+    unsubscribe URL (made per recipient beside)."""
+    if name == "unsubscribe_url":
+        return None
+    if name in defaults:
+        return lambda recipient: recipient_value(recipient, name, "", defaults)
+    if name in ("first_name", "name", "email"):
+        return attrgetter(name)
+    return lambda recipient: recipient.fields.get(name, "")
+
+
+def _form(form: str, raw: str) -> str:
+    """``raw`` as the ``html``, ``line`` or ``url`` param (as ``variable_values``)."""
+    if form == "html":
+        return html.escape(raw, quote=True)
+    if form == "line":
+        return one_line(raw)
+    return url_encoded(raw)
 
 
 #: Our placeholders in a campaign to a Brevo list: its contact attributes and its own link.

@@ -6,11 +6,11 @@ request that got no answer, is ``providers/api.py``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import html
 import re
-from collections.abc import Mapping, Sequence
+from binascii import b2a_base64
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -26,7 +26,14 @@ from newsletter.deliver.providers import (
     RecipientResult,
     Status,
 )
-from newsletter.message import TEST_PREFIX, one_line, recipient_values, unsubscribe_mailto
+from newsletter.message import (
+    TEST_PREFIX,
+    one_line,
+    placeholder_slots,
+    recipient_values,
+    unsubscribe_mailto,
+    url_encoded,
+)
 from newsletter.model import PLACEHOLDERS, Recipient
 
 USER_AGENT = f"newsletter/{__version__} (httpx/{httpx.__version__})"
@@ -105,9 +112,39 @@ def used_placeholders(*texts: str) -> list[str]:
     return list(seen)
 
 
-def retag(text: str, tag: Mapping[str, str]) -> str:
-    """Replace each ``[[name]]`` that ``tag`` knows by the provider's own tag for it."""
-    return PLACEHOLDER.sub(lambda m: tag.get(m.group(1), m.group(0)), text)
+def url_placeholders(*texts: str) -> list[str]:
+    """The placeholder names found inside an address in ``texts`` (``https://x.org/?e=[[email]]``),
+    whose value goes URL-encoded there (``message.fill_placeholders``), in order."""
+    seen: dict[str, None] = {}
+    for text in texts:
+        for _start, _end, name, in_address in placeholder_slots(text):
+            if in_address:
+                seen.setdefault(name, None)
+    return list(seen)
+
+
+def retag(
+    text: str,
+    tag: Mapping[str, str],
+    url_tag: Mapping[str, str] | None = None,
+    brace: str | None = None,
+) -> str:
+    """Replace each ``[[name]]`` that ``tag`` knows by the provider's own tag for it; inside an
+    address, by its tag in ``url_tag`` (the variable holding the URL-encoded value), as
+    ``fill_placeholders`` does locally. With ``brace``, each ``{`` of our own text that would
+    open a tag is produced by that variable instead (``protect_tags``)."""
+    pieces: list[str] = []
+    last = 0
+    for start, end, name, in_address in placeholder_slots(text):
+        found = (url_tag if in_address and url_tag is not None else tag).get(name)
+        if found is None:
+            continue  # a name the batch has no value for stays as written
+        literal = text[last:start]
+        pieces += (protect_tags(literal, brace) if brace else literal, found)
+        last = end
+    literal = text[last:]
+    pieces.append(protect_tags(literal, brace) if brace else literal)
+    return "".join(pieces)
 
 
 def placeholder_value(values: Mapping[str, str], name: str, *, escape: bool) -> str:
@@ -119,16 +156,30 @@ def placeholder_value(values: Mapping[str, str], name: str, *, escape: bool) -> 
     return html.escape(values[name], quote=True) if escape else values[name]
 
 
-def variable_values(values: Mapping[str, str], names: set[str]) -> dict[str, str]:
+def placeholder_url_value(values: Mapping[str, str], name: str) -> str:
+    """What ``[[name]]`` becomes inside an address for one recipient: as ``placeholder_value``,
+    with the value URL-encoded (``a+b&c@x.org``: ``a%2Bb%26c@x.org``; nothing left to escape)."""
+    if name not in values:
+        return placeholder_value(values, name, escape=False)
+    return url_encoded(values[name])
+
+
+def variable_values(
+    values: Mapping[str, str], names: set[str], url_names: Iterable[str] = ()
+) -> dict[str, str]:
     """One recipient's values for a template engine with variables (Brevo, Mailjet): each
     placeholder as ``text_x`` (text part), ``line_x`` (one line, for the subject) and ``html_x``
-    (HTML-escaped), plus ``lb``, the ``{`` that ``protect_tags`` puts in our own text."""
+    (HTML-escaped), each of ``url_names`` (placeholders inside an address) as ``url_x``
+    (URL-encoded), plus ``lb``, the ``{`` that ``protect_tags`` puts in our own text."""
     variables = {"lb": "{"}
     for name in names:
         raw = values.get(name, "")
         variables[f"text_{name}"] = raw
         variables[f"line_{name}"] = one_line(raw)
         variables[f"html_{name}"] = html.escape(raw, quote=True)
+    for name in url_names:
+        if name in names:
+            variables[f"url_{name}"] = url_encoded(values.get(name, ""))
     return variables
 
 
@@ -144,15 +195,13 @@ def batch_values(
 def as_variables(text: str, names: set[str], kind: str, tag: str, brace: str) -> str:
     """Our content for a template engine with variables: each ``[[name]]`` known in the batch
     becomes ``tag`` filled with the variable ``{kind}_{name}`` (``html``: escaped, ``text``,
-    ``line``: one line, for the subject), unknown names stay as written (as locally), and each
-    ``{`` that would open a tag is produced by the variable in ``brace``."""
-    text = protect_tags(text, brace)
-
-    def retagged(match: re.Match[str]) -> str:
-        name = match.group(1)
-        return tag.format(var=f"{kind}_{name}") if name in names else match.group(0)
-
-    return PLACEHOLDER.sub(retagged, text)
+    ``line``: one line, for the subject), or ``url_{name}`` (URL-encoded) inside an address;
+    unknown names stay as written (as locally), and each ``{`` that would open a tag is
+    produced by the variable in ``brace``."""
+    found = used_placeholders(text)
+    tags = {name: tag.format(var=f"{kind}_{name}") for name in found if name in names}
+    url_tags = {name: tag.format(var=f"url_{name}") for name in found if name in names}
+    return retag(text, tags, url_tags, brace)
 
 
 # -- per-recipient values at the cost of a few microseconds -----------------------------------
@@ -166,8 +215,8 @@ class UnsubscribeLinks:
     """Each recipient's unsubscribe URL, the same as ``message.unsubscribe_url`` (an HMAC-SHA256
     token from ``tokens.make_token``), for a whole send at a fraction of the cost: the HMAC's
     padded keys and the ``unsubscribe:`` prefix are hashed once (RFC 2104), each recipient costs
-    two copies of a hash state. ``tests/deliver/test_http_helpers.py`` checks it against
-    ``make_token``, so the two cannot drift apart."""
+    two copies of a hash state. The MAC covers the address's exact bytes, as ``make_token``'s;
+    ``tests/deliver/providers/test_placeholders.py`` checks the two against each other."""
 
     def __init__(self, config: Config, secret: bytes) -> None:
         key = secret if len(secret) <= _SHA256_BLOCK else hashlib.sha256(secret).digest()
@@ -175,19 +224,29 @@ class UnsubscribeLinks:
         self._inner = hashlib.sha256(key.translate(_IPAD))
         self._inner.update(b"unsubscribe:")
         self._outer = hashlib.sha256(key.translate(_OPAD))
-        self._template = config.newsletter.unsubscribe_url_template
+        template = config.newsletter.unsubscribe_url_template
+        self._parts = template.split("{token}")
 
     def url(self, email: str) -> str:
+        address = email.encode("utf-8")
         inner = self._inner.copy()
-        inner.update(email.lower().encode("utf-8"))
+        inner.update(address)
         outer = self._outer.copy()
         outer.update(inner.digest())
-        token = f"{_b64(email.encode('utf-8'))}.{_b64(outer.digest()[:16])}"
-        return self._template.replace("{token}", token)
+        # base64url without padding, without the base64 module's layers: a 16-byte MAC is
+        # 22 characters and 2 of padding.
+        token = b2a_base64(address, newline=False).rstrip(b"=") + b"."
+        token += b2a_base64(outer.digest()[:16], newline=False)[:22]
+        return token.translate(_URLSAFE).decode("ascii").join(self._parts)
+
+    def clean(self, *tests: Callable[[str], object]) -> bool:
+        """True when no URL can match any of ``tests`` (applied to the template without
+        its token: the token's characters are letters, digits, ``-``, ``_`` and ``.``)."""
+        bare = "-".join(self._parts)
+        return not any(test(bare) for test in tests)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def placeholder_names(batch: Batch, config: Config) -> set[str]:

@@ -36,9 +36,11 @@ from newsletter.deliver.providers.api import ApiRequest, HttpApiProvider
 from newsletter.deliver.providers.http import (
     answer_text,
     list_unsubscribe,
+    placeholder_url_value,
     placeholder_value,
     retag,
     subject_of,
+    url_placeholders,
     used_placeholders,
     whole_batch,
 )
@@ -55,7 +57,8 @@ UNSUBSCRIBE_VAR = "list_unsubscribe"
 
 def variable(name: str, part: str) -> str:
     """The recipient variable of placeholder ``name`` in one part (``h`` HTML, ``t`` text,
-    ``s`` subject): the parts need differently escaped values, so each has its own."""
+    ``s`` subject) or inside a link's address (``u``, URL-encoded as ``fill_placeholders``
+    does): each needs its value escaped its own way, so each has its own."""
     return f"{part}_{name}"
 
 
@@ -118,6 +121,7 @@ class MailgunProvider(HttpApiProvider):
         subject = subject_of(batch)
         names = used_placeholders(rendered.html, rendered.text, subject)
         in_subject = set(used_placeholders(subject))
+        in_urls = url_placeholders(subject, rendered.html, rendered.text)
         fields: list[tuple[str, str]] = [
             ("from", _mailbox(settings.sender.name, settings.sender.email)),
         ]
@@ -134,16 +138,19 @@ class MailgunProvider(HttpApiProvider):
                     own[variable(name, "s")] = one_line(
                         placeholder_value(values, name, escape=False)
                     )
+            for name in in_urls:
+                own[variable(name, "u")] = placeholder_url_value(values, name)
             variables[item.recipient.email] = own
             fields.append(("to", _mailbox(one_line(item.recipient.name), item.recipient.email)))
 
-        def tags(part: str) -> dict[str, str]:
-            return {name: f"%recipient.{variable(name, part)}%" for name in names}
+        def tags(part: str, which: list[str] = names) -> dict[str, str]:
+            return {name: f"%recipient.{variable(name, part)}%" for name in which}
 
+        url = tags("u", in_urls)
         fields += [
-            ("subject", retag(subject, tags("s"))),
-            ("text", retag(rendered.text, tags("t"))),
-            ("html", retag(rendered.html, tags("h"))),
+            ("subject", retag(subject, tags("s"), url)),
+            ("text", retag(rendered.text, tags("t"), url)),
+            ("html", retag(rendered.html, tags("h"), url)),
             ("recipient-variables", json.dumps(variables, ensure_ascii=False)),
             ("h:List-Unsubscribe", f"%recipient.{UNSUBSCRIBE_VAR}%"),
             ("h:List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),

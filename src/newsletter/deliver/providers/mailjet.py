@@ -1,7 +1,8 @@
 """The ``mailjet`` provider: Mailjet's Send API v3.1 (``POST /v3.1/send``), 50 messages a request.
 
 The subject, HTML and text go once per request in ``Globals`` with ``TemplateLanguage: true``;
-our ``[[name]]`` placeholders become ``{{var:html_name}}`` / ``{{var:text_name}}`` and each
+our ``[[name]]`` placeholders become ``{{var:html_name}}`` / ``{{var:text_name}}`` (inside a link's
+address ``{{var:url_name}}``, URL-encoded, as ``message.fill_placeholders`` does) and each
 message carries only its recipient, its ``Variables`` and its ``List-Unsubscribe`` headers.
 Every message is in the send's ``CustomCampaign`` with ``DeduplicateCampaign: true``, so Mailjet
 itself refuses a second message to the same address in the same send.
@@ -43,6 +44,7 @@ from newsletter.deliver.providers.http import (
     retry_after,
     status_of,
     unsubscribe_headers,
+    url_placeholders,
     variable_values,
 )
 from newsletter.deliver.providers.options import EnvName, HttpApiOptions, Seconds
@@ -98,6 +100,7 @@ class MailjetProvider(HttpApiProvider):
         values, names = batch_values(batch, self.config, self.secret)
         rendered = batch.rendered
         subject = (TEST_PREFIX if batch.test else "") + rendered.subject
+        in_urls = url_placeholders(subject, rendered.html, rendered.text)
         globals_: dict[str, Any] = {
             "From": {"Email": settings.sender.email, "Name": settings.sender.name},
             "Subject": _mailjet_template(subject, names, "line"),
@@ -112,14 +115,18 @@ class MailjetProvider(HttpApiProvider):
             globals_["ReplyTo"] = {"Email": settings.reply_to}
         return {
             "Globals": globals_,
-            "Messages": [self._message(item, values[item.idx], names) for item in batch.items],
+            "Messages": [
+                self._message(item, values[item.idx], names, in_urls) for item in batch.items
+            ],
         }
 
-    def _message(self, item: BatchItem, values: Mapping[str, str], names: set[str]) -> Any:
+    def _message(
+        self, item: BatchItem, values: Mapping[str, str], names: set[str], in_urls: list[str]
+    ) -> Any:
         to: dict[str, str] = {"Email": item.recipient.email}
         if item.recipient.name.strip():
             to["Name"] = one_line(item.recipient.name)
-        variables = variable_values(values, names)
+        variables = variable_values(values, names, in_urls)
         return {
             "To": [to],
             "Variables": variables,

@@ -30,9 +30,11 @@ from newsletter.deliver.providers import (
 from newsletter.deliver.providers.api import ApiRequest, HttpApiProvider
 from newsletter.deliver.providers.http import (
     list_unsubscribe,
+    placeholder_url_value,
     placeholder_value,
     retag,
     subject_of,
+    url_placeholders,
     used_placeholders,
     whole_batch,
 )
@@ -67,7 +69,8 @@ FORBIDDEN_HEADERS = frozenset(
 
 def tag_for(name: str, part: str) -> str:
     """The substitution tag of placeholder ``name`` in one part (``h`` HTML, ``t`` text,
-    ``s`` subject): the parts need differently escaped values, so each has its own tag."""
+    ``s`` subject) or inside a link's address (``u``, URL-encoded as ``fill_placeholders``
+    does): each needs its value escaped its own way, so each has its own tag."""
     return f"[%{part}:{name}%]"
 
 
@@ -98,6 +101,7 @@ class SendGridProvider(HttpApiProvider):
         subject = subject_of(batch)
         names = used_placeholders(rendered.html, rendered.text, subject)
         in_subject = set(used_placeholders(subject))
+        in_urls = url_placeholders(subject, rendered.html, rendered.text)
         personalizations: list[dict[str, Any]] = []
         refused: list[RecipientResult] = []
         for item in batch.items:
@@ -110,6 +114,8 @@ class SendGridProvider(HttpApiProvider):
                     substitutions[tag_for(name, "s")] = one_line(
                         placeholder_value(values, name, escape=False)
                     )
+            for name in in_urls:
+                substitutions[tag_for(name, "u")] = placeholder_url_value(values, name)
             size = sum(len(k.encode()) + len(v.encode()) for k, v in substitutions.items())
             if size > MAX_SUBSTITUTION_BYTES:
                 refused.append(
@@ -137,13 +143,14 @@ class SendGridProvider(HttpApiProvider):
             if substitutions:
                 entry["substitutions"] = substitutions
             personalizations.append(entry)
+        url = _tags(in_urls, "u")
         body: dict[str, Any] = {
             "personalizations": personalizations,
             "from": {"email": settings.sender.email, "name": settings.sender.name},
-            "subject": retag(subject, {n: tag_for(n, "s") for n in names}),
+            "subject": retag(subject, _tags(names, "s"), url),
             "content": [
-                {"type": "text/plain", "value": retag(rendered.text, _tags(names, "t"))},
-                {"type": "text/html", "value": retag(rendered.html, _tags(names, "h"))},
+                {"type": "text/plain", "value": retag(rendered.text, _tags(names, "t"), url)},
+                {"type": "text/html", "value": retag(rendered.html, _tags(names, "h"), url)},
             ],
             "headers": {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
             "custom_args": {"newsletter_batch": batch.key},
