@@ -35,7 +35,6 @@ from newsletter.config import load_config
 from newsletter.desk import DeskContext, DeskServer
 from newsletter.desk.auth import DeskAuth
 from newsletter.desk.editors import load_editors
-from newsletter.desk.media_routes import media_routes
 from newsletter.httpserver import BackgroundServer
 from newsletter.issue.curate import item_id
 from newsletter.issue.draft import draft_path, read_draft
@@ -102,8 +101,8 @@ def ui_project(tmp_path: Path, collected_sample: Path) -> Path:
 
 @pytest.fixture
 def ui_desk(ui_project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeskServer]:
-    """The desk with its login (one editor exists, so everyone logs in) and its link and
-    image routes; links to loopback pages are allowed, for the page served by this test."""
+    """The desk with its login (one editor exists, so everyone logs in); links to loopback
+    pages are allowed, for the page served by this test."""
     monkeypatch.setenv(ALLOW_LOOPBACK_ENV, "1")
     config_file = ui_project / "schedule.yaml"
     auth = DeskAuth.for_server(load_config(config_file), "127.0.0.1")
@@ -112,7 +111,7 @@ def ui_desk(ui_project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeskS
         config_file,
         port=0,
         context=context,
-        extra_routes=[*auth.routes(), *media_routes(context)],
+        extra_routes=auth.routes(),
         middleware=auth.middleware(),
     )
     with server as running:

@@ -251,8 +251,9 @@ def _babel_locale(t: NullTranslations) -> str:
 
 def sent_times(config: Config) -> dict[str, str]:
     """When each issue went out to its audience (ISO time: the real send's end, else its
-    start), from the ledger; none when nothing was ever sent from this project."""
-    if not (config.state_dir / LEDGER_FILE).is_file():
+    start), from the ledger (SQLite under ``paths.state``, or PostgreSQL); none when nothing
+    was ever sent from this project. Reading it never creates it."""
+    if config.state.database_url_env is None and not (config.state_dir / LEDGER_FILE).is_file():
         return {}
     try:
         with open_ledger(config) as ledger:
