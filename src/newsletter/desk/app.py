@@ -2,7 +2,7 @@
 app, behind the Host check and the access log, served by uvicorn (``DeskServer``).
 
 ``create_app`` puts the routes in this order: the desk's pages
-(``newsletter.desk.pages.page_routes``, when that module is there), ``extra_routes`` (login,
+(``newsletter.desk.pages.page_routes``), ``extra_routes`` (login,
 from the auth module), the links and images (``desk.media_routes``), the JSON API
 (``/api/...``), then the preview's pages (``/``, ``/DATE/``, ``/DATE/email.html``,
 ``/DATE/email.txt``, ``/version``, ``/DATE/version``) for whatever the pages above leave.
@@ -10,12 +10,9 @@ from the auth module), the links and images (``desk.media_routes``), the JSON AP
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,6 +22,7 @@ from starlette.types import ASGIApp
 from newsletter.desk.api import api_routes
 from newsletter.desk.context import DeskContext
 from newsletter.desk.media_routes import media_routes
+from newsletter.desk.pages import page_routes
 from newsletter.errors import NewsletterError
 from newsletter.health import health_route
 from newsletter.httpserver import (
@@ -39,26 +37,11 @@ from newsletter.preview.server import preview_routes
 
 log = logging.getLogger("newsletter.desk")
 
-_PAGES_MODULE = "newsletter.desk.pages"
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 class DeskError(NewsletterError):
     """The desk server cannot start (the port is taken, the host is unknown)."""
-
-
-def _optional_routes(module_name: str, function: str, context: DeskContext) -> list[BaseRoute]:
-    if importlib.util.find_spec(module_name) is None:
-        return []
-    module = importlib.import_module(module_name)
-    make = cast(Callable[[DeskContext], list[BaseRoute]], getattr(module, function))
-    return list(make(context))
-
-
-def page_routes(context: DeskContext) -> list[BaseRoute]:
-    """The desk's own pages (``newsletter.desk.pages.page_routes``), none when that module
-    is not there yet (the preview's pages then serve ``/`` and ``/DATE/``)."""
-    return _optional_routes(_PAGES_MODULE, "page_routes", context)
 
 
 def create_app(
