@@ -28,6 +28,7 @@ from newsletter.config import load_config
 from newsletter.db import connect
 from newsletter.deliver.ledger import Ledger, open_ledger
 from newsletter.deliver.states import RecipientState
+from newsletter.desk.editors import has_editors, load_editors
 from newsletter.tokens import make_token
 
 REPO = Path(__file__).resolve().parents[1]
@@ -214,3 +215,25 @@ def test_the_database_url_variable_must_be_set(tmp_path: Path, sink: Sink) -> No
     assert done.returncode == 1
     assert "state.database_url_env" in done.stderr
     assert f"{pg_cluster.PROJECT_URL_ENV} is unset or empty" in done.stderr
+
+
+def test_desk_editors_are_shared_by_every_host_through_the_database(
+    tmp_path: Path, database: str, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = host(tmp_path / "host-a", sink), host(tmp_path / "host-b", sink)
+    monkeypatch.setenv("NEWSLETTER_EDITOR_PASSWORD", "un mot de passe assez long")
+    added = newsletter(first, "editors", "add", "camille@example.org", "--name", "Camille")
+    assert added.returncode == 0, added.stderr
+
+    other = load_editors(load_config(second))  # another host, another state folder
+    assert has_editors(load_config(second))
+    editor = other.verify_password("camille@example.org", "un mot de passe assez long")
+    assert editor is not None and editor.name == "Camille"
+    token = other.new_token("camille@example.org")
+    assert load_editors(load_config(first)).editor_for_token(token) == editor
+
+    removed = newsletter(first, "editors", "remove", "camille@example.org")
+    assert removed.returncode == 0, removed.stderr
+    assert other.editor_for_token(token) is None and len(other) == 0
+    for root in (first.parent, second.parent):
+        assert not list(root.rglob("editors.json"))

@@ -1,7 +1,9 @@
 """The desk's editors: who may log in, with which password, and which API tokens.
 
 One JSON file, ``editors.json`` in the private state folder (``paths.state``, 0700; the file
-0600), written atomically under a lock so that two commands never lose each other's change.
+0600), written atomically under a lock so that two commands never lose each other's change;
+with ``state.database_url_env`` the same document lives in the state database instead (one
+row of ``desk_editors``), so that desks on several hosts share it.
 Passwords are kept as argon2id hashes (``argon2-cffi``, rehashed when the parameters change),
 API tokens as the SHA-256 of the token: the token itself is shown once, by ``new_token``.
 
@@ -18,6 +20,7 @@ import hmac
 import json
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -29,6 +32,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.config import Config
+from newsletter.db import Database, DatabaseError, Step, migrate, open_database, statements
 from newsletter.errors import NewsletterError
 from newsletter.files import atomic_write
 from newsletter.paths import private_dir, private_file
@@ -42,6 +46,17 @@ _FORMAT = 1
 _HASHER = PasswordHasher()  # argon2id with argon2-cffi's current recommended parameters
 #: Verified when the address is unknown, so that a login takes as long either way.
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+#: The editors' table in the state database (PostgreSQL): one row, the editors.json document.
+DESK_MIGRATIONS = (
+    Step(
+        1,
+        "editors",
+        statements(
+            "CREATE TABLE IF NOT EXISTS desk_editors ("
+            "id INTEGER PRIMARY KEY, doc TEXT NOT NULL, changed BIGINT NOT NULL)"
+        ),
+    ),
+)
 
 
 class EditorError(NewsletterError):
@@ -140,6 +155,9 @@ class EditorStore:
             return {}
         except (OSError, UnicodeDecodeError) as exc:
             raise EditorError(f"{self.path}: cannot read the editors: {exc}") from exc
+        return self._parse(text)
+
+    def _parse(self, text: str) -> dict[str, _Record]:
         try:
             data = json.loads(text)
             return {r.editor.email: r for r in (_record(item) for item in data["editors"])}
@@ -293,7 +311,7 @@ def _record(item: dict[str, Any]) -> _Record:
     return _Record(editor, str(item["password_hash"]), tokens)
 
 
-def _write(path: Path, records: dict[str, _Record]) -> None:
+def _dump(records: dict[str, _Record]) -> str:
     data = {
         "format": _FORMAT,
         "editors": [
@@ -309,15 +327,74 @@ def _write(path: Path, records: dict[str, _Record]) -> None:
             for r in (records[email] for email in sorted(records))
         ],
     }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _write(path: Path, records: dict[str, _Record]) -> None:
     private_dir(path.parent)
     private_file(path)  # 0600 before the first byte: atomic_write keeps an existing file's mode
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)  # copied or restored with looser rights
-    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    atomic_write(path, _dump(records))
+
+
+class DatabaseEditorStore(EditorStore):
+    """The editors kept in the state database (PostgreSQL with ``state.database_url_env``), so
+    that desks on several hosts share the accounts, tokens and session generations: the same
+    JSON document as ``editors.json``, in the one row of ``desk_editors``, written under that
+    row's lock. A connection is opened per call (the desk serves requests from threads)."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(editors_path(config))
+        self.config = config
+        self.location = "desk_editors"
+
+    @contextlib.contextmanager
+    def _database(self) -> Iterator[Database]:
+        try:
+            database = open_database(self.config, EDITORS_FILE)
+        except DatabaseError as exc:
+            raise EditorError(f"cannot open the editors' database: {exc}") from exc
+        try:
+            migrate(database, "desk", DESK_MIGRATIONS, what="desk's editors")
+            self.location = f"{database.location} (desk_editors)"
+            yield database
+        except DatabaseError as exc:
+            raise EditorError(f"{self.location}: cannot read the editors: {exc}") from exc
+        finally:
+            database.close()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        with self._database() as database:
+            row = database.execute("SELECT changed FROM desk_editors WHERE id = 1").fetchone()
+        return None if row is None else (0, int(row[0]), 0)
+
+    def _read(self) -> dict[str, _Record]:
+        with self._database() as database:
+            row = database.execute("SELECT doc FROM desk_editors WHERE id = 1").fetchone()
+        return {} if row is None else self._parse(str(row[0]))
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[dict[str, _Record]]:
+        with self._database() as database, database.transaction():
+            row = database.execute(
+                "SELECT doc FROM desk_editors WHERE id = 1 FOR UPDATE"
+            ).fetchone()
+            records = {} if row is None else self._parse(str(row[0]))
+            yield records
+            database.execute(
+                "INSERT INTO desk_editors (id, doc, changed) VALUES (1, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, changed = excluded.changed",
+                (_dump(records), time.time_ns()),
+            )
+        self._stamp = None
 
 
 def load_editors(config: Config) -> EditorStore:
-    """The editors of the project (``editors.json`` in the state folder; none if missing)."""
+    """The editors of the project: ``editors.json`` in the state folder (none if missing), or
+    the state database when ``state.database_url_env`` is set."""
+    if config.state.database_url_env is not None:
+        return DatabaseEditorStore(config)
     return EditorStore(editors_path(config))
 
 
