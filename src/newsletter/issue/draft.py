@@ -8,8 +8,10 @@ and, where the system allows, a compare-and-swap (``swap_draft``).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
+import fcntl
 import io
 import json
 import os
@@ -343,11 +345,19 @@ def keep_backup(path: Path, previous: str, keep: int = BACKUPS_KEPT) -> Path | N
     slots = backup_paths(path, keep)
     if not slots:
         return None
-    for older, newer in reversed(list(zip(slots[1:], slots, strict=False))):
-        if newer.is_file():
-            os.replace(newer, older)
-    # Through a temporary file too: an interrupted copy never leaves half a backup.
-    atomic_write(slots[0], previous)
+    # One rotation at a time (collect and the desk may both write the draft): a hidden lock
+    # file beside it, so no rotation moves a backup another one is moving.
+    lock = path.with_name(f".{path.name}{BACKUP_SUFFIX}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        for older, newer in reversed(list(zip(slots[1:], slots, strict=False))):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(newer, older)
+        # Through a temporary file too: an interrupted copy never leaves half a backup.
+        atomic_write(slots[0], previous)
+    finally:
+        os.close(fd)
     return slots[0]
 
 
