@@ -35,9 +35,12 @@ demo: $(STAMP)
 	@echo "Run 'make demo' again: the issue is already sent, so nothing is sent twice."
 
 # The tests' system tools (Chromium, SpamAssassin): installed when run as root, else named.
+# Two workers (pytest-xdist), a test file each at a time: most tests wait on loopback servers,
+# Chromium or PostgreSQL, so two share two cores well. PYTEST_WORKERS=0 runs them in one process.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
 	@bash .ci/render-deps.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

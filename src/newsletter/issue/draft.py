@@ -8,7 +8,6 @@ and, where the system allows, a compare-and-swap (``swap_draft``).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import fcntl
@@ -352,7 +351,7 @@ def keep_backup(path: Path, previous: str, keep: int = BACKUPS_KEPT) -> Path | N
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         for older, newer in reversed(list(zip(slots[1:], slots, strict=False))):
-            with contextlib.suppress(FileNotFoundError):
+            if newer.is_file():  # a folder in the way is left there (the write then fails)
                 os.replace(newer, older)
         # Through a temporary file too: an interrupted copy never leaves half a backup.
         atomic_write(slots[0], previous)
