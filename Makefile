@@ -62,7 +62,7 @@ LOCALE := src/newsletter/locale
 POT    := build/messages/newsletter.pot
 messages: $(STAMP)
 	@mkdir -p $(dir $(POT))
-	$(BIN)/pybabel extract -F babel.cfg --ignore-dirs='.* ._ desk __pycache__ locale' \
+	$(BIN)/pybabel extract -F babel.cfg --ignore-dirs='.* ._ __pycache__ locale static templates' \
 		--add-location=file --sort-by-file --project=newsletter --version=0.1.0 \
 		--copyright-holder='newsletter contributors' --msgid-bugs-address='' \
 		-o $(POT) src/newsletter

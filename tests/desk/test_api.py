@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from newsletter.config import load_config
 from newsletter.issue.prepare import PreparedIssue, prepare
@@ -149,6 +150,7 @@ def test_a_write_without_if_match_is_428(client: httpx.Client, issue_folder: Pat
     assert (issue_folder / "issue.md").read_bytes() == before
 
 
+@pytest.mark.french
 def test_a_file_changed_on_disk_makes_the_save_412(
     client: httpx.Client, issue_folder: Path
 ) -> None:
@@ -405,6 +407,7 @@ def test_new_items_get_a_file_of_their_own(
     assert bad_url.status_code == 422 and bad_url.json()["field"] == "url"
 
 
+@pytest.mark.french
 def test_an_item_from_a_link_alone_reads_the_page_and_says_why_it_cannot(
     client: httpx.Client,
 ) -> None:
@@ -448,6 +451,7 @@ def test_a_sent_issue_says_when(project: Path, client: httpx.Client) -> None:
     assert listed["sent_at"] == data["sent_at"]
 
 
+@pytest.mark.french
 def test_approve_is_refused_with_the_findings_while_check_has_errors(
     project: Path, client: httpx.Client, issue_folder: Path
 ) -> None:

@@ -125,6 +125,7 @@ def test_link_proposes_without_writing(desk: httpx.Client, project: Path, pages:
     assert sorted(p.name for p in (project / "bulletins" / DAY).iterdir()) == before
 
 
+@pytest.mark.french
 def test_link_refusals_are_french_and_write_nothing(
     desk: httpx.Client, project: Path, pages: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -150,6 +151,7 @@ def test_link_refusals_are_french_and_write_nothing(
     assert sorted(p.name for p in folder.iterdir()) == before
 
 
+@pytest.mark.french
 def test_link_write_needs_if_match(desk: httpx.Client, pages: str) -> None:
     response = desk.post(f"/api/issues/{DAY}/items", json={"url": f"{pages}/og"})
     assert response.status_code == 428
@@ -203,6 +205,7 @@ def test_image_upload_for_an_item(desk: httpx.Client, project: Path) -> None:
     assert desk.get(f"/{DAY}/images/absente.jpg").status_code == 404
 
 
+@pytest.mark.french
 def test_image_refusals(desk: httpx.Client, project: Path) -> None:
     folder = project / "bulletins" / DAY
     tag = etag(desk)

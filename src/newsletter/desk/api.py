@@ -6,7 +6,8 @@ of the issue folder). Writes: ``PATCH /api/issues/{date}``, ``PATCH
 /api/issues/{date}/items``, ``POST /api/issues/{date}/test``, ``POST
 /api/issues/{date}/approve``. Every write needs ``If-Match`` with the current ETag (428
 without, 412 with the current issue when stale) and answers the new issue and its ETag.
-Errors are ``{"error": code, "message": French text}``; the files are written by
+Errors are ``{"error": code, "message": text}`` (French, or the
+language of the config, see ``newsletter.i18n``); the files are written by
 ``newsletter.issue.edits``, so ``newsletter check`` sees a write at once.
 """
 
@@ -33,6 +34,7 @@ from newsletter.deliver.service import SendHooks, rendered_issue, send_issue
 from newsletter.desk.context import DeskConfigError, DeskContext
 from newsletter.errors import ContentError, Location, NewsletterError
 from newsletter.frontmatter import read_front_matter
+from newsletter.i18n import N_, _, ngettext
 from newsletter.issue import edits
 from newsletter.issue.curate import item_id
 from newsletter.issue.draft import draft_path
@@ -46,10 +48,10 @@ from newsletter.preview.app import issue_dates
 
 log = logging.getLogger("newsletter.desk")
 
-STALE_MESSAGE = (
-    "Ce numéro a changé depuis que vous l'avez ouvert (dans le bureau ou dans un fichier) : "
-    "rechargez-le pour voir la dernière version, puis refaites votre modification. "
-    "Rien n'a été enregistré."
+#: Translated where it is answered: ``_(STALE_MESSAGE)``.
+STALE_MESSAGE = N_(
+    "This issue changed since you opened it (in the desk or in a file): reload it to see "
+    "the latest version, then make your change again. Nothing was saved."
 )
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 _MAX_BODY = 1_000_000
@@ -58,7 +60,7 @@ _READ_TRIES = 5
 
 
 class ApiError(Exception):
-    """An answer other than success: HTTP status, code, French message, extra fields."""
+    """An answer other than success: HTTP status, code, translated message, extra fields."""
 
     def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
@@ -177,7 +179,7 @@ def issue_json(
     bytes: read again if a file changed meanwhile)."""
     data: dict[str, Any] = {}
     etag = ""
-    for _ in range(_READ_TRIES):
+    for _attempt in range(_READ_TRIES):
         version = context.preview.version(issue_date)
         etag = issue_etag(config, issue_date)
         data = context.memo(
@@ -266,27 +268,27 @@ def _day(request: Request) -> date:
         raise ApiError(
             HTTPStatus.NOT_FOUND,
             "not_found",
-            f"« {text} » n'est pas une date de numéro (AAAA-MM-JJ)",
+            _("'{text}' is not an issue date (YYYY-MM-DD)").format(text=text),
         ) from None
 
 
 async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if len(raw) > _MAX_BODY:
-        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large", "Requête trop grosse.")
+        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large", _("Request too large."))
     try:
         data = json.loads(raw.decode("utf-8")) if raw.strip() else None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(
             HTTPStatus.BAD_REQUEST,
             "invalid_json",
-            f"Le corps de la requête n'est pas du JSON : {exc}",
+            _("The request body is not JSON: {error}").format(error=exc),
         ) from exc
     if not isinstance(data, dict):
         raise ApiError(
             HTTPStatus.BAD_REQUEST,
             "invalid_json",
-            "Le corps de la requête doit être un objet JSON.",
+            _("The request body must be a JSON object."),
         )
     return data
 
@@ -363,8 +365,10 @@ class DeskApi:
             return ApiError(
                 HTTPStatus.INTERNAL_SERVER_ERROR,
                 "internal",
-                f"Erreur interne du bureau : {type(exc).__name__} (détails dans le terminal "
-                "qui lance 'newsletter desk').",
+                _(
+                    "Internal error of the desk: {error} (details in the terminal running "
+                    "'newsletter desk')."
+                ).format(error=type(exc).__name__),
             ).response()
 
     def _config_for(self, issue_date: date) -> Config:
@@ -373,8 +377,9 @@ class DeskApi:
             raise ApiError(
                 HTTPStatus.NOT_FOUND,
                 "not_found",
-                f"Pas de numéro du {issue_date.isoformat()} (créez-le avec "
-                f"'newsletter new {issue_date.isoformat()}').",
+                _("No issue of {date} (create it with 'newsletter new {date}').").format(
+                    date=issue_date.isoformat()
+                ),
             )
         return config
 
@@ -395,15 +400,17 @@ class DeskApi:
             raise ApiError(
                 HTTPStatus.PRECONDITION_REQUIRED,
                 "if_match_required",
-                "Chaque modification doit envoyer l'en-tête If-Match avec l'ETag du numéro "
-                "tel que vous l'avez lu.",
+                _(
+                    "Every change must send the If-Match header with the ETag of the issue "
+                    "as you read it."
+                ),
             )
         with self.context.issue_lock(issue_date):
             etag = issue_etag(config, issue_date)
             sent = [tag.strip() for tag in if_match.split(",")]
             if etag not in sent:
                 current, etag = issue_json(self.context, config, issue_date)
-                body = {"error": "stale", "message": STALE_MESSAGE, "issue": current}
+                body = {"error": "stale", "message": _(STALE_MESSAGE), "issue": current}
                 return _json(body, HTTPStatus.PRECONDITION_FAILED, {"ETag": etag})
             extra = action(config)
         return self._issue_response(config, issue_date, extra)
@@ -445,12 +452,13 @@ class DeskApi:
             for field, value in body.items():
                 if field not in edits.ISSUE_FIELDS:
                     raise EditError(
-                        f"champ inconnu « {field} » (champs possibles : "
-                        f"{', '.join(edits.ISSUE_FIELDS)})",
+                        _("unknown field '{field}' (possible fields: {fields})").format(
+                            field=field, fields=", ".join(edits.ISSUE_FIELDS)
+                        ),
                         field=field,
                     )
                 if not isinstance(value, str):
-                    raise EditError(f"« {field} » doit être un texte", field=field)
+                    raise EditError(_("'{field}' must be text").format(field=field), field=field)
                 values[field] = value
             edits.update_issue(config, day, **values)
 
@@ -478,13 +486,15 @@ class DeskApi:
             sections = body.get("sections")
             unknown = [key for key in body if key != "sections"]
             if unknown:
-                raise EditError(f"champ inconnu « {unknown[0]} »", field=unknown[0])
+                raise EditError(
+                    _("unknown field '{field}'").format(field=unknown[0]), field=unknown[0]
+                )
             if not isinstance(sections, dict) or not all(
                 isinstance(ids, list) and all(isinstance(i, str) for i in ids)
                 for ids in sections.values()
             ):
                 raise EditError(
-                    "« sections » doit associer à chaque section la liste des ids de ses articles",
+                    _("'sections' must map every section to the list of its item ids"),
                     field="sections",
                 )
             edits.set_item_order(config, _day(request), sections)
@@ -540,7 +550,7 @@ class DeskApi:
                 raise ApiError(
                     HTTPStatus.CONFLICT,
                     "check_failed",
-                    "Le numéro n'a pas pu être vérifié : il ne peut pas être approuvé.",
+                    _("The issue could not be checked: it cannot be approved."),
                     findings=[],
                 )
             if prepared.errors:
@@ -550,8 +560,11 @@ class DeskApi:
                 raise ApiError(
                     HTTPStatus.CONFLICT,
                     "check_failed",
-                    f"La vérification a trouvé {count} erreur{'s' * (count > 1)} : "
-                    "corrigez-les avant d'approuver le numéro.",
+                    ngettext(
+                        "The check found {count} error: fix it before approving the issue.",
+                        "The check found {count} errors: fix them before approving the issue.",
+                        count,
+                    ).format(count=count),
                     findings=found,
                 )
             edits.approve_issue(config, day, by=editor, at=self.context.now())

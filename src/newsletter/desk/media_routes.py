@@ -45,6 +45,7 @@ from newsletter.collect.page_meta import (
 from newsletter.config import Config
 from newsletter.desk.api import ApiError, DeskApi, _body, _day, _json
 from newsletter.desk.context import DeskConfigError, DeskContext
+from newsletter.i18n import _
 from newsletter.issue import edits
 from newsletter.issue.images import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, StoredImage, store_image
 from newsletter.paths import issue_dir
@@ -101,7 +102,8 @@ def _link_error(exc: PageMetaError) -> ApiError:
 
 def item_from_link(config: Config, url: str) -> dict[str, str]:
     """The new item's fields from the page at ``url`` (sync: for the JSON API's hook, run in
-    a worker thread); ApiError 422 with the French reason when the page cannot be read."""
+    a worker thread); ApiError 422 with the reason (in the editors' language) when the page
+    cannot be read."""
     try:
         meta = fetch_page_meta_sync(
             url, page_options(config), allow_loopback=allow_loopback_links()
@@ -117,7 +119,7 @@ def _url_of(body: Mapping[str, Any]) -> str:
         raise ApiError(
             HTTPStatus.UNPROCESSABLE_ENTITY,
             "invalid",
-            "« url » doit être l'adresse d'une page (https://...).",
+            _("'url' must be the address of a page (https://...)."),
             field="url",
         )
     return url.strip()
@@ -132,7 +134,9 @@ def _section_of(config: Config, body: Mapping[str, Any]) -> str | None:
         raise ApiError(
             HTTPStatus.UNPROCESSABLE_ENTITY,
             "invalid",
-            f"section inconnue « {section} » (schedule.yaml a : {', '.join(known)})",
+            _("unknown section '{section}' (schedule.yaml has: {known})").format(
+                section=section, known=", ".join(known)
+            ),
             field="section",
         )
     return section
@@ -232,28 +236,33 @@ class MediaApi(DeskApi):
             raise ApiError(
                 HTTPStatus.LENGTH_REQUIRED,
                 "length_required",
-                "Envoyez l'image avec sa taille (en-tête Content-Length).",
+                _("Send the image with its size (Content-Length header)."),
                 field="file",
             )
         if int(declared) > MAX_IMAGE_BYTES + _FORM_OVERHEAD:
             raise ApiError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 "too_large",
-                f"Image trop lourde : le maximum est {MAX_IMAGE_BYTES // 1_048_576} Mo.",
+                _("Image too large: the maximum is {size} MB.").format(
+                    size=MAX_IMAGE_BYTES // 1_048_576
+                ),
                 field="file",
             )
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise ApiError(
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                 "invalid",
-                "Envoyez l'image dans un formulaire multipart/form-data (champ « file »).",
+                _("Send the image in a multipart/form-data form (field 'file')."),
                 field="file",
             )
         try:
             form = await request.form(max_files=1, max_fields=8)
         except Exception as exc:  # Starlette raises its own errors for a malformed form
             raise ApiError(
-                HTTPStatus.BAD_REQUEST, "invalid", f"Formulaire illisible : {exc}", field="file"
+                HTTPStatus.BAD_REQUEST,
+                "invalid",
+                _("Unreadable form: {error}").format(error=exc),
+                field="file",
             ) from exc
         try:
             upload = form.get("file")
@@ -261,7 +270,7 @@ class MediaApi(DeskApi):
                 raise ApiError(
                     HTTPStatus.UNPROCESSABLE_ENTITY,
                     "invalid",
-                    "Aucune image reçue : joignez le fichier dans le champ « file ».",
+                    _("No image received: attach the file in the field 'file'."),
                     field="file",
                 )
             data = await upload.read(MAX_IMAGE_BYTES + 1)
