@@ -22,6 +22,9 @@ from newsletter.collect.page_meta import (
 from newsletter.httpserver import BackgroundServer
 from newsletter.sanitize import ZERO_WIDTH_SPACE
 
+# The refusals are asserted in French, as an editor reads them (the config's default language).
+pytestmark = pytest.mark.french
+
 OG_PAGE = """<!doctype html>
 <html lang="fr"><head>
 <meta charset="utf-8">

@@ -1,5 +1,6 @@
 """The desk's API errors speak the editors' language: French by default (the sample config's
-``language: fr``), English with ``NEWSLETTER_LANG=en`` or ``language: en`` in schedule.yaml."""
+``language: fr``), English with ``NEWSLETTER_LANG=en`` or ``language: en`` in schedule.yaml;
+so do the refusals of a pasted link (collect.page_meta)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from newsletter import i18n
+from newsletter.collect.page_meta import address_refusal
 from newsletter.desk import DeskServer
 
 from .conftest import DATE
@@ -66,3 +69,14 @@ def test_desk_errors_follow_the_config_language(project: Path, issue_folder: Pat
         stale, _missing = stale_and_missing(client, issue_folder)
 
     assert stale.startswith("This issue changed since you opened it")
+
+
+def test_link_refusals_follow_the_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    # English under the suite's NEWSLETTER_LANG=en, French when it says fr
+    assert address_refusal("10.0.0.1") == (
+        "Private address refused: 10.0.0.1 is an address of a private network."
+    )
+    monkeypatch.setenv(i18n.LANG_ENV, "fr")
+    assert address_refusal("10.0.0.1") == (
+        "Adresse privée refusée : 10.0.0.1 est une adresse d'un réseau privé."
+    )

@@ -34,6 +34,7 @@ import httpx
 from newsletter.collect.clean import clean_text, is_image_url
 from newsletter.collect.fetch import USER_AGENT, FetchOptions
 from newsletter.errors import CollectError
+from newsletter.i18n import _
 from newsletter.sanitize import (
     neutral_text,
     neutral_url,
@@ -68,7 +69,8 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class PageMetaError(CollectError):
-    """The page could not be read; the message is French, for the editor who pasted the link."""
+    """The page could not be read; the message is for the editor who pasted the link, in the
+    editors' language (French by default)."""
 
 
 @dataclass(frozen=True)
@@ -101,11 +103,13 @@ class PageMeta:
 
 
 def address_refusal(address: str, *, allow_loopback: bool = False) -> str | None:
-    """Why the IP ``address`` may not be fetched (French), or None when it is public."""
+    """Why the IP ``address`` may not be fetched (translated), or None when it is public."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
-        return f"Adresse privée refusée : {address} n'est pas une adresse IP valide."
+        return _("Private address refused: {address} is not a valid IP address.").format(
+            address=address
+        )
     if isinstance(ip, ipaddress.IPv6Address):
         mapped = ip.ipv4_mapped or ip.sixtofour
         if mapped is not None:
@@ -113,11 +117,17 @@ def address_refusal(address: str, *, allow_loopback: bool = False) -> str | None
     if ip.is_loopback:
         if allow_loopback:
             return None
-        return f"Adresse privée refusée : {address} est cet ordinateur lui-même (loopback)."
+        return _("Private address refused: {address} is this computer itself (loopback).").format(
+            address=address
+        )
     if ip.is_multicast or ip.is_unspecified or ip.is_link_local or ip.is_reserved:
-        return f"Adresse privée refusée : {address} n'est pas une adresse publique d'Internet."
+        return _("Private address refused: {address} is not a public Internet address.").format(
+            address=address
+        )
     if ip.is_private or not ip.is_global:
-        return f"Adresse privée refusée : {address} est une adresse d'un réseau privé."
+        return _("Private address refused: {address} is an address of a private network.").format(
+            address=address
+        )
     return None
 
 
@@ -133,12 +143,16 @@ async def _public_addresses(host: str, port: int, *, allow_loopback: bool) -> li
             infos = await loop.getaddrinfo(literal, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             raise PageMetaError(
-                f"Cette adresse ne répond pas : le nom « {host} » est inconnu "
-                "(vérifiez l'adresse, ou la connexion au réseau)."
+                _(
+                    "This address does not answer: the name '{host}' is unknown (check the "
+                    "address, or the network connection)."
+                ).format(host=host)
             ) from exc
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
-        raise PageMetaError(f"Cette adresse ne répond pas : le nom « {host} » est inconnu.")
+        raise PageMetaError(
+            _("This address does not answer: the name '{host}' is unknown.").format(host=host)
+        )
     for address in addresses:
         refusal = address_refusal(address, allow_loopback=allow_loopback)
         if refusal is not None:
@@ -152,14 +166,16 @@ def _checked_url(url: str) -> tuple[str, str, int]:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise PageMetaError(f"Adresse invalide : « {url} ».") from exc
+        raise PageMetaError(_("Invalid address: '{url}'.").format(url=url)) from exc
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise PageMetaError(f"Seules les adresses http et https sont acceptées (reçu « {url} »).")
+        raise PageMetaError(
+            _("Only http and https addresses are accepted (got '{url}').").format(url=url)
+        )
     if not parts.hostname:
-        raise PageMetaError(f"Adresse invalide : « {url} » n'a pas de nom de site.")
+        raise PageMetaError(_("Invalid address: '{url}' has no site name.").format(url=url))
     if parts.username or parts.password:
-        raise PageMetaError("Les adresses avec un identifiant ou un mot de passe sont refusées.")
+        raise PageMetaError(_("Addresses with a user name or a password are refused."))
     return scheme, parts.hostname, port or (443 if scheme == "https" else 80)
 
 
@@ -184,7 +200,9 @@ def _megabytes(size: int) -> str:
 
 def _too_big(options: FetchOptions) -> PageMetaError:
     return PageMetaError(
-        f"Page trop lourde : plus de {_megabytes(options.max_bytes)} Mo, elle n'est pas lue."
+        _("Page too large: more than {size} MB, it is not read.").format(
+            size=_megabytes(options.max_bytes)
+        )
     )
 
 
@@ -220,7 +238,7 @@ async def _fetch_page(
     """The final URL, the body and the declared charset of the page at ``url``."""
     current = url
     for _hop in range(options.max_redirects + 1):
-        _, host, port = _checked_url(current)
+        _scheme, host, port = _checked_url(current)
         addresses = await _public_addresses(host, port, allow_loopback=allow_loopback)
         response: httpx.Response | None = None
         last_error: httpx.TransportError | None = None
@@ -240,27 +258,33 @@ async def _fetch_page(
                 continue
             if response.status_code >= 400:
                 raise PageMetaError(
-                    f"Cette adresse ne répond pas : le site a répondu « erreur "
-                    f"{response.status_code} » (page introuvable ou fermée ?)."
+                    _(
+                        "This address does not answer: the site answered 'error {status}' "
+                        "(page not found or closed?)."
+                    ).format(status=response.status_code)
                 )
             media, charset = _content_type(response)
             if media not in HTML_TYPES:
-                shown = media or "inconnu"
+                shown = media or _("unknown")
                 raise PageMetaError(
-                    f"Cette adresse ne mène pas à une page web (type « {shown} ») : "
-                    "collez l'adresse de l'article lui-même."
+                    _(
+                        "This address does not lead to a web page (type '{type}'): paste the "
+                        "address of the article itself."
+                    ).format(type=shown)
                 )
             body = await _read_body(response, options)
             return current, body, charset
         finally:
             await response.aclose()
     raise PageMetaError(
-        f"Trop de redirections (plus de {options.max_redirects}) : la page n'est pas lue."
+        _("Too many redirects (more than {count}): the page is not read.").format(
+            count=options.max_redirects
+        )
     )
 
 
 def _unreachable(exc: BaseException | None) -> PageMetaError:
-    return PageMetaError("Cette adresse ne répond pas : connexion impossible au site.")
+    return PageMetaError(_("This address does not answer: cannot connect to the site."))
 
 
 async def fetch_page_meta(
@@ -272,7 +296,7 @@ async def fetch_page_meta(
 ) -> PageMeta:
     """Fetch the page at ``url`` and read what it says about itself.
 
-    Raises ``PageMetaError`` (a French message for the editor) when the address is not
+    Raises ``PageMetaError`` (a message for the editor, in their language) when the address is not
     http(s), points to a private address (also after a redirect), does not answer in time, is
     not HTML, or is larger than ``options.max_bytes``.
     """
@@ -297,20 +321,22 @@ async def fetch_page_meta(
             )
     except TimeoutError as exc:
         raise PageMetaError(
-            f"Cette adresse ne répond pas : pas de réponse complète en {options.deadline:g} s."
+            _("This address does not answer: no complete answer in {seconds} s.").format(
+                seconds=f"{options.deadline:g}"
+            )
         ) from exc
     except httpx.TimeoutException as exc:
         raise PageMetaError(
-            "Cette adresse ne répond pas : le site met trop de temps à répondre."
+            _("This address does not answer: the site takes too long to answer.")
         ) from exc
     except httpx.ConnectError as exc:
         raise _unreachable(exc) from exc
     except httpx.HTTPError as exc:
         raise PageMetaError(
-            "Cette adresse ne répond pas : la réponse du site est incomplète ou illisible."
+            _("This address does not answer: the site's answer is incomplete or unreadable.")
         ) from exc
     except httpx.InvalidURL as exc:
-        raise PageMetaError(f"Adresse invalide : « {url.strip()} ».") from exc
+        raise PageMetaError(_("Invalid address: '{url}'.").format(url=url.strip())) from exc
     # Parsing a large page takes a moment: not on the event loop that serves other requests.
     return await asyncio.to_thread(
         parse_page_meta,
