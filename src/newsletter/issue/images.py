@@ -65,7 +65,7 @@ _ITEM_TEMPLATE = "partials/item.mjml.j2"
 
 
 class ImageError(ContentError):
-    """An upload that cannot be stored; the message is French, for the editor."""
+    """An upload that cannot be stored; the message is for the editor, in their language."""
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def store_image(
 ) -> StoredImage:
     """Check, clean and store an uploaded image for an item of the issue of ``issue_date``.
 
-    Raises ``ImageError`` (French) when the alt text is missing, the file is too heavy, is not
+    Raises ``ImageError`` (translated) when the alt text is missing, the file is too heavy, is not
     a JPEG, PNG, WebP or GIF image (whatever its name says), or has too many pixels.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -228,25 +228,33 @@ def store_image(
     alt = " ".join(alt.split())
     if not alt:
         raise ImageError(
-            "Le texte alternatif est obligatoire : décrivez l'image en une phrase pour les "
-            "lecteurs qui ne la voient pas."
+            _(
+                "The alt text is required: describe the image in one sentence for the readers "
+                "who do not see it."
+            )
         )
     if len(data) > MAX_IMAGE_BYTES:
         raise ImageError(
-            f"Image trop lourde : {len(data) / 1_048_576:.1f} Mo, le maximum est "
-            f"{MAX_IMAGE_BYTES // 1_048_576} Mo."
+            _("Image too large: {size} MB, the maximum is {maximum} MB.").format(
+                size=f"{len(data) / 1_048_576:.1f}", maximum=MAX_IMAGE_BYTES // 1_048_576
+            )
         )
     folder = issue_dir(config, issue_date)
     if not folder.is_dir():
-        raise ImageError(f"Le numéro du {issue_date.isoformat()} n'existe pas.")
+        raise ImageError(
+            _("The issue of {date} does not exist.").format(date=issue_date.isoformat())
+        )
     images = folder / IMAGES_DIR
     if images.is_symlink() or (images.exists() and not images.is_dir()):
         raise ImageError(
-            f"{folder.name}/{IMAGES_DIR} n'est pas un dossier du numéro (un lien ?) : "
-            "les images ne sont pas enregistrées ailleurs."
+            _(
+                "{folder} is not a folder of the issue (a link?): images are not stored elsewhere."
+            ).format(folder=f"{folder.name}/{IMAGES_DIR}")
         )
     not_an_image = ImageError(
-        f"« {filename} » n'est pas une image lisible : envoyez un fichier JPEG, PNG, WebP ou GIF."
+        _("'{name}' is not a readable image: send a JPEG, PNG, WebP or GIF file.").format(
+            name=filename
+        )
     )
     try:
         with warnings.catch_warnings():
@@ -255,8 +263,10 @@ def store_image(
             width, height = source.size
             if width * height > MAX_IMAGE_PIXELS:
                 raise ImageError(
-                    f"Image trop grande : {width} sur {height} pixels, le maximum est "
-                    f"{MAX_IMAGE_PIXELS // 1_000_000} millions de pixels."
+                    _(
+                        "Image too big: {width} by {height} pixels, the maximum is {maximum} "
+                        "million pixels."
+                    ).format(width=width, height=height, maximum=MAX_IMAGE_PIXELS // 1_000_000)
                 )
             if source.format == "JPEG":
                 # Decoded at a fraction of its size when that still covers twice the 2x box:
@@ -268,8 +278,9 @@ def store_image(
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(
-            f"Image trop grande : le maximum est {MAX_IMAGE_PIXELS // 1_000_000} millions "
-            "de pixels."
+            _("Image too big: the maximum is {maximum} million pixels.").format(
+                maximum=MAX_IMAGE_PIXELS // 1_000_000
+            )
         ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise not_an_image from exc
@@ -350,7 +361,9 @@ def _claim(images: Path, stem: str, extension: str, variants: dict[int, bytes]) 
                 path.unlink(missing_ok=True)
             continue
         return names
-    raise ImageError(f"Trop d'images nommées « {stem} » dans ce numéro : renommez le fichier.")
+    raise ImageError(
+        _("Too many images named '{name}' in this issue: rename the file.").format(name=stem)
+    )
 
 
 def _create(path: Path, data: bytes) -> None:
