@@ -10,7 +10,8 @@
 
 Every write is atomic and checked by reading it back (``text_edit``). Item ids are a
 collected entry's ``id`` and an editor item's file name. ``EditError`` says what is wrong in
-French, with the field (``field``) and a code: ``not_found`` or ``invalid``.
+the editors' language (French by default), with the field (``field``) and a code:
+``not_found`` or ``invalid``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from newsletter.config import Config
 from newsletter.errors import ContentError
 from newsletter.files import atomic_write
 from newsletter.frontmatter import read_front_matter
+from newsletter.i18n import _
 from newsletter.issue.draft import (
     DRAFT_FILE,
     draft_path,
@@ -69,7 +71,7 @@ _SLUG_MAX = 60
 
 class EditError(ContentError):
     """A write the desk refuses: ``code`` is ``not_found`` or ``invalid``, ``field`` the
-    request's field at fault (empty when none); the message is French, for editors."""
+    request's field at fault (empty when none); the message is for editors, in their language."""
 
     def __init__(self, message: str, *, code: str = "invalid", field: str = "") -> None:
         super().__init__(message)
@@ -128,18 +130,23 @@ def set_item_order(config: Config, issue_date: date, order: Mapping[str, Sequenc
     for section_id, ids in order.items():
         if section_id not in known:
             raise EditError(
-                f"section inconnue « {section_id} » (schedule.yaml a : {', '.join(sorted(known))})",
+                _("unknown section '{section}' (schedule.yaml has: {known})").format(
+                    section=section_id, known=", ".join(sorted(known))
+                ),
                 field=f"sections.{section_id}",
             )
         for item_id in ids:
             if item_id not in items:
                 raise EditError(
-                    f"article inconnu « {item_id} » dans la section « {section_id} »",
+                    _("unknown item '{item}' in the section '{section}'").format(
+                        item=item_id, section=section_id
+                    ),
                     field=f"sections.{section_id}",
                 )
             if item_id in seen:
                 raise EditError(
-                    f"l'article « {item_id} » est placé deux fois", field=f"sections.{section_id}"
+                    _("the item '{item}' is placed twice").format(item=item_id),
+                    field=f"sections.{section_id}",
                 )
             seen.add(item_id)
     merged = {key: list(value) for key, value in meta.item_order.items()}
@@ -166,7 +173,9 @@ def _section_order(config: Config, order: Mapping[str, object]) -> list[str]:
 def _issue_md(config: Config, issue_date: date) -> Path:
     path = issue_file(config, issue_date)
     if not path.is_file():
-        raise EditError(f"pas de numéro du {issue_date.isoformat()}", code="not_found")
+        raise EditError(
+            _("no issue of {date}").format(date=issue_date.isoformat()), code="not_found"
+        )
     return path
 
 
@@ -175,8 +184,10 @@ def _front(text: str, changes: Mapping[str, object], name: str) -> str:
         return set_front_matter(text, changes)
     except TextEditError as exc:
         raise EditError(
-            f"{name} : impossible de modifier l'en-tête sans toucher au reste ({exc}) ; "
-            "corrigez le fichier dans un éditeur de texte"
+            _(
+                "{file}: cannot change the header without touching the rest ({error}); fix "
+                "the file in a text editor"
+            ).format(file=name, error=exc)
         ) from exc
 
 
@@ -185,14 +196,15 @@ def _body(text: str, body: str, name: str) -> str:
         return set_body(text, body)
     except TextEditError as exc:
         raise EditError(
-            f"{name} : impossible de remplacer le texte ({exc}) ; corrigez le fichier dans un "
-            "éditeur de texte"
+            _("{file}: cannot replace the text ({error}); fix the file in a text editor").format(
+                file=name, error=exc
+            )
         ) from exc
 
 
 def _one_line(value: str, field: str) -> str:
     if "\n" in value or "\r" in value:
-        raise EditError(f"« {field} » doit tenir sur une ligne", field=field)
+        raise EditError(_("'{field}' must fit on one line").format(field=field), field=field)
     return value.strip()
 
 
@@ -208,7 +220,7 @@ def find_item(config: Config, issue_date: date, item_id: str) -> DeskItem:
     for item in desk_items(config, issue_date, meta):
         if item.id == item_id:
             return item
-    raise EditError(f"pas d'article « {item_id} » dans ce numéro", code="not_found")
+    raise EditError(_("no item '{item}' in this issue").format(item=item_id), code="not_found")
 
 
 def check_item_changes(config: Config, changes: Mapping[str, object]) -> dict[str, object]:
@@ -218,12 +230,14 @@ def check_item_changes(config: Config, changes: Mapping[str, object]) -> dict[st
     for field, value in changes.items():
         if field not in ITEM_FIELDS:
             raise EditError(
-                f"champ inconnu « {field} » (champs possibles : {', '.join(ITEM_FIELDS)})",
+                _("unknown field '{field}' (possible fields: {fields})").format(
+                    field=field, fields=", ".join(ITEM_FIELDS)
+                ),
                 field=field,
             )
         if field == "include":
             if not isinstance(value, bool):
-                raise EditError("« include » doit valoir true ou false", field=field)
+                raise EditError(_("'include' must be true or false"), field=field)
             clean[field] = value
             continue
         if not isinstance(value, str):
@@ -231,10 +245,12 @@ def check_item_changes(config: Config, changes: Mapping[str, object]) -> dict[st
         if field == "title":
             value = _one_line(value, field)
             if not value:
-                raise EditError("le titre ne peut pas être vide", field=field)
+                raise EditError(_("the title cannot be empty"), field=field)
         elif field == "section" and value not in known:
             raise EditError(
-                f"section inconnue « {value} » (schedule.yaml a : {', '.join(known)})",
+                _("unknown section '{section}' (schedule.yaml has: {known})").format(
+                    section=value, known=", ".join(known)
+                ),
                 field=field,
             )
         elif field in ("image", "image_alt"):
@@ -249,7 +265,9 @@ def update_item(
     """Change the fields ``changes`` names (``ITEM_FIELDS``) on one item, and nothing else."""
     clean = check_item_changes(config, changes)
     if not issue_file(config, issue_date).is_file():
-        raise EditError(f"pas de numéro du {issue_date.isoformat()}", code="not_found")
+        raise EditError(
+            _("no issue of {date}").format(date=issue_date.isoformat()), code="not_found"
+        )
     if item_id in {path.name for path in editor_files(issue_dir(config, issue_date))}:
         if clean:
             _update_editor_file(config, issue_date, item_id, clean)
@@ -262,12 +280,14 @@ def _update_entry(
 ) -> None:
     path = draft_path(config, issue_date)
     name = display_path(config, path)
-    for _ in range(SWAP_TRIES):
+    for _attempt in range(SWAP_TRIES):
         text = read_draft_text(path, name)
         doc = parse_draft(text, name) if text is not None else None
         located = _locate(doc, item_id) if doc is not None else None
         if text is None or doc is None or located is None:
-            raise EditError(f"pas d'article « {item_id} » dans ce numéro", code="not_found")
+            raise EditError(
+                _("no item '{item}' in this issue").format(item=item_id), code="not_found"
+            )
         entry, group = located
         wanted = _entry_changes(entry, group, changes)
         if not wanted:
@@ -277,11 +297,11 @@ def _update_entry(
         except (TextEditError, KeyError) as exc:
             raise _not_as_text(name, exc) from exc
         keep_backup(path, text)
-        written, _ = swap_draft(path, new, text)
+        written, _swapped = swap_draft(path, new, text)
         if written:
             return
         # collect (or a text editor) saved the draft meanwhile: make the edit on its text.
-    raise EditError(f"{name} change sans cesse ; réessayez dans un instant")
+    raise EditError(_("{file} keeps changing; try again in a moment").format(file=name))
 
 
 def _same(wanted: CommentedMap, entry: CommentedMap, _line: int) -> bool:
@@ -324,8 +344,10 @@ def _entry_changes(
 
 def _not_as_text(name: str, exc: Exception) -> EditError:
     return EditError(
-        f"{name} : impossible de modifier cet article sans toucher au reste du fichier ({exc}) ; "
-        "modifiez-le dans un éditeur de texte"
+        _(
+            "{file}: cannot change this item without touching the rest of the file ({error}); "
+            "change it in a text editor"
+        ).format(file=name, error=exc)
     )
 
 
@@ -378,7 +400,9 @@ def check_new_item(config: Config, fields: Mapping[str, object]) -> dict[str, st
     for field, value in fields.items():
         if field not in NEW_ITEM_FIELDS:
             raise EditError(
-                f"champ inconnu « {field} » (champs possibles : {', '.join(NEW_ITEM_FIELDS)})",
+                _("unknown field '{field}' (possible fields: {fields})").format(
+                    field=field, fields=", ".join(NEW_ITEM_FIELDS)
+                ),
                 field=field,
             )
         if value is None:
@@ -388,17 +412,21 @@ def check_new_item(config: Config, fields: Mapping[str, object]) -> dict[str, st
         clean[field] = value if field == "summary" else _one_line(value, field)
     for field in ("title", "url", "section"):
         if not clean.get(field):
-            raise EditError(f"« {field} » est obligatoire", field=field)
+            raise EditError(_("'{field}' is required").format(field=field), field=field)
     url = absolute_url(clean["url"])
     if url is None or not url.startswith(("https://", "http://")):
         raise EditError(
-            f"« url » doit être une adresse complète en http(s) (reçu : {clean['url']!r})",
+            _("'url' must be a full http(s) address (got: {value})").format(
+                value=repr(clean["url"])
+            ),
             field="url",
         )
     known = [s.id for s in config.sections]
     if clean["section"] not in known:
         raise EditError(
-            f"section inconnue « {clean['section']} » (schedule.yaml a : {', '.join(known)})",
+            _("unknown section '{section}' (schedule.yaml has: {known})").format(
+                section=clean["section"], known=", ".join(known)
+            ),
             field="section",
         )
     return clean
@@ -423,7 +451,9 @@ def add_editor_item(config: Config, issue_date: date, fields: Mapping[str, objec
     clean = check_new_item(config, fields)
     folder = issue_dir(config, issue_date)
     if not issue_file(config, issue_date).is_file():
-        raise EditError(f"pas de numéro du {issue_date.isoformat()}", code="not_found")
+        raise EditError(
+            _("no issue of {date}").format(date=issue_date.isoformat()), code="not_found"
+        )
     text = new_item_text(clean)
     _check_reads(text, clean, config)
     stem = slug(clean["title"])
@@ -447,7 +477,7 @@ def add_editor_item(config: Config, issue_date: date, fields: Mapping[str, objec
             return name
     finally:
         tmp.unlink(missing_ok=True)
-    raise EditError("impossible de trouver un nom de fichier libre pour cet article")
+    raise EditError(_("cannot find a free file name for this item"))
 
 
 def _check_reads(text: str, fields: Mapping[str, str], config: Config) -> None:
@@ -455,10 +485,12 @@ def _check_reads(text: str, fields: Mapping[str, str], config: Config) -> None:
         path = Path(scratch) / "item.md"
         path.write_text(text, encoding="utf-8")
         doc = read_front_matter(path)
-    _, problems = editor_item(doc, "item.md", config.section_list)
+    _item, problems = editor_item(doc, "item.md", config.section_list)
     if problems:
         first = problems[0]
-        raise EditError(f"article invalide : {first.message}")
+        raise EditError(_("invalid item: {problem}").format(problem=first.message))
     for key in ("title", "url", "section"):
         if str(doc.meta.get(key)) != fields[key]:
-            raise EditError(f"« {key} » ne se relit pas tel quel", field=key)
+            raise EditError(
+                _("'{field}' does not read back as written").format(field=key), field=key
+            )
