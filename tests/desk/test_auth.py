@@ -132,6 +132,7 @@ def _set_cookies(response: httpx.Response) -> dict[str, str]:
 
 
 # -- open mode --------------------------------------------------------------------------
+@pytest.mark.french
 def test_open_mode_on_loopback_without_editors(serve: Any) -> None:
     desk = serve()
     with desk.client() as client:
@@ -177,6 +178,7 @@ def test_open_mode_on_loopback_without_editors(serve: Any) -> None:
         assert stolen.status_code == 403
 
 
+@pytest.mark.french
 def test_a_foreign_form_post_gets_a_french_page(serve: Any) -> None:
     desk = serve()
     with desk.client() as client:
@@ -243,6 +245,7 @@ def test_without_login_pages_redirect_and_the_api_answers_401(config: Config, se
         assert login.headers["x-frame-options"] == "DENY"
 
 
+@pytest.mark.french
 def test_login_failure_then_success(config: Config, serve: Any) -> None:
     load_editors(config).add(EMAIL, PASSWORD, name="Camille")
     desk = serve()
@@ -322,6 +325,7 @@ def test_safe_next() -> None:
     assert safe_next(None) == "/"
 
 
+@pytest.mark.french
 def test_repeated_failures_are_refused_for_a_while(config: Config, serve: Any) -> None:
     load_editors(config).add(EMAIL, PASSWORD)
     desk = serve(max_failures=2, failure_delay=0)
@@ -447,6 +451,7 @@ def test_an_untrusted_peer_cannot_claim_https(config: Config, serve: Any) -> Non
 
 
 # -- a real browser ---------------------------------------------------------------------
+@pytest.mark.french
 @pytest.mark.browser
 def test_an_editor_logs_in_with_chromium(
     config: Config, serve: Any, browser: Any, tmp_path: Path

@@ -63,6 +63,7 @@ from newsletter.httpserver import (
     proxy_networks,
     split_host,
 )
+from newsletter.i18n import N_, _, current_language
 from newsletter.tokens import load_secret
 
 log = logging.getLogger("newsletter.desk.auth")
@@ -92,20 +93,19 @@ _PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 
-MESSAGE_UNAUTHORIZED = (
-    "Connexion requise : connectez-vous sur /connexion, ou envoyez l'en-tête "
-    "« Authorization: Bearer JETON » (jeton donné par « newsletter editors token ADRESSE »)."
+# The editors' messages, translated where they are sent: ``_(MESSAGE_CSRF)``.
+MESSAGE_UNAUTHORIZED = N_(
+    "Login required: log in on /connexion, or send the header 'Authorization: Bearer TOKEN' "
+    "(a token given by 'newsletter editors token ADDRESS')."
 )
-MESSAGE_BAD_TOKEN = "Jeton d'API inconnu ou révoqué."  # noqa: S105 (a message)
-MESSAGE_CSRF = "Jeton de sécurité (CSRF) manquant ou périmé : rechargez la page, puis recommencez."
-MESSAGE_ORIGIN = (
-    "Requête refusée : elle ne vient pas d'une page de ce bureau (en-tête Origin ou Referer "
-    "absent ou d'un autre site)."
+MESSAGE_BAD_TOKEN = N_("Unknown or revoked API token.")
+MESSAGE_CSRF = N_("Security token (CSRF) missing or expired: reload the page, then try again.")
+MESSAGE_ORIGIN = N_(
+    "Request refused: it does not come from a page of this desk (Origin or Referer header "
+    "missing or from another site)."
 )
-MESSAGE_LOGIN_FAILED = "Adresse ou mot de passe incorrect"
-MESSAGE_TOO_MANY = (
-    "Trop de tentatives de connexion depuis votre adresse : réessayez dans quelques minutes."
-)
+MESSAGE_LOGIN_FAILED = N_("Wrong address or password")
+MESSAGE_TOO_MANY = N_("Too many login attempts from your address: try again in a few minutes.")
 
 
 class AuthError(NewsletterError):
@@ -332,7 +332,7 @@ class DeskAuth:
             state["outcome"] = "login refused: too many failures"
             response = self._render(
                 request, HTTPStatus.TOO_MANY_REQUESTS, suite=suite, email=email,
-                error=MESSAGE_TOO_MANY, editor=None,
+                error=_(MESSAGE_TOO_MANY), editor=None,
             )  # fmt: skip
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
@@ -347,7 +347,7 @@ class DeskAuth:
             await asyncio.sleep(self.failure_delay)
             return self._render(
                 request, HTTPStatus.UNAUTHORIZED, suite=suite, email=email,
-                error=MESSAGE_LOGIN_FAILED, editor=None,
+                error=_(MESSAGE_LOGIN_FAILED), editor=None,
             )  # fmt: skip
         self._failures.succeeded(client, attempt)
         state["outcome"] = f"login {editor.email}"
@@ -412,7 +412,8 @@ class AuthMiddleware:
             by_token = editor is not None
             if editor is None and required:
                 state["outcome"] = "bad API token"
-                await _send_json(send, HTTPStatus.UNAUTHORIZED, "unauthorized", MESSAGE_BAD_TOKEN,
+                await _send_json(send, HTTPStatus.UNAUTHORIZED, "unauthorized",
+                                 _(MESSAGE_BAD_TOKEN),
                                  {"WWW-Authenticate": 'Bearer error="invalid_token"'})  # fmt: skip
                 return
         elif SESSION_COOKIE in cookies:
@@ -424,7 +425,8 @@ class AuthMiddleware:
             state["outcome"] = "login required"
             if path == "/api" or path.startswith("/api/"):
                 await _send_json(send, HTTPStatus.UNAUTHORIZED, "unauthorized",
-                                 MESSAGE_UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})  # fmt: skip
+                                 _(MESSAGE_UNAUTHORIZED),
+                                 {"WWW-Authenticate": "Bearer"})  # fmt: skip
                 return
             target = path + (f"?{scope['query_string'].decode('latin-1')}"
                              if scope.get("query_string") else "")  # fmt: skip
@@ -457,7 +459,7 @@ class AuthMiddleware:
                     receive = checked
             if refusal is not None:
                 state["outcome"] = f"refused: {refusal[0]}"
-                await _refuse(scope, send, refusal[1])
+                await _refuse(scope, send, _(refusal[1]))
                 return
 
         await self.app(scope, receive, _with_cookies(send, set_cookies))
@@ -623,14 +625,20 @@ async def _send_json(
 
 
 async def _refuse(scope: Scope, send: Send, message: str) -> None:
-    """403: JSON for the API and scripts, a French page for a browser's form post."""
+    """403: JSON for the API and scripts, a page (in the editors' language) for a browser's
+    form post."""
     content_type = _header(scope, "content-type").split(";")[0].strip().lower()
     path: str = scope.get("path", "/")
     is_form = content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
     if path.startswith("/api/") or not is_form:
         await _send_json(send, HTTPStatus.FORBIDDEN, "forbidden", message)
         return
-    page = _REFUSED_PAGE.format(message=_escape(message)).encode("utf-8")
+    page = _REFUSED_PAGE.format(
+        lang=current_language(),
+        title=_escape(_("Request refused")),
+        message=_escape(message),
+        back=_escape(_("Back to the desk")),
+    ).encode("utf-8")
     await _send(send, HTTPStatus.FORBIDDEN, page, "text/html; charset=utf-8",
                 {k: v for k, v in _PAGE_HEADERS.items()})  # fmt: skip
 
@@ -640,13 +648,13 @@ def _escape(text: str) -> str:
 
 
 _REFUSED_PAGE = """<!doctype html>
-<html lang="fr"><head><meta charset="utf-8">
+<html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Requête refusée</title></head>
+<title>{title}</title></head>
 <body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 2rem auto;
  padding: 0 1rem">
-<h1>Requête refusée</h1>
+<h1>{title}</h1>
 <p>{message}</p>
-<p><a href="/">Retour au bureau</a></p>
+<p><a href="/">{back}</a></p>
 </body></html>
 """
