@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
+from types import FrameType
 from typing import Any, ParamSpec, TypeVar
 
 import click
@@ -14,6 +17,7 @@ from newsletter.config import Config, load_config
 from newsletter.dates import next_issue_date, parse_issue_date
 from newsletter.deliver.settings import check_delivery
 from newsletter.errors import NewsletterError, Problem
+from newsletter.httpserver import BackgroundServer
 from newsletter.i18n import _
 
 P = ParamSpec("P")
@@ -90,3 +94,24 @@ def warn(message: str) -> None:
 
 def info(message: str, **style: Any) -> None:
     click.echo(click.style(message, **style) if style else message)
+
+
+def until_stopped(server: BackgroundServer, announce: Callable[[], None]) -> None:
+    """Run the started ``server`` until SIGINT or SIGTERM (``announce`` says where it is, once
+    the handlers are in place), then stop it and put the previous handlers back."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {
+        signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        announce()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        server.stop()

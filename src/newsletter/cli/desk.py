@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar
 
 import click
 
-from newsletter.cli.common import config_option, guarded, load
+from newsletter.cli.common import config_option, guarded, load, until_stopped
 from newsletter.config import config_path
 from newsletter.desk import DeskContext, DeskServer
 from newsletter.desk.auth import DeskAuth
@@ -67,25 +64,14 @@ def run_desk(
         middleware=auth.middleware(),
     )
     server.start()
-    stop = threading.Event()
 
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {
-        signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
+    def announce() -> None:
         click.echo(f"{name} of {config.newsletter.title}: {server.url}  (Ctrl-C to stop)")
         dates = issue_dates(config.bulletins_dir) if config.bulletins_dir.is_dir() else []
         if dates:
             click.echo(f"Latest issue: {server.url}{dates[0].isoformat()}/")
-        while not stop.wait(0.5):
-            pass
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        server.stop()
+
+    until_stopped(server, announce)
     click.echo(f"{name} stopped.")
 
 

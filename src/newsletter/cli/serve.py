@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
-from types import FrameType
 
 import click
 
-from newsletter.cli.common import config_option, guarded, load, warn
+from newsletter.cli.common import config_option, guarded, load, until_stopped, warn
 from newsletter.deliver.ledger import open_ledger
 from newsletter.httpserver import LOOPBACK_PROXIES
 from newsletter.serve import DEFAULT_HOST, DEFAULT_PORT, UnsubscribeApp, UnsubscribeServer
@@ -88,25 +85,14 @@ def serve_command(
     )
     server.start()
     _log_to_stderr()
-    stop = threading.Event()
 
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {
-        signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
+    def announce() -> None:
         click.echo(
             f"Serving {config.newsletter.title} on {server.url} (port {server.port}): "
             f"unsubscribe at {app.route.shown}, health at /healthz  (Ctrl-C to stop)"
         )
-        while not stop.wait(0.5):
-            pass
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        server.stop()
+
+    until_stopped(server, announce)
     click.echo("Stopped.")
 
 

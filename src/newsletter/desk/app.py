@@ -27,17 +27,11 @@ from newsletter.errors import NewsletterError
 from newsletter.health import health_route
 from newsletter.httpserver import (
     LOOPBACK_PROXIES,
-    AccessLog,
     BackgroundServer,
-    HostCheck,
-    local_names,
-    proxy_networks,
 )
-from newsletter.preview.server import preview_routes
+from newsletter.preview.server import local_app, preview_routes
 
 log = logging.getLogger("newsletter.desk")
-
-_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 class DeskError(NewsletterError):
@@ -66,13 +60,9 @@ def create_app(
         *preview_routes(context.preview),
     ]
     starlette = Starlette(routes=routes, middleware=list(middleware))
-    checked = HostCheck(
-        starlette,
-        public=tuple(public_hosts),
-        local=local_names(host),
-        headers=tuple(_HEADERS.items()),
+    return local_app(
+        starlette, log, host=host, public_hosts=public_hosts, trusted_proxies=trusted_proxies
     )
-    return AccessLog(checked, log, str, proxy_networks(trusted_proxies), level=logging.DEBUG)
 
 
 class DeskServer(BackgroundServer):

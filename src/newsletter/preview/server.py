@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from newsletter.errors import NewsletterError
 from newsletter.httpserver import (
@@ -148,13 +149,28 @@ def preview_asgi(
     """The preview as an ASGI app: GET and HEAD on every path, Hosts checked (loopback names
     on the server's port, and ``public_hosts``), one debug log line per request."""
     starlette = Starlette(routes=preview_routes(app))
+    return local_app(
+        starlette, log, host=host, public_hosts=public_hosts, trusted_proxies=trusted_proxies
+    )
+
+
+def local_app(
+    app: ASGIApp,
+    logger: logging.Logger,
+    *,
+    host: str,
+    public_hosts: Iterable[str],
+    trusted_proxies: Iterable[str],
+) -> AccessLog:
+    """``app`` as the preview and the desk serve it: Hosts checked (loopback names on the
+    server's port, and ``public_hosts``), never cached, one debug log line per request."""
     checked = HostCheck(
-        starlette,
+        app,
         public=tuple(public_hosts),
         local=local_names(host),
         headers=tuple(_HEADERS.items()),
     )
-    return AccessLog(checked, log, str, proxy_networks(trusted_proxies), level=logging.DEBUG)
+    return AccessLog(checked, logger, str, proxy_networks(trusted_proxies), level=logging.DEBUG)
 
 
 def _parse_date(text: str) -> date | None:
