@@ -71,22 +71,15 @@ def run_cli(project: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def collected_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def collected_sample(tmp_path_factory: pytest.TempPathFactory, collected_template: Path) -> Path:
     """The sample project, its issue a draft, after one collect of the local sample feeds."""
     root = tmp_path_factory.mktemp("desk-ui") / "project"
-    root.mkdir()
-    shutil.copyfile(REPO / "schedule.yaml", root / "schedule.yaml")
-    shutil.copytree(REPO / "samples", root / "samples")
-    issue = root / "bulletins" / DATE
-    issue.mkdir(parents=True)
-    for path in (REPO / "bulletins" / DATE).glob("*.md"):
-        shutil.copyfile(path, issue / path.name)
-    issue_md = issue / "issue.md"
+    shutil.copytree(collected_template, root)
+    issue_md = root / "bulletins" / DATE / "issue.md"
     issue_md.write_text(
         issue_md.read_text(encoding="utf-8").replace("status: approved", "status: draft"),
         encoding="utf-8",
     )
-    run_cli(root, "collect", DATE)
     return root
 
 
