@@ -88,6 +88,16 @@ def classify(location: str, root: Path) -> str | Path:
     return path if path.is_absolute() else root / path
 
 
+def client_timeout(options: FetchOptions) -> httpx.Timeout:
+    """The collector's timeouts for one HTTP client (the feeds', the desk's page reads)."""
+    return httpx.Timeout(
+        connect=options.connect_timeout,
+        read=options.read_timeout,
+        write=options.read_timeout,
+        pool=options.deadline,
+    )
+
+
 def make_client(
     options: FetchOptions, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
@@ -97,12 +107,7 @@ def make_client(
     """
     return httpx.AsyncClient(
         transport=transport,
-        timeout=httpx.Timeout(
-            connect=options.connect_timeout,
-            read=options.read_timeout,
-            write=options.read_timeout,
-            pool=options.deadline,
-        ),
+        timeout=client_timeout(options),
         follow_redirects=True,
         max_redirects=options.max_redirects,
         limits=httpx.Limits(

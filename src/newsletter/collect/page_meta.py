@@ -32,7 +32,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from newsletter.collect.clean import clean_text, is_image_url
-from newsletter.collect.fetch import USER_AGENT, FetchOptions
+from newsletter.collect.fetch import USER_AGENT, FetchOptions, client_timeout
 from newsletter.errors import CollectError
 from newsletter.i18n import _
 from newsletter.sanitize import (
@@ -304,12 +304,7 @@ async def fetch_page_meta(
     _checked_url(url)
     client = httpx.AsyncClient(
         transport=transport,
-        timeout=httpx.Timeout(
-            connect=options.connect_timeout,
-            read=options.read_timeout,
-            write=options.read_timeout,
-            pool=options.deadline,
-        ),
+        timeout=client_timeout(options),
         follow_redirects=False,  # each redirect is checked here, before it is followed
         headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT},
         trust_env=False,  # a proxy would connect elsewhere than the address checked
